@@ -1,0 +1,127 @@
+"""Third-party components, discovered through the entry-point group ``mmtard.plugins``.
+
+A plugin distribution declares, in its ``pyproject.toml``::
+
+    [project.entry-points."mmtard.plugins"]
+    my_plugin = "my_package.mmtard_plugin"            # a module that registers on import
+    # or "my_package:register" -- a callable, called once with no arguments
+
+Discovery is deterministic (sorted by distribution, then entry-point name). Every registration a
+plugin makes is attributed to its distribution. A plugin that fails is recorded, reported once,
+and never stops unrelated commands; a command that needs a component the failed plugin would have
+provided says so. ``MMTARD_DISABLE_PLUGINS=1`` turns auto-loading off.
+"""
+from __future__ import annotations
+
+import os
+import types
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from typing import List
+
+from .errors import ComponentNameClash, PluginLoadError
+
+ENTRY_POINT_GROUP = 'mmtard.plugins'
+DISABLE_ENV = 'MMTARD_DISABLE_PLUGINS'
+
+
+@dataclass(frozen=True)
+class PluginRecord:
+    """One discovered entry point, with the distribution that declares it."""
+
+    distribution: str
+    version: str
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded, and why (one line)."""
+
+    distribution: str
+    entry_point: str
+    cause: str
+
+
+_state = {'loaded': False}
+_loaded: List[PluginRecord] = []
+_failures: List[PluginFailure] = []
+
+
+def plugins_disabled() -> bool:
+    return os.environ.get(DISABLE_ENV, '').strip().lower() not in ('', '0', 'false', 'no')
+
+
+def discover() -> List[tuple]:
+    """(record, entry point) pairs of the group, sorted so that loading order never varies."""
+    found = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, 'dist', None)
+        dist_name = dist.metadata['Name'] if dist is not None else '<unknown distribution>'
+        version = dist.version if dist is not None else '?'
+        found.append((PluginRecord(dist_name, version, ep.name, ep.value), ep))
+    return sorted(found, key=lambda pair: (pair[0].distribution.lower(), pair[0].name))
+
+
+def load_plugin(record: PluginRecord, entry_point: metadata.EntryPoint) -> None:
+    """Import one entry point under its distribution's name; raise PluginLoadError on failure."""
+    from .registry import registering_as
+
+    with registering_as(record.distribution):
+        try:
+            target = entry_point.load()
+            if callable(target) and not isinstance(target, (type, types.ModuleType)):
+                target()
+        except ComponentNameClash:
+            raise
+        except Exception as err:  # a plugin's own bug must not surface as our traceback
+            raise PluginLoadError(
+                f"Plugin {record.name!r} of distribution {record.distribution!r} "
+                f"{record.version} ({record.value}) failed to load: {type(err).__name__}: {err}. "
+                f"Fix or reinstall that distribution, uninstall it (pip uninstall "
+                f"{record.distribution}), or set {DISABLE_ENV}=1 to skip all plugins.") from err
+
+
+def ensure_plugins_loaded(force: bool = False) -> List[PluginFailure]:
+    """Register built-ins, then every plugin once; returns the failures (also kept for errors).
+
+    A name clash is raised (it is never safe to guess which component a config meant); any other
+    plugin failure is warned about and recorded, so unrelated commands keep working.
+    """
+    if _state['loaded'] and not force:
+        return list(_failures)
+    _state['loaded'] = True
+    _loaded.clear()
+    _failures.clear()
+    from .registry import import_builtin_components
+
+    import_builtin_components()
+    if plugins_disabled():
+        return []
+    for record, ep in discover():
+        try:
+            load_plugin(record, ep)
+        except PluginLoadError as err:
+            _failures.append(PluginFailure(record.distribution, record.name,
+                                           f'{type(err.__cause__).__name__}: {err.__cause__}'))
+            warnings.warn(str(err), RuntimeWarning, stacklevel=2)
+        else:
+            _loaded.append(record)
+    return list(_failures)
+
+
+def loaded_plugins() -> List[PluginRecord]:
+    return list(_loaded)
+
+
+def failed_plugins() -> List[PluginFailure]:
+    return list(_failures)
+
+
+def forget_loaded_plugins() -> None:
+    """Forget what was loaded, so the next lookup loads plugins again (tests, long sessions)."""
+    _state['loaded'] = False
+    _loaded.clear()
+    _failures.clear()
