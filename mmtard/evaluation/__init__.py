@@ -1,1 +1,4 @@
+"""Metrics, benchmarks and reports."""
+from .metrics import ZeroShotAccuracy
 
+__all__ = ["ZeroShotAccuracy"]

@@ -1,0 +1,1 @@
+"""Plain Python entry points behind the CLI commands."""

@@ -1,0 +1,77 @@
+"""Train from a config: the plain function behind `mmtard train`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+from mmengine.config import Config
+
+from ..config import load_config
+from ..engine.safe_checkpoints import allow_mmengine_checkpoint_globals
+from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError
+from ..plugins import ensure_plugins_loaded
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def default_work_dir(config_path: Union[str, os.PathLike]) -> Path:
+    """``work_dirs/<config name>``, mmengine's convention."""
+    return Path('work_dirs') / Path(config_path).stem
+
+
+def has_checkpoints(work_dir: Path) -> bool:
+    return work_dir.is_dir() and ((work_dir / 'last_checkpoint').exists() or any(work_dir.glob('*.pth')))
+
+
+def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
+                   resume: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
+                   launcher: str = 'none', overwrite: bool = False) -> Config:
+    """Resolve the work dir and resume settings, refusing to overwrite an earlier run.
+
+    ``resume``: None (fresh run), ``'auto'`` (the work dir's latest checkpoint) or a checkpoint path.
+    """
+    if isinstance(config, Config):
+        cfg = config
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+    else:
+        cfg = load_config(config, cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = str(work_dir)
+    elif not cfg.get('work_dir'):
+        if isinstance(config, Config):
+            raise ConfigError('A config object without work_dir needs work_dir=... to be given.')
+        cfg.work_dir = str(default_work_dir(config))
+    run_dir = Path(cfg.work_dir)
+    if resume is None and has_checkpoints(run_dir) and not overwrite:
+        raise RunDirectoryExistsError(
+            f"The work dir {str(run_dir)!r} already holds checkpoints of an earlier run. Continue it "
+            f"with --resume, start elsewhere with --work-dir, or pass --overwrite to replace it.")
+    if resume is not None:
+        if resume != 'auto' and not Path(resume).is_file():
+            raise CheckpointError(f"--resume {resume!r}: no such checkpoint file. Pass a .pth file "
+                                  f"written by an earlier run, or --resume alone for the work dir's latest.")
+        if resume == 'auto' and not has_checkpoints(run_dir):
+            raise CheckpointError(f"--resume: the work dir {str(run_dir)!r} holds no checkpoint to resume "
+                                  f"from. Run without --resume, or point --work-dir at the earlier run.")
+        cfg.resume = True
+        cfg.load_from = None if resume == 'auto' else str(resume)
+    if launcher not in LAUNCHERS:
+        raise ConfigError(f'Unknown launcher {launcher!r}; use one of {LAUNCHERS}.')
+    cfg.launcher = launcher
+    return cfg
+
+
+def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
+          resume: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
+          launcher: str = 'none', overwrite: bool = False) -> Path:
+    """Build mmengine's Runner from the config and train; returns the work dir."""
+    from mmengine.runner import Runner
+
+    ensure_plugins_loaded()
+    allow_mmengine_checkpoint_globals()
+    cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return Path(cfg.work_dir)

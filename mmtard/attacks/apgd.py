@@ -1,0 +1,152 @@
+"""Auto-PGD (Croce & Hein, ICML 2020): PGD without a step-size to tune.
+
+The step size starts at 2 * eps and is halved at checkpoints when progress stalls; each halving
+restarts from the best point found. With the DLR losses it is the backbone of AutoAttack.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from ..registry import ATTACKS
+from .ball import per_sample, project, random_delta, unit_direction
+from .base import Attack, Forward, float32_update
+from .objectives import Objective, TargetedDLR, classification_objective
+from .units import check_choice, check_positive_int
+
+LOSSES = ('ce', 'dlr', 'dlr-targeted')
+
+
+def checkpoint_lengths(n_iter: int) -> List[int]:
+    """Iterations between successive checkpoints w_j = ceil(p_j * n_iter).
+
+    p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06): the gap starts at 22% of the
+    budget and shrinks by 3% per checkpoint down to 6%, as in the reference implementation
+    (integer gaps max(int(0.22 n), 1), decreasing by max(int(0.03 n), 1) to max(int(0.06 n), 1)).
+    """
+    gap, decrease, smallest = max(int(0.22 * n_iter), 1), max(int(0.03 * n_iter), 1), max(int(0.06 * n_iter), 1)
+    lengths, total = [], 0
+    while total + gap <= n_iter:
+        lengths.append(gap)
+        total += gap
+        gap = max(gap - decrease, smallest)
+    return lengths
+
+
+@ATTACKS.register_module()
+class APGD(Attack):
+    """APGD-CE, APGD-DLR and APGD-T (targeted DLR) in the Linf or L2 ball.
+
+    Args:
+        n_iter: gradient steps per run (100 in AutoAttack).
+        n_restarts: random restarts; in :meth:`evaluate` each restart only attacks the samples
+            still robust, in :meth:`perturb` the point with the highest objective is kept.
+        loss: ``'ce'``, ``'dlr'`` or ``'dlr-targeted'`` (APGD-T) for :meth:`evaluate`;
+            :meth:`perturb` maximises whatever objective it is given.
+        n_target_classes: APGD-T runs once per target: the 2nd, 3rd, ... highest clean logit
+            (9 in AutoAttack, capped at classes - 1).
+        rho: a checkpoint halves the step size when at most ``rho`` of its steps increased the loss
+            (or when the step size was not halved at the previous checkpoint and the best loss has
+            not improved since).
+    """
+
+    def __init__(self, eps: float, norm: str = 'Linf', n_iter: int = 100, n_restarts: int = 1, loss: str = 'ce',
+                 n_target_classes: int = 9, rho: float = 0.75, seed: Optional[int] = None,
+                 nan_policy: str = 'zero') -> None:
+        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy)
+        self.n_iter = check_positive_int(n_iter, 'n_iter')
+        self.n_restarts = check_positive_int(n_restarts, 'n_restarts')
+        self.loss = check_choice(loss, LOSSES, 'loss')
+        self.n_target_classes = check_positive_int(n_target_classes, 'n_target_classes')
+        self.rho = float(rho)
+
+    @property
+    def name(self) -> str:
+        return {'ce': 'apgd-ce', 'dlr': 'apgd-dlr', 'dlr-targeted': 'apgd-t'}[self.loss]
+
+    def _perturb(self, forward: Forward, images: Tensor, objective: Objective) -> Tensor:
+        best, best_loss = None, None
+        for _ in range(self.n_restarts):
+            x_best, loss_best, _, _ = self._run(forward, images, objective)
+            if best is None:
+                best, best_loss = x_best, loss_best
+            else:
+                better = loss_best > best_loss
+                best = torch.where(per_sample(better, best), x_best, best)
+                best_loss = torch.where(better, loss_best, best_loss)
+        return best
+
+    def attack_remaining(self, classifier: Forward, images: Tensor, labels: Tensor, robust: Tensor,
+                         adv: Tensor) -> Tuple[Tensor, Tensor]:
+        if self.eps == 0 or not bool(robust.any()):
+            return robust, adv
+        if self.loss == 'dlr-targeted':
+            with torch.no_grad():
+                ranked = classifier(images).float().argsort(dim=1, descending=True)
+            n_targets = min(self.n_target_classes, ranked.shape[1] - 1)
+            objectives = [TargetedDLR(labels, ranked[:, rank]) for rank in range(1, n_targets + 1)]
+        else:
+            objectives = [classification_objective(self.loss, labels)]
+        robust, adv = robust.clone(), adv.clone()
+        for objective in objectives:
+            for _ in range(self.n_restarts):
+                index = robust.nonzero()[:, 0]
+                if index.numel() == 0:
+                    return robust, adv
+                _, _, x_fooled, fooled = self._run(classifier, images[index], objective.subset(index),
+                                                   labels[index])
+                robust[index[fooled]] = False
+                adv[index[fooled]] = x_fooled[fooled]
+        return robust, adv
+
+    def _run(self, forward: Forward, x: Tensor, objective: Objective,
+             labels: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One APGD run: (best point, its loss, a misclassified point, misclassified?).
+
+        The last two track ``argmax(forward(x)) != labels`` when labels are given (evaluation).
+        """
+        eps, norm = self.eps, self.norm
+        with float32_update(x.device):
+            x_adv = project(x + random_delta(x, eps, norm, self.generator(x.device), on_sphere=True), x, eps, norm)
+        loss, grad, output = self._loss_and_grad(forward, x_adv, objective)
+        x_best, loss_best, grad_best = x_adv.clone(), loss.clone(), grad.clone()
+        fooled = output.argmax(dim=1) != labels if labels is not None else torch.zeros_like(loss, dtype=torch.bool)
+        x_fooled = x_adv.clone()
+        step = torch.full_like(loss, 2 * eps)
+        x_prev = x_adv
+        lengths = iter(checkpoint_lengths(self.n_iter))
+        checkpoint, since_check = next(lengths, self.n_iter + 1), 0
+        increases = torch.zeros_like(loss)
+        loss_prev = loss
+        loss_best_at_check = loss_best.clone()
+        halved_at_check = torch.ones_like(fooled)
+        for i in range(self.n_iter):
+            with float32_update(x.device):
+                momentum = 0.75 if i > 0 else 1.0
+                z = project(x_adv + per_sample(step, x) * unit_direction(grad, norm), x, eps, norm)
+                x_next = project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_prev), x, eps, norm)
+                x_prev, x_adv = x_adv, x_next
+            loss, grad, output = self._loss_and_grad(forward, x_adv, objective)
+            with float32_update(x.device):
+                if labels is not None:
+                    wrong = output.argmax(dim=1) != labels
+                    x_fooled = torch.where(per_sample(wrong, x), x_adv, x_fooled)
+                    fooled |= wrong
+                increases += (loss > loss_prev).float()
+                loss_prev = loss
+                improved = loss > loss_best
+                x_best = torch.where(per_sample(improved, x), x_adv, x_best)
+                grad_best = torch.where(per_sample(improved, x), grad, grad_best)
+                loss_best = torch.where(improved, loss, loss_best)
+                since_check += 1
+                if since_check == checkpoint:
+                    halve = (increases <= self.rho * checkpoint) | (~halved_at_check & (loss_best_at_check >= loss_best))
+                    step = torch.where(halve, step / 2, step)
+                    x_adv = torch.where(per_sample(halve, x), x_best, x_adv)
+                    grad = torch.where(per_sample(halve, x), grad_best, grad)
+                    halved_at_check, loss_best_at_check = halve, loss_best.clone()
+                    checkpoint, since_check = next(lengths, self.n_iter + 1), 0
+                    increases.zero_()
+        return x_best, loss_best, x_fooled, fooled

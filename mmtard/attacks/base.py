@@ -1,0 +1,189 @@
+"""The one attack API used by training (any objective) and by robust evaluation (classifiers).
+
+An attack sees the model only as ``forward: pixels -> output`` and the goal only as an
+:class:`~mmtard.attacks.objectives.Objective`, so the same PGD serves the KL attack of distillation,
+FARE's embedding attack and a CE attack on a zero-shot classifier. The model is left exactly as the
+caller set it: gradients are taken with ``torch.autograd.grad`` w.r.t. the input only (nothing lands
+in ``.grad`` of parameters) and train/eval mode is never touched.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError, MMTardError
+from .objectives import Objective, classification_objective
+from .units import check_choice, check_norm, to_pixels
+
+Forward = Callable[[Tensor], Tensor]
+NAN_POLICIES = ('zero', 'raise')
+
+
+class NonFiniteGradientError(MMTardError, FloatingPointError):
+    """The model produced a NaN or infinite input gradient and ``nan_policy='raise'`` was chosen."""
+
+
+@dataclass
+class AttackResult:
+    """``adv``: detached adversarial pixels; ``nan_grad_count``: (sample, step) pairs whose input
+    gradient had a non-finite entry (zeroed under ``nan_policy='zero'``)."""
+
+    adv: Tensor
+    nan_grad_count: int = 0
+
+
+@dataclass
+class RobustEvalResult:
+    """``robust``: (B,) True where the sample is still correctly classified after every stage;
+    ``per_attack``: robust accuracy after each stage, in the order the stages ran."""
+
+    adv: Tensor
+    robust: Tensor
+    per_attack: 'OrderedDict[str, float]' = field(default_factory=OrderedDict)
+    nan_grad_count: int = 0
+
+
+def predict(classifier: Forward, images: Tensor) -> Tensor:
+    """Predicted classes, without building a graph."""
+    with torch.no_grad():
+        return classifier(images).float().argmax(dim=1)
+
+
+@contextlib.contextmanager
+def float32_update(device: torch.device) -> Iterator[None]:
+    """No graph and no autocast: perturbation updates stay in float32 under a bf16 training step."""
+    with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
+        yield
+
+
+class Attack:
+    """Base class of every attack in the ``ATTACKS`` registry.
+
+    Args:
+        eps: budget in 1/255 units (``eps=4`` means 4/255), for both norms.
+        norm: ``'Linf'`` or ``'L2'``.
+        seed: seeds a generator owned by the attack (one per device) for random starts, so a fresh
+            attack with the same seed makes the same sequence of perturbations; ``None`` uses
+            torch's global generator.
+        nan_policy: ``'zero'`` zeroes non-finite input gradients and counts them;
+            ``'raise'`` stops with :class:`NonFiniteGradientError`.
+
+    Subclasses implement :meth:`_perturb`; evaluation attacks may override :meth:`attack_remaining`.
+    """
+
+    #: Untargeted loss :meth:`evaluate` maximises ('ce', 'dlr' or 'margin'); subclasses with a ``loss`` option set it.
+    loss: str = 'ce'
+
+    def __init__(self, eps: float, norm: str = 'Linf', seed: Optional[int] = None,
+                 nan_policy: str = 'zero') -> None:
+        self.eps = to_pixels(eps, 'eps')
+        self.norm = check_norm(norm)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ConfigError(f'seed={seed!r} must be a whole number, or None for torch\'s global generator.')
+        self.seed = seed
+        self.nan_policy = check_choice(nan_policy, NAN_POLICIES, 'nan_policy')
+        self._generators: Dict[str, torch.Generator] = {}
+        self._nan_grads: Tensor | int = 0
+
+    @property
+    def name(self) -> str:
+        """Stage name used in :attr:`RobustEvalResult.per_attack`."""
+        return type(self).__name__.lower()
+
+    # ----------------------------------------------------------------- randomness
+    def generator(self, device: torch.device) -> Optional[torch.Generator]:
+        """The attack's generator on ``device`` (created from ``seed`` on first use), or None."""
+        if self.seed is None:
+            return None
+        key = str(device)
+        if key not in self._generators:
+            self._generators[key] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generators[key]
+
+    def get_rng_state(self) -> Dict[str, Tensor]:
+        """State of every generator used so far, for checkpoints (mmengine does not save it)."""
+        return {device: gen.get_state() for device, gen in self._generators.items()}
+
+    def set_rng_state(self, state: Dict[str, Tensor]) -> None:
+        """Restore :meth:`get_rng_state`'s result, so a resumed run continues the same sequence."""
+        for device, gen_state in state.items():
+            self.generator(torch.device(device)).set_state(gen_state)
+
+    # ----------------------------------------------------------------- public API
+    def perturb(self, forward: Forward, images: Tensor, objective: Objective) -> AttackResult:
+        """Maximise ``objective(forward(x))`` over x in the eps-ball around ``images`` and [0,1]."""
+        images = images.detach().float()
+        if self.eps == 0:
+            return AttackResult(images.clone(), 0)
+        self._nan_grads = 0
+        adv = self._perturb(forward, images, objective)
+        return AttackResult(adv.detach(), self._take_nan_count())
+
+    def evaluate(self, classifier: Forward, images: Tensor, labels: Tensor) -> RobustEvalResult:
+        """Robust accuracy of ``classifier`` (pixels -> logits) under this attack.
+
+        Only clean-correct samples are attacked; ``adv`` holds the clean image where no
+        misclassified point was found.
+        """
+        images = images.detach().float()
+        self._nan_grads = 0
+        robust = predict(classifier, images) == labels
+        robust, adv = self.attack_remaining(classifier, images, labels, robust, images.clone())
+        per_attack = OrderedDict([(self.name, robust.float().mean().item())])
+        return RobustEvalResult(adv, robust, per_attack, self._take_nan_count())
+
+    def attack_remaining(self, classifier: Forward, images: Tensor, labels: Tensor, robust: Tensor,
+                         adv: Tensor) -> Tuple[Tensor, Tensor]:
+        """Attack the samples still marked ``robust``; return the updated ``(robust, adv)``.
+
+        The default runs :meth:`_perturb` with the ``loss`` objective and keeps the result where it
+        is misclassified. AutoAttack chains its stages through this method.
+        """
+        index = robust.nonzero()[:, 0]
+        if index.numel() == 0 or self.eps == 0:
+            return robust, adv
+        found = self._perturb(classifier, images[index], classification_objective(self.loss, labels[index]))
+        fooled = predict(classifier, found) != labels[index]
+        robust, adv = robust.clone(), adv.clone()
+        robust[index[fooled]] = False
+        adv[index[fooled]] = found[fooled].detach()
+        return robust, adv
+
+    # ----------------------------------------------------------------- for subclasses
+    def _perturb(self, forward: Forward, images: Tensor, objective: Objective) -> Tensor:
+        """Return adversarial images (float32, in the ball and [0,1]) for eps > 0."""
+        raise NotImplementedError
+
+    def _loss_and_grad(self, forward: Forward, x: Tensor, objective: Objective) -> Tuple[Tensor, Tensor, Tensor]:
+        """Per-sample objective at ``x``, its float32 input gradient and the detached float32 output.
+
+        The forward runs under the caller's autocast (bf16 speed); its output is cast to float32
+        before the objective. Non-finite gradients are handled per ``nan_policy``.
+        """
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            output = forward(x).float()
+            loss = objective(output)
+            grad, = torch.autograd.grad(loss.sum(), x)
+        grad = grad.float()
+        bad = ~torch.isfinite(grad).flatten(1).all(dim=1)
+        if self.nan_policy == 'raise':
+            if bool(bad.any()):
+                raise NonFiniteGradientError(
+                    f'{type(self).__name__}: the input gradient of {int(bad.sum())} sample(s) contains NaN or '
+                    f'infinite values, so the attack cannot follow it. This usually comes from the model '
+                    f'(e.g. a division by a zero norm, or an fp16/bf16 overflow); fix the model, or set '
+                    f"nan_policy='zero' to zero such gradients and count them.")
+        else:
+            grad = torch.where(torch.isfinite(grad), grad, torch.zeros_like(grad))
+            self._nan_grads = self._nan_grads + bad.sum()
+        return loss.detach(), grad, output.detach()
+
+    def _take_nan_count(self) -> int:
+        count, self._nan_grads = int(self._nan_grads), 0
+        return count

@@ -1,0 +1,68 @@
+"""Loading mmengine Python configs with clear errors and typo detection."""
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional, Sequence
+
+from mmengine.config import Config, DictAction
+
+from .errors import ConfigError
+
+#: Top-level keys mmengine's Runner and mmtard's commands read. Any other top-level name is legal
+#: (configs define variables), but one that is *nearly* one of these is almost surely a typo.
+KNOWN_TOP_LEVEL_KEYS = (
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
+    'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
+    'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
+    'experiment_name', 'cfg', 'benchmark', 'evaluation')
+
+
+def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
+    """Turn ``['a.b=1', 'c=[1,2]']`` into a dict, with mmengine's value parsing (ints, lists, ...)."""
+    parsed: Dict[str, Any] = {}
+    for option in options:
+        key, sep, value = option.partition('=')
+        if not sep or not key:
+            raise ConfigError(
+                f"--cfg-options expects KEY=VALUE pairs such as 'optim_wrapper.optimizer.lr=1e-4', "
+                f"got {option!r}.")
+        parsed[key.strip()] = DictAction._parse_iterable(value)
+    return parsed
+
+
+def check_top_level_keys(keys: Iterable[str], known: Sequence[str] = KNOWN_TOP_LEVEL_KEYS) -> None:
+    """Refuse a top-level key that is a near miss of a known one (``train_dataloder``)."""
+    for key in keys:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+        if close:
+            raise ConfigError(
+                f"The config sets top-level key {key!r}, which mmtard does not read. Did you mean "
+                f"{close[0]!r}? Rename it (a misspelt key would silently fall back to a default).")
+
+
+def load_config(path: os.PathLike | str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
+    """Read a config file, apply ``--cfg-options`` and check it for misspelt top-level keys."""
+    path = Path(path)
+    if not path.is_file():
+        hint = ''
+        if path.parent.is_dir():
+            names = [p.name for p in path.parent.glob('*.py')]
+            close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+            if close:
+                hint = ' Did you mean ' + ', '.join(repr(str(path.parent / c)) for c in close) + '?'
+        raise ConfigError(f"Config file {str(path)!r} does not exist.{hint} Configs shipped with mmtard "
+                          f"live in the repository's configs/ folder.")
+    try:
+        cfg = Config.fromfile(str(path))
+    except (SyntaxError, NameError, ImportError, FileNotFoundError) as err:
+        raise ConfigError(f"Config {str(path)!r} could not be read: {type(err).__name__}: {err}. "
+                          f"Configs are Python files; fix the line named above.") from err
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    check_top_level_keys(cfg.keys())
+    return cfg

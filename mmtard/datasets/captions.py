@@ -1,0 +1,76 @@
+"""Image-caption pairs from a CSV file (open_clip's training format): for contrastive training
+and image-text retrieval evaluation.
+
+Items hold the caption as a ``str``; the default collate (torch's and mmengine's
+``default_collate``) batches those into a ``list[str]``, so no custom collate is needed.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ..errors import ConfigError, DatasetNotFoundError, did_you_mean
+from ..registry import DATASETS
+from .preprocess import resize_center_crop
+
+
+@DATASETS.register_module()
+class CaptionCSVDataset(Dataset):
+    """Rows of ``csv_file`` -> ``{'inputs': float32 (3,H,W) in [0,1], 'caption': str, 'index': int}``.
+
+    Args:
+        csv_file: CSV with a header row.
+        image_root: folder that relative image paths start from; default the CSV's folder.
+        image_size: output side; shorter side resized (bicubic) then center-cropped.
+        image_key / caption_key: column names of the image path and the caption.
+        delimiter: CSV delimiter (open_clip's own CSVs often use a tab).
+    """
+
+    def __init__(self, csv_file: str, image_root: Optional[str] = None, image_size: int = 224,
+                 image_key: str = 'filepath', caption_key: str = 'caption', delimiter: str = ',') -> None:
+        path = Path(csv_file).expanduser()
+        if not path.is_file():
+            raise DatasetNotFoundError(
+                f'Caption CSV not found: {path}. It must have a header row with an image-path column '
+                f'{image_key!r} and a caption column {caption_key!r} (e.g. "{image_key},{caption_key}" then '
+                f'"images/0001.jpg,a dog on a sofa"); relative paths start at image_root or the CSV\'s folder.')
+        with open(path, newline='', encoding='utf-8') as f:
+            reader = csv.DictReader(f, delimiter=delimiter)
+            columns = list(reader.fieldnames or [])
+            for key, option in ((image_key, 'image_key'), (caption_key, 'caption_key')):
+                if key not in columns:
+                    raise ConfigError(f'The caption CSV {path} has no column {key!r} ({option}).'
+                                      f'{did_you_mean(key, columns)} Its columns are: {", ".join(columns)}; '
+                                      f'set {option}= to the right one (and delimiter= if the file is not '
+                                      f'comma-separated).')
+            rows = [(row[image_key], row[caption_key]) for row in reader]
+        if not rows:
+            raise DatasetNotFoundError(f'The caption CSV {path} has a header but no rows.')
+        root = Path(image_root).expanduser() if image_root else path.parent
+        self.csv_file = path
+        self.image_size = image_size
+        self.image_files: List[Path] = [root / file for file, _ in rows]
+        self.captions: List[str] = [caption for _, caption in rows]
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        index = range(len(self))[index]
+        file = self.image_files[index]
+        if not file.is_file():
+            raise DatasetNotFoundError(f'Image {file} listed in row {index + 1} of {self.csv_file} does not '
+                                       f'exist; fix the path or set image_root= to the folder the paths '
+                                       f'start from.')
+        with Image.open(file) as image:
+            inputs = resize_center_crop(image, self.image_size)
+        return {'inputs': inputs, 'caption': self.captions[index], 'index': index}
+
+    @property
+    def metainfo(self) -> Dict[str, Any]:
+        return {'csv_file': str(self.csv_file), 'image_size': self.image_size,
+                'dataset_type': type(self).__name__}

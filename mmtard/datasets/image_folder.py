@@ -1,0 +1,112 @@
+"""ImageNet-style class folders (``root/[split/]<class>/<image>``): the layout of ImageNet,
+its variants (ImageNet-R, -Sketch, -A, -V2) and of most user data, so one loader covers them."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from PIL import Image
+
+from ..errors import ConfigError, DatasetNotFoundError
+from ..registry import DATASETS
+from .base import ClassificationDataset
+from .preprocess import resize_center_crop
+from .sampling import balanced_subset
+from .templates import get_templates, imagenet_wnid_classnames, is_wnid
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
+
+def _layout_hint(path: Path) -> str:
+    return (f'The expected layout is one sub-folder per class holding that class\'s images, e.g. '
+            f'{path}/<class_name>/<image>.jpg ({", ".join(IMAGE_EXTENSIONS)}); ImageNet-style folders '
+            f'named by WordNet id (n01440764, ...) are named after CLIP\'s ImageNet class names.')
+
+
+def folder_classnames(folders: Sequence[str], classnames: Union[None, str, Sequence[str]]) -> List[str]:
+    """Natural-language class name of each class folder (sorted), from ``classnames`` when given
+    (a list, or a JSON file holding a list or a folder -> name dict), else from the folder names."""
+    if classnames is None:
+        if folders and all(is_wnid(f) for f in folders):
+            return imagenet_wnid_classnames(folders)
+        return [f.replace('_', ' ') for f in folders]
+    if isinstance(classnames, (str, os.PathLike)):
+        path = Path(classnames)
+        if not path.is_file():
+            raise ConfigError(f'classnames={str(classnames)!r} is not a file. Give a list of class names, '
+                              f'or a JSON file holding a list or a {{"folder": "class name"}} mapping.')
+        with open(path, encoding='utf-8') as f:
+            loaded = json.load(f)
+        if isinstance(loaded, dict):
+            missing = [f for f in folders if f not in loaded]
+            if missing:
+                raise ConfigError(f'The class-name file {path} names no class for the folders '
+                                  f'{missing[:5]!r}{" ..." if len(missing) > 5 else ""}; add them to it.')
+            return [str(loaded[f]) for f in folders]
+        return ClassificationDataset.check_classnames(loaded, len(folders), f'The class-name file {path}')
+    return ClassificationDataset.check_classnames(classnames, len(folders), 'classnames')
+
+
+@DATASETS.register_module()
+class ImageFolderDataset(ClassificationDataset):
+    """Images in class folders; labels follow the sorted folder names.
+
+    Args:
+        root: dataset folder.
+        split: optional sub-folder of ``root`` (e.g. 'train', 'val').
+        image_size: output side; shorter side resized (bicubic) then center-cropped.
+        classnames: None (folder names, or CLIP's ImageNet names for wnid folders), a list, or a
+            JSON file (a list, or a folder -> name dict).
+        templates: a template-set name ('openai_imagenet', 'simple', ...) or a list.
+        max_samples: keep a seeded, class-balanced subset of this size (evaluation protocols).
+        sample_seed: seed of that subset.
+    """
+
+    def __init__(self, root: str, split: Optional[str] = None, image_size: int = 224,
+                 classnames: Union[None, str, List[str]] = None,
+                 templates: Union[str, List[str]] = 'openai_imagenet',
+                 max_samples: Optional[int] = None, sample_seed: int = 0) -> None:
+        path = Path(root).expanduser() / split if split else Path(root).expanduser()
+        if not path.is_dir():
+            raise DatasetNotFoundError(f'Image folder dataset not found: {path} does not exist or is not a '
+                                       f'folder. {_layout_hint(path)} Check root= and split= in the config.')
+        self.root = path
+        self.image_size = image_size
+        self.folders = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith('.'))
+        samples = self._scan(path, self.folders)
+        if not samples:
+            raise DatasetNotFoundError(f'Image folder dataset at {path} holds no images in class sub-folders. '
+                                       f'{_layout_hint(path)}')
+        self.classnames = folder_classnames(self.folders, classnames)
+        self.templates = get_templates(templates)
+        self.sample_indices = balanced_subset([label for _, label in samples], max_samples, sample_seed)
+        self.samples: List[Tuple[str, int]] = [samples[i] for i in self.sample_indices]
+
+    @staticmethod
+    def _scan(path: Path, folders: Sequence[str]) -> List[Tuple[str, int]]:
+        samples = []
+        for label, folder in enumerate(folders):
+            for dirpath, dirnames, filenames in os.walk(path / folder, followlinks=True):
+                dirnames.sort()
+                samples.extend((os.path.join(dirpath, name), label) for name in sorted(filenames)
+                               if name.lower().endswith(IMAGE_EXTENSIONS))
+        return samples
+
+    @property
+    def targets(self) -> List[int]:
+        return [label for _, label in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> Tuple[torch.Tensor, int]:
+        file, label = self.samples[index]
+        with Image.open(file) as image:
+            return resize_center_crop(image, self.image_size), label
+
+    @property
+    def metainfo(self) -> Dict[str, object]:
+        return {**super().metainfo, 'root': str(self.root)}

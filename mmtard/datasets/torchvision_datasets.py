@@ -1,0 +1,98 @@
+"""torchvision's zero-shot benchmark datasets with CLIP's class names and templates, so the
+field's standard evaluation sets need no loader code of their own."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+import torchvision.datasets as tvd
+
+from ..errors import ConfigError, DatasetNotFoundError, did_you_mean
+from ..registry import DATASETS
+from .base import ClassificationDataset
+from .preprocess import resize_center_crop
+from .sampling import balanced_subset
+from .templates import available_metadata, get_class_names_and_templates, get_templates
+
+#: Datasets whose torchvision class takes ``train: bool`` rather than ``split: str``.
+_TRAIN_FLAG = ('CIFAR10', 'CIFAR100', 'MNIST', 'FashionMNIST')
+_SPLIT_ARG = ('STL10', 'DTD', 'Flowers102', 'OxfordIIITPet', 'FGVCAircraft', 'Food101', 'StanfordCars',
+              'Country211', 'PCAM', 'GTSRB')
+SUPPORTED = _TRAIN_FLAG + _SPLIT_ARG
+
+
+def _labels(dataset: object) -> Optional[List[int]]:
+    for attr in ('targets', 'labels', '_labels'):
+        labels = getattr(dataset, attr, None)
+        if labels is not None:
+            return [int(x) for x in np.asarray(labels).reshape(-1)]
+    return None
+
+
+@DATASETS.register_module()
+class TorchvisionDataset(ClassificationDataset):
+    """A torchvision dataset (``name`` = its class name) resized to ``image_size``.
+
+    Class names and templates are CLIP's where bundled (CIFAR10, CIFAR100, STL10, MNIST); otherwise
+    ``classnames`` or the dataset's own ``classes`` and the 'simple' template. Nothing is downloaded
+    unless ``download=True``.
+    """
+
+    def __init__(self, name: str, root: str, split: str = 'test', image_size: int = 224,
+                 download: bool = False, max_samples: Optional[int] = None, sample_seed: int = 0,
+                 classnames: Optional[List[str]] = None,
+                 templates: Union[None, str, List[str]] = None) -> None:
+        if name not in SUPPORTED:
+            raise ConfigError(f'TorchvisionDataset does not support {name!r}.{did_you_mean(name, SUPPORTED)} '
+                              f'Supported: {", ".join(SUPPORTED)}; use ImageFolderDataset for other data.')
+        self.name = name
+        self.root = Path(root).expanduser()
+        self.image_size = image_size
+        if name in _TRAIN_FLAG:
+            if split not in ('train', 'test'):
+                raise ConfigError(f'{name} has splits "train" and "test", not {split!r}.')
+            kwargs: Dict[str, object] = {'train': split == 'train'}
+        else:
+            kwargs = {'split': split}
+        try:
+            self.dataset = getattr(tvd, name)(str(self.root), download=download, **kwargs)
+        except (RuntimeError, FileNotFoundError) as err:
+            if download:
+                raise
+            raise DatasetNotFoundError(
+                f'{name} ({split} split) was not found or is incomplete under {self.root} (torchvision: '
+                f'{err}). Pass download=True to let torchvision download it there, or place the files '
+                f'there yourself in torchvision\'s layout; nothing is downloaded by default.') from None
+        self.classnames, self.templates = self._text(classnames, templates)
+        self.sample_indices = balanced_subset(_labels(self.dataset) or [0] * len(self.dataset),
+                                              max_samples, sample_seed)
+
+    def _text(self, classnames: Optional[List[str]],
+              templates: Union[None, str, List[str]]) -> Tuple[List[str], List[str]]:
+        key = self.name.lower()
+        bundled = get_class_names_and_templates(key) if key in available_metadata() else None
+        num_classes = len(bundled[0]) if bundled else len(getattr(self.dataset, 'classes', []))
+        if classnames is not None:
+            names = self.check_classnames(classnames, num_classes or len(classnames), 'classnames')
+        elif bundled:
+            names = bundled[0]
+        elif getattr(self.dataset, 'classes', None):
+            names = [str(c).replace('_', ' ') for c in self.dataset.classes]
+        else:
+            raise ConfigError(f'torchvision\'s {self.name} has no class names; pass classnames=[...].')
+        if templates is not None:
+            return names, get_templates(templates)
+        return names, bundled[1] if bundled else get_templates('simple')
+
+    def __len__(self) -> int:
+        return len(self.sample_indices)
+
+    def load(self, index: int) -> Tuple[torch.Tensor, int]:
+        image, label = self.dataset[self.sample_indices[index]]
+        return resize_center_crop(image, self.image_size), int(label)
+
+    @property
+    def metainfo(self) -> Dict[str, object]:
+        return {**super().metainfo, 'name': self.name, 'root': str(self.root)}

@@ -1,0 +1,103 @@
+"""Hooks that mmtard's training configs add to mmengine's Runner."""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, Dict, Optional
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from ..errors import MMTardError
+from ..registry import HOOKS
+
+
+def unwrap(model: Any) -> Any:
+    return model.module if is_model_wrapper(model) else model
+
+
+@HOOKS.register_module()
+class ZeroShotClassesHook(Hook):
+    """Before training (or validation), give the model its class names and templates.
+
+    The config's own ``model.classnames`` win; otherwise the dataset's ``classnames`` and
+    ``templates`` are used, so one dataset config is the single source of the class list.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def _set(self, runner: Any, loader_name: str) -> None:
+        model = unwrap(runner.model)
+        if not hasattr(model, 'ensure_classes'):
+            return
+        loader = getattr(runner, loader_name, None)
+        dataset = getattr(loader, 'dataset', None)
+        model.ensure_classes(getattr(dataset, 'classnames', None), getattr(dataset, 'templates', None))
+
+    def before_train(self, runner: Any) -> None:
+        self._set(runner, 'train_dataloader')
+
+    def before_val(self, runner: Any) -> None:
+        self._set(runner, 'val_dataloader')
+
+    def before_test(self, runner: Any) -> None:
+        self._set(runner, 'test_dataloader')
+
+
+class NonFiniteLossError(MMTardError):
+    """Training produced a NaN or infinite loss."""
+
+
+@HOOKS.register_module()
+class NaNGuardHook(Hook):
+    """Stop at the first non-finite loss, saying where, instead of training on garbage.
+
+    mmengine already reads every logged value on the host each iteration, so this check adds no
+    synchronisation. The last saved checkpoint stays valid for ``--resume``.
+    """
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
+                         outputs: Optional[Dict[str, Any]] = None) -> None:
+        if not outputs or 'loss' not in outputs:
+            return
+        value = float(outputs['loss'])
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f'The training loss became {value} at iteration {runner.iter + 1}. Common causes: a learning '
+                f'rate too high for the student, bf16 teachers on an unstable model, or an attack step size '
+                f'far above eps. Lower optim_wrapper.optimizer.lr or fix the config, then resume from the last '
+                f'checkpoint in {runner.work_dir} with --resume.')
+
+
+@HOOKS.register_module()
+class RichProgressHook(Hook):
+    """A rich progress bar with time estimate and the current loss, on an interactive terminal only."""
+
+    priority = 'LOW'
+
+    def __init__(self, force: bool = False) -> None:
+        self.force = force
+        self._progress = None
+        self._task = None
+
+    def before_train(self, runner: Any) -> None:
+        if not (self.force or sys.stdout.isatty()):
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn('[bold]train'), BarColumn(), TextColumn('{task.completed}/{task.total}'),
+                                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn('{task.fields[status]}'))
+        self._task = self._progress.add_task('train', total=runner.max_iters, completed=runner.iter, status='')
+        self._progress.start()
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
+                         outputs: Optional[Dict[str, Any]] = None) -> None:
+        if self._progress is None:
+            return
+        loss = float(outputs['loss']) if outputs and 'loss' in outputs else float('nan')
+        self._progress.update(self._task, completed=runner.iter + 1, status=f'loss {loss:.4f}')
+
+    def after_train(self, runner: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,168 @@
+"""Adversarial distillation from one or more frozen teachers: MMT-ARD and its single-teacher baseline."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..attacks.objectives import KLToTarget
+from ..errors import ConfigError, did_you_mean
+from ..losses import kl_per_class, kl_per_sample
+from ..registry import ATTACKS, MODELS, TEACHERS, WEIGHTINGS
+from ..weighting import TeacherTerm
+from .base import ClassNames, ZeroShotModel
+from .teacher import FrozenTeacher
+
+INPUTS = ('clean', 'adv')
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """Which input a teacher sees and which student output it is compared with."""
+
+    name: str
+    teacher_input: str
+    student_input: str
+
+
+def parse_teacher_specs(teachers: Sequence[dict]) -> List[TeacherSpec]:
+    """Validate the ``teachers`` list of a distiller config."""
+    if not teachers:
+        raise ConfigError('A distiller needs at least one teacher: set model.teachers to a list of '
+                          "dict(name=..., encoder=dict(type=...), teacher_input='clean'|'adv').")
+    specs, allowed = [], {'name', 'encoder', 'teacher_input', 'student_input', 'precision'}
+    for i, entry in enumerate(teachers):
+        unknown = set(entry) - allowed
+        if unknown:
+            key = sorted(unknown)[0]
+            raise ConfigError(f'Teacher #{i} has unknown key {key!r}.{did_you_mean(key, allowed)} '
+                              f'A teacher entry takes {sorted(allowed)}.')
+        if 'name' not in entry or 'encoder' not in entry:
+            raise ConfigError(f"Teacher #{i} needs a 'name' and an 'encoder' config, got keys {sorted(entry)}.")
+        teacher_input = entry.get('teacher_input', 'adv')
+        student_input = entry.get('student_input', teacher_input)
+        for key, value in (('teacher_input', teacher_input), ('student_input', student_input)):
+            if value not in INPUTS:
+                raise ConfigError(f"Teacher {entry['name']!r}: {key} must be 'clean' or 'adv', got {value!r}.")
+        specs.append(TeacherSpec(entry['name'], teacher_input, student_input))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f'Teacher names must be unique, got {names}.')
+    return specs
+
+
+@MODELS.register_module()
+class MMTARD(ZeroShotModel):
+    """Multi-teacher adversarial robust distillation (MMT-ARD).
+
+    One step: (1) x_adv maximises KL(p_target(x) || p_S(x + delta)) within the eps-ball, student in
+    eval mode; (2) every teacher t sees its input (x or x_adv) and gives the per-class terms of
+    KL(p_t(x_t) || p_S(x_s)); (3) the weighting strategy turns them into one loss. Each teacher runs
+    once per step: the attack target reuses its clean logits when it sees x anyway.
+
+    ``teachers`` entries: ``dict(name, encoder=<TEACHERS config>, teacher_input='clean'|'adv',
+    student_input=<default: teacher_input>, precision='fp32'|'bf16')``. The defaults are the paper's
+    two teachers: 'clean' on x and 'robust' on x_adv, the release's loss and its PGD-10 attack.
+    ``cache_clean_teacher_outputs``: keep clean-input teacher embeddings per dataset index across
+    epochs (only valid when the data pipeline has no random augmentation).
+    """
+
+    def __init__(self, student: dict, teachers: Sequence[dict], weighting: Optional[dict] = None,
+                 attack: Optional[dict] = None, attack_target: str = 'clean',
+                 cache_clean_teacher_outputs: bool = False, classnames: ClassNames = None,
+                 templates: ClassNames = None, logit_scale: float = 100.0, val_attack: Optional[dict] = None,
+                 text_cache_dir: Optional[str] = None, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(student, classnames, templates, logit_scale, val_attack, text_cache_dir,
+                         data_preprocessor, init_cfg)
+        self.specs = parse_teacher_specs(teachers)
+        if attack_target not in [s.name for s in self.specs]:
+            raise ConfigError(f'attack_target {attack_target!r} is not one of the teachers '
+                              f'{[s.name for s in self.specs]}.{did_you_mean(attack_target, [s.name for s in self.specs])}')
+        self.attack_target = attack_target
+        self.teachers = nn.ModuleDict({
+            entry['name']: FrozenTeacher(TEACHERS.build(entry['encoder']), precision=entry.get('precision', 'fp32'))
+            for entry in teachers})
+        self.weighting = WEIGHTINGS.build(weighting or dict(type='ReferenceCosineWeighting'))
+        self.attack = ATTACKS.build(attack or dict(type='PGD', eps=4, steps=10, step_size=1, momentum=0.9))
+        self.cache_clean_teacher_outputs = cache_clean_teacher_outputs
+        self._clean_cache: Dict[str, Dict[int, Tensor]] = {s.name: {} for s in self.specs}
+
+    def text_towers(self) -> Dict[str, nn.Module]:
+        return {'student': self.student, **{name: teacher for name, teacher in self.teachers.items()}}
+
+    def clean_teacher_embeddings(self, name: str, images: Tensor, index: Optional[Tensor]) -> Tensor:
+        """Teacher embeddings of clean images, from the per-index cache when enabled and complete."""
+        teacher = self.teachers[name]
+        if not (self.cache_clean_teacher_outputs and index is not None):
+            return teacher(images)
+        cache = self._clean_cache[name]
+        keys = index.tolist() if index.device.type == 'cpu' else None
+        if keys is not None and all(k in cache for k in keys):
+            return torch.stack([cache[k] for k in keys]).to(images.device, non_blocking=True)
+        embeddings = teacher(images)
+        if keys is None:
+            raise ConfigError('cache_clean_teacher_outputs needs the batch indices on the CPU; keep the '
+                              "dataset's 'index' out of the data preprocessor's device transfer.")
+        for key, row in zip(keys, embeddings.detach().to('cpu', non_blocking=False)):
+            cache[key] = row
+        return embeddings
+
+    def loss(self, inputs: Tensor, labels: Tensor, index: Optional[Tensor]) -> Dict[str, Tensor]:
+        clean = inputs
+        embeddings: Dict[str, Tensor] = {}
+        logits: Dict[str, Tensor] = {}
+        for spec in self.specs:
+            if spec.teacher_input == 'clean':
+                embeddings[spec.name] = self.clean_teacher_embeddings(spec.name, clean, index)
+                logits[spec.name] = self.zero_shot_logits(spec.name, embeddings[spec.name])
+        if self.attack_target in logits:
+            target_logits = logits[self.attack_target]
+        else:  # the target teacher sees x_adv in the loss: one extra clean forward for the attack
+            target_logits = self.zero_shot_logits(
+                self.attack_target, self.clean_teacher_embeddings(self.attack_target, clean, index))
+        target_probs = torch.softmax(target_logits.float(), dim=-1)
+        result = self.attack_student(self.attack, self.student_logits, clean, KLToTarget(target_probs))
+        adv = result.adv
+        for spec in self.specs:
+            if spec.teacher_input == 'adv':
+                embeddings[spec.name], logits[spec.name] = self.teacher_outputs(self.teachers[spec.name],
+                                                                                spec.name, adv)
+        needed = {spec.student_input for spec in self.specs}
+        student_logits = {kind: self.student_logits(clean if kind == 'clean' else adv) for kind in INPUTS
+                          if kind in needed}
+        terms = {spec.name: TeacherTerm(spec.name, spec.teacher_input,
+                                        kl_per_class(logits[spec.name], student_logits[spec.student_input]),
+                                        logits[spec.name], embeddings[spec.name],
+                                        self.class_embeddings_of(spec.name))
+                 for spec in self.specs}
+        decided = self.weighting(terms, labels)
+        out: Dict[str, Tensor] = {'loss': decided.loss}
+        out.update(decided.logs)
+        out['nan_grads'] = torch.as_tensor(result.nan_grad_count, dtype=torch.float32, device=clean.device)
+        if 'adv' in student_logits:
+            out['acc_adv'] = self.batch_accuracy(student_logits['adv'], labels)
+            out['attack_kl'] = kl_per_sample(target_logits, student_logits['adv']).mean().detach()
+        if 'clean' in student_logits:
+            out['acc_clean'] = self.batch_accuracy(student_logits['clean'], labels)
+        return out
+
+
+@MODELS.register_module()
+class SingleTeacherARD(MMTARD):
+    """Single-teacher adversarial distillation (the release's ``_origin`` baseline, ARD/RSLAD style).
+
+    The attack maximises KL(p_R(x) || p_S(x + delta)); the loss is KL(p_R(x) || p_S(x_adv)), batch mean.
+    Give one ``teacher`` encoder config (the robust teacher); the rest are MMTARD's settings.
+    """
+
+    def __init__(self, student: dict, teacher: dict, attack: Optional[dict] = None, **kwargs: Any) -> None:
+        for key in ('teachers', 'weighting', 'attack_target'):
+            if key in kwargs:
+                raise ConfigError(f'SingleTeacherARD fixes {key!r}; use MMTARD to choose it.')
+        super().__init__(student, teachers=[dict(name='robust', encoder=teacher, teacher_input='clean',
+                                                 student_input='adv')],
+                         weighting=dict(type='FixedWeighting', weights={'robust': 1.0}), attack=attack,
+                         attack_target='robust', **kwargs)

@@ -1,0 +1,166 @@
+"""Reading weight files and loading them exactly, with errors that name the offending keys.
+
+Weight files come in many shapes (open_clip/OpenAI state dicts, vision-only FARE/TeCoA dicts,
+HF ``.bin``/``.safetensors``, mmengine checkpoints written by mmtard's Runner). This module turns
+any of them into a flat ``{key: tensor}`` dict and loads it *strictly*: a silently half-loaded
+teacher would invalidate every robustness number computed with it.
+
+torch >= 2.6 loads with ``weights_only=True``; mmengine checkpoints also pickle numpy scalars and
+mmengine ``HistoryBuffer`` objects, so :func:`trusted_checkpoint_globals` allow-lists exactly those
+(with a ``getattr`` restricted to HistoryBuffer's own methods) instead of disabling the check.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmtard.errors import CheckpointError
+
+StateDict = Dict[str, torch.Tensor]
+
+#: Top-level keys under which common checkpoint formats nest their state dict.
+_NESTED_STATE_KEYS = ('state_dict', 'model', 'model_state_dict', 'vision_encoder_state_dict')
+_SHOW_KEYS = 5
+_TORCH_SUFFIXES = ('.pt', '.pth', '.bin', '.ckpt')
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` as HistoryBuffer's pickle needs it, and nothing more."""
+    from mmengine.logging import HistoryBuffer
+
+    if obj is HistoryBuffer and not name.startswith('_') and callable(getattr(HistoryBuffer, name, None)):
+        return getattr(HistoryBuffer, name)
+    raise CheckpointError(
+        f'Refusing to unpickle getattr({obj!r}, {name!r}) from a checkpoint: only mmengine '
+        f'HistoryBuffer methods are allowed. The file was not written by mmengine/mmtard, or was tampered with.')
+
+
+@contextlib.contextmanager
+def trusted_checkpoint_globals() -> Iterator[None]:
+    """Allow-list, for ``torch.load(weights_only=True)``, the objects mmengine checkpoints pickle."""
+    from mmengine.logging import HistoryBuffer
+
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    allowed: list = [np.dtype, np.ndarray, HistoryBuffer, bytes, (_history_buffer_getattr, 'builtins.getattr')]
+    for package in ('numpy.core', 'numpy._core'):  # the name depends on the numpy that wrote the file
+        allowed += [(multiarray.scalar, f'{package}.multiarray.scalar'),
+                    (multiarray._reconstruct, f'{package}.multiarray._reconstruct')]
+    allowed.extend(type(np.dtype(code)) for code in 'bBhHiIlLqQefdg?')
+    with torch.serialization.safe_globals(allowed):
+        yield
+
+
+def read_checkpoint(path: str) -> Any:
+    """The deserialised content of a ``.pt/.pth/.bin/.ckpt`` or ``.safetensors`` file, on CPU."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f'Checkpoint file {path!r} does not exist. Check the path in `pretrained=` '
+                              f'(relative paths are resolved from {os.getcwd()!r}).')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path, device='cpu')
+        except Exception as err:  # safetensors raises its own (Rust) error types
+            raise CheckpointError(f'Could not read safetensors file {path!r}: {err}') from err
+    try:
+        with trusted_checkpoint_globals():
+            return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f'Could not read checkpoint {path!r} with torch.load(weights_only=True): {err}. mmtard reads '
+            f'tensors, plain containers and mmengine checkpoints; convert other files to a state dict '
+            f'(torch.save(model.state_dict(), ...)) or to .safetensors. Known suffixes: '
+            f'{", ".join(_TORCH_SUFFIXES)}, .safetensors.') from err
+
+
+def _top_prefixes(keys: Iterable[str]) -> list:
+    return sorted({k.split('.', 1)[0] for k in keys})
+
+
+def _strip_common_prefix(state: StateDict, prefix: str) -> StateDict:
+    if state and all(k.startswith(prefix) for k in state):
+        return {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def extract_state_dict(obj: Any, prefix: Optional[str] = None, source: str = 'checkpoint') -> StateDict:
+    """The flat tensor dict inside a checkpoint, restricted to the sub-model ``prefix``.
+
+    mmengine checkpoints (``{'state_dict': {'student.x': ...}, 'meta': ...}``) default to the
+    ``student`` sub-model, the one mmtard trains; pass ``prefix='teacher'`` etc. for another.
+    A DDP ``module.`` prefix is removed.
+    """
+    nested = False
+    state = obj
+    while isinstance(state, Mapping):
+        key = next((k for k in _NESTED_STATE_KEYS if isinstance(state.get(k), Mapping)), None)
+        if key is None:
+            break
+        state, nested = state[key], True
+    if not isinstance(state, Mapping) or not state:
+        raise CheckpointError(f'{source} holds no state dict (found {type(obj).__name__}).')
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f'{source} holds no tensors; its top-level keys are {_top_prefixes(state)[:10]}.')
+    tensors = _strip_common_prefix(tensors, 'module.')
+    if prefix is None and nested and any(k.startswith('student.') for k in tensors):
+        prefix = 'student'
+    if prefix is not None:
+        head = prefix.rstrip('.') + '.'
+        picked = {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+        if not picked:
+            raise CheckpointError(
+                f'{source} has no weights under prefix {prefix!r}. Its top-level sub-models are '
+                f'{_top_prefixes(tensors)[:10]}; pass one of them as `prefix=`.')
+        tensors = picked
+    return tensors
+
+
+def load_state_dict_file(path: str, prefix: Optional[str] = None) -> StateDict:
+    """:func:`read_checkpoint` + :func:`extract_state_dict`."""
+    return extract_state_dict(read_checkpoint(path), prefix=prefix, source=f'Checkpoint {path!r}')
+
+
+def _listing(keys: list) -> str:
+    shown = ', '.join(keys[:_SHOW_KEYS])
+    return shown + (f' (and {len(keys) - _SHOW_KEYS} more)' if len(keys) > _SHOW_KEYS else '')
+
+
+def load_exact(module: nn.Module, state: StateDict, source: str,
+               may_be_missing: Callable[[str], bool] = lambda key: False, hint: str = '') -> None:
+    """Load ``state`` into ``module``; every key must exist with the same shape.
+
+    ``may_be_missing(key)`` lets a caller accept keys the file cannot contain (e.g. fresh LoRA
+    adapters on top of base weights). Any other mismatch raises :class:`CheckpointError` naming the
+    first few offending keys.
+    """
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state and not may_be_missing(k)]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [f'{k} (file {tuple(state[k].shape)}, model {tuple(expected[k].shape)})'
+                   for k in state if k in expected and state[k].shape != expected[k].shape]
+    problems = [(label, keys) for label, keys in
+                (('wrong shape', wrong_shape), ('missing', missing), ('unexpected', unexpected)) if keys]
+    if problems:
+        details = '; '.join(f'{len(keys)} {label}: {_listing(keys)}' for label, keys in problems)
+        raise CheckpointError(
+            f'{source} does not fit {module.__class__.__name__}: {details}. The file was probably saved '
+            f'from another architecture or configuration.{" " + hint if hint else ""}')
+    with torch.no_grad():
+        module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False)
+
+
+def tensors_checksum(named_tensors: Iterable[Tuple[str, torch.Tensor]]) -> str:
+    """sha256 over names, dtypes, shapes and bytes of tensors (order-sensitive)."""
+    digest = hashlib.sha256()
+    for name, tensor in named_tensors:
+        data = tensor.detach().to('cpu').contiguous().reshape(-1)
+        digest.update(f'{name}:{data.dtype}:{tuple(tensor.shape)};'.encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

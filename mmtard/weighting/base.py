@@ -1,0 +1,66 @@
+"""What a weighting strategy receives (one term per teacher) and what it returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+
+
+@dataclass
+class TeacherTerm:
+    """One teacher's distillation term for a batch.
+
+    ``kl`` holds the per-sample, per-class terms of KL(p_teacher(x_teacher) || p_student(x_student)),
+    shape (B, C); ``teacher_input`` says which input ('clean' or 'adv') the teacher saw.
+    """
+
+    name: str
+    teacher_input: str
+    kl: Tensor
+    teacher_logits: Tensor
+    teacher_embeddings: Tensor
+    class_embeddings: Tensor
+
+    @property
+    def kl_per_sample(self) -> Tensor:
+        return self.kl.sum(dim=-1)
+
+
+@dataclass
+class WeightingOutput:
+    """The scalar loss to minimise and what the strategy decided, for logging."""
+
+    loss: Tensor
+    logs: Dict[str, Tensor] = field(default_factory=dict)
+
+
+def spread_logs(prefix: str, values: Tensor) -> Dict[str, Tensor]:
+    """Mean and standard deviation of per-sample weights, detached for the logger."""
+    values = values.detach().float()
+    std = values.std(unbiased=False) if values.numel() > 1 else torch.zeros((), device=values.device)
+    return {f'{prefix}_mean': values.mean(), f'{prefix}_std': std}
+
+
+class Weighting(nn.Module):
+    """Base of every weighting strategy: turns teacher terms into one loss.
+
+    A strategy is an ``nn.Module`` so that one with state (e.g. MTARD's running weights) saves it in
+    checkpoints and resumes exactly.
+    """
+
+    def forward(self, terms: Mapping[str, TeacherTerm], labels: Tensor) -> WeightingOutput:
+        raise NotImplementedError
+
+    @staticmethod
+    def require_teachers(strategy: str, terms: Mapping[str, TeacherTerm], names: Sequence[str]) -> None:
+        """Fail clearly when a strategy's settings name teachers the distiller does not have."""
+        missing = [n for n in names if n not in terms]
+        if missing:
+            raise ConfigError(
+                f"{strategy} is configured for teachers {list(names)} but the distiller's teachers are "
+                f"{list(terms)}: no {missing}. Make the names in the weighting's settings match the "
+                f"'name' of each entry in the model's teachers list.")

@@ -1,0 +1,62 @@
+"""Our reading of the MMT-ARD paper's weighting: hard samples up-weighted, teachers balanced by a sigmoid."""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from ..losses import true_class_probability
+from ..registry import WEIGHTINGS
+from .base import TeacherTerm, Weighting, WeightingOutput, spread_logs
+
+
+@WEIGHTINGS.register_module()
+class DynamicConfidenceWeighting(Weighting):
+    """L = mean_i h_i * sum_t a_t,i * KL_t,i, with per-sample teacher confidence q_t = p_t(y | x_t).
+
+    * hardness h = 1 - q (q averaged over ``hardness_teachers``, by default those that see x_adv),
+      floored at ``hardness_floor`` and divided by its batch mean, so hard samples count more while
+      the loss scale stays that of the plain mean;
+    * teacher balance a = softmax_t(gamma * q_t + beta * [t sees x_adv]); for two teachers this is
+      exactly a_R = sigmoid(gamma * (q_R - q_C) + beta): lean on whichever teacher is surer.
+
+    Both weights are built from frozen teachers' outputs, so they carry no gradient (no ``detach``
+    switch is needed). gamma=4 makes a 0.25 confidence gap a 73/27 split; beta=0 is neutral.
+    """
+
+    def __init__(self, gamma: float = 4.0, beta: float = 0.0, hardness_floor: float = 0.1,
+                 use_hardness: bool = True, hardness_teachers: Optional[Sequence[str]] = None) -> None:
+        super().__init__()
+        if not 0.0 < hardness_floor <= 1.0:
+            raise ConfigError(f'DynamicConfidenceWeighting: hardness_floor must be in (0, 1], got {hardness_floor}; '
+                              f'it keeps easy samples from being ignored entirely (default 0.1).')
+        self.gamma, self.beta, self.hardness_floor = float(gamma), float(beta), float(hardness_floor)
+        self.use_hardness = use_hardness
+        self.hardness_teachers = list(hardness_teachers) if hardness_teachers is not None else None
+
+    def forward(self, terms: Mapping[str, TeacherTerm], labels: Tensor) -> WeightingOutput:
+        names = list(terms)
+        confidence = torch.stack([true_class_probability(terms[n].teacher_logits, labels) for n in names])
+        sees_adv = torch.tensor([terms[n].teacher_input == 'adv' for n in names],
+                                dtype=confidence.dtype, device=confidence.device)
+        balance = torch.softmax(self.gamma * confidence + self.beta * sees_adv[:, None], dim=0)  # (T, B)
+        kl = torch.stack([terms[n].kl_per_sample for n in names])  # (T, B)
+        per_sample = (balance * kl).sum(dim=0)
+        logs = {f'kl_{n}': kl[i].mean().detach() for i, n in enumerate(names)}
+        for i, n in enumerate(names):
+            logs.update(spread_logs(f'balance_{n}', balance[i]))
+        if self.use_hardness:
+            hardness = self.hardness(confidence, names, [terms[n].teacher_input for n in names])
+            per_sample = hardness * per_sample
+            logs.update(spread_logs('hardness', hardness))
+        return WeightingOutput(per_sample.mean(), logs)
+
+    def hardness(self, confidence: Tensor, names: Sequence[str], inputs: Sequence[str]) -> Tensor:
+        """(B,) hardness weights with batch mean 1."""
+        chosen = self.hardness_teachers or [n for n, i in zip(names, inputs) if i == 'adv'] or list(names)
+        self.require_teachers('DynamicConfidenceWeighting', dict.fromkeys(names), chosen)
+        rows = [names.index(n) for n in chosen]
+        raw = (1.0 - confidence[rows].mean(dim=0)).clamp(min=self.hardness_floor)
+        return raw / raw.mean()
