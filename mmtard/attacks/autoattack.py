@@ -1,0 +1,115 @@
+"""AutoAttack (Croce & Hein, ICML 2020): a fixed ensemble of parameter-free attacks.
+
+Each stage only attacks the samples every earlier stage failed on, and the robust accuracy after
+each stage is reported, so a reader sees which attack did the work (a large drop at Square only
+would reveal gradient masking).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from ..registry import ATTACKS
+from .apgd import APGD
+from .ball import per_sample
+from .base import Attack, Forward, RobustEvalResult, predict
+from .fab import FABTargeted
+from .objectives import Objective
+from .square import Square
+from .units import check_choice, check_positive_int
+
+#: Named compositions. 'custom' is the CLIP robustness literature's standard (APGD-CE + APGD-T, 9
+#: targets); 'apgd-ce' is used for binary tasks, where the DLR losses are undefined.
+VERSIONS: Dict[str, Tuple[str, ...]] = {
+    'standard': ('apgd-ce', 'apgd-t', 'fab-t', 'square'),
+    'custom': ('apgd-ce', 'apgd-t'),
+    'apgd-ce+apgd-t': ('apgd-ce', 'apgd-t'),
+    'apgd-ce': ('apgd-ce',),
+}
+
+
+@ATTACKS.register_module()
+class AutoAttack(Attack):
+    """Run the stages of ``version`` (or the explicit list ``attacks``) in order.
+
+    Args:
+        version: one of :data:`VERSIONS`.
+        attacks: stage names overriding ``version``: 'apgd-ce', 'apgd-dlr', 'apgd-t', 'fab-t',
+            'square'.
+        n_iter: iterations of the APGD and FAB stages (100 in the reference).
+        n_target_classes: targets of APGD-T and FAB-T (9 in the reference).
+        n_queries: queries of the Square stage (5000 in the reference).
+        seed: every stage gets this seed, as in the reference.
+
+    :meth:`perturb` (an arbitrary objective, e.g. for training) keeps, per sample, the stage
+    result with the highest objective among the stages that maximise one (the APGD stages and
+    Square; FAB-T has no objective and is skipped there).
+    """
+
+    def __init__(self, eps: float, norm: str = 'Linf', version: str = 'custom',
+                 attacks: Optional[Sequence[str]] = None, n_iter: int = 100, n_target_classes: int = 9,
+                 n_queries: int = 5000, seed: Optional[int] = None, nan_policy: str = 'zero') -> None:
+        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy)
+        self.version = check_choice(version, tuple(VERSIONS), 'version')
+        common = dict(eps=eps, norm=norm, seed=seed, nan_policy=nan_policy)
+        n_iter = check_positive_int(n_iter, 'n_iter')
+        factories: Dict[str, Callable[[], Attack]] = {
+            'apgd-ce': lambda: APGD(n_iter=n_iter, loss='ce', **common),
+            'apgd-dlr': lambda: APGD(n_iter=n_iter, loss='dlr', **common),
+            'apgd-t': lambda: APGD(n_iter=n_iter, loss='dlr-targeted', n_target_classes=n_target_classes, **common),
+            'fab-t': lambda: FABTargeted(n_iter=n_iter, n_target_classes=n_target_classes, **common),
+            'square': lambda: Square(n_queries=n_queries, **common),
+        }
+        names = list(VERSIONS[version] if attacks is None else attacks)
+        if not names:
+            raise ConfigError('attacks=[] selects no stage; list at least one of: ' + ', '.join(factories) + '.')
+        for name in names:
+            check_choice(name, tuple(factories), 'attacks entry')
+        if len(set(names)) != len(names):
+            raise ConfigError(f'attacks={names} names a stage twice; each stage runs once.')
+        if self.norm != 'Linf' and {'fab-t', 'square'} & set(names):
+            raise ConfigError(f"FAB-T and Square are implemented for Linf only, so version={version!r} cannot run "
+                              f"with norm={norm!r}. Use version='custom' (APGD-CE + APGD-T), as the CLIP "
+                              f"robustness literature does.")
+        self.stages: List[Attack] = [factories[name]() for name in names]
+
+    @property
+    def name(self) -> str:
+        return 'autoattack'
+
+    def evaluate(self, classifier: Forward, images: Tensor, labels: Tensor) -> RobustEvalResult:
+        images = images.detach().float()
+        robust = predict(classifier, images) == labels
+        adv = images.clone()
+        per_attack: 'OrderedDict[str, float]' = OrderedDict()
+        nan_count = 0
+        for stage in self.stages:
+            stage._nan_grads = 0
+            robust, adv = stage.attack_remaining(classifier, images, labels, robust, adv)
+            nan_count += stage._take_nan_count()
+            per_attack[stage.name] = robust.float().mean().item()
+        return RobustEvalResult(adv, robust, per_attack, nan_count)
+
+    def _perturb(self, forward: Forward, images: Tensor, objective: Objective) -> Tensor:
+        best, best_score = None, None
+        for stage in self.stages:
+            if isinstance(stage, FABTargeted):
+                continue
+            result = stage.perturb(forward, images, objective)
+            self._nan_grads = self._nan_grads + result.nan_grad_count
+            with torch.no_grad():
+                score = objective(forward(result.adv).float())
+            if best is None:
+                best, best_score = result.adv, score
+            else:
+                better = score > best_score
+                best = torch.where(per_sample(better, best), result.adv, best)
+                best_score = torch.where(better, score, best_score)
+        if best is None:
+            raise ConfigError('AutoAttack.perturb needs a stage that maximises an objective (APGD or Square); '
+                              'this composition only has FAB-T.')
+        return best

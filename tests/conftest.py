@@ -1,0 +1,29 @@
+"""Test-wide settings: no network, deterministic CPU threads, plugin state isolated per test."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')  # never let a test reach a model hub
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def isolated_registries():
+    """Undo every registration a test makes (plugins register into process-wide registries)."""
+    from mmtard import plugins
+    from mmtard.registry import PUBLIC_REGISTRIES
+
+    plugins.ensure_plugins_loaded()
+    saved = {name: (dict(reg._module_dict), dict(reg._owners)) for name, reg in PUBLIC_REGISTRIES.items()}
+    yield
+    for name, reg in PUBLIC_REGISTRIES.items():
+        reg._module_dict.clear()
+        reg._module_dict.update(saved[name][0])
+        reg._owners.clear()
+        reg._owners.update(saved[name][1])
+    plugins.forget_loaded_plugins()
