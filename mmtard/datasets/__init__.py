@@ -1,1 +1,13 @@
+"""Datasets: every module is imported so its datasets register in ``mmtard.registry.DATASETS``."""
+from .base import ClassificationDataset
+from .captions import CaptionCSVDataset
+from .image_folder import ImageFolderDataset
+from .mnist import MNISTDigits
+from .sampling import balanced_subset
+from .shapes import ShapesDataset
+from .templates import get_class_names_and_templates, get_templates, imagenet_wnid_classnames
+from .torchvision_datasets import TorchvisionDataset
 
+__all__ = ['ClassificationDataset', 'CaptionCSVDataset', 'ImageFolderDataset', 'MNISTDigits', 'ShapesDataset',
+           'TorchvisionDataset', 'balanced_subset', 'get_class_names_and_templates', 'get_templates',
+           'imagenet_wnid_classnames']

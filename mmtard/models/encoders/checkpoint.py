@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import zipfile
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
@@ -28,6 +29,8 @@ StateDict = Dict[str, torch.Tensor]
 _NESTED_STATE_KEYS = ('state_dict', 'model', 'model_state_dict', 'vision_encoder_state_dict')
 _SHOW_KEYS = 5
 _TORCH_SUFFIXES = ('.pt', '.pth', '.bin', '.ckpt')
+#: Non-weight entries of OpenAI's TorchScript CLIP files.
+_TORCHSCRIPT_EXTRAS = ('input_resolution', 'context_length', 'vocab_size')
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -56,6 +59,13 @@ def trusted_checkpoint_globals() -> Iterator[None]:
         yield
 
 
+def _is_torchscript(path: str) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith('constants.pkl') for name in archive.namelist())
+
+
 def read_checkpoint(path: str) -> Any:
     """The deserialised content of a ``.pt/.pth/.bin/.ckpt`` or ``.safetensors`` file, on CPU."""
     if not os.path.isfile(path):
@@ -68,6 +78,9 @@ def read_checkpoint(path: str) -> Any:
             return load_file(path, device='cpu')
         except Exception as err:  # safetensors raises its own (Rust) error types
             raise CheckpointError(f'Could not read safetensors file {path!r}: {err}') from err
+    if _is_torchscript(path):  # how OpenAI distributes CLIP (e.g. ~/.cache/clip/ViT-B-32.pt)
+        state = torch.jit.load(path, map_location='cpu').state_dict()
+        return {k: v for k, v in state.items() if k not in _TORCHSCRIPT_EXTRAS}
     try:
         with trusted_checkpoint_globals():
             return torch.load(path, map_location='cpu', weights_only=True)

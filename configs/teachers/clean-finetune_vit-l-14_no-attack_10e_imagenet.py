@@ -1,0 +1,10 @@
+# Teacher recipe CleanFinetune: fine-tune CLIP ViT-L/14 on ImageNet to make a clean teacher for MMT-ARD.
+_base_ = ['../_base_/datasets/imagenet.py', '../_base_/schedules/adamw_cosine_10e.py',
+          '../_base_/default_runtime.py']
+
+model = dict(
+    type='CleanFinetune',
+    student=dict(type='OpenCLIPEncoder', arch='ViT-L-14', pretrained='openai'),
+    text_cache_dir='work_dirs/.cache/text',
+)
+train_dataloader = dict(batch_size=64)

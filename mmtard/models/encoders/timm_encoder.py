@@ -1,0 +1,117 @@
+"""Any timm backbone as a student, projected into the embedding space of a frozen CLIP text tower.
+
+Zero-shot classification needs text embeddings, which a timm backbone lacks: the student borrows
+the text tower of an open_clip model (kept frozen, image tower dropped) and learns a linear
+projection from its pooled features to that tower's embedding width. Its pixel normalisation is
+the backbone's own (timm ``pretrained_cfg``), not CLIP's.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import open_clip
+import timm
+import torch
+from torch import nn
+
+from mmtard.errors import CheckpointError, ConfigError, did_you_mean
+from mmtard.registry import STUDENTS
+
+from .base import ImageTextEncoder
+from .checkpoint import load_exact, load_state_dict_file
+from .lora import apply_lora, is_lora_key
+from .open_clip_encoder import PRECISIONS, _strip_wrappers, create_open_clip
+
+#: LoRA targets of timm ViT attention: fused ``qkv`` and output ``proj`` linears.
+TIMM_LORA_TARGETS = ('qkv', 'proj')
+
+
+def _create_trunk(arch: str, pretrained: bool, image_size: Optional[int]) -> nn.Module:
+    if not timm.is_model(arch):
+        raise ConfigError(f'{arch!r} is not a timm model.{did_you_mean(arch, timm.list_models())} '
+                          f'`timm.list_models("pattern*")` lists them.')
+    kwargs: Dict[str, Any] = {'num_classes': 0}
+    if image_size is not None and timm.get_pretrained_cfg(arch).fixed_input_size:
+        kwargs['img_size'] = image_size  # position embeddings are sized at build time
+    try:
+        return timm.create_model(arch, pretrained=pretrained, **kwargs)
+    except Exception as err:
+        if not pretrained:
+            raise
+        raise CheckpointError(
+            f'The pretrained weights of timm model {arch!r} could not be downloaded ({type(err).__name__}: '
+            f'{err}). Without internet, download them elsewhere and pass the local file as pretrained=.') from err
+
+
+def _drop_classifier(state: Dict[str, torch.Tensor], trunk: nn.Module) -> Dict[str, torch.Tensor]:
+    """Remove the classification head of an ImageNet checkpoint: the student replaces it by ``proj``."""
+    heads = trunk.pretrained_cfg.get('classifier') or ()
+    heads = (heads,) if isinstance(heads, str) else tuple(heads)
+    return {k: v for k, v in state.items() if not any(k.startswith(h + '.') for h in heads)}
+
+
+@STUDENTS.register_module()
+class TimmEncoder(ImageTextEncoder):
+    """A timm image backbone + linear projection, paired with a frozen open_clip text tower.
+
+    Args:
+        arch: timm model name (``resnet50``, ``vit_base_patch32_224``, ``convnext_tiny``, ``test_vit``).
+        text_tower: open_clip text side, ``dict(arch='ViT-B-32', pretrained='openai')``; accepts
+            the weight options of :class:`OpenCLIPEncoder` (``prefix``, ``text_pretrained``, ``quick_gelu``).
+        pretrained: ``False`` (random), ``True`` (timm's download) or a local file: a timm state
+            dict of the backbone, or a checkpoint of a whole TimmEncoder (mmtard training output).
+        prefix: sub-model of an mmengine checkpoint, default ``student``.
+        image_size: input size; default from timm's ``pretrained_cfg``.
+        lora: LoRA options (see :func:`~mmtard.models.encoders.lora.apply_lora`) for ViT backbones;
+            default targets ``qkv`` and ``proj``. The projection always trains.
+        precision: weight dtype ``'fp32'``, ``'bf16'`` or ``'fp16'``; outputs are float32.
+        mean, std: override timm's pixel normalisation.
+    """
+
+    def __init__(self, arch: str, text_tower: Mapping[str, Any], pretrained: Union[bool, str] = False,
+                 prefix: Optional[str] = None, image_size: Optional[int] = None,
+                 lora: Optional[Mapping[str, Any]] = None, precision: str = 'fp32',
+                 mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None) -> None:
+        super().__init__()
+        if precision not in PRECISIONS:
+            raise ConfigError(f'precision={precision!r} is not one of {sorted(PRECISIONS)}.')
+        if not isinstance(text_tower, Mapping) or 'arch' not in text_tower:
+            raise ConfigError(f"TimmEncoder needs text_tower=dict(arch=..., pretrained=...), got {text_tower!r}.")
+        text_cfg = dict(text_tower)
+        if 'lora' in text_cfg:
+            raise ConfigError('text_tower takes no lora=: the text tower is frozen.')
+        self.trunk = _create_trunk(arch, pretrained is True, image_size)
+        self.text, text_preprocess = create_open_clip(**text_cfg)
+        del self.text.visual  # only the text side is used; keeps memory and checkpoints small
+        self.text.requires_grad_(False)
+        self.embed_dim = int(open_clip.get_model_config(text_cfg['arch'])['embed_dim'])
+        self.proj = nn.Linear(self.trunk.num_features, self.embed_dim, bias=False)
+        self.architecture = f'open_clip:{text_cfg["arch"]}' + (':quickgelu' if text_preprocess['quick_gelu'] else '')
+        if lora is not None:
+            apply_lora(self.trunk, **{'target_modules': TIMM_LORA_TARGETS, **lora})
+        if isinstance(pretrained, str):
+            self._load_file(pretrained, prefix)
+        cfg = self.trunk.pretrained_cfg
+        self._set_preprocessing(image_size or cfg['input_size'][-1], mean or cfg['mean'], std or cfg['std'])
+        self.tokenizer = open_clip.get_tokenizer(text_cfg['arch'])
+        self.to(PRECISIONS[precision])
+
+    def _load_file(self, path: str, prefix: Optional[str]) -> None:
+        state = _strip_wrappers(load_state_dict_file(path, prefix=prefix))
+        has_lora = any(is_lora_key(k) for k in state)
+        hint = 'The file holds LoRA adapters: build the encoder with the same lora=dict(...).' if has_lora else ''
+        if any(k.startswith('trunk.') for k in state):  # a whole TimmEncoder, e.g. mmtard's training output
+            load_exact(self, state, f'TimmEncoder checkpoint {path!r}', hint=hint,
+                       may_be_missing=lambda k: is_lora_key(k) and not has_lora)
+        else:
+            load_exact(self.trunk, _drop_classifier(state, self.trunk), f'timm backbone weights {path!r}', hint=hint,
+                       may_be_missing=lambda k: is_lora_key(k) and not has_lora)
+
+    def encode_image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.trunk(pixels))
+
+    def text_features(self, texts: List[str]) -> torch.Tensor:
+        return self.text.encode_text(self.tokenizer(texts).to(self.device))
+
+    def text_parameters(self) -> List[Tuple[str, torch.Tensor]]:
+        return list(self.text.state_dict(keep_vars=True).items())

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mmtard.datasets import ImageFolderDataset
+from mmtard.errors import ConfigError, DatasetNotFoundError
+from mmtard.registry import DATASETS
+
+
+def write_folders(root, counts, size=(40, 30)):
+    rng = np.random.default_rng(0)
+    for folder, n in counts.items():
+        (root / folder).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / folder / f'{i}.png')
+    return root
+
+
+def test_items_labels_and_names(tmp_path):
+    write_folders(tmp_path / 'val', {'golden_retriever': 2, 'cat': 3})
+    (tmp_path / 'val' / 'cat' / 'notes.txt').write_text('not an image')
+    ds = ImageFolderDataset(str(tmp_path), split='val', image_size=16, templates='simple')
+    assert ds.classnames == ['cat', 'golden retriever']  # sorted folders, underscores as spaces
+    assert ds.templates == ['a photo of a {}.']
+    assert len(ds) == 5 and ds.targets == [0, 0, 0, 1, 1]
+    item = ds[4]
+    assert set(item) == {'inputs', 'label', 'index'}
+    assert item['inputs'].shape == (3, 16, 16) and item['inputs'].dtype == torch.float32
+    assert 0.0 <= item['inputs'].min() and item['inputs'].max() <= 1.0
+    assert (item['label'], item['index']) == (1, 4)
+    assert ds.metainfo['classes'] == ('cat', 'golden retriever')
+
+
+def test_classnames_from_json_and_list(tmp_path):
+    write_folders(tmp_path, {'a': 1, 'b': 1})
+    (tmp_path.parent / 'names.json').write_text(json.dumps({'a': 'apple', 'b': 'banana'}))
+    assert ImageFolderDataset(str(tmp_path), classnames=str(tmp_path.parent / 'names.json')).classnames == [
+        'apple', 'banana']
+    (tmp_path.parent / 'list.json').write_text(json.dumps(['x', 'y']))
+    assert ImageFolderDataset(str(tmp_path), classnames=str(tmp_path.parent / 'list.json')).classnames == ['x', 'y']
+    with pytest.raises(ConfigError, match='2 classes'):
+        ImageFolderDataset(str(tmp_path), classnames=['only one'])
+    (tmp_path.parent / 'partial.json').write_text(json.dumps({'a': 'apple'}))
+    with pytest.raises(ConfigError, match="'b'"):
+        ImageFolderDataset(str(tmp_path), classnames=str(tmp_path.parent / 'partial.json'))
+
+
+def test_wnid_folders_get_imagenet_names(tmp_path):
+    write_folders(tmp_path, {'n01443537': 1, 'n01440764': 1})
+    ds = ImageFolderDataset(str(tmp_path))
+    assert ds.classnames == ['tench', 'goldfish']
+    assert len(ds.templates) == 80
+
+
+def test_missing_or_empty_root_names_the_path(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=str(tmp_path / 'nowhere' / 'val')) as err:
+        ImageFolderDataset(str(tmp_path / 'nowhere'), split='val')
+    assert '<class_name>' in str(err.value) and '\n' not in str(err.value)
+    (tmp_path / 'empty' / 'cls').mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError, match='no images'):
+        ImageFolderDataset(str(tmp_path / 'empty'))
+
+
+def test_max_samples_is_balanced_and_seeded(tmp_path):
+    write_folders(tmp_path, {'a': 6, 'b': 6, 'c': 2}, size=(8, 8))
+    ds = ImageFolderDataset(str(tmp_path), max_samples=6, sample_seed=1)
+    assert len(ds) == 6 and np.bincount(ds.targets).tolist() == [2, 2, 2]
+    assert ds.sample_indices == ImageFolderDataset(str(tmp_path), max_samples=6, sample_seed=1).sample_indices
+    assert ds.samples[0][0].endswith('.png')
+
+
+def test_registered_and_buildable(tmp_path):
+    write_folders(tmp_path, {'a': 1}, size=(8, 8))
+    ds = DATASETS.build(dict(type='ImageFolderDataset', root=str(tmp_path), image_size=8))
+    assert isinstance(ds, ImageFolderDataset) and ds[0]['inputs'].shape == (3, 8, 8)

@@ -1,0 +1,54 @@
+import pytest
+
+from mmtard.datasets.templates import (TEMPLATE_SETS, available_metadata, get_class_names_and_templates,
+                                       get_templates, imagenet_wnid_classnames, is_wnid)
+from mmtard.errors import ConfigError
+
+
+@pytest.mark.parametrize('name,num_classes,num_templates', [
+    ('imagenet', 1000, 80), ('cifar10', 10, 18), ('CIFAR-100', 100, 18), ('stl10', 10, 2), ('MNIST', 10, 1)])
+def test_class_names_and_templates(name, num_classes, num_templates):
+    classnames, templates = get_class_names_and_templates(name)
+    assert len(classnames) == len(set(classnames)) == num_classes
+    assert len(templates) == num_templates
+    assert all(t.count('{}') == 1 for t in templates)
+    assert all('_' not in c for c in classnames)
+
+
+def test_known_wording():
+    assert get_class_names_and_templates('imagenet')[0][:2] == ['tench', 'goldfish']
+    assert get_class_names_and_templates('imagenet')[1][0] == 'a bad photo of a {}.'
+    assert get_class_names_and_templates('cifar10')[0][1] == 'automobile'
+    assert get_class_names_and_templates('stl10')[1] == ['a photo of a {}.', 'a photo of the {}.']
+
+
+def test_cifar100_names_follow_torchvision_label_order():
+    names = get_class_names_and_templates('cifar100')[0]
+    folder_style = [n.replace(' ', '_') for n in names]
+    assert folder_style == sorted(folder_style)  # torchvision's fine labels are alphabetical
+
+
+def test_unknown_dataset_suggests_close_names():
+    with pytest.raises(ConfigError, match="Did you mean 'cifar10'"):
+        get_class_names_and_templates('cifa10')
+    assert 'imagenet' in available_metadata()
+
+
+def test_get_templates():
+    assert get_templates('simple') == ['a photo of a {}.']
+    assert len(get_templates('openai_imagenet')) == 80 == len(TEMPLATE_SETS['openai_imagenet'])
+    assert len(get_templates('openai_imagenet_7')) == 7
+    assert get_templates('cifar10') == get_class_names_and_templates('cifar10')[1]
+    assert get_templates(['a {} here.']) == ['a {} here.']
+    with pytest.raises(ConfigError, match='exactly one'):
+        get_templates(['no placeholder'])
+    with pytest.raises(ConfigError, match="Did you mean 'simple'"):
+        get_templates('simpel')
+
+
+def test_wnid_mapping():
+    assert is_wnid('n01440764') and not is_wnid('dog')
+    assert imagenet_wnid_classnames(['n01440764', 'n01443537', 'n15075141']) == ['tench', 'goldfish',
+                                                                                 'toilet paper']
+    with pytest.raises(ConfigError, match='n00000001'):
+        imagenet_wnid_classnames(['n00000001'])
