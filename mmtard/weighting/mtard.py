@@ -34,9 +34,10 @@ class MTARDWeighting(Weighting):
     def forward(self, terms: Mapping[str, TeacherTerm], labels: Tensor) -> WeightingOutput:
         self.require_teachers('MTARDWeighting', terms, self.teachers)
         losses = torch.stack([terms[n].kl_per_sample.mean() for n in self.teachers])
-        loss = (self.weights * losses).sum()
+        weights = self.weights.clone()  # the in-place update below must not touch the graph's copy
+        loss = (weights * losses).sum()
         logs = {f'kl_{n}': losses[i].detach() for i, n in enumerate(self.teachers)}
-        logs.update({f'weight_{n}': self.weights[i].clone() for i, n in enumerate(self.teachers)})
+        logs.update({f'weight_{n}': weights[i] for i, n in enumerate(self.teachers)})
         if self.training:
             with torch.no_grad():
                 current = losses.detach()
