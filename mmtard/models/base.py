@@ -23,14 +23,14 @@ ClassNames = Optional[Union[Sequence[str], str]]
 def class_names_and_templates(classnames: ClassNames, templates: ClassNames) -> tuple:
     """Resolve a named class list / template set (e.g. 'imagenet') or pass explicit lists through."""
     if isinstance(classnames, str) or isinstance(templates, str):
-        from ..datasets.templates import get_class_names_and_templates
+        from ..datasets.templates import get_class_names_and_templates, get_templates
 
         if isinstance(classnames, str):
             named_classes, named_templates = get_class_names_and_templates(classnames)
             classnames = named_classes
             templates = named_templates if templates is None else templates
         if isinstance(templates, str):
-            templates = get_class_names_and_templates(templates)[1]
+            templates = get_templates(templates)
     return (list(classnames) if classnames is not None else None,
             list(templates) if templates is not None else None)
 

@@ -10,7 +10,7 @@ from mmtard.errors import ConfigError
 def test_class_names_and_templates(name, num_classes, num_templates):
     classnames, templates = get_class_names_and_templates(name)
     assert len(classnames) == num_classes
-    assert len(set(classnames)) == num_classes - 2 * (name == 'imagenet')  # CLIP's has 'crane', 'maillot' twice
+    assert len(set(classnames)) == num_classes - 2 * (name == 'imagenet')  # CLIP's names 'missile', 'sunglasses' twice
     assert len(templates) == num_templates
     assert all(t.count('{}') == 1 for t in templates)
     assert all('_' not in c for c in classnames)
