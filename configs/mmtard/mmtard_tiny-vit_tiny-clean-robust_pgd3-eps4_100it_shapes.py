@@ -1,7 +1,7 @@
 # MMT-ARD on the tiny model and synthetic shapes: trains on a CPU in seconds (random weights unless
 # you point the teachers at checkpoints, e.g. those `mmtard demo` makes).
 _base_ = ['../_base_/models/tiny.py', '../_base_/datasets/shapes.py', '../_base_/schedules/tiny_100it.py',
-          '../_base_/attacks/pgd10_momentum.py', '../_base_/default_runtime.py']
+          '../_base_/attacks/pgd10_momentum.py']
 
 model = dict(
     type='MMTARD',

@@ -5,11 +5,12 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
+import torch
 from mmengine.config import Config
 
 from ..config import load_config
-from ..engine.safe_checkpoints import allow_mmengine_checkpoint_globals
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError
+from ..models.encoders.checkpoint import trusted_checkpoint_globals
 from ..plugins import ensure_plugins_loaded
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -60,6 +61,8 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
     if launcher not in LAUNCHERS:
         raise ConfigError(f'Unknown launcher {launcher!r}; use one of {LAUNCHERS}.')
     cfg.launcher = launcher
+    if launcher != 'none' and not torch.cuda.is_available():
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'  # nccl needs GPUs
     return cfg
 
 
@@ -70,8 +73,8 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
     from mmengine.runner import Runner
 
     ensure_plugins_loaded()
-    allow_mmengine_checkpoint_globals()
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    with trusted_checkpoint_globals():  # torch >= 2.6 refuses mmengine's own checkpoints otherwise
+        runner.train()
     return Path(cfg.work_dir)

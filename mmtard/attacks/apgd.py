@@ -66,6 +66,11 @@ class APGD(Attack):
     def name(self) -> str:
         return {'ce': 'apgd-ce', 'dlr': 'apgd-dlr', 'dlr-targeted': 'apgd-t'}[self.loss]
 
+    @property
+    def min_classes(self) -> int:
+        """Fewest classes :meth:`evaluate`'s loss is defined for (DLR ranks the top 3 or 4 logits)."""
+        return {'ce': 2, 'dlr': 3, 'dlr-targeted': 4}[self.loss]
+
     def _perturb(self, forward: Forward, images: Tensor, objective: Objective) -> Tensor:
         best, best_loss = None, None
         for _ in range(self.n_restarts):

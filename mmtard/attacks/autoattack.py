@@ -7,7 +7,7 @@ would reveal gradient masking).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..registry import ATTACKS
 from .apgd import APGD
 from .ball import per_sample
-from .base import Attack, Forward, RobustEvalResult, predict
+from .base import Attack, Forward, RobustEvalResult
 from .fab import FABTargeted
 from .objectives import Objective
 from .square import Square
@@ -81,9 +81,22 @@ class AutoAttack(Attack):
     def name(self) -> str:
         return 'autoattack'
 
+    def get_rng_state(self) -> Dict[str, Any]:
+        return {stage.name: stage.get_rng_state() for stage in self.stages}
+
+    def set_rng_state(self, state: Dict[str, Any]) -> None:
+        for stage in self.stages:
+            stage.set_rng_state(state.get(stage.name, {}))
+
     def evaluate(self, classifier: Forward, images: Tensor, labels: Tensor) -> RobustEvalResult:
         images = images.detach().float()
-        robust = predict(classifier, images) == labels
+        with torch.no_grad():
+            logits = classifier(images).float()
+        too_few = [stage.name for stage in self.stages if getattr(stage, 'min_classes', 2) > logits.shape[1]]
+        if too_few:
+            raise ConfigError(f'The stages {too_few} use DLR losses, undefined for {logits.shape[1]} classes. Use '
+                              f"version='apgd-ce' for binary tasks, as the reference evaluation does.")
+        robust = logits.argmax(dim=1) == labels
         adv = images.clone()
         per_attack: 'OrderedDict[str, float]' = OrderedDict()
         nan_count = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -105,11 +105,11 @@ class Attack:
             self._generators[key] = torch.Generator(device=device).manual_seed(self.seed)
         return self._generators[key]
 
-    def get_rng_state(self) -> Dict[str, Tensor]:
+    def get_rng_state(self) -> Dict[str, Any]:
         """State of every generator used so far, for checkpoints (mmengine does not save it)."""
         return {device: gen.get_state() for device, gen in self._generators.items()}
 
-    def set_rng_state(self, state: Dict[str, Tensor]) -> None:
+    def set_rng_state(self, state: Dict[str, Any]) -> None:
         """Restore :meth:`get_rng_state`'s result, so a resumed run continues the same sequence."""
         for device, gen_state in state.items():
             self.generator(torch.device(device)).set_state(gen_state)

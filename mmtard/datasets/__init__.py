@@ -1,5 +1,6 @@
 """Datasets: every module is imported so its datasets register in ``mmtard.registry.DATASETS``."""
 from .base import ClassificationDataset
+from .captioned import ClassCaptions, ConcatCaptions
 from .captions import CaptionCSVDataset
 from .image_folder import ImageFolderDataset
 from .mnist import MNISTDigits
@@ -8,6 +9,6 @@ from .shapes import ShapesDataset
 from .templates import get_class_names_and_templates, get_templates, imagenet_wnid_classnames
 from .torchvision_datasets import TorchvisionDataset
 
-__all__ = ['ClassificationDataset', 'CaptionCSVDataset', 'ImageFolderDataset', 'MNISTDigits', 'ShapesDataset',
+__all__ = ['ClassificationDataset', 'ClassCaptions', 'ConcatCaptions', 'CaptionCSVDataset', 'ImageFolderDataset', 'MNISTDigits', 'ShapesDataset',
            'TorchvisionDataset', 'balanced_subset', 'get_class_names_and_templates', 'get_templates',
            'imagenet_wnid_classnames']

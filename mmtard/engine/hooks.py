@@ -16,12 +16,19 @@ def unwrap(model: Any) -> Any:
     return model.module if is_model_wrapper(model) else model
 
 
+def loss_value(outputs: Dict[str, Any]) -> float:
+    """The logged loss as a float (mmengine hands it over as a tensor that may carry a graph)."""
+    value = outputs['loss']
+    return float(value.detach()) if hasattr(value, 'detach') else float(value)
+
+
 @HOOKS.register_module()
 class ZeroShotClassesHook(Hook):
     """Before training (or validation), give the model its class names and templates.
 
     The config's own ``model.classnames`` win; otherwise the dataset's ``classnames`` and
-    ``templates`` are used, so one dataset config is the single source of the class list.
+    ``templates`` are used, so one dataset config is the single source of the class list. A model
+    that trains its text tower gets the evaluated dataset's classes embedded afresh each time.
     """
 
     priority = 'VERY_HIGH'
@@ -30,9 +37,12 @@ class ZeroShotClassesHook(Hook):
         model = unwrap(runner.model)
         if not hasattr(model, 'ensure_classes'):
             return
-        loader = getattr(runner, loader_name, None)
-        dataset = getattr(loader, 'dataset', None)
-        model.ensure_classes(getattr(dataset, 'classnames', None), getattr(dataset, 'templates', None))
+        dataset = getattr(getattr(runner, loader_name, None), 'dataset', None)
+        classnames, templates = getattr(dataset, 'classnames', None), getattr(dataset, 'templates', None)
+        if model.trains_text_tower and loader_name != 'train_dataloader' and classnames and templates:
+            model.set_classes(classnames, templates)  # the text tower moved: embed the classes again
+        else:
+            model.ensure_classes(classnames, templates)
 
     def before_train(self, runner: Any) -> None:
         self._set(runner, 'train_dataloader')
@@ -60,7 +70,7 @@ class NaNGuardHook(Hook):
                          outputs: Optional[Dict[str, Any]] = None) -> None:
         if not outputs or 'loss' not in outputs:
             return
-        value = float(outputs['loss'])
+        value = loss_value(outputs)
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f'The training loss became {value} at iteration {runner.iter + 1}. Common causes: a learning '
@@ -94,7 +104,7 @@ class RichProgressHook(Hook):
                          outputs: Optional[Dict[str, Any]] = None) -> None:
         if self._progress is None:
             return
-        loss = float(outputs['loss']) if outputs and 'loss' in outputs else float('nan')
+        loss = loss_value(outputs) if outputs and 'loss' in outputs else float('nan')
         self._progress.update(self._task, completed=runner.iter + 1, status=f'loss {loss:.4f}')
 
     def after_train(self, runner: Any) -> None:

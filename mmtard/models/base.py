@@ -43,6 +43,9 @@ class ZeroShotModel(BaseModel):
     ``val_attack`` (optional) makes validation report robust accuracy too.
     """
 
+    #: Whether training changes the text tower (then class embeddings are recomputed before validation).
+    trains_text_tower = False
+
     def __init__(self, student: dict, classnames: ClassNames = None, templates: ClassNames = None,
                  logit_scale: float = 100.0, val_attack: Optional[dict] = None,
                  text_cache_dir: Optional[str] = None, data_preprocessor: Optional[dict] = None,

@@ -16,6 +16,9 @@ import mmtard.models.encoders  # noqa: E402,F401  (registers the encoders)
 from mmtard.models.encoders import OpenCLIPEncoder  # noqa: E402
 from mmtard.registry import STUDENTS, TEACHERS  # noqa: E402
 
+for _registry in (TEACHERS, STUDENTS):  # whatever else mmtard.models registers is covered too
+    _registry.import_from_location()
+
 TINY_VIT = 'mmtard-tiny-vit'
 TINY_RN = 'mmtard-tiny-rn'
 
@@ -26,7 +29,7 @@ TINY_CONFIGS = {
 }
 
 
-def registered_encoders():
+def _registered_encoders():
     """(registry, name) for every built-in teacher and student."""
     return [(registry, name) for registry in (TEACHERS, STUDENTS) for name in sorted(registry.module_dict)
             if registry.owner(name) == 'mmtard']
@@ -35,11 +38,16 @@ def registered_encoders():
 def pytest_generate_tests(metafunc):
     if 'encoder_cfg' in metafunc.fixturenames:
         params, ids = [], []
-        for registry, name in registered_encoders():
+        for registry, name in _registered_encoders():
             for cfg in TINY_CONFIGS.get(name, []):
                 params.append((registry, dict(type=name, **cfg)))
                 ids.append(f'{registry.name}-{name}-{cfg["arch"]}')
         metafunc.parametrize('encoder_cfg', params, ids=ids)
+
+
+@pytest.fixture
+def registered_encoders():
+    return _registered_encoders()
 
 
 @pytest.fixture

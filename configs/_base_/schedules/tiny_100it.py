@@ -1,3 +1,5 @@
+_base_ = ['../default_runtime.py']
+
 # 100 iterations with a short warm-up: enough to see a tiny model learn on a CPU. Schedulers set an
 # explicit `end` so that a resumed run keeps the schedule it started with.
 max_iters = 100

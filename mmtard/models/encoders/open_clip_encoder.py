@@ -113,26 +113,24 @@ def _load_text_part(model: nn.Module, text: StateDict, source: str) -> None:
     load_exact(model, text, source, may_be_missing=lambda k: k.startswith('visual.'))
 
 
-def load_open_clip_weights(model: nn.Module, pretrained: str, source: str, prefix: Optional[str] = None,
-                           text_pretrained: Optional[str] = None, arch: str = '') -> Dict[str, Any]:
-    """Load a tag / hf-hub / file into an open_clip model exactly; returns the tag config ({} if none)."""
-    path, tag_cfg = _resolve_weights(arch, pretrained)
+def load_open_clip_weights(model: nn.Module, path: str, source: str, prefix: Optional[str] = None,
+                           text_path: Optional[str] = None) -> None:
+    """Load a weight file (and, for a vision-only one, a text-tower file) into an open_clip model exactly."""
     vision, text = _split_vision(_strip_wrappers(load_state_dict_file(path, prefix=prefix)))
-    described = f'{source} weights {pretrained!r}'
+    described = f'{source} weights {path!r}'
     if not text:
-        if text_pretrained is None:
+        if text_path is None:
             raise CheckpointError(
                 f'{described} hold only an image tower (vision-only, FARE/TeCoA style), so the text tower '
                 f'would stay random. Pass text_pretrained= with the CLIP it was fine-tuned from (an open_clip '
                 f'tag such as "openai", hf-hub:org/name, or a full state-dict file).')
-        text_path, _ = _resolve_weights(arch, text_pretrained)
         _, text = _split_vision(_strip_wrappers(load_state_dict_file(text_path)))
         if not text:
-            raise CheckpointError(f'text_pretrained={text_pretrained!r} holds no text tower (no non-`visual.` keys).')
-        described_text = f'{source} text_pretrained {text_pretrained!r}'
-    elif text_pretrained is not None:
-        raise ConfigError(f'{described} already contain a text tower; text_pretrained={text_pretrained!r} '
-                          f'only applies to vision-only checkpoints. Remove one of the two.')
+            raise CheckpointError(f'text_pretrained file {text_path!r} holds no text tower (no non-`visual.` keys).')
+        described_text = f'{source} text_pretrained {text_path!r}'
+    elif text_path is not None:
+        raise ConfigError(f'{described} already contain a text tower; text_pretrained= only applies to '
+                          f'vision-only checkpoints. Remove one of the two.')
     else:
         described_text = described
     has_lora_weights = any(is_lora_key(k) for k in vision)
@@ -141,7 +139,6 @@ def load_open_clip_weights(model: nn.Module, pretrained: str, source: str, prefi
     _load_text_part(model, text, described_text)
     load_exact(model.visual, vision, f'{described} (image tower)', hint=lora_hint,
                may_be_missing=lambda k: is_lora_key(k) and not has_lora_weights)
-    return tag_cfg
 
 
 def create_open_clip(arch: str, pretrained: Optional[str] = None, prefix: Optional[str] = None,
@@ -151,7 +148,11 @@ def create_open_clip(arch: str, pretrained: Optional[str] = None, prefix: Option
     if arch not in open_clip.list_models():
         raise ConfigError(f'{arch!r} is not an open_clip architecture.{did_you_mean(arch, open_clip.list_models())} '
                           f'Weight tags go in pretrained=, not in arch=.')
-    tag_cfg = open_clip_pretrained.get_pretrained_cfg(arch, pretrained) if pretrained else {}
+    if text_pretrained is not None and pretrained is None:
+        raise ConfigError('text_pretrained= needs a vision-only checkpoint in pretrained=.')
+    # Fetch files before building: an offline download fails fast, before a large model is allocated.
+    path, tag_cfg = _resolve_weights(arch, str(pretrained)) if pretrained is not None else (None, {})
+    text_path = _resolve_weights(arch, str(text_pretrained))[0] if text_pretrained is not None else None
     if quick_gelu is None:
         quick_gelu = bool(tag_cfg.get('quick_gelu', False))
     with _quiet_random_init():
@@ -164,11 +165,8 @@ def create_open_clip(arch: str, pretrained: Optional[str] = None, prefix: Option
             apply_lora(model.visual, **lora)
         except TypeError as err:
             raise ConfigError(f'Bad lora= options {dict(lora)!r}: {err}. Valid: r, alpha, dropout, target_modules.') from None
-    if pretrained is not None:
-        tag_cfg = load_open_clip_weights(model, str(pretrained), f'open_clip {arch!r}', prefix=prefix,
-                                         text_pretrained=text_pretrained, arch=arch)
-    elif text_pretrained is not None:
-        raise ConfigError('text_pretrained= needs a vision-only checkpoint in pretrained=.')
+    if path is not None:
+        load_open_clip_weights(model, path, f'open_clip {arch!r}', prefix=prefix, text_path=text_path)
     preprocess = dict(model.visual.preprocess_cfg)
     preprocess.update({k: tag_cfg[k] for k in ('mean', 'std') if k in tag_cfg})
     preprocess['quick_gelu'] = bool(quick_gelu or open_clip.get_model_config(arch).get('quick_gelu', False))

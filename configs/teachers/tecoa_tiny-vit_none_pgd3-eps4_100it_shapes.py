@@ -1,6 +1,5 @@
 # Teacher recipe TeCoA on the tiny model and synthetic shapes (CPU, seconds).
-_base_ = ['../_base_/models/tiny.py', '../_base_/datasets/shapes.py', '../_base_/schedules/tiny_100it.py',
-          '../_base_/default_runtime.py']
+_base_ = ['../_base_/models/tiny.py', '../_base_/datasets/shapes.py', '../_base_/schedules/tiny_100it.py']
 
 model = dict(
     type='TeCoA',

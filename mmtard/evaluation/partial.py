@@ -1,0 +1,66 @@
+"""Per-batch partial results on disk, so a killed evaluation resumes where it stopped.
+
+A robust evaluation of one model can take days; losing it to a pre-empted job is the common case,
+not the exception. Every finished batch is appended (and flushed) as one JSON line keyed by what
+determined it, so a restart reuses exactly the batches already attacked. Lines written for other
+weights are never mixed in: the file belongs to one model.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from ..errors import RunDirectoryExistsError
+
+PARTIAL_FILE = 'partial.jsonl'
+
+
+def _key(key: Dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True)
+
+
+class PartialResults:
+    """Append-only JSONL store of ``{'key': {...}, 'value': {...}}`` lines for one model checksum.
+
+    A line cut short by a kill (the last one) is ignored: its batch simply runs again.
+    """
+
+    def __init__(self, path: Path, model_checksum: str) -> None:
+        self.path = Path(path)
+        self.model_checksum = model_checksum
+        self._done: Dict[str, Dict[str, Any]] = {}
+        if self.path.is_file():
+            self._load()
+
+    def _load(self) -> None:
+        with open(self.path, encoding='utf-8') as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                checksum = row['key'].get('model_checksum')
+                if checksum != self.model_checksum:
+                    raise RunDirectoryExistsError(
+                        f'{self.path} holds partial results of a different model (weights checksum '
+                        f'{str(checksum)[:12]}..., now {self.model_checksum[:12]}...): the checkpoint changed '
+                        f'since that evaluation started, and its numbers must not be mixed with this one\'s. '
+                        f'Pass --overwrite to discard them, or --out to evaluate into another folder.')
+                self._done[_key(row['key'])] = row['value']
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    def get(self, key: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        return self._done.get(_key({**key, 'model_checksum': self.model_checksum}))
+
+    def put(self, key: Dict[str, Any], value: Dict[str, Any]) -> None:
+        key = {**key, 'model_checksum': self.model_checksum}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, 'a', encoding='utf-8') as f:
+            f.write(json.dumps({'key': key, 'value': value}) + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+        self._done[_key(key)] = value

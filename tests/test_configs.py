@@ -1,0 +1,33 @@
+"""Every config in configs/ parses, follows the naming scheme, and (slow) builds its model."""
+from pathlib import Path
+
+import pytest
+
+from mmtard.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
+BASE_FILES = sorted((REPO / 'configs' / '_base_').rglob('*.py'))
+
+
+def config_id(path: Path) -> str:
+    return str(path.relative_to(REPO / 'configs'))
+
+
+def test_there_are_configs():
+    assert len(CONFIGS) >= 20
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=config_id)
+def test_config_parses_and_names_a_model(path):
+    cfg = load_config(path)
+    assert cfg.model.type
+    assert cfg.default_scope == 'mmtard'
+    assert cfg.train_dataloader.dataset.type
+    parts = path.stem.split('_')
+    assert len(parts) == 6, f'{path.name}: expected {{algorithm}}_{{student}}_{{teachers}}_{{attack}}_{{schedule}}_{{data}}'
+
+
+@pytest.mark.parametrize('path', BASE_FILES, ids=config_id)
+def test_base_files_use_underscores_only(path):
+    assert '-' not in path.stem
