@@ -62,8 +62,20 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
         raise ConfigError(f'Unknown launcher {launcher!r}; use one of {LAUNCHERS}.')
     cfg.launcher = launcher
     if launcher != 'none' and not torch.cuda.is_available():
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'  # nccl needs GPUs
+        cfg.setdefault('model_wrapper_cfg', dict(type='mmtard.DeviceAwareDDP'))
     return cfg
+
+
+def init_cpu_process_group(launcher: str) -> None:
+    """Under torchrun without GPUs, start a gloo process group ourselves.
+
+    mmengine's pytorch launcher always calls ``torch.cuda.set_device``, which fails on a CPU-only
+    machine; the Runner skips its own initialisation when a process group already exists.
+    """
+    import torch.distributed as dist
+
+    if launcher == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
 
 
 def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
@@ -74,6 +86,7 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
 
     ensure_plugins_loaded()
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
+    init_cpu_process_group(launcher)
     runner = Runner.from_cfg(cfg)
     with trusted_checkpoint_globals():  # torch >= 2.6 refuses mmengine's own checkpoints otherwise
         runner.train()

@@ -75,7 +75,10 @@ def train(config: str, work_dir: Optional[str], resume: Optional[str], overwrite
     load_plugins_reporting_failures()
     out = train_api(config, work_dir=work_dir, resume=resume, cfg_options=parse_cfg_options(cfg_options),
                     launcher=launcher, overwrite=overwrite)
-    console.print(f'[green]done[/]: checkpoints and logs in {out}')
+    from mmengine.dist import get_rank
+
+    if get_rank() == 0:
+        console.print(f'[green]done[/]: checkpoints and logs in {out}')
 
 
 @cli.command('list')

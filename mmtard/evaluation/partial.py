@@ -35,20 +35,24 @@ class PartialResults:
             self._load()
 
     def _load(self) -> None:
-        with open(self.path, encoding='utf-8') as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                checksum = row['key'].get('model_checksum')
-                if checksum != self.model_checksum:
-                    raise RunDirectoryExistsError(
-                        f'{self.path} holds partial results of a different model (weights checksum '
-                        f'{str(checksum)[:12]}..., now {self.model_checksum[:12]}...): the checkpoint changed '
-                        f'since that evaluation started, and its numbers must not be mixed with this one\'s. '
-                        f'Pass --overwrite to discard them, or --out to evaluate into another folder.')
-                self._done[_key(row['key'])] = row['value']
+        data = self.path.read_bytes()
+        complete = data[:data.rfind(b'\n') + 1]
+        if len(complete) < len(data):  # drop the line a kill cut short, so appends start on a new line
+            with open(self.path, 'r+b') as f:
+                f.truncate(len(complete))
+        for line in complete.decode('utf-8').splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            checksum = row['key'].get('model_checksum')
+            if checksum != self.model_checksum:
+                raise RunDirectoryExistsError(
+                    f'{self.path} holds partial results of a different model (weights checksum '
+                    f'{str(checksum)[:12]}..., now {self.model_checksum[:12]}...): the checkpoint changed '
+                    f'since that evaluation started, and its numbers must not be mixed with this one\'s. '
+                    f'Pass --overwrite to discard them, or --out to evaluate into another folder.')
+            self._done[_key(row['key'])] = row['value']
 
     def __len__(self) -> int:
         return len(self._done)

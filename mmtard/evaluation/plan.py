@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
+from rich.table import Table
+
 from ..attacks.base import Attack
 from ..attacks.units import check_positive_int, to_pixels
 from ..errors import ConfigError, did_you_mean
@@ -202,3 +204,44 @@ def format_duration(seconds: float) -> str:
     if seconds < 7200:
         return f'{seconds / 60:.0f} min'
     return f'{seconds / 3600:.1f} h'
+
+
+@dataclass
+class PlanRow:
+    """One dataset of the plan: what runs on it and its attack cost (passes of one image)."""
+
+    dataset: str
+    task: str
+    num_classes: int
+    n_clean: int
+    n_robust: int
+    eps: List[float]
+    stages: Dict[str, int]
+
+    @property
+    def passes(self) -> int:
+        """Upper bound of forward(+backward) passes of one image: clean forwards plus every stage
+        of every eps on every attacked sample."""
+        return self.n_clean + self.n_robust * len(self.eps) * sum(self.stages.values())
+
+
+def plan_table(rows: List[PlanRow]) -> Table:
+    table = Table(title='evaluation plan')
+    for column in ('dataset', 'task', 'classes', 'n clean', 'n robust', 'eps (/255)', 'attack stages (passes/sample)',
+                   'passes (upper bound)'):
+        table.add_column(column, justify='left' if column in ('dataset', 'task', 'attack stages (passes/sample)')
+                         else 'right')
+    for row in rows:
+        table.add_row(row.dataset, row.task, str(row.num_classes or '-'), str(row.n_clean), str(row.n_robust),
+                      ', '.join(f'{e:g}' for e in row.eps) or '-',
+                      ' + '.join(f'{name} ({passes})' for name, passes in row.stages.items()) or '-',
+                      f'{row.passes:,}')
+    return table
+
+
+def cost_summary(rows: List[PlanRow], seconds_per_batch: float, batch_size: int) -> str:
+    """One line: total passes and the time they take at the calibrated speed."""
+    passes = sum(row.passes for row in rows)
+    return (f'At most {passes:,} forward+backward passes of one image; one batch of {batch_size} took '
+            f'{seconds_per_batch:.3g} s, so at most about {format_duration(passes / batch_size * seconds_per_batch)} '
+            f'(early stops of AutoAttack on broken samples make it faster).')

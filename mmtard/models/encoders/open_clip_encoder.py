@@ -8,6 +8,7 @@ quietly resizes position embeddings and converts formats, which would hide a wro
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from pathlib import Path
@@ -28,8 +29,7 @@ from .lora import apply_lora, is_lora_key
 
 #: mmtard's tiny architectures (``mmtard-tiny-vit``, ``mmtard-tiny-rn``) for tests and demos.
 MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'model_configs'
-if MODEL_CONFIG_DIR not in open_clip.factory._MODEL_CONFIG_PATHS:
-    open_clip.add_model_config(MODEL_CONFIG_DIR)
+open_clip.add_model_config(MODEL_CONFIG_DIR)
 
 PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 _HF_HUB = 'hf-hub:'
@@ -164,13 +164,20 @@ def create_open_clip(arch: str, pretrained: Optional[str] = None, prefix: Option
         try:
             apply_lora(model.visual, **lora)
         except TypeError as err:
-            raise ConfigError(f'Bad lora= options {dict(lora)!r}: {err}. Valid: r, alpha, dropout, target_modules.') from None
+            raise ConfigError(f'Bad lora= options {dict(lora)!r}: {err}. '
+                              f'Valid: r, alpha, dropout, target_modules.') from None
     if path is not None:
         load_open_clip_weights(model, path, f'open_clip {arch!r}', prefix=prefix, text_path=text_path)
     preprocess = dict(model.visual.preprocess_cfg)
     preprocess.update({k: tag_cfg[k] for k in ('mean', 'std') if k in tag_cfg})
     preprocess['quick_gelu'] = bool(quick_gelu or open_clip.get_model_config(arch).get('quick_gelu', False))
     return model, preprocess
+
+
+@functools.lru_cache(maxsize=None)
+def open_clip_tokenizer(arch: str) -> Callable[[List[str]], torch.Tensor]:
+    """open_clip's tokenizer of ``arch``, built once per process (reading the BPE vocabulary is slow)."""
+    return open_clip.get_tokenizer(arch)
 
 
 def _square_size(size: Any, arch: str) -> int:
@@ -188,7 +195,8 @@ class OpenCLIPEncoder(ImageTextEncoder):
     Args:
         arch: open_clip architecture (``open_clip.list_models()``), e.g. ``ViT-B-32``, ``RN50``,
             ``mmtard-tiny-vit``.
-        pretrained: ``None`` (random), an open_clip tag (``'openai'``), ``'hf-hub:org/name'``, or a
+        pretrained: ``None`` (random), an open_clip tag (``'openai'``), ``'hf-hub:org/name'`` (that
+            repository's open_clip weight file; ``arch`` must still name its architecture), or a
             local ``.pt/.pth/.bin/.safetensors`` file: a full CLIP state dict, a vision-only one
             (keys with or without ``visual.``; then ``text_pretrained`` gives the text tower), or an
             mmengine checkpoint written by mmtard (its ``student`` sub-model unless ``prefix``).
@@ -216,7 +224,7 @@ class OpenCLIPEncoder(ImageTextEncoder):
         self.embed_dim = int(open_clip.get_model_config(arch)['embed_dim'])
         self._set_preprocessing(_square_size(self.model.visual.image_size, arch),
                                 mean or preprocess['mean'], std or preprocess['std'])
-        self.tokenizer = open_clip.get_tokenizer(arch)
+        self.tokenizer = open_clip_tokenizer(arch)
         for name, param in self.model.named_parameters():
             if not name.startswith('visual.'):
                 param.requires_grad_(not freeze_text)

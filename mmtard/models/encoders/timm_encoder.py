@@ -20,7 +20,7 @@ from mmtard.registry import STUDENTS
 from .base import ImageTextEncoder
 from .checkpoint import load_exact, load_state_dict_file
 from .lora import apply_lora, is_lora_key
-from .open_clip_encoder import PRECISIONS, _strip_wrappers, create_open_clip
+from .open_clip_encoder import PRECISIONS, _strip_wrappers, create_open_clip, open_clip_tokenizer
 
 #: LoRA targets of timm ViT attention: fused ``qkv`` and output ``proj`` linears.
 TIMM_LORA_TARGETS = ('qkv', 'proj')
@@ -93,7 +93,7 @@ class TimmEncoder(ImageTextEncoder):
             self._load_file(pretrained, prefix)
         cfg = self.trunk.pretrained_cfg
         self._set_preprocessing(image_size or cfg['input_size'][-1], mean or cfg['mean'], std or cfg['std'])
-        self.tokenizer = open_clip.get_tokenizer(text_cfg['arch'])
+        self.tokenizer = open_clip_tokenizer(text_cfg['arch'])
         self.to(PRECISIONS[precision])
 
     def _load_file(self, path: str, prefix: Optional[str]) -> None:
