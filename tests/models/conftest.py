@@ -1,7 +1,7 @@
 """Tiny settings for every registered teacher and student, so tests cover each one quickly.
 
-A test that takes an ``encoder_cfg`` argument runs once per (registry, registered name, tiny
-config); a newly registered encoder without an entry in ``TINY_CONFIGS`` fails
+A test that takes an ``encoder_cfg`` argument runs once per (registered name, tiny config), with
+the registry to build it from; a newly registered encoder without an entry in ``TINY_CONFIGS`` fails
 ``test_every_registered_encoder_has_a_tiny_config``.
 """
 import os
@@ -37,11 +37,14 @@ def _registered_encoders():
 
 def pytest_generate_tests(metafunc):
     if 'encoder_cfg' in metafunc.fixturenames:
-        params, ids = [], []
+        registries = {}  # a class registered as teacher and student is tested once, built via either
         for registry, name in _registered_encoders():
+            registries.setdefault(name, []).append(registry)
+        params, ids = [], []
+        for name, found in registries.items():
             for cfg in TINY_CONFIGS.get(name, []):
-                params.append((registry, dict(type=name, **cfg)))
-                ids.append(f'{registry.name}-{name}-{cfg["arch"]}')
+                params.append((found[0], dict(type=name, **cfg)))
+                ids.append(f'{"+".join(r.name for r in found)}-{name}-{cfg["arch"]}')
         metafunc.parametrize('encoder_cfg', params, ids=ids)
 
 

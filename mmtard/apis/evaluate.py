@@ -1,0 +1,147 @@
+"""Evaluate a trained (or pre-trained) encoder on the config's benchmark: the function behind `mmtard eval`."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Union
+
+import torch
+from mmengine.config import Config
+from rich.console import Console
+from rich.progress import Progress
+from torch import nn
+
+from ..config import load_config
+from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean
+from ..evaluation.benchmark import BatchEvent, Benchmark
+from ..evaluation.partial import PARTIAL_FILE
+from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
+from ..evaluation.results import RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, rich_table, write_results
+from ..models.encoders.base import ImageTextEncoder
+from ..models.encoders.checkpoint import trusted_checkpoint_globals
+from ..plugins import ensure_plugins_loaded
+from ..registry import MODELS
+from .train import default_work_dir
+
+ConfigLike = Union[str, os.PathLike, Config]
+
+
+def load_model_checkpoint(model: nn.Module, checkpoint: Union[str, os.PathLike]) -> None:
+    """Load an mmengine checkpoint strictly: evaluating half-loaded weights would report a wrong model."""
+    from mmengine.runner import load_checkpoint
+
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f'--checkpoint {str(path)!r}: no such file. Pass a .pth file written by '
+                              f'`mmtard train` (e.g. work_dirs/<config>/iter_100.pth), or leave --checkpoint out '
+                              f'to evaluate the weights the config names.')
+    try:
+        with trusted_checkpoint_globals():  # torch >= 2.6 refuses mmengine's own checkpoints otherwise
+            load_checkpoint(model, str(path), map_location='cpu', strict=True, logger='silent')
+    except Exception as err:  # torch.load's unpickling errors and load_state_dict's RuntimeError vary
+        raise CheckpointError(f'The checkpoint {str(path)!r} could not be loaded into the config\'s model '
+                              f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""}). Check '
+                              f'that it was written by training this same config (same model type and '
+                              f'architectures) and that the file is complete.') from None
+
+
+def select_encoder(model: nn.Module, model_key: str) -> ImageTextEncoder:
+    """The encoder at ``model.<model_key>`` ('student', 'teachers.robust'), unwrapped from its
+    FrozenTeacher (whose forward has no gradient, which an attack needs)."""
+    module: Any = model
+    for part in model_key.split('.'):
+        child = getattr(module, part, None) if isinstance(module, nn.Module) else None
+        if not isinstance(child, nn.Module):
+            candidates = [name[:-len('.encoder')] if name.endswith('.encoder') else name
+                          for name, m in model.named_modules() if isinstance(m, ImageTextEncoder)]
+            raise ConfigError(f'--model-key {model_key!r}: the model {type(model).__name__} has no encoder there.'
+                              f'{did_you_mean(model_key, candidates)} Encoders in this model: '
+                              f'{", ".join(candidates) or "none"}.')
+        module = child
+    while not isinstance(module, ImageTextEncoder) and isinstance(getattr(module, 'encoder', None), ImageTextEncoder):
+        module = module.encoder
+    if not isinstance(module, ImageTextEncoder):
+        raise ConfigError(f'--model-key {model_key!r} names a {type(module).__name__}, not an image-text encoder '
+                          f'(pixels -> embeddings with a text tower); name the student or a teacher.')
+    return module
+
+
+def default_out_dir(cfg: Config, config: ConfigLike, checkpoint: Optional[str], model_key: str, preset: str) -> Path:
+    """``<work_dir>/eval/<checkpoint>_<model key>_<preset>``: stable, so re-running resumes."""
+    work_dir = cfg.get('work_dir') or (default_work_dir(config) if not isinstance(config, Config)
+                                       else Path('work_dirs') / 'eval_config')
+    name = Path(checkpoint).stem if checkpoint else 'no-checkpoint'
+    return Path(work_dir) / 'eval' / f'{name}_{model_key}_{preset}'
+
+
+def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to replace a finished evaluation's results unless ``overwrite`` (which also drops its
+    partial results); an unfinished one is resumed."""
+    if overwrite:
+        for name in (RESULTS_JSON, RESULTS_CSV, RESULTS_MD, PARTIAL_FILE):
+            (out_dir / name).unlink(missing_ok=True)
+    elif (out_dir / RESULTS_JSON).is_file():
+        raise RunDirectoryExistsError(
+            f'{str(out_dir)!r} already holds the finished results of an earlier evaluation. Pass --overwrite to '
+            f'evaluate again into it, or --out to write elsewhere.')
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] = None,
+             out_dir: Optional[Union[str, os.PathLike]] = None, preset: Optional[str] = None,
+             model_key: str = 'student', cfg_options: Optional[Dict[str, Any]] = None, overwrite: bool = False,
+             device: Optional[str] = None, console: Optional[Console] = None,
+             on_batch: Optional[Callable[[BatchEvent], None]] = None) -> List[BenchmarkResult]:
+    """Evaluate ``model.<model_key>`` of the config's model on its ``evaluation`` benchmark.
+
+    Builds the model, loads ``checkpoint`` (none: the weights the config names), prints the plan
+    and its cost, runs (resuming from ``out_dir``'s partial results) and writes results.json,
+    results.csv and results.md. ``preset`` ('quick' or 'paper') overrides the config's budgets.
+    """
+    ensure_plugins_loaded()
+    console = console or Console()
+    if isinstance(config, Config):
+        cfg = config
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+    else:
+        cfg = load_config(config, cfg_options)
+    if 'model' not in cfg:
+        raise ConfigError('The config has no `model` to evaluate; pass a training config (the one the checkpoint '
+                          'was trained with).')
+    val_loader = cfg.get('val_dataloader') or {}
+    spec = benchmark_spec(cfg.get('evaluation'), preset, fallback_dataset=val_loader.get('dataset'))
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        load_model_checkpoint(model, checkpoint)
+    encoder = select_encoder(model, model_key)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(
+        cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset)
+    prepare_out_dir(out, overwrite)
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    bench = Benchmark(encoder, spec, out, device=torch.device(device))
+    prepared = bench.prepare()
+    (out / 'evaluation.json').write_text(json.dumps(
+        {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
+         'model_key': model_key, 'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
+        indent=2, default=str) + '\n')
+    rows = bench.plan(prepared)
+    console.print(plan_table(rows))
+    console.print(cost_summary(rows, bench.calibrate(prepared[0]), spec.batch_size), highlight=False)
+    if len(bench.partial):
+        console.print(f'Resuming: {len(bench.partial)} finished batches in {out / PARTIAL_FILE} are reused.')
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task('evaluating', total=bench.n_batches(prepared))
+
+        def report(event: BatchEvent) -> None:
+            progress.update(task, advance=1, description=f'{event.dataset} {event.stage} eps={event.eps:g}')
+            if on_batch is not None:
+                on_batch(event)
+
+        records = bench.run(prepared, report)
+    write_results(records, out)
+    console.print(rich_table(records))
+    console.print(f'Results in {out}', highlight=False)
+    return records

@@ -1,0 +1,36 @@
+"""`mmtard eval`: a thin wrapper over :func:`mmtard.apis.evaluate.evaluate`."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import click
+
+from ..config import parse_cfg_options
+from ..evaluation.plan import PRESETS
+from .main import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
+
+
+@click.command('eval')
+@click.argument('config', type=click.Path(dir_okay=False))
+@click.option('--checkpoint', '-c', type=click.Path(dir_okay=False), default=None,
+              help='mmengine checkpoint written by `mmtard train` (default: the weights the config names).')
+@click.option('--out', type=click.Path(file_okay=False), default=None,
+              help='Output folder (default: <work_dir>/eval/<checkpoint>_<model key>_<preset>); an unfinished '
+                   'evaluation there is resumed.')
+@click.option('--preset', type=click.Choice(list(PRESETS)), default=None,
+              help="Sample budgets and eps: 'quick' (256 clean / 64 robust, eps 2) or 'paper' (full split / "
+                   '1000 robust, eps 1, 2, 4); overrides the config.')
+@click.option('--model-key', default='student', show_default=True,
+              help="Which encoder of the model to evaluate, e.g. 'teachers.robust'.")
+@click.option('--device', default=None, help='torch device (default: cuda if available, else cpu).')
+@click.option('--overwrite', is_flag=True, help='Replace the finished results (and partial results) in the out folder.')
+@cfg_options_option
+@friendly_errors
+def eval_command(config: str, checkpoint: Optional[str], out: Optional[str], preset: Optional[str], model_key: str,
+                 device: Optional[str], overwrite: bool, cfg_options: Tuple[str, ...]) -> None:
+    """Zero-shot clean and robust accuracy (and retrieval recall) of CONFIG's model on its benchmark."""
+    from ..apis.evaluate import evaluate
+
+    load_plugins_reporting_failures()
+    evaluate(config, checkpoint=checkpoint, out_dir=out, preset=preset, model_key=model_key,
+             cfg_options=parse_cfg_options(cfg_options), overwrite=overwrite, device=device, console=console)
