@@ -80,8 +80,8 @@ def init_cpu_process_group(launcher: str) -> None:
 
 def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
           resume: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
-          launcher: str = 'none', overwrite: bool = False) -> Path:
-    """Build mmengine's Runner from the config and train; returns the work dir."""
+          launcher: str = 'none', overwrite: bool = False) -> Any:
+    """Build mmengine's Runner from the config and train; returns the Runner (``runner.work_dir``, ``runner.model``)."""
     from mmengine.runner import Runner
 
     ensure_plugins_loaded()
@@ -90,4 +90,4 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
     runner = Runner.from_cfg(cfg)
     with trusted_checkpoint_globals():  # torch >= 2.6 refuses mmengine's own checkpoints otherwise
         runner.train()
-    return Path(cfg.work_dir)
+    return runner

@@ -73,12 +73,12 @@ def train(config: str, work_dir: Optional[str], resume: Optional[str], overwrite
     from ..apis.train import train as train_api
 
     load_plugins_reporting_failures()
-    out = train_api(config, work_dir=work_dir, resume=resume, cfg_options=parse_cfg_options(cfg_options),
-                    launcher=launcher, overwrite=overwrite)
+    runner = train_api(config, work_dir=work_dir, resume=resume, cfg_options=parse_cfg_options(cfg_options),
+                       launcher=launcher, overwrite=overwrite)
     from mmengine.dist import get_rank
 
     if get_rank() == 0:
-        console.print(f'[green]done[/]: checkpoints and logs in {out}')
+        console.print(f'[green]done[/]: checkpoints and logs in {runner.work_dir}')
 
 
 @cli.command('list')

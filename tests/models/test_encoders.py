@@ -39,7 +39,7 @@ def test_embedding_contract(encoder_cfg, images, classnames, templates):
     logits = ZeroShotClassifier(encoder, weights)(images)
     assert logits.shape == (2, 3) and torch.isfinite(logits).all()
     assert logits.abs().max() <= 100 + 1e-3
-    big = torch.rand(1, 3, 48, 48, requires_grad=True)  # gradients reach the pixels through the resize
+    big = torch.rand(2, 3, 48, 48, requires_grad=True)  # gradients reach the pixels through the resize
     encoder(big).sum().backward()
     assert big.grad is not None and big.grad.abs().sum() > 0
 

@@ -1,0 +1,76 @@
+"""`mmtard train` end to end on the tiny config: trains, saves, refuses to overwrite, resumes; DDP on CPU."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mmtard.cli.main import cli
+from mmtard.models.encoders.checkpoint import trusted_checkpoint_globals
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
+FAST = ['-o', 'train_cfg.max_iters=4', '-o', 'train_cfg.val_interval=4', '-o', 'default_hooks.checkpoint.interval=2',
+        '-o', 'train_dataloader.batch_size=8', '-o', 'train_dataloader.dataset.num_samples=64',
+        '-o', 'val_dataloader.dataset.num_samples=16', '-o', 'model.attack.steps=1', '-o', 'model.val_attack.steps=1']
+
+
+def load(path):
+    with trusted_checkpoint_globals():
+        return torch.load(path, map_location='cpu')
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    work = tmp_path_factory.mktemp('run') / 'tiny'
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *FAST], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return work
+
+
+def test_train_saves_checkpoints_and_metrics(trained):
+    assert (trained / 'iter_4.pth').is_file() and (trained / 'last_checkpoint').is_file()
+    state = load(trained / 'iter_4.pth')
+    assert state['meta']['iter'] == 4
+    assert any(k.startswith('student.') for k in state['state_dict'])
+
+
+def test_a_second_run_does_not_overwrite(trained):
+    before = (trained / 'iter_4.pth').stat().st_mtime_ns
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(trained), *FAST])
+    assert result.exit_code == 2 and '--resume' in result.output and 'Traceback' not in result.output
+    assert (trained / 'iter_4.pth').stat().st_mtime_ns == before
+
+
+def test_resume_continues_from_the_checkpoint(trained, tmp_path):
+    work = tmp_path / 'resumed'
+    shutil.copytree(trained, work)
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', str(work / 'iter_2.pth'),
+                                      *FAST, '-o', 'train_cfg.max_iters=6'], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert load(work / 'iter_6.pth')['meta']['iter'] == 6
+
+
+def test_resume_without_checkpoint_is_explained(tmp_path):
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'empty'), '--resume'])
+    assert result.exit_code == 2 and 'holds no checkpoint' in result.output
+
+
+def test_unknown_component_in_config_is_explained(tmp_path):
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), *FAST,
+                                      '-o', 'model.weighting.type=ReferenceCosineWieghting'])
+    assert result.exit_code == 2
+    assert "Did you mean 'ReferenceCosineWeighting'" in result.output and 'Traceback' not in result.output
+
+
+def test_two_process_cpu_ddp_keeps_replicas_identical(tmp_path):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29517',
+                    str(REPO / 'tests' / 'distributed_check.py'), str(TINY), str(tmp_path)],
+                   check=True, capture_output=True, env=env, timeout=300)
+    checksums = [(tmp_path / f'rank{r}.sha256').read_text() for r in (0, 1)]
+    assert checksums[0] == checksums[1]
