@@ -47,3 +47,13 @@ def train_toy() -> Tuple[nn.Module, Tensor, Tensor]:
 @pytest.fixture(scope='session')
 def trained() -> Tuple[nn.Module, Tensor, Tensor]:
     return train_toy()
+
+
+@pytest.fixture(autouse=True, scope='package')
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine the
+    spin-waiting of a second thread made this package 5x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

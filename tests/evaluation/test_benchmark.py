@@ -1,0 +1,165 @@
+"""The benchmark end to end on the tiny model: text side, schema, resume, no silent overwrite."""
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from mmtard.apis.evaluate import evaluate
+from mmtard.attacks import AutoAttack
+from mmtard.datasets.shapes import CLASS_SELECTIONS, TEMPLATES
+from mmtard.errors import CheckpointError, ConfigError, RunDirectoryExistsError
+from mmtard.evaluation.results import BenchmarkResult, field_names, read_results
+from mmtard.models.encoders import OpenCLIPEncoder
+
+
+class Killed(Exception):
+    """Stands for the evaluation process being killed."""
+
+
+def spy_class_embeddings(monkeypatch):
+    calls = []
+    original = OpenCLIPEncoder.class_embeddings
+
+    def spy(self, classnames, templates, cache_dir=None):
+        calls.append((list(classnames), list(templates)))
+        return original(self, classnames, templates, cache_dir=cache_dir)
+
+    monkeypatch.setattr(OpenCLIPEncoder, 'class_embeddings', spy)
+    return calls
+
+
+def count_attacks(monkeypatch):
+    calls = []
+    original = AutoAttack.evaluate
+
+    def counting(self, classifier, images, labels):
+        calls.append(self.seed)
+        return original(self, classifier, images, labels)
+
+    monkeypatch.setattr(AutoAttack, 'evaluate', counting)
+    return calls
+
+
+def test_each_dataset_uses_its_own_class_names_and_templates(make_config, shapes, tmp_path, quiet,
+                                                              monkeypatch):
+    calls = spy_class_embeddings(monkeypatch)
+    cfg = make_config(eps=[], datasets=[
+        dict(name='held-out', dataset=shapes(16)),
+        dict(name='seen', dataset=shapes(16, classes='seen')),
+        dict(name='renamed', dataset=shapes(16), classnames=[f'class {i}' for i in range(13)],
+             templates=['an image of a {}.'])])
+    records = evaluate(cfg, out_dir=tmp_path / 'out', console=quiet)
+    assert calls == [(list(CLASS_SELECTIONS['held_out']), list(TEMPLATES)),
+                     (list(CLASS_SELECTIONS['seen']), list(TEMPLATES)),
+                     ([f'class {i}' for i in range(13)], ['an image of a {}.'])]
+    assert [(r.dataset, r.robust_acc, r.n_robust) for r in records] == [('held-out', None, 0), ('seen', None, 0),
+                                                                       ('renamed', None, 0)]
+    assert any((tmp_path / 'out' / 'text_cache').iterdir()), 'class embeddings are cached on disk'
+
+
+def test_result_schema_in_json_and_csv(make_config, shapes, checkpoint, tmp_path, quiet):
+    cfg = make_config(eps=[1, 2], datasets=[dict(name='a', dataset=shapes(32)),
+                                            dict(name='b', dataset=shapes(32, 'val'))])
+    records = evaluate(cfg, checkpoint=checkpoint, out_dir=tmp_path / 'out', console=quiet)
+    out = tmp_path / 'out'
+    assert [(r.dataset, r.eps) for r in records] == [('a', 1.0), ('a', 2.0), ('b', 1.0), ('b', 2.0)]
+    rows = json.loads((out / 'results.json').read_text())
+    assert [list(row) for row in rows] == [field_names()] * 4
+    types = {f.name: f.type for f in dataclasses.fields(BenchmarkResult)}
+    row = rows[0]
+    for name in ('dataset', 'split', 'task', 'attack', 'model_checksum', 'mmtard_version'):
+        assert isinstance(row[name], str), (name, types[name])
+    for name in ('n', 'n_robust', 'seed'):
+        assert isinstance(row[name], int)
+    for name in ('eps', 'clean_acc', 'robust_acc', 'time_s'):
+        assert isinstance(row[name], float)
+    assert isinstance(row['per_attack'], dict) and list(row['per_attack']) == ['apgd-ce', 'apgd-t']
+    assert isinstance(row['metrics'], dict) and isinstance(row['sample_indices'], list)
+    assert (row['split'], row['task'], row['n'], row['n_robust'], row['attack']) == \
+        ('test', 'classification', 32, 16, 'apgd-ce+apgd-t')
+    assert len(row['sample_indices']) == 16 and all(isinstance(i, int) for i in row['sample_indices'])
+    assert row['robust_acc'] == row['per_attack']['apgd-t'] <= row['per_attack']['apgd-ce'] <= row['clean_acc']
+    assert read_results(out) == records
+
+    with open(out / 'results.csv', newline='') as f:
+        csv_rows = list(csv.DictReader(f))
+    assert list(csv_rows[0]) == field_names() and len(csv_rows) == 4
+    assert float(csv_rows[0]['robust_acc']) == row['robust_acc'] and int(csv_rows[0]['n']) == 32
+    assert json.loads(csv_rows[0]['per_attack']) == row['per_attack']
+    assert json.loads(csv_rows[0]['sample_indices']) == row['sample_indices']
+    markdown = (out / 'results.md').read_text()
+    assert markdown.count('| average |') == 2 and '| a | classification | 1 |' in markdown
+
+
+def test_killed_evaluation_resumes_to_the_same_numbers_without_reattacking(make_config, checkpoint, tmp_path,
+                                                                          quiet, monkeypatch):
+    cfg = make_config(eps=[1, 2], n_robust=24)  # 4 clean batches, 3 robust batches per eps
+    attacks = count_attacks(monkeypatch)
+    reference = evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'uninterrupted', console=quiet)
+    assert len(attacks) == 6
+    attacked_uninterrupted = sorted(attacks)
+    attacks.clear()
+
+    done = []
+
+    def kill_after_six(event):
+        done.append(event)
+        if len(done) == 6:  # 4 clean batches, then 2 attacked ones
+            raise Killed
+
+    with pytest.raises(Killed):
+        evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'killed', console=quiet, on_batch=kill_after_six)
+    assert len(attacks) == 2 and not (tmp_path / 'killed' / 'results.json').exists()
+    events = []
+    resumed = evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'killed', console=quiet,
+                       on_batch=events.append)
+    assert len(attacks) == 6, 'only the 4 unfinished batches are attacked again'
+    assert sorted(attacks) == attacked_uninterrupted, 'each batch is attacked with the seed of an uninterrupted run'
+    assert [e.reused for e in events] == [True] * 6 + [False] * 4
+
+    def numbers(records):
+        return [dataclasses.replace(r, time_s=0.0) for r in records]
+
+    assert numbers(resumed) == numbers(reference)
+    assert 0 < reference[0].robust_acc < reference[0].clean_acc, 'the tiny model gives informative numbers'
+
+
+def test_finished_results_are_not_overwritten(make_config, tmp_path, quiet):
+    cfg = make_config(eps=[], n_clean=8)
+    evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet)
+    before = (tmp_path / 'out' / 'results.json').read_text()
+    with pytest.raises(RunDirectoryExistsError, match='--overwrite'):
+        evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet)
+    assert (tmp_path / 'out' / 'results.json').read_text() == before
+    assert evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet, overwrite=True)
+
+
+def test_partial_results_of_another_checkpoint_are_refused(make_config, checkpoint, tmp_path, quiet):
+    cfg = make_config(eps=[])
+
+    def kill(event):
+        raise Killed
+
+    with pytest.raises(Killed):
+        evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'out', console=quiet, on_batch=kill)
+    with pytest.raises(RunDirectoryExistsError, match='checkpoint changed.*--overwrite.*--out'):
+        evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet)  # random weights this time
+
+
+def test_default_out_dir_is_stable_under_the_work_dir(make_config, checkpoint, quiet):
+    cfg = make_config(eps=[], n_clean=8)
+    evaluate(cfg.copy(), checkpoint=checkpoint, console=quiet)
+    assert (Path(cfg.work_dir) / 'eval' / 'iter_1_student_quick' / 'results.json').is_file()
+
+
+def test_model_key_and_checkpoint_errors(make_config, tmp_path, quiet):
+    cfg = make_config(eps=[])
+    with pytest.raises(ConfigError, match="'student'"):
+        evaluate(cfg.copy(), model_key='studnet', out_dir=tmp_path / 'a', console=quiet)
+    with pytest.raises(CheckpointError, match='no such file'):
+        evaluate(cfg.copy(), checkpoint=tmp_path / 'missing.pth', out_dir=tmp_path / 'b', console=quiet)
+    (tmp_path / 'broken.pth').write_bytes(b'not a checkpoint')
+    with pytest.raises(CheckpointError, match='could not be loaded'):
+        evaluate(cfg.copy(), checkpoint=tmp_path / 'broken.pth', out_dir=tmp_path / 'c', console=quiet)
