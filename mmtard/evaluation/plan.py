@@ -227,14 +227,14 @@ class PlanRow:
 
 def plan_table(rows: List[PlanRow]) -> Table:
     table = Table(title='evaluation plan')
-    for column in ('dataset', 'task', 'classes', 'n clean', 'n robust', 'eps (/255)', 'attack stages (passes/sample)',
-                   'passes (upper bound)'):
-        table.add_column(column, justify='left' if column in ('dataset', 'task', 'attack stages (passes/sample)')
-                         else 'right')
+    for column in ('dataset', 'task', 'classes', 'n clean / robust', 'eps (/255)', 'attack (passes per sample)',
+                   'max passes'):
+        table.add_column(column, overflow='fold',
+                         justify='left' if column in ('dataset', 'task', 'attack (passes per sample)') else 'right')
     for row in rows:
-        table.add_row(row.dataset, row.task, str(row.num_classes or '-'), str(row.n_clean), str(row.n_robust),
+        table.add_row(row.dataset, row.task, str(row.num_classes or '-'), f'{row.n_clean} / {row.n_robust}',
                       ', '.join(f'{e:g}' for e in row.eps) or '-',
-                      ' + '.join(f'{name} ({passes})' for name, passes in row.stages.items()) or '-',
+                      ' + '.join(f'{name} {passes}' for name, passes in row.stages.items()) or '-',
                       f'{row.passes:,}')
     return table
 

@@ -105,7 +105,7 @@ def markdown_table(records: Sequence[BenchmarkResult]) -> str:
 def rich_table(records: Sequence[BenchmarkResult], title: str = 'mmtard evaluation') -> Table:
     table = Table(title=title)
     for column in _COLUMNS:
-        table.add_column(column, justify='left' if column in ('dataset', 'task', 'attack') else 'right')
+        table.add_column(column, overflow='fold', justify='left' if column in ('dataset', 'task', 'attack') else 'right')
     rows = _table_rows(records)
     for i, row in enumerate(rows):
         table.add_row(*row, style='bold' if row[0] == 'average' else None,
