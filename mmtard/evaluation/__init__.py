@@ -1,4 +1,9 @@
 """Metrics, benchmarks and reports."""
+from .benchmark import BatchEvent, Benchmark
 from .metrics import ZeroShotAccuracy
+from .plan import PRESETS, BenchmarkSpec, DatasetSpec, benchmark_spec
+from .results import BenchmarkResult, read_results, write_results
+from .retrieval import retrieval_recall
 
-__all__ = ["ZeroShotAccuracy"]
+__all__ = ["BatchEvent", "Benchmark", "BenchmarkResult", "BenchmarkSpec", "DatasetSpec", "PRESETS",
+           "ZeroShotAccuracy", "benchmark_spec", "read_results", "retrieval_recall", "write_results"]

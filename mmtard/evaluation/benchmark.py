@@ -146,7 +146,7 @@ class Benchmark:
         """Attack stages of a dataset with their passes per attacked sample (upper bound)."""
         if not self.spec.eps:
             return {}
-        num_classes = len(prepared.classnames) if prepared.task == 'classification' else 2
+        num_classes = len(prepared.classnames) if prepared.task == 'classification' else 2  # retrieval: untargeted
         return stage_passes(build_attack(prepared.attack_cfg, self.spec.eps[0], 0), num_classes)
 
     def plan(self, prepared: Sequence[PreparedDataset]) -> List[PlanRow]:
@@ -178,8 +178,8 @@ class Benchmark:
 
     def n_batches(self, prepared: Sequence[PreparedDataset]) -> int:
         """Batches :meth:`run` goes through (for progress bars)."""
-        per = lambda n: -(-n // self.spec.batch_size)  # noqa: E731
-        return sum(per(len(p.clean_indices)) + len(self.spec.eps) * per(len(p.robust_indices)) for p in prepared)
+        return sum(len(self._batches(p.clean_indices)) + len(self.spec.eps) * len(self._batches(p.robust_indices))
+                   for p in prepared)
 
     def _batches(self, indices: List[int]) -> List[List[int]]:
         size = self.spec.batch_size
@@ -214,13 +214,17 @@ class Benchmark:
         return derived_seed(self.spec.seed, p.spec.name, eps, batch)
 
     def _record(self, p: PreparedDataset, eps: float, attack: str, clean_acc: float, robust_acc: Optional[float],
-                per_attack: Dict[str, float], metrics: Dict[str, float], time_s: float) -> BenchmarkResult:
+                per_attack: Dict[str, float], metrics: Dict[str, float], time_s: float,
+                sample_indices: Optional[List[int]] = None) -> BenchmarkResult:
+        """``sample_indices``: dataset indices of the attacked samples (default the robust subset)."""
+        if sample_indices is None:
+            sample_indices = list(p.robust_indices)
         return BenchmarkResult(
             dataset=p.spec.name, split=p.split, task=p.task, n=len(p.clean_indices),
             n_robust=len(p.robust_indices) if robust_acc is not None else 0, eps=float(eps), attack=attack,
             clean_acc=clean_acc, robust_acc=robust_acc, per_attack=per_attack, metrics=metrics,
             time_s=round(time_s, 3), model_checksum=self.model_checksum, mmtard_version=__version__,
-            seed=self.spec.seed, sample_indices=list(p.robust_indices) if robust_acc is not None else [])
+            seed=self.spec.seed, sample_indices=sample_indices if robust_acc is not None else [])
 
     # ----------------------------------------------------------------- classification
     def _classification(self, p: PreparedDataset,
@@ -304,5 +308,5 @@ class Benchmark:
             records.append(self._record(
                 p, eps, stage, metrics['i2t_r1'], recalls['i2t_r1'], {stage: recalls['i2t_r1']},
                 {**metrics, **{f'robust_{k}': v for k, v in recalls.items()}},
-                clean_time + sum(v['time_s'] for v in robust)))
+                clean_time + sum(v['time_s'] for v in robust), sample_indices=rows))
         return records

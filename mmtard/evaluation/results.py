@@ -31,8 +31,10 @@ class BenchmarkResult:
     ``n``: clean samples; ``n_robust``: attacked samples (``sample_indices``, dataset indices);
     ``eps`` in 1/255 units (0 when no attack ran); ``robust_acc`` None without an attack;
     ``per_attack``: robust accuracy after each attack stage; ``metrics``: retrieval recalls
-    (``i2t_r1`` ... clean, ``robust_i2t_r1`` ... attacked). For retrieval rows ``clean_acc`` /
-    ``robust_acc`` are image->text recall@1, so one column summarises every task.
+    (``i2t_r1`` ... clean, ``robust_i2t_r1`` ... attacked) and, when the attack met non-finite
+    input gradients (a sign of gradient masking), ``nan_grads``. For retrieval rows ``clean_acc`` /
+    ``robust_acc`` are image->text recall@1 (clean on the clean images, attacked on the attacked
+    ones, each against its own images' captions), so one column summarises every task.
     """
 
     dataset: str

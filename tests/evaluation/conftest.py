@@ -7,8 +7,9 @@ clean accuracy well above chance and a robust accuracy that falls gradually with
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Iterator
 
 import pytest
 import torch
@@ -22,14 +23,22 @@ STUDENT = dict(type='OpenCLIPEncoder', arch='mmtard-tiny-vit', pretrained=None)
 MODEL = dict(type='CleanFinetune', student=STUDENT)
 
 
-@pytest.fixture(scope='session', autouse=True)
-def one_thread():
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
     """The tiny model is fastest on one thread, and two threads on a busy 2-core machine spin in
-    OpenMP barriers (measured 10-40x slower); restored after the evaluation tests."""
+    OpenMP barriers (measured 10-40x slower); the setting is restored afterwards."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread() -> Iterator[None]:
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope='session')
@@ -75,7 +84,8 @@ def checkpoint(tmp_path_factory, shapes_cache) -> str:
     """An mmengine-format checkpoint of the tiny CleanFinetune model after the linear probe."""
     torch.manual_seed(0)
     model = MODELS.build(MODEL)
-    linear_probe(model, shapes_cache)
+    with single_thread():  # session fixtures start before the module's one_thread
+        linear_probe(model, shapes_cache)
     path = tmp_path_factory.mktemp('checkpoint') / 'iter_1.pth'
     torch.save({'meta': {'iter': 1}, 'state_dict': model.state_dict()}, path)
     return str(path)

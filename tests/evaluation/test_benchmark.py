@@ -163,3 +163,17 @@ def test_model_key_and_checkpoint_errors(make_config, tmp_path, quiet):
     (tmp_path / 'broken.pth').write_bytes(b'not a checkpoint')
     with pytest.raises(CheckpointError, match='could not be loaded'):
         evaluate(cfg.copy(), checkpoint=tmp_path / 'broken.pth', out_dir=tmp_path / 'c', console=quiet)
+
+
+def test_a_teacher_is_evaluated_through_its_frozen_wrapper():
+    from torch import nn
+
+    from mmtard.apis.evaluate import select_encoder
+    from mmtard.models.teacher import FrozenTeacher
+
+    model = nn.Module()
+    model.student = OpenCLIPEncoder('mmtard-tiny-vit')
+    model.teachers = nn.ModuleDict({'robust': FrozenTeacher(OpenCLIPEncoder('mmtard-tiny-vit'))})
+    assert select_encoder(model, 'teachers.robust') is model.teachers['robust'].encoder  # forward with gradients
+    with pytest.raises(ConfigError, match="'teachers.robust'"):
+        select_encoder(model, 'teachers.robst')

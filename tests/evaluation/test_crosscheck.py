@@ -41,5 +41,4 @@ def test_robust_accuracy_matches_torchattacks_apgd(make_config, shapes, checkpoi
 
     assert clean == pytest.approx(record.clean_acc)
     assert 0.1 < theirs < clean - 0.1, 'eps no longer gives an informative robust accuracy'
-    print(clean, theirs, record.robust_acc)
     assert abs(record.robust_acc - theirs) <= TOLERANCE, (record.robust_acc, theirs)

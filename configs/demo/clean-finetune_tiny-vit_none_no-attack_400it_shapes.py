@@ -1,0 +1,12 @@
+# Demo stage 2a: the clean teacher, cross-entropy fine-tuning of the base CLIP's image tower.
+_base_ = ['../_base_/models/demo_tiny.py', '../_base_/datasets/demo_shapes.py', '../_base_/schedules/demo_500it.py']
+
+max_iters = 400
+model = dict(type='CleanFinetune', student={{_base_.student}}, logit_scale={{_base_.logit_scale}},
+             val_attack={{_base_.val_attack}})
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0, end=20),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=20, end=max_iters, eta_min=0.0),
+]
+train_cfg = dict(max_iters=max_iters)
+default_hooks = dict(checkpoint=dict(interval=max_iters))
