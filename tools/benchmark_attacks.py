@@ -6,7 +6,7 @@
 Models: a tiny conv net on 32 px and a ViT-B-32-sized image tower (open_clip ``ViT-B-32``, random
 weights, 224 px) with a 10-class linear head. Labels are the model's own clean predictions, so
 every sample is attacked for the full budget by both libraries. Reported: images per second, the
-median of ``--repeats`` runs after one warm-up run.
+median of ``--repeats`` runs after one warm-up run, the two libraries' runs alternating.
 """
 from __future__ import annotations
 
@@ -35,14 +35,18 @@ def vit_b32() -> Tuple[nn.Module, int]:
     return nn.Sequential(visual, nn.Linear(visual.output_dim, 10)), 224
 
 
-def seconds(run: Callable[[], object], repeats: int) -> float:
-    run()  # warm-up
-    times = []
+def median_seconds(runs: List[Callable[[], object]], repeats: int) -> List[float]:
+    """Median wall time of each run; runs alternate within every repeat so that a change of
+    machine load (shared CI boxes) hits every library alike."""
+    for run in runs:
+        run()  # warm-up
+    times: List[List[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for run, bucket in zip(runs, times):
+            start = time.perf_counter()
+            run()
+            bucket.append(time.perf_counter() - start)
+    return [statistics.median(bucket) for bucket in times]
 
 
 def rows_for(model_name: str, model: nn.Module, images: Tensor, apgd_iter: int, repeats: int) -> List[tuple]:
@@ -59,7 +63,7 @@ def rows_for(model_name: str, model: nn.Module, images: Tensor, apgd_iter: int, 
     ]
     rows = []
     for attack, ours, theirs in cases:
-        t_ours, t_theirs = seconds(ours, repeats), seconds(theirs, repeats)
+        t_ours, t_theirs = median_seconds([ours, theirs], repeats)
         rows.append((model_name, attack, len(images), len(images) / t_ours, len(images) / t_theirs))
     return rows
 

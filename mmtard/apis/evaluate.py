@@ -69,11 +69,18 @@ def select_encoder(model: nn.Module, model_key: str) -> ImageTextEncoder:
 
 
 def default_out_dir(cfg: Config, config: ConfigLike, checkpoint: Optional[str], model_key: str, preset: str) -> Path:
-    """``<work_dir>/eval/<checkpoint>_<model key>_<preset>``: stable, so re-running resumes."""
-    work_dir = cfg.get('work_dir') or (default_work_dir(config) if not isinstance(config, Config)
-                                       else Path('work_dirs') / 'eval_config')
+    """``<work_dir>/eval/<checkpoint>_<model key>_<preset>``: stable, so re-running resumes. The work
+    dir is the config's, else the checkpoint's folder (the run it came from), else mmengine's default."""
+    if cfg.get('work_dir'):
+        work_dir = Path(cfg.work_dir)
+    elif checkpoint:
+        work_dir = Path(checkpoint).parent
+    elif isinstance(config, Config):
+        raise ConfigError('A config object without work_dir and without a checkpoint needs out_dir=... to be given.')
+    else:
+        work_dir = default_work_dir(config)
     name = Path(checkpoint).stem if checkpoint else 'no-checkpoint'
-    return Path(work_dir) / 'eval' / f'{name}_{model_key}_{preset}'
+    return work_dir / 'eval' / f'{name}_{model_key}_{preset}'
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:

@@ -95,8 +95,9 @@ def list_(registry: Optional[str], fmt: str) -> None:
         click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
         return
     table = Table(title='mmtard components')
-    for column in ('registry', 'name', 'distribution', 'description'):
-        table.add_column(column)
+    for column in ('registry', 'name', 'distribution'):
+        table.add_column(column, no_wrap=True)
+    table.add_column('description')
     for row in rows:
         table.add_row(row.registry, row.name, row.distribution, row.description)
     console.print(table)
@@ -119,3 +120,8 @@ def config_show(config_path: str, cfg_options: Tuple[str, ...]) -> None:
     click.echo(cfg.pretty_text)
 
 
+
+
+from .eval import eval_command  # noqa: E402  (eval.py imports this module's shared options)
+
+cli.add_command(eval_command)

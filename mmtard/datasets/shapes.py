@@ -124,11 +124,14 @@ class ShapesDataset(Dataset):
         cache_dir: if given, images are rendered once and stored there as ``.npz``.
         return_caption: add a 'caption' (a template, sometimes with 'small' / 'large') to items,
             for contrastive pretraining.
+        label_space: score the images of ``classes`` among a larger selection, e.g. held-out
+            images among all 64 classes (``classes='held_out', label_space='all'``); default
+            ``classes`` itself.
     """
 
     def __init__(self, split: str = 'train', classes: str = 'seen', num_samples: Optional[int] = None,
                  image_size: int = 32, seed: int = 0, cache_dir: Optional[str] = None,
-                 return_caption: bool = False) -> None:
+                 return_caption: bool = False, label_space: Optional[str] = None) -> None:
         if split not in SPLITS:
             raise ConfigError(f'ShapesDataset split must be one of {", ".join(SPLITS)}, not {split!r}.')
         if classes not in CLASS_SELECTIONS:
@@ -137,6 +140,10 @@ class ShapesDataset(Dataset):
         self.split, self.classes, self.seed, self.image_size = split, classes, seed, image_size
         self.num_samples = DEFAULT_NUM_SAMPLES[split] if num_samples is None else int(num_samples)
         self.return_caption = return_caption
+        label_space = classes if label_space is None else label_space
+        if label_space not in CLASS_SELECTIONS or not set(CLASS_SELECTIONS[classes]) <= set(CLASS_SELECTIONS[label_space]):
+            raise ConfigError(f'ShapesDataset label_space={label_space!r} must be a class selection that contains '
+                              f'classes={classes!r}: one of {", ".join(CLASS_SELECTIONS)}.')
         self.classnames: List[str] = list(CLASS_SELECTIONS[classes])
         self.templates: List[str] = list(TEMPLATES)
         render_seq, caption_seq = np.random.SeedSequence(
@@ -146,6 +153,10 @@ class ShapesDataset(Dataset):
         self.radius: np.ndarray = data['radius']
         self._images = torch.from_numpy(data['images']).permute(0, 3, 1, 2).contiguous()
         self.captions = self._captions(np.random.default_rng(caption_seq))
+        if label_space != classes:
+            space = list(CLASS_SELECTIONS[label_space])
+            self.labels = np.asarray([space.index(self.classnames[i]) for i in range(len(self.classnames))])[self.labels]
+            self.classnames = space
 
     def _params(self) -> Dict[str, Any]:
         return {'version': RENDER_VERSION, 'split': self.split, 'classes': self.classes,

@@ -125,6 +125,9 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
                           f'{did_you_mean(unknown[0], [*DEFAULTS, *BUDGET_KEYS])} Settings: '
                           f'{", ".join([*DEFAULTS, *BUDGET_KEYS])}.')
     settings = {**DEFAULTS, **section}
+    for key in ('attack', 'retrieval_attack'):  # `-o evaluation.attack.n_iter=10` tunes the default attack
+        if isinstance(settings[key], dict) and 'type' not in settings[key]:
+            settings[key] = {**DEFAULTS[key], **settings[key]}
     chosen = preset or settings['preset']
     if chosen not in PRESETS:
         raise ConfigError(f'Unknown evaluation preset {chosen!r}.{did_you_mean(chosen, PRESETS)} '

@@ -87,3 +87,17 @@ def test_bad_arguments():
         ShapesDataset(classes='unseen')
     with pytest.raises(ConfigError, match='val'):
         ShapesDataset(split='validation')
+
+
+def test_held_out_images_scored_among_all_classes():
+    held = ShapesDataset(split='test', classes='held_out', num_samples=26)
+    among_all = ShapesDataset(split='test', classes='held_out', label_space='all', num_samples=26)
+    assert len(among_all.classnames) == 64
+    for i in range(len(held)):
+        assert held.classnames[held[i]['label']] == among_all.classnames[among_all[i]['label']]
+        assert torch.equal(held[i]['inputs'], among_all[i]['inputs'])
+
+
+def test_label_space_must_contain_the_classes():
+    with pytest.raises(ConfigError, match='label_space'):
+        ShapesDataset(split='test', classes='all', label_space='seen', num_samples=4)

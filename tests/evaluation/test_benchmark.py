@@ -148,10 +148,13 @@ def test_partial_results_of_another_checkpoint_are_refused(make_config, checkpoi
         evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet)  # random weights this time
 
 
-def test_default_out_dir_is_stable_under_the_work_dir(make_config, checkpoint, quiet):
+def test_default_out_dir_is_under_the_work_dir_or_beside_the_checkpoint(make_config, checkpoint, quiet):
     cfg = make_config(eps=[], n_clean=8)
     evaluate(cfg.copy(), checkpoint=checkpoint, console=quiet)
     assert (Path(cfg.work_dir) / 'eval' / 'iter_1_student_quick' / 'results.json').is_file()
+    cfg.pop('work_dir')
+    evaluate(cfg.copy(), checkpoint=checkpoint, console=quiet)
+    assert (Path(checkpoint).parent / 'eval' / 'iter_1_student_quick' / 'results.json').is_file()
 
 
 def test_model_key_and_checkpoint_errors(make_config, tmp_path, quiet):

@@ -69,3 +69,8 @@ def test_shipped_benchmarks_resolve(name):
     cfg = load_config(REPO / 'configs' / '_base_' / 'evaluation' / name)
     spec = benchmark_spec(cfg.evaluation)
     assert spec.datasets and spec.preset in PRESETS
+
+
+def test_options_without_a_type_tune_the_default_attack():
+    spec = benchmark_spec(dict(datasets=[SHAPES], attack=dict(n_iter=10)))
+    assert spec.attack == dict(type='AutoAttack', version='custom', n_iter=10)
