@@ -100,12 +100,14 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
              out_dir: Optional[Union[str, os.PathLike]] = None, preset: Optional[str] = None,
              model_key: str = 'student', cfg_options: Optional[Dict[str, Any]] = None, overwrite: bool = False,
              device: Optional[str] = None, console: Optional[Console] = None,
-             on_batch: Optional[Callable[[BatchEvent], None]] = None) -> List[BenchmarkResult]:
+             on_batch: Optional[Callable[[BatchEvent], None]] = None, tables: bool = True) -> List[BenchmarkResult]:
     """Evaluate ``model.<model_key>`` of the config's model on its ``evaluation`` benchmark.
 
     Builds the model, loads ``checkpoint`` (none: the weights the config names), prints the plan
     and its cost, runs (resuming from ``out_dir``'s partial results) and writes results.json,
     results.csv and results.md. ``preset`` ('quick' or 'paper') overrides the config's budgets.
+    ``tables=False`` leaves the plan and result tables out of the terminal (a caller summarising
+    many evaluations); the cost estimate and progress bar stay.
     """
     ensure_plugins_loaded()
     console = console or Console()
@@ -135,7 +137,8 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
          'model_key': model_key, 'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
         indent=2, default=str) + '\n')
     rows = bench.plan(prepared)
-    console.print(plan_table(rows))
+    if tables:
+        console.print(plan_table(rows))
     console.print(cost_summary(rows, bench.calibrate(prepared[0]), spec.batch_size), highlight=False)
     if len(bench.partial):
         console.print(f'Resuming: {len(bench.partial)} finished batches in {out / PARTIAL_FILE} are reused.')
@@ -149,6 +152,7 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
 
         records = bench.run(prepared, report)
     write_results(records, out)
-    console.print(rich_table(records))
+    if tables:
+        console.print(rich_table(records))
     console.print(f'Results in {out}', highlight=False)
     return records

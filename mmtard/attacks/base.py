@@ -171,7 +171,8 @@ class Attack:
             loss = objective(output)
             grad, = torch.autograd.grad(loss.sum(), x)
         grad = grad.float()
-        bad = ~torch.isfinite(grad).flatten(1).all(dim=1)
+        finite = torch.isfinite(grad)
+        bad = ~finite.flatten(1).all(dim=1)
         if self.nan_policy == 'raise':
             if bool(bad.any()):
                 raise NonFiniteGradientError(
@@ -180,7 +181,7 @@ class Attack:
                     f'(e.g. a division by a zero norm, or an fp16/bf16 overflow); fix the model, or set '
                     f"nan_policy='zero' to zero such gradients and count them.")
         else:
-            grad = torch.where(torch.isfinite(grad), grad, torch.zeros_like(grad))
+            grad = torch.where(finite, grad, torch.zeros_like(grad))
             self._nan_grads = self._nan_grads + bad.sum()
         return loss.detach(), grad, output.detach()
 

@@ -60,6 +60,7 @@ class PGD(Attack):
         for _ in range(self.steps):
             _, grad, _ = self._loss_and_grad(forward, x_adv, objective)
             with float32_update(images.device):
-                velocity = unit_direction(self.momentum * velocity + unit_direction(grad, self.norm), self.norm)
+                direction = unit_direction(grad, self.norm)
+                velocity = unit_direction(self.momentum * velocity + direction, self.norm) if self.momentum else direction
                 x_adv = project(x_adv + sign * self.step_size * velocity, images, self.eps, self.norm)
         return x_adv

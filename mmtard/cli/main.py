@@ -125,3 +125,7 @@ def config_show(config_path: str, cfg_options: Tuple[str, ...]) -> None:
 from .eval import eval_command  # noqa: E402  (eval.py imports this module's shared options)
 
 cli.add_command(eval_command)
+
+from .demo import demo_command  # noqa: E402
+
+cli.add_command(demo_command)

@@ -44,7 +44,8 @@ def score_run(run: Run, root: Path, size: Size, family: str, console: Console) -
     options = json.loads((run.work_dir / 'stage.json').read_text())['options']
     inputs = {k: v for k, v in options.items() if k in run.stage.inputs}
     inputs['evaluation'] = demo_benchmark(size, root / '.cache' / 'shapes', family)
-    return evaluate(run.config, checkpoint=run.checkpoint, out_dir=out, cfg_options=inputs, console=console)
+    return evaluate(run.config, checkpoint=run.checkpoint, out_dir=out, cfg_options=inputs, console=console,
+                    tables=False)
 
 
 def score_all(runs: List[Run], root: Path, size: Size, console: Console,

@@ -136,6 +136,7 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, finished: Dict[
     options = size_options(cfg, size)
     options.update({key: str(finished[source].checkpoint) for key, source in stage.inputs.items()})
     options['randomness.seed'] = seed
+    options['log_level'] = 'WARNING'  # the pipeline reports progress itself; mmengine's INFO would drown it
     for cache_key in ('train_dataloader.dataset.cache_dir', 'val_dataloader.dataset.cache_dir'):
         options[cache_key] = str(root / '.cache' / 'shapes')
     if cfg.train_dataloader.dataset.type == 'ConcatCaptions':
