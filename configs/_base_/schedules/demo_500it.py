@@ -10,6 +10,6 @@ param_scheduler = [
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=100)
 val_cfg = dict(type='ValLoop')
-default_hooks = dict(logger=dict(interval=50),
+default_hooks = dict(logger=dict(interval=50, log_metric_by_epoch=False),
                      checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)

@@ -10,5 +10,6 @@ param_scheduler = [
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=50)
 val_cfg = dict(type='ValLoop')
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=50, max_keep_ckpts=2))
+default_hooks = dict(logger=dict(log_metric_by_epoch=False),
+                     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=50, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)

@@ -1,0 +1,59 @@
+"""The embedded demo at its 'smoke' size: every stage, the report's schema, the figure, the cache."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mmtard.cli.main import cli
+from mmtard.demo.report import COLUMNS
+from mmtard.demo.stages import STAGES
+from mmtard.evaluation.results import field_names
+
+
+@pytest.fixture(scope='module')
+def demo_dir(tmp_path_factory):
+    work = tmp_path_factory.mktemp('demo')
+    result = CliRunner().invoke(cli, ['demo', '--work-dir', str(work), '--size', 'smoke'], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return work
+
+
+def test_every_stage_trained_and_evaluated(demo_dir):
+    rows = json.loads((demo_dir / 'results.json').read_text())
+    assert {row['model'] for row in rows} == {stage.name for stage in STAGES}
+    assert {row['attack_family'] for row in rows} == {'pgd', 'autoattack'}
+    assert {row['dataset'] for row in rows} == {'shapes-seen-51', 'held-out-13', 'held-out-among-64', 'mnist-digits'}
+    assert {row['eps'] for row in rows} == {4.0, 8.0}
+    for row in rows:
+        assert set(field_names()) <= set(row), 'rows keep the evaluation suite schema'
+        assert 0.0 <= row['clean_acc'] <= 1.0 and 0.0 <= row['robust_acc'] <= 1.0
+        assert row['n_robust'] == len(row['sample_indices'])
+    for stage in STAGES:
+        work = demo_dir / stage.name / ('seed0' if stage.kind == 'student' else '')
+        assert (work / 'stage.json').is_file()
+
+
+def test_report_and_figure(demo_dir):
+    report = (demo_dir / 'report.md').read_text()
+    for title, *_ in COLUMNS:
+        assert title in report
+    assert 'What was measured' in report and 'chance' in report
+    assert 'single-teacher ARD' in report and 'MMT-ARD (dynamic confidence)' in report
+    png = (demo_dir / 'demo.png').read_bytes()
+    assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000
+
+
+def test_rerun_reuses_every_stage_and_evaluation(demo_dir, monkeypatch):
+    import mmtard.apis.evaluate as evaluate_api
+    import mmtard.apis.train as train_api
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError('a finished stage or evaluation ran again')
+
+    monkeypatch.setattr(train_api, 'train', forbidden)
+    monkeypatch.setattr(evaluate_api, 'evaluate', forbidden)
+    before = (demo_dir / 'results.json').read_text()
+    result = CliRunner().invoke(cli, ['demo', '--work-dir', str(demo_dir), '--size', 'smoke'], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert 'reusing' in result.output
+    assert (demo_dir / 'results.json').read_text() == before
