@@ -74,3 +74,17 @@ def test_two_process_cpu_ddp_keeps_replicas_identical(tmp_path):
                    check=True, capture_output=True, env=env, timeout=300)
     checksums = [(tmp_path / f'rank{r}.sha256').read_text() for r in (0, 1)]
     assert checksums[0] == checksums[1]
+
+
+def test_resume_reproduces_the_uninterrupted_run(trained, tmp_path):
+    """Data order, attack noise and optimizer state all continue: the same weights after iteration 4."""
+    work = tmp_path / 'again'
+    shutil.copytree(trained, work)
+    for name in ('iter_4.pth', 'last_checkpoint'):
+        (work / name).unlink()
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', str(work / 'iter_2.pth'),
+                                      *FAST], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    uninterrupted, resumed = load(trained / 'iter_4.pth')['state_dict'], load(work / 'iter_4.pth')['state_dict']
+    assert uninterrupted.keys() == resumed.keys()
+    assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted)

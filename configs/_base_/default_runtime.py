@@ -11,6 +11,7 @@ default_hooks = dict(
 custom_hooks = [
     dict(type='ZeroShotClassesHook'),  # class names/templates from the dataset unless the model sets them
     dict(type='NaNGuardHook'),
+    dict(type='RandomStateHook'),  # attack noise continues exactly after --resume
     dict(type='RichProgressHook'),
 ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -31,10 +31,11 @@ class NonFiniteGradientError(MMTardError, FloatingPointError):
 @dataclass
 class AttackResult:
     """``adv``: detached adversarial pixels; ``nan_grad_count``: (sample, step) pairs whose input
-    gradient had a non-finite entry (zeroed under ``nan_policy='zero'``)."""
+    gradient had a non-finite entry (zeroed under ``nan_policy='zero'``). It stays a device tensor
+    (0-d) so that a training step never waits for the GPU to read it; ``int()`` it to inspect."""
 
     adv: Tensor
-    nan_grad_count: int = 0
+    nan_grad_count: Union[Tensor, int] = 0
 
 
 @dataclass
@@ -122,7 +123,8 @@ class Attack:
             return AttackResult(images.clone(), 0)
         self._nan_grads = 0
         adv = self._perturb(forward, images, objective)
-        return AttackResult(adv.detach(), self._take_nan_count())
+        count, self._nan_grads = self._nan_grads, 0
+        return AttackResult(adv.detach(), count)
 
     def evaluate(self, classifier: Forward, images: Tensor, labels: Tensor) -> RobustEvalResult:
         """Robust accuracy of ``classifier`` (pixels -> logits) under this attack.

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List
 
 from rich.console import Console
 
+from ..evaluation.plan import fingerprint
 from ..evaluation.results import RESULTS_JSON, BenchmarkResult, read_results
 from .stages import Run, Size
 
@@ -38,12 +39,13 @@ def score_run(run: Run, root: Path, size: Size, family: str, console: Console) -
     """The run's results under one attack family, computed once and then read back."""
     from ..apis.evaluate import evaluate
 
-    out = root / 'eval' / run.stage.name / f'seed{run.seed}' / family
+    benchmark = demo_benchmark(size, root / '.cache' / 'shapes', family)
+    out = run.work_dir / 'eval' / f'{family}-{fingerprint(benchmark)}'  # other settings, other folder
     if (out / RESULTS_JSON).is_file():
         return read_results(out)
     options = json.loads((run.work_dir / 'stage.json').read_text())['options']
     inputs = {k: v for k, v in options.items() if k in run.stage.inputs}
-    inputs['evaluation'] = demo_benchmark(size, root / '.cache' / 'shapes', family)
+    inputs['evaluation'] = benchmark
     return evaluate(run.config, checkpoint=run.checkpoint, out_dir=out, cfg_options=inputs, console=console,
                     tables=False)
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..config import load_config
 from ..errors import ConfigError
+from ..evaluation.plan import fingerprint
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'demo'
 
@@ -72,7 +73,7 @@ class Size:
     @classmethod
     def named(cls, name: str) -> 'Size':
         sizes = {
-            'full': cls('full', 1.0, 20000, 512, 1000, 500, 25, 3, 10),
+            'full': cls('full', 1.0, 20000, 512, 1000, 400, 20, 3, 10),
             'smoke': cls('smoke', 0.01, 512, 64, 64, 32, 3, 1, 2),
         }
         if name not in sizes:
@@ -93,8 +94,11 @@ class Run:
     reused: bool
 
 
-def stage_dir(root: Path, stage: Stage, seed: int) -> Path:
-    return root / stage.name / f'seed{seed}' if stage.kind == 'student' else root / stage.name
+def stage_dir(root: Path, stage: Stage, seed: int, settings: str) -> Path:
+    """``<root>/<stage>/<settings fingerprint>[/seed<k>]``: changed settings never reuse (or
+    overwrite) a run made with other ones; changed upstream checkpoints change the fingerprint too."""
+    base = root / stage.name / settings
+    return base / f'seed{seed}' if stage.kind == 'student' else base
 
 
 def final_checkpoint(work_dir: Path, max_iters: int) -> Path:
@@ -113,14 +117,18 @@ def size_options(cfg: Any, size: Size) -> Dict[str, Any]:
         'param_scheduler': [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=1),
                             dict(type='CosineAnnealingLR', by_epoch=False, begin=1, end=iters, eta_min=0.0)],
     }
-    dataset = cfg.train_dataloader.dataset
-    if dataset.type == 'ConcatCaptions':
-        options['train_dataloader.dataset.datasets.0.num_samples'] = size.train_samples
+    options[f'{shapes_key(cfg)}.num_samples'] = size.train_samples
+    if cfg.train_dataloader.dataset.type == 'ConcatCaptions':
         options['train_dataloader.dataset.datasets.1.dataset.num_samples'] = size.train_samples // 4
-    else:
-        options['train_dataloader.dataset.num_samples'] = size.train_samples
     options['train_dataloader.batch_size'] = min(cfg.train_dataloader.batch_size, 32)
     return options
+
+
+def shapes_key(cfg: Any) -> str:
+    """Config key of the training set's shapes dataset (the first part of the base model's mix)."""
+    if cfg.train_dataloader.dataset.type == 'ConcatCaptions':
+        return 'train_dataloader.dataset.datasets.0'
+    return 'train_dataloader.dataset'
 
 
 def train_stage(stage: Stage, seed: int, root: Path, size: Size, finished: Dict[str, Run],
@@ -135,14 +143,13 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, finished: Dict[
     cfg = load_config(config)
     options = size_options(cfg, size)
     options.update({key: str(finished[source].checkpoint) for key, source in stage.inputs.items()})
-    options['randomness.seed'] = seed
     options['log_level'] = 'WARNING'  # the pipeline reports progress itself; mmengine's INFO would drown it
-    for cache_key in ('train_dataloader.dataset.cache_dir', 'val_dataloader.dataset.cache_dir'):
-        options[cache_key] = str(root / '.cache' / 'shapes')
-    if cfg.train_dataloader.dataset.type == 'ConcatCaptions':
-        options.pop('train_dataloader.dataset.cache_dir')
-        options['train_dataloader.dataset.datasets.0.cache_dir'] = str(root / '.cache' / 'shapes')
-    work_dir = stage_dir(root, stage, seed)
+    shapes_cache = str(root / '.cache' / 'shapes')
+    options[f'{shapes_key(cfg)}.cache_dir'] = shapes_cache
+    options['val_dataloader.dataset.cache_dir'] = shapes_cache
+    settings = fingerprint([cfg.to_dict(), options])
+    options['randomness.seed'] = seed
+    work_dir = stage_dir(root, stage, seed, settings)
     max_iters = options.get('train_cfg.max_iters', cfg.train_cfg.max_iters)
     checkpoint = final_checkpoint(work_dir, max_iters)
     marker = work_dir / 'stage.json'

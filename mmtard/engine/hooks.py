@@ -54,6 +54,47 @@ class ZeroShotClassesHook(Hook):
         self._set(runner, 'test_dataloader')
 
 
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Save and restore the random state that mmengine's checkpoints leave out.
+
+    Attacks draw their random starts from torch's global generator or from their own seeded ones;
+    mmengine saves neither, so a resumed run would attack with different noise than an
+    uninterrupted one. This hook stores both in the checkpoint's ``meta`` and puts them back.
+    """
+
+    priority = 'LOW'
+
+    @staticmethod
+    def _attacks(runner: Any) -> Dict[str, Any]:
+        model = unwrap(runner.model)
+        return {name: getattr(model, name) for name in ('attack', 'val_attack')
+                if hasattr(getattr(model, name, None), 'get_rng_state')}
+
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        import torch
+
+        state = {'torch': torch.get_rng_state(),
+                 'attacks': {name: attack.get_rng_state() for name, attack in self._attacks(runner).items()}}
+        if torch.cuda.is_available():
+            state['cuda'] = torch.cuda.get_rng_state_all()
+        checkpoint.setdefault('meta', {})['random_state'] = state
+
+    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        import torch
+
+        state = checkpoint.get('meta', {}).get('random_state')
+        if state is None:
+            return
+        torch.set_rng_state(state['torch'])
+        if 'cuda' in state and torch.cuda.is_available() and len(state['cuda']) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state['cuda'])
+        attacks = self._attacks(runner)
+        for name, attack_state in state['attacks'].items():
+            if name in attacks:
+                attacks[name].set_rng_state(attack_state)
+
+
 class NonFiniteLossError(MMTardError):
     """Training produced a NaN or infinite loss."""
 

@@ -141,7 +141,8 @@ class MMTARD(ZeroShotModel):
         decided = self.weighting(terms, labels)
         out: Dict[str, Tensor] = {'loss': decided.loss}
         out.update(decided.logs)
-        out['nan_grads'] = torch.as_tensor(result.nan_grad_count, dtype=torch.float32, device=clean.device)
+        count = result.nan_grad_count
+        out['nan_grads'] = count.float() if torch.is_tensor(count) else clean.new_full((), float(count))
         if 'adv' in student_logits:
             out['acc_adv'] = self.batch_accuracy(student_logits['adv'], labels)
             out['attack_kl'] = kl_per_sample(target_logits, student_logits['adv']).mean().detach()

@@ -19,29 +19,37 @@ class DynamicConfidenceWeighting(Weighting):
     * hardness h = 1 - q (q averaged over ``hardness_teachers``, by default those that see x_adv),
       floored at ``hardness_floor`` and divided by its batch mean, so hard samples count more while
       the loss scale stays that of the plain mean;
-    * teacher balance a = softmax_t(gamma * q_t + beta * [t sees x_adv]); for two teachers this is
-      exactly a_R = sigmoid(gamma * (q_R - q_C) + beta): lean on whichever teacher is surer.
+    * teacher balance a = softmax_t(gamma * c_t + beta * [t sees x_adv]); for two teachers this is
+      exactly a_R = sigmoid(gamma * (c_R - c_C) + beta): lean on whichever teacher is surer about
+      this sample. With ``center=True`` (default) c_t = q_t - mean_batch(q_t): a clean teacher on
+      clean images is systematically surer than a robust teacher on adversarial ones, and without
+      centring that offset alone would hand almost every sample to the clean teacher (on the demo,
+      a_R ~ 0.1 and a student barely more robust than an undefended one). Centred, the balance
+      averages sigmoid(beta) over the batch and moves per sample with the *relative* confidence.
 
     Both weights are built from frozen teachers' outputs, so they carry no gradient (no ``detach``
     switch is needed). gamma=4 makes a 0.25 confidence gap a 73/27 split; beta=0 is neutral.
     """
 
     def __init__(self, gamma: float = 4.0, beta: float = 0.0, hardness_floor: float = 0.1,
-                 use_hardness: bool = True, hardness_teachers: Optional[Sequence[str]] = None) -> None:
+                 use_hardness: bool = True, hardness_teachers: Optional[Sequence[str]] = None,
+                 center: bool = True) -> None:
         super().__init__()
         if not 0.0 < hardness_floor <= 1.0:
             raise ConfigError(f'DynamicConfidenceWeighting: hardness_floor must be in (0, 1], got {hardness_floor}; '
                               f'it keeps easy samples from being ignored entirely (default 0.1).')
         self.gamma, self.beta, self.hardness_floor = float(gamma), float(beta), float(hardness_floor)
         self.use_hardness = use_hardness
+        self.center = center
         self.hardness_teachers = list(hardness_teachers) if hardness_teachers is not None else None
 
     def forward(self, terms: Mapping[str, TeacherTerm], labels: Tensor) -> WeightingOutput:
         names = list(terms)
         confidence = torch.stack([true_class_probability(terms[n].teacher_logits, labels) for n in names])
-        sees_adv = torch.tensor([terms[n].teacher_input == 'adv' for n in names],
-                                dtype=confidence.dtype, device=confidence.device)
-        balance = torch.softmax(self.gamma * confidence + self.beta * sees_adv[:, None], dim=0)  # (T, B)
+        relative = confidence - confidence.mean(dim=1, keepdim=True) if self.center else confidence
+        scores = torch.stack([self.gamma * relative[i] + (self.beta if terms[n].teacher_input == 'adv' else 0.0)
+                              for i, n in enumerate(names)])  # Python-side bias: no host-to-device copy
+        balance = torch.softmax(scores, dim=0)  # (T, B)
         kl = torch.stack([terms[n].kl_per_sample for n in names])  # (T, B)
         per_sample = (balance * kl).sum(dim=0)
         logs = {f'kl_{n}': kl[i].mean().detach() for i, n in enumerate(names)}

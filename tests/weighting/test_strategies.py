@@ -57,7 +57,7 @@ def test_dynamic_confidence_weighting_by_hand():
     robust = term('robust', 'adv', [[0.5, 0.5], [1.0, 1.0]], logits=[[log3, 0.0], [log3, 0.0]])  # KL 1, 2
     clean = term('clean', 'clean', [[0.25, 0.25], [2.0, 0.0]], logits=[[0.0, 0.0], [0.0, 0.0]])  # KL 0.5, 2
     labels = torch.tensor([0, 1])  # q_R = 0.75, 0.25 ; q_C = 0.5, 0.5
-    strategy = DynamicConfidenceWeighting(gamma=4.0, beta=0.0, hardness_floor=0.1)
+    strategy = DynamicConfidenceWeighting(gamma=4.0, beta=0.0, hardness_floor=0.1, center=False)
     out = strategy({'robust': robust, 'clean': clean}, labels)
     sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
     a0, a1 = sig(4 * (0.75 - 0.5)), sig(4 * (0.25 - 0.5))
@@ -67,6 +67,21 @@ def test_dynamic_confidence_weighting_by_hand():
     assert out.loss.item() == pytest.approx(expected, rel=1e-6)
     assert out.logs['hardness_mean'].item() == pytest.approx(1.0)
     assert out.logs['balance_robust_mean'].item() == pytest.approx((a0 + a1) / 2, rel=1e-6)
+
+
+def test_dynamic_confidence_centring_removes_a_teachers_constant_confidence_offset():
+    log3, log9 = math.log(3.0), math.log(9.0)
+    robust = term('robust', 'adv', [[1.0, 0.0], [1.0, 0.0]], logits=[[log3, 0.0], [0.0, log3]])  # q_R = .75, .75
+    clean = term('clean', 'clean', [[0.0, 0.0], [0.0, 0.0]], logits=[[log9, 0.0], [log9, 0.0]])  # q_C = .9, .1
+    labels = torch.tensor([0, 1])
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    centred = DynamicConfidenceWeighting(gamma=4.0, use_hardness=False)({'robust': robust, 'clean': clean}, labels)
+    # centred: c_R = (0, 0), c_C = (+0.4, -0.4) -> a_R = sigmoid(-1.6), sigmoid(1.6); KL_R = 1, KL_C = 0
+    assert centred.loss.item() == pytest.approx((sig(-1.6) + sig(1.6)) / 2, rel=1e-6)
+    assert centred.logs['balance_robust_mean'].item() == pytest.approx(0.5, rel=1e-6)
+    raw = DynamicConfidenceWeighting(gamma=4.0, use_hardness=False, center=False)({'robust': robust, 'clean': clean},
+                                                                                 labels)
+    assert raw.loss.item() == pytest.approx((sig(4 * (0.75 - 0.9)) + sig(4 * (0.75 - 0.1))) / 2, rel=1e-6)
 
 
 def test_dynamic_confidence_hardness_floor():

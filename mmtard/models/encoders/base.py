@@ -51,6 +51,7 @@ class ImageTextEncoder(nn.Module):
         self.image_size = int(image_size)
         # Plain floats, not buffers: they are config, not weights, and must stay float32 under .to(bf16).
         self.pixel_mean, self.pixel_std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+        self._normalisation_on: dict = {}
 
     # -- to implement -------------------------------------------------------------------------
     def encode_image_features(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -83,11 +84,18 @@ class ImageTextEncoder(nn.Module):
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode='bilinear',
                               align_corners=False, antialias=False)
-        mean = torch.tensor(self.pixel_mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.pixel_std, device=x.device).view(1, 3, 1, 1)
+        mean, std = self._normalisation(x.device)
         x = (x - mean) / std
         features = self.encode_image_features(x.to(self.weight_dtype))
         return F.normalize(features.float(), dim=-1)
+
+    def _normalisation(self, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Float32 (1,3,1,1) mean and std on ``device``, made once: a host-to-device copy in every
+        forward (dozens per attack) would make the GPU wait for the host each time."""
+        if device not in self._normalisation_on:
+            self._normalisation_on[device] = (torch.tensor(self.pixel_mean, device=device).view(1, 3, 1, 1),
+                                              torch.tensor(self.pixel_std, device=device).view(1, 3, 1, 1))
+        return self._normalisation_on[device]
 
     @torch.no_grad()
     def encode_text(self, texts: List[str]) -> torch.Tensor:

@@ -1,2 +1,0 @@
-# Student: OpenAI CLIP ResNet-50.
-student = dict(type='OpenCLIPEncoder', arch='RN50', pretrained='openai')
