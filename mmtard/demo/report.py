@@ -139,7 +139,7 @@ def figure(rows: Sequence[Dict[str, Any]], runs: Sequence[Run], path: Path) -> N
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.6))
     for name, label in models_in(rows):
         clean = metric_values(rows, name, SEEN, None, 0)
         robust = metric_values(rows, name, SEEN, 'autoattack', 8)
@@ -161,7 +161,7 @@ def figure(rows: Sequence[Dict[str, Any]], runs: Sequence[Run], path: Path) -> N
     right.set_xlabel('training step')
     right.set_ylabel('validation accuracy (%)')
     right.set_title('students along training')
-    right.legend(fontsize=6)
+    right.legend(fontsize=6, loc='upper center', bbox_to_anchor=(0.5, -0.14), ncol=2)
     right.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
