@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 from mmengine.config import Config, DictAction
 
@@ -66,3 +66,12 @@ def load_config(path: os.PathLike | str, cfg_options: Optional[Dict[str, Any]] =
         cfg.merge_from_dict(cfg_options)
     check_top_level_keys(cfg.keys())
     return cfg
+
+
+def resolve_config(config: Union[str, os.PathLike, Config], cfg_options: Optional[Dict[str, Any]] = None) -> Config:
+    """A config given as a path (loaded and checked) or as an object, with ``cfg_options`` applied."""
+    if isinstance(config, Config):
+        if cfg_options:
+            config.merge_from_dict(cfg_options)
+        return config
+    return load_config(config, cfg_options)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress
 from torch import nn
 
-from ..config import load_config
+from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean
 from ..evaluation.benchmark import BatchEvent, Benchmark
 from ..evaluation.partial import PARTIAL_FILE
@@ -111,12 +111,7 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
     """
     ensure_plugins_loaded()
     console = console or Console()
-    if isinstance(config, Config):
-        cfg = config
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
-    else:
-        cfg = load_config(config, cfg_options)
+    cfg = resolve_config(config, cfg_options)
     if 'model' not in cfg:
         raise ConfigError('The config has no `model` to evaluate; pass a training config (the one the checkpoint '
                           'was trained with).')

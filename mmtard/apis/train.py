@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Union
 import torch
 from mmengine.config import Config
 
-from ..config import load_config
+from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError
 from ..models.encoders.checkpoint import trusted_checkpoint_globals
 from ..plugins import ensure_plugins_loaded
@@ -32,12 +32,7 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
 
     ``resume``: None (fresh run), ``'auto'`` (the work dir's latest checkpoint) or a checkpoint path.
     """
-    if isinstance(config, Config):
-        cfg = config
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
-    else:
-        cfg = load_config(config, cfg_options)
+    cfg = resolve_config(config, cfg_options)
     if work_dir is not None:
         cfg.work_dir = str(work_dir)
     elif not cfg.get('work_dir'):
