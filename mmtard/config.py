@@ -75,3 +75,24 @@ def resolve_config(config: Union[str, os.PathLike, Config], cfg_options: Optiona
             config.merge_from_dict(cfg_options)
         return config
     return load_config(config, cfg_options)
+
+
+def with_random_weights(node: Any) -> Any:
+    """A copy of a model config in which every encoder starts from random weights.
+
+    For building real architectures where their weight files are not at hand (benchmarks, tests):
+    ``pretrained`` becomes None (False for timm) and ``text_pretrained`` None, at any depth.
+    """
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == 'pretrained':
+                out[key] = False if node.get('type') == 'TimmEncoder' else None
+            elif key == 'text_pretrained':
+                out[key] = None
+            else:
+                out[key] = with_random_weights(value)
+        return out
+    if isinstance(node, (list, tuple)):
+        return type(node)(with_random_weights(v) for v in node)
+    return node

@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from mmtard.config import load_config
+from mmtard.config import load_config, with_random_weights
 from mmtard.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -14,27 +14,10 @@ TINY = [p for p in CONFIGS if '_shapes' in p.stem]
 PAPER = [p for p in CONFIGS if p.stem.endswith('_imagenet')]
 
 
-def without_downloads(node):
-    """Random weights everywhere: the paper's weights are not on this machine (nor needed to build)."""
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == 'pretrained':
-                out[key] = False if node.get('type') == 'TimmEncoder' else None
-            elif key == 'text_pretrained':
-                out[key] = None
-            else:
-                out[key] = without_downloads(value)
-        return out
-    if isinstance(node, (list, tuple)):
-        return type(node)(without_downloads(v) for v in node)
-    return node
-
-
 def one_step(path, batch_size):
     init_default_scope('mmtard')
     cfg = load_config(path)
-    model_cfg = without_downloads(cfg.model.to_dict())
+    model_cfg = with_random_weights(cfg.model.to_dict())
     if 'attack' in model_cfg:
         model_cfg['attack'].update(steps=1)
     torch.manual_seed(0)

@@ -1,6 +1,7 @@
 """Where the time of one training step goes: attack, each teacher, student forward/backward, optimizer.
 
-    python tools/benchmark_step.py CONFIG [--batch-size 8] [--steps 5] [--device cpu|cuda] [-o KEY=VALUE ...]
+    python tools/benchmark_step.py CONFIG [--batch-size 8] [--steps 5] [--device cpu|cuda] [--random-weights]
+                                          [-o KEY=VALUE ...]
 
 Runs real training steps of the config's model on random pixels and prints, per part, the median
 time over the measured steps, its share of the step, and images/s. Parts are timed inside the
@@ -21,7 +22,7 @@ from mmengine.registry import init_default_scope
 from rich.console import Console
 from rich.table import Table
 
-from mmtard.config import load_config, parse_cfg_options
+from mmtard.config import load_config, parse_cfg_options, with_random_weights
 from mmtard.plugins import ensure_plugins_loaded
 from mmtard.registry import MODELS
 
@@ -79,12 +80,14 @@ def instrument(model: torch.nn.Module, timer: PartTimer) -> None:
         attack.perturb = timed_perturb
 
 
-def run(config: str, batch_size: int, steps: int, warmup: int, device: str, options: List[str]) -> None:
+def run(config: str, batch_size: int, steps: int, warmup: int, device: str, options: List[str],
+        random_weights: bool) -> None:
     ensure_plugins_loaded()
     init_default_scope('mmtard')
     cfg = load_config(config, parse_cfg_options(options))
     dev = torch.device(device)
-    model = MODELS.build(cfg.model).to(dev)
+    model_cfg = with_random_weights(cfg.model.to_dict()) if random_weights else cfg.model
+    model = MODELS.build(model_cfg).to(dev)
     size = model.student.image_size
     model.set_classes([f'class {i}' for i in range(10)], ['a photo of a {}.'])
     model.train()
@@ -132,9 +135,11 @@ def main() -> None:
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--random-weights', action='store_true',
+                        help='build every encoder with random weights (timing needs no weight files)')
     parser.add_argument('-o', '--cfg-options', nargs='*', default=[])
     args = parser.parse_args()
-    run(args.config, args.batch_size, args.steps, args.warmup, args.device, args.cfg_options)
+    run(args.config, args.batch_size, args.steps, args.warmup, args.device, args.cfg_options, args.random_weights)
 
 
 if __name__ == '__main__':
