@@ -36,7 +36,7 @@ class Stage:
 
 STUDENT_INPUTS = {'model.student.pretrained': 'base'}
 STAGES = (
-    Stage('base', 'base CLIP', 'clip-pretrain_tiny-vit_none_no-attack_1000it_shapes-mnist.py', 'base'),
+    Stage('base', 'base CLIP', 'clip-pretrain_tiny-vit_none_no-attack_1200it_shapes-mnist.py', 'base'),
     Stage('clean-teacher', 'clean teacher', 'clean-finetune_tiny-vit_none_no-attack_400it_shapes.py', 'teacher',
           STUDENT_INPUTS),
     Stage('robust-teacher', 'TeCoA teacher', 'tecoa_tiny-vit_none_pgd3-eps8_500it_shapes.py', 'teacher',

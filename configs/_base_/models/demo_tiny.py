@@ -1,7 +1,10 @@
-# The demo chain's models: every stage starts from the contrastively pretrained tiny CLIP (stage 1);
-# `mmtard demo` fills in the checkpoint paths of earlier stages. The tiny CLIP learns a logit scale
-# of about 19, so the demo scores zero-shot logits at scale 20 rather than real CLIP's 100.
-base_checkpoint = 'work_dirs/demo/base/iter_1000.pth'
+# The demo chain's models: every stage starts from the contrastively pretrained tiny CLIP (stage 1).
+# `mmtard demo` fills in the checkpoints of earlier stages (its folders are keyed by a fingerprint of
+# their settings); to run one stage alone, point these at them, e.g.
+#   mmtard train CONFIG -o model.student.pretrained=work_dirs/demo/base/<fingerprint>/iter_1200.pth
+# The tiny CLIP learns a logit scale of about 19, so the demo scores zero-shot logits at scale 20
+# rather than real CLIP's 100.
+base_checkpoint = 'work_dirs/demo/base/iter_1200.pth'
 clean_teacher_checkpoint = 'work_dirs/demo/clean-teacher/iter_400.pth'
 robust_teacher_checkpoint = 'work_dirs/demo/robust-teacher/iter_500.pth'
 logit_scale = 20.0

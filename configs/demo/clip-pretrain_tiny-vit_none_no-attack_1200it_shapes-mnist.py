@@ -2,7 +2,7 @@
 # colour-shape combinations only) and real MNIST digits. Both towers train; the temperature is learned.
 _base_ = ['../_base_/default_runtime.py']
 
-max_iters = 1000
+max_iters = 1200
 cache_dir = 'work_dirs/.cache/shapes'
 model = dict(
     type='ContrastivePretrain',
