@@ -15,18 +15,12 @@ from torch import Tensor
 from ..errors import ConfigError
 from .ball import per_sample
 from .base import Attack, Forward, float32_update, predict
-from .objectives import Objective
+from .objectives import Objective, TargetedObjective
 from .units import check_positive_int
 
 
-class _LogitGap(Objective):
+class _LogitGap(TargetedObjective):
     """z_target - z_true: negative while the target has not overtaken the true class."""
-
-    per_sample = ('labels', 'target_labels')
-
-    def __init__(self, labels: Tensor, target_labels: Tensor) -> None:
-        self.labels = labels
-        self.target_labels = target_labels
 
     def __call__(self, output: Tensor) -> Tensor:
         logits = output.float()

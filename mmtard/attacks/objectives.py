@@ -97,14 +97,18 @@ class Margin(Objective):
         return others.amax(dim=1) - true
 
 
-class TargetedDLR(Objective):
-    """Targeted DLR (APGD-T): -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)."""
+class TargetedObjective(Objective):
+    """An objective of the true labels and one target class per sample."""
 
     per_sample = ('labels', 'target_labels')
 
     def __init__(self, labels: Tensor, target_labels: Tensor) -> None:
         self.labels = labels
         self.target_labels = target_labels
+
+
+class TargetedDLR(TargetedObjective):
+    """Targeted DLR (APGD-T): -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)."""
 
     def __call__(self, output: Tensor) -> Tensor:
         logits = output.float()
