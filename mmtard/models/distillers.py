@@ -98,14 +98,15 @@ class MMTARD(ZeroShotModel):
         teacher = self.teachers[name]
         if not (self.cache_clean_teacher_outputs and index is not None):
             return teacher(images)
+        if index.device.type != 'cpu':  # reading GPU indices would stall every step
+            raise ConfigError('cache_clean_teacher_outputs needs the batch indices on the CPU; keep the '
+                              "dataset's 'index' out of the data preprocessor's device transfer "
+                              '(PixelDataPreprocessor, the default, does).')
         cache = self._clean_cache[name]
-        keys = index.tolist() if index.device.type == 'cpu' else None
-        if keys is not None and all(k in cache for k in keys):
+        keys = index.tolist()
+        if all(k in cache for k in keys):
             return torch.stack([cache[k] for k in keys]).to(images.device, non_blocking=True)
         embeddings = teacher(images)
-        if keys is None:
-            raise ConfigError('cache_clean_teacher_outputs needs the batch indices on the CPU; keep the '
-                              "dataset's 'index' out of the data preprocessor's device transfer.")
         for key, row in zip(keys, embeddings.detach().to('cpu', non_blocking=False)):
             cache[key] = row
         return embeddings
