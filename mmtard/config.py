@@ -69,12 +69,17 @@ def load_config(path: os.PathLike | str, cfg_options: Optional[Dict[str, Any]] =
 
 
 def resolve_config(config: Union[str, os.PathLike, Config], cfg_options: Optional[Dict[str, Any]] = None) -> Config:
-    """A config given as a path (loaded and checked) or as an object, with ``cfg_options`` applied."""
+    """A config given as a path or as an object, with ``cfg_options`` applied and every component's
+    options checked against what it accepts."""
+    from .registry import check_component_options  # registries import the components: keep `load_config` light
+
     if isinstance(config, Config):
         if cfg_options:
             config.merge_from_dict(cfg_options)
-        return config
-    return load_config(config, cfg_options)
+    else:
+        config = load_config(config, cfg_options)
+    check_component_options(config.to_dict())
+    return config
 
 
 def with_random_weights(node: Any) -> Any:

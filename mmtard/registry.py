@@ -19,7 +19,7 @@ import contextlib
 import contextvars
 import inspect
 import re
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -56,16 +56,22 @@ def registering_as(owner: str) -> Iterator[None]:
         _current_owner.reset(token)
 
 
+#: Every MMTardRegistry, in creation order (for finding a component whose registry a config leaves implicit).
+ALL_REGISTRIES: List['MMTardRegistry'] = []
+
 _UNEXPECTED_KWARG = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
 class MMTardRegistry(Registry):
     """An mmengine registry that tracks owners, forbids clashes and suggests close names."""
 
-    def __init__(self, name: str, *args: Any, description: str = '', **kwargs: Any) -> None:
+    def __init__(self, name: str, *args: Any, description: str = '', builder_keys: Tuple[str, ...] = (),
+                 **kwargs: Any) -> None:
         kwargs.setdefault('scope', 'mmtard')
         super().__init__(name, *args, **kwargs)
         self.description = description
+        self.builder_keys = builder_keys  # config keys the builder consumes, not the component
+        ALL_REGISTRIES.append(self)
         self._owners: Dict[str, str] = {}
 
     def owner(self, name: str) -> str:
@@ -135,15 +141,33 @@ class MMTardRegistry(Registry):
             if match is None or obj_type is None:
                 raise
             target = self.get(obj_type) if isinstance(obj_type, str) else obj_type
-            valid = [p for p in inspect.signature(target).parameters if p not in ('self', 'args', 'kwargs')]
-            raise ConfigError(
-                f"{getattr(target, '__name__', obj_type)} (registry {self.name!r}) has no option "
-                f"{match.group(1)!r}.{did_you_mean(match.group(1), valid)} Its options are: "
-                f"{', '.join(valid)}.") from None
+            raise unknown_option_error(target, self, match.group(1)) from None
 
 
-def _child(name: str, parent: Registry, location: str, description: str) -> MMTardRegistry:
-    return MMTardRegistry(name, parent=parent, locations=[location], description=description)
+def accepted_options(target: Any) -> Optional[List[str]]:
+    """The keyword options a component's constructor takes, or None when it takes ``**kwargs``."""
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    return [name for name, p in params.items() if p.kind is not p.VAR_POSITIONAL and name != 'self']
+
+
+def unknown_option_error(target: Any, registry: Registry, option: str, where: str = '') -> ConfigError:
+    valid = accepted_options(target) or []
+    located = f' (config key {where!r})' if where else ''
+    listed = f" Its options are: {', '.join(valid)}." if valid else ''
+    return ConfigError(
+        f"{getattr(target, '__name__', target)} (registry {registry.name!r}) has no option {option!r}"
+        f"{located}.{did_you_mean(option, valid)}{listed}")
+
+
+def _child(name: str, parent: Registry, location: str, description: str,
+           builder_keys: Tuple[str, ...] = ()) -> MMTardRegistry:
+    return MMTardRegistry(name, parent=parent, locations=[location], description=description,
+                          builder_keys=builder_keys)
 
 
 # Children of mmengine's roots: the Runner finds our components through them.
@@ -161,7 +185,8 @@ VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, 'mmtard.engine', 'visu
 FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, 'mmtard.datasets', 'functions (collate, worker init)')
 MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, 'mmtard.engine', 'model wrappers')
 OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, 'mmtard.engine', 'optimizers')
-OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS, 'mmtard.engine', 'optimizer wrappers')
+OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS, 'mmtard.engine', 'optimizer wrappers',
+                        builder_keys=('constructor', 'paramwise_cfg'))  # consumed by mmengine's builder
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
                                     'mmtard.engine', 'optimizer wrapper constructors')
 PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, 'mmtard.engine',
@@ -196,3 +221,40 @@ def import_builtin_components() -> None:
     """Import every location of every public registry, so built-ins register before plugins."""
     for registry in PUBLIC_REGISTRIES.values():
         registry.import_from_location()
+
+
+def _component(name: str) -> Optional[Tuple[Any, 'MMTardRegistry']]:
+    """The one component registered as ``name`` in any registry; None when absent or ambiguous."""
+    found: Dict[int, Tuple[Any, MMTardRegistry]] = {}
+    for registry in ALL_REGISTRIES:
+        try:
+            target = registry.get(name)
+        except (KeyError, UnknownComponentError):
+            continue
+        if target is not None:
+            found.setdefault(id(target), (target, registry))
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def check_component_options(node: Any, where: str = '') -> None:
+    """Refuse a config key that the component it configures does not take (``model.atack=...``).
+
+    mmengine's Runner builds the top-level components through its own root registries, where a
+    misspelt option surfaces as a raw ``TypeError`` after minutes of set-up; checking the
+    constructors' signatures first answers with the closest valid names instead.
+    """
+    if isinstance(node, dict):
+        kind = node.get('type')
+        found = _component(kind) if isinstance(kind, str) else None
+        if found is not None:
+            target, registry = found
+            valid = accepted_options(target)
+            if valid is not None:
+                for key in node:
+                    if key != 'type' and key not in valid and key not in registry.builder_keys:
+                        raise unknown_option_error(target, registry, key, f'{where}.{key}'.lstrip('.'))
+        for key, value in node.items():
+            check_component_options(value, f'{where}.{key}'.lstrip('.'))
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            check_component_options(value, f'{where}.{index}')

@@ -66,6 +66,13 @@ def test_misspelt_top_level_key_is_caught(runner, tmp_path):
     assert result.exit_code == 2 and "Did you mean 'train_dataloader'" in result.output
 
 
+def test_misspelt_component_option_is_caught_before_training(runner, tmp_path):
+    result = runner.invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'run'), '-o', 'model.atack.eps=2'])
+    assert result.exit_code == 2, result.output
+    assert "'model.atack'" in result.output and "Did you mean 'attack'" in result.output
+    assert 'Traceback' not in result.output and not (tmp_path / 'run').exists()
+
+
 def test_version(runner):
     result = runner.invoke(cli, ['--version'])
     assert result.exit_code == 0 and 'mmtard' in result.output

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from mmtard.config import load_config
+from mmtard.config import resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
@@ -20,7 +20,7 @@ def test_there_are_configs():
 
 @pytest.mark.parametrize('path', CONFIGS, ids=config_id)
 def test_config_parses_and_names_a_model(path):
-    cfg = load_config(path)
+    cfg = resolve_config(path)  # also checks every component's options against its constructor
     assert cfg.model.type
     assert cfg.default_scope == 'mmtard'
     assert cfg.train_dataloader.dataset.type

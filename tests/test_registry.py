@@ -1,7 +1,7 @@
 import pytest
 
 from mmtard.errors import ComponentNameClash, ConfigError, UnknownComponentError
-from mmtard.registry import PUBLIC_REGISTRIES, WEIGHTINGS, registering_as
+from mmtard.registry import PUBLIC_REGISTRIES, WEIGHTINGS, check_component_options, registering_as
 from mmtard.weighting import FixedWeighting, Weighting
 
 
@@ -21,6 +21,28 @@ def test_build_with_misspelt_option_suggests_the_option():
     with pytest.raises(ConfigError) as err:
         WEIGHTINGS.build(dict(type='FixedWeighting', wieghts={'a': 1.0}))
     assert "'wieghts'" in str(err.value) and "Did you mean 'weights'" in str(err.value)
+
+
+def test_misspelt_option_deep_in_a_config_is_found_before_building():
+    config = dict(model=dict(type='MMTARD', student=dict(type='OpenCLIPEncoder', arch='mmtard-tiny-vit'),
+                             teachers=[dict(name='clean', encoder=dict(type='OpenCLIPEncoder', arhc='x'))]))
+    with pytest.raises(ConfigError) as err:
+        check_component_options(config)
+    message = str(err.value)
+    assert "'model.teachers.0.encoder.arhc'" in message and "Did you mean 'arch'" in message
+
+
+def test_runner_built_components_are_checked_too():
+    with pytest.raises(ConfigError, match=r"IterBasedTrainLoop .*'max_iter'.*Did you mean 'max_iters'"):
+        check_component_options(dict(train_cfg=dict(type='IterBasedTrainLoop', max_iter=5)))
+
+
+def test_option_check_lets_through_builder_keys_and_open_signatures():
+    check_component_options(dict(
+        optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3),
+                           paramwise_cfg=dict(norm_decay_mult=0.0)),  # consumed by mmengine's builder
+        param_scheduler=[dict(type='LinearLR', start_factor=0.1, anything_goes=1)],  # takes **kwargs
+        other=dict(type='NotAComponent', free_form=1)))  # unknown names are left to the builder
 
 
 def test_build_without_type_is_a_clear_error():

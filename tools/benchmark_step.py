@@ -22,7 +22,7 @@ from mmengine.registry import init_default_scope
 from rich.console import Console
 from rich.table import Table
 
-from mmtard.config import load_config, parse_cfg_options, with_random_weights
+from mmtard.config import parse_cfg_options, resolve_config, with_random_weights
 from mmtard.plugins import ensure_plugins_loaded
 from mmtard.registry import MODELS
 
@@ -84,7 +84,7 @@ def run(config: str, batch_size: int, steps: int, warmup: int, device: str, opti
         random_weights: bool) -> None:
     ensure_plugins_loaded()
     init_default_scope('mmtard')
-    cfg = load_config(config, parse_cfg_options(options))
+    cfg = resolve_config(config, parse_cfg_options(options))
     dev = torch.device(device)
     model_cfg = with_random_weights(cfg.model.to_dict()) if random_weights else cfg.model
     model = MODELS.build(model_cfg).to(dev)

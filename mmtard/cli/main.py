@@ -114,9 +114,9 @@ def config() -> None:
 @friendly_errors
 def config_show(config_path: str, cfg_options: Tuple[str, ...]) -> None:
     """Print the fully resolved CONFIG (with _base_ files merged and overrides applied)."""
-    from ..config import load_config
+    from ..config import resolve_config
 
-    cfg = load_config(config_path, parse_cfg_options(cfg_options))
+    cfg = resolve_config(config_path, parse_cfg_options(cfg_options))
     click.echo(cfg.pretty_text)
 
 
