@@ -243,6 +243,8 @@ def check_component_options(node: Any, where: str = '') -> None:
     misspelt option surfaces as a raw ``TypeError`` after minutes of set-up; checking the
     constructors' signatures first answers with the closest valid names instead.
     """
+    import mmengine.runner  # noqa: F401  (registers mmengine's own loops, hooks and optimizers)
+
     if isinstance(node, dict):
         kind = node.get('type')
         found = _component(kind) if isinstance(kind, str) else None

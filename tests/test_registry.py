@@ -25,7 +25,8 @@ def test_build_with_misspelt_option_suggests_the_option():
 
 def test_misspelt_option_deep_in_a_config_is_found_before_building():
     config = dict(model=dict(type='MMTARD', student=dict(type='OpenCLIPEncoder', arch='mmtard-tiny-vit'),
-                             teachers=[dict(name='clean', encoder=dict(type='OpenCLIPEncoder', arhc='x'))]))
+                             teachers=[dict(name='clean', teacher_input='clean',
+                                                       encoder=dict(type='OpenCLIPEncoder', arhc='x'))]))
     with pytest.raises(ConfigError) as err:
         check_component_options(config)
     message = str(err.value)

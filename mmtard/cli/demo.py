@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .main import console, friendly_errors, load_plugins_reporting_failures
+from .common import console, friendly_errors, load_plugins_reporting_failures
 
 
 @click.command('demo')

@@ -7,7 +7,7 @@ import click
 
 from ..config import parse_cfg_options
 from ..evaluation.plan import PRESETS
-from .main import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
+from .common import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
 
 
 @click.command('eval')

@@ -1,53 +1,17 @@
 """The `mmtard` command: a click group whose commands are thin wrappers over mmtard.apis."""
 from __future__ import annotations
 
-import functools
 import json
-import warnings
-from typing import Any, Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from .. import __version__
 from ..config import parse_cfg_options
-from ..errors import MMTardError
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-def friendly_errors(func: Callable) -> Callable:
-    """Print mmtard's one-paragraph errors without a traceback and exit with status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except MMTardError as err:
-            err_console.print(f'[bold red]error:[/] {err}', highlight=False, soft_wrap=True)
-            raise SystemExit(2) from None
-
-    return wrapper
-
-
-def load_plugins_reporting_failures() -> None:
-    """Load plugins once; a broken plugin is a warning line, never a failed unrelated command."""
-    from ..plugins import ensure_plugins_loaded
-
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        failures = ensure_plugins_loaded()
-    for failure in failures:
-        err_console.print(f'[yellow]warning:[/] plugin {failure.entry_point!r} of distribution '
-                          f'{failure.distribution!r} failed to load ({failure.cause}); its components are '
-                          f'unavailable.', highlight=False, soft_wrap=True)
-
-
-cfg_options_option = click.option(
-    '--cfg-options', '-o', 'cfg_options', multiple=True, metavar='KEY=VALUE',
-    help='Override a config value, e.g. -o optim_wrapper.optimizer.lr=1e-4 (repeatable).')
+from .common import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
+from .demo import demo_command
+from .eval import eval_command
 
 
 @click.group(context_settings={'help_option_names': ['-h', '--help']})
@@ -120,12 +84,5 @@ def config_show(config_path: str, cfg_options: Tuple[str, ...]) -> None:
     click.echo(cfg.pretty_text)
 
 
-
-
-from .eval import eval_command  # noqa: E402  (eval.py imports this module's shared options)
-
 cli.add_command(eval_command)
-
-from .demo import demo_command  # noqa: E402
-
 cli.add_command(demo_command)

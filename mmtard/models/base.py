@@ -5,13 +5,13 @@ mmengine's DDP wrapper (which calls forward, not ``train_step``) synchronises th
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Union
+import contextlib
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from ..attacks.objectives import CrossEntropy
 from ..errors import ConfigError
 from ..registry import ATTACKS, STUDENTS
 from .data_preprocessor import PixelDataPreprocessor
@@ -96,7 +96,10 @@ class ZeroShotModel(BaseModel):
 
     # ----------------------------------------------------------------- logits
     def zero_shot_logits(self, name: str, embeddings: Tensor) -> Tensor:
-        return self.logit_scale * embeddings.float() @ self.class_embeddings_of(name).t()
+        """``logit_scale * f(x) W^T`` in fp32 even under autocast: at scale 100, bf16 would round
+        logits to steps of 0.25-0.5 in every KL term, weight and attack objective."""
+        with torch.autocast(embeddings.device.type, enabled=False):
+            return self.logit_scale * (embeddings.float() @ self.class_embeddings_of(name).float().t())
 
     def student_logits(self, images: Tensor) -> Tensor:
         return self.zero_shot_logits('student', self.student(images))
@@ -106,15 +109,21 @@ class ZeroShotModel(BaseModel):
         embeddings = teacher(images)
         return embeddings, self.zero_shot_logits(name, embeddings)
 
-    def attack_student(self, attack: Any, forward: Any, images: Tensor, objective: Any) -> Any:
-        """Run ``attack`` with the student in eval mode (dropout/BN frozen), restoring its mode after."""
+    @contextlib.contextmanager
+    def attack_mode(self) -> Iterator[None]:
+        """Student in eval mode (dropout/BN frozen) with gradients on; its mode is restored after."""
         was_training = self.student.training
         self.student.eval()
         try:
             with torch.enable_grad():
-                return attack.perturb(forward, images, objective)
+                yield
         finally:
             self.student.train(was_training)
+
+    def attack_student(self, attack: Any, forward: Any, images: Tensor, objective: Any) -> Any:
+        """Run ``attack`` on the student in :meth:`attack_mode`."""
+        with self.attack_mode():
+            return attack.perturb(forward, images, objective)
 
     # ----------------------------------------------------------------- mmengine entry points
     def forward(self, inputs: Tensor, label: Optional[Tensor] = None, index: Optional[Tensor] = None,
@@ -138,8 +147,9 @@ class ZeroShotModel(BaseModel):
         record = {'pred': self.student_logits(inputs).argmax(dim=-1)}
         if labels is not None:
             record['label'] = labels
-            if self.val_attack is not None:
-                adv = self.attack_student(self.val_attack, self.student_logits, inputs, CrossEntropy(labels)).adv
+            if self.val_attack is not None:  # as `mmtard eval`: attack the correct samples, keep any miss
+                with self.attack_mode():
+                    adv = self.val_attack.evaluate(self.student_logits, inputs, labels).adv
                 record['robust_pred'] = self.student_logits(adv).argmax(dim=-1)
         return [record]
 

@@ -14,6 +14,7 @@ from ..registry import ATTACKS, MODELS, TEACHERS, WEIGHTINGS
 from ..weighting import TeacherTerm
 from .base import ClassNames, ZeroShotModel
 from .teacher import FrozenTeacher
+from .teacher_cache import TeacherEmbeddingCache
 
 INPUTS = ('clean', 'adv')
 
@@ -39,9 +40,12 @@ def parse_teacher_specs(teachers: Sequence[dict]) -> List[TeacherSpec]:
             key = sorted(unknown)[0]
             raise ConfigError(f'Teacher #{i} has unknown key {key!r}.{did_you_mean(key, allowed)} '
                               f'A teacher entry takes {sorted(allowed)}.')
-        if 'name' not in entry or 'encoder' not in entry:
-            raise ConfigError(f"Teacher #{i} needs a 'name' and an 'encoder' config, got keys {sorted(entry)}.")
-        teacher_input = entry.get('teacher_input', 'adv')
+        missing = [key for key in ('name', 'encoder', 'teacher_input') if key not in entry]
+        if missing:  # no default input: a clean teacher silently fed x_adv would train a different method
+            raise ConfigError(f"Teacher #{i} lacks {missing}: every teacher entry needs a 'name', an 'encoder' "
+                              f"config and teacher_input='clean' (it sees x, like the paper's clean teacher) "
+                              f"or 'adv' (it sees x_adv, like the robust teacher); got keys {sorted(entry)}.")
+        teacher_input = entry['teacher_input']
         student_input = entry.get('student_input', teacher_input)
         for key, value in (('teacher_input', teacher_input), ('student_input', student_input)):
             if value not in INPUTS:
@@ -63,8 +67,9 @@ class MMTARD(ZeroShotModel):
     once per step: the attack target reuses its clean logits when it sees x anyway.
 
     ``teachers`` entries: ``dict(name, encoder=<TEACHERS config>, teacher_input='clean'|'adv',
-    student_input=<default: teacher_input>, precision='fp32'|'bf16')``. The defaults are the paper's
-    two teachers: 'clean' on x and 'robust' on x_adv, the release's loss and its PGD-10 attack.
+    student_input=<default: teacher_input>, precision='fp32'|'bf16')``; the paper's two are 'clean'
+    on x and 'robust' on x_adv (``configs/_base_/models/``). Weighting and attack default to the
+    release's loss and its PGD-10 attack.
     ``cache_clean_teacher_outputs``: keep clean-input teacher embeddings per dataset index across
     epochs (only valid when the data pipeline has no random augmentation).
     """
@@ -88,13 +93,14 @@ class MMTARD(ZeroShotModel):
         self.weighting = WEIGHTINGS.build(weighting or dict(type='ReferenceCosineWeighting'))
         self.attack = ATTACKS.build(attack or dict(type='PGD', eps=4, steps=10, step_size=1, momentum=0.9))
         self.cache_clean_teacher_outputs = cache_clean_teacher_outputs
-        self._clean_cache: Dict[str, Dict[int, Tensor]] = {s.name: {} for s in self.specs}
+        self._clean_cache = {s.name: TeacherEmbeddingCache() for s in self.specs}
 
     def text_towers(self) -> Dict[str, nn.Module]:
         return {'student': self.student, **{name: teacher for name, teacher in self.teachers.items()}}
 
     def clean_teacher_embeddings(self, name: str, images: Tensor, index: Optional[Tensor]) -> Tensor:
-        """Teacher embeddings of clean images, from the per-index cache when enabled and complete."""
+        """Teacher embeddings of clean images; with the cache on, the teacher runs only on samples
+        whose embedding no earlier step has stored."""
         teacher = self.teachers[name]
         if not (self.cache_clean_teacher_outputs and index is not None):
             return teacher(images)
@@ -104,11 +110,20 @@ class MMTARD(ZeroShotModel):
                               '(PixelDataPreprocessor, the default, does).')
         cache = self._clean_cache[name]
         keys = index.tolist()
-        if all(k in cache for k in keys):
-            return torch.stack([cache[k] for k in keys]).to(images.device, non_blocking=True)
-        embeddings = teacher(images)
-        for key, row in zip(keys, embeddings.detach().to('cpu', non_blocking=False)):
-            cache[key] = row
+        hits, missing = cache.partition(keys)
+        if not hits:
+            embeddings = teacher(images)
+            cache.store(keys, embeddings)
+            return embeddings
+        if not missing:
+            return cache.load(keys).to(images.device, non_blocking=True)
+        missing_at = torch.tensor(missing).to(images.device, non_blocking=True)
+        fresh = teacher(images.index_select(0, missing_at))
+        cache.store([keys[pos] for pos in missing], fresh)
+        embeddings = fresh.new_empty((len(keys), fresh.shape[1]))
+        embeddings[missing_at] = fresh
+        embeddings[torch.tensor(hits).to(images.device, non_blocking=True)] = cache.load(
+            [keys[pos] for pos in hits]).to(images.device, dtype=fresh.dtype, non_blocking=True)
         return embeddings
 
     def loss(self, inputs: Tensor, labels: Tensor, index: Optional[Tensor]) -> Dict[str, Tensor]:

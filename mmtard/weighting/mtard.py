@@ -16,8 +16,9 @@ class MTARDWeighting(Weighting):
     """Loss = sum_t w_t * mean_i KL_t,i with weights that follow relative learning progress.
 
     Each term is normalised by its first value, r_t = L_t / L_t(first step): a large r_t means the
-    student has learnt little from teacher t. After every training step the weights move toward the
-    normalised ratios, w <- (1 - lr) * w + lr * r / sum(r), so they stay a convex combination. The
+    student has learnt little from teacher t. At every training step, before the loss is formed (as
+    in MTARD's code), the weights move toward the normalised ratios, w <- (1 - lr) * w + lr * r / sum(r),
+    so they stay a convex combination. The
     weights and first losses are buffers: they are saved in checkpoints and resume exactly, and all
     updates stay on the device (no host synchronisation).
     """
@@ -34,14 +35,14 @@ class MTARDWeighting(Weighting):
     def forward(self, terms: Mapping[str, TeacherTerm], labels: Tensor) -> WeightingOutput:
         self.require_teachers('MTARDWeighting', terms, self.teachers)
         losses = torch.stack([terms[n].kl_per_sample.mean() for n in self.teachers])
-        weights = self.weights.clone()  # the in-place update below must not touch the graph's copy
-        loss = (weights * losses).sum()
-        logs = {f'kl_{n}': losses[i].detach() for i, n in enumerate(self.teachers)}
-        logs.update({f'weight_{n}': weights[i] for i, n in enumerate(self.teachers)})
-        if self.training:
+        if self.training:  # as MTARD's code: update the weights with this step's losses, then use them
             with torch.no_grad():
                 current = losses.detach()
                 self.first_losses.copy_(torch.where(torch.isnan(self.first_losses), current, self.first_losses))
                 ratio = current / self.first_losses.clamp(min=1e-12)
                 self.weights.mul_(1.0 - self.lr).add_(self.lr * ratio / ratio.sum().clamp(min=1e-12))
+        weights = self.weights.clone()  # the next step's in-place update must not touch this graph's copy
+        loss = (weights * losses).sum()
+        logs = {f'kl_{n}': losses[i].detach() for i, n in enumerate(self.teachers)}
+        logs.update({f'weight_{n}': weights[i] for i, n in enumerate(self.teachers)})
         return WeightingOutput(loss, logs)

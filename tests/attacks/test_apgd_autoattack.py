@@ -1,8 +1,10 @@
 """APGD's schedule, AutoAttack's compositions and FAB's projection."""
 import pytest
 import torch
+import torch.nn.functional as F
 
-from mmtard.attacks import APGD, VERSIONS, AutoAttack, CrossEntropy
+import mmtard.attacks.apgd as apgd_module
+from mmtard.attacks import APGD, DLR, VERSIONS, AutoAttack, CrossEntropy
 from mmtard.attacks.apgd import checkpoint_lengths
 from mmtard.attacks.fab import project_to_hyperplane_linf
 from mmtard.attacks.square import square_fraction
@@ -21,15 +23,118 @@ def test_square_schedule():
     assert square_fraction(0.8, 4999, 5000) == 0.8 / 512
 
 
-def test_apgd_step_size_is_halved_on_a_flat_objective():
-    """A zero gradient never raises the loss, so every checkpoint halves and the point never moves
-    away from the (random) start: the adversarial point stays where it started."""
-    images = torch.rand(4, 3, 8, 8)
-    attack = APGD(8, n_iter=20, seed=0)
-    flat = attack.perturb(lambda x: torch.zeros(x.shape[0], 3) + 0 * x.sum(), images, CrossEntropy(torch.zeros(4, dtype=torch.long)))
-    assert (flat.adv - images).abs().amax() <= 8 / 255 + 1e-6
+# --------------------------------------------------------------------------------------------------
+# APGD against an independent transcription of Croce & Hein's reference ``attack_single_run``
+# (auto-attack autopgd_base.py; torchattacks 3.5.1 APGD), written here from the algorithm.
+
+def _fixed_start_delta(x, eps, norm, generator=None, on_sphere=False):
+    """A deterministic stand-in for APGD's random start: a function of each image only, so that a
+    subset of the batch gets the same start as in the full batch. Linf: on the cube's surface."""
+    t = torch.sin(997.0 * x + 0.5)
+    if norm == 'Linf':
+        return eps * t / t.flatten(1).abs().amax(1).view(-1, *[1] * (x.dim() - 1))
+    return eps * t / t.flatten(1).norm(dim=1).view(-1, *[1] * (x.dim() - 1))
 
 
+def _ce(logits, y):
+    return F.cross_entropy(logits, y, reduction='none')
+
+
+def _dlr(logits, y):
+    z, _ = logits.sort(dim=1)
+    true = logits[torch.arange(len(y)), y]
+    top_is_true = logits.argmax(1) == y
+    other = torch.where(top_is_true, z[:, -2], z[:, -1])
+    return -(true - other) / (z[:, -1] - z[:, -3] + 1e-12)
+
+
+def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75):
+    """Returns (x_best, still correct at every iterate, per-sample step sizes, last misclassified iterate)."""
+    view = (-1,) + (1,) * (x.dim() - 1)
+
+    def proj(z):
+        if norm == 'Linf':
+            return torch.min(torch.max(z, x - eps), x + eps).clamp(0, 1)
+        d = z - x
+        n = d.flatten(1).norm(dim=1).view(view)
+        return (x + d * torch.clamp(eps / (n + 1e-12), max=1.0)).clamp(0, 1)
+
+    def loss_and_grad(z):
+        z = z.clone().requires_grad_(True)
+        with torch.enable_grad():
+            logits = model(z)
+            loss = loss_fn(logits, y)
+            grad, = torch.autograd.grad(loss.sum(), z)
+        return loss.detach(), grad.detach(), logits.detach()
+
+    def unit(g):
+        return g.sign() if norm == 'Linf' else g / (g.flatten(1).norm(dim=1).view(view) + 1e-12)
+
+    # checkpoints w_j: gap 22% of the budget, shrinking by 3% down to 6%
+    k, k_decr, k_min = max(int(0.22 * n_iter), 1), max(int(0.03 * n_iter), 1), max(int(0.06 * n_iter), 1)
+    x_adv = proj(x + _fixed_start_delta(x, eps, norm))
+    loss, grad, logits = loss_and_grad(x_adv)
+    correct = logits.argmax(1) == y
+    x_last_wrong = x_adv.clone()
+    x_best, loss_best, grad_best = x_adv.clone(), loss.clone(), grad.clone()
+    step = torch.full((len(x),), 2.0 * eps)
+    x_old = x_adv.clone()
+    history = [loss]                           # f(x^(0)), f(x^(1)), ...
+    since, reduced_last = 0, torch.ones(len(x), dtype=torch.bool)
+    loss_best_last = loss_best.clone()
+    with torch.no_grad():
+        for i in range(n_iter):
+            alpha = 0.75 if i > 0 else 1.0
+            z = proj(x_adv + step.view(view) * unit(grad))
+            x_new = proj(x_adv + alpha * (z - x_adv) + (1 - alpha) * (x_adv - x_old))
+            x_old, x_adv = x_adv, x_new
+            loss, grad, logits = loss_and_grad(x_adv)
+            wrong = logits.argmax(1) != y
+            correct &= ~wrong
+            x_last_wrong[wrong] = x_adv[wrong]
+            history.append(loss)
+            better = loss > loss_best
+            x_best[better], grad_best[better], loss_best[better] = x_adv[better], grad[better], loss[better]
+            since += 1
+            if since == k:
+                # condition 1: at most rho * k of the window's steps increased the loss
+                ups = sum((history[-j] > history[-j - 1]).float() for j in range(1, k + 1))
+                oscillating = ups <= rho * k
+                # condition 2: not halved at the previous checkpoint and no improvement since
+                stalled = ~reduced_last & (loss_best_last >= loss_best)
+                halve = oscillating | stalled
+                reduced_last, loss_best_last = halve.clone(), loss_best.clone()
+                step[halve] /= 2
+                x_adv[halve], grad[halve] = x_best[halve], grad_best[halve]   # restart from the best point
+                since, k = 0, max(k - k_decr, k_min)
+    return x_best, correct, step, x_last_wrong
+
+
+@pytest.mark.parametrize('norm, eps, loss', [('Linf', 8, 'ce'), ('Linf', 8, 'dlr'), ('L2', 48, 'ce')])
+def test_apgd_matches_an_independent_transcription_of_the_reference(trained, monkeypatch, norm, eps, loss):
+    model, images, labels = trained
+    x, y = images[:64], labels[:64]
+    monkeypatch.setattr(apgd_module, 'random_delta', _fixed_start_delta)
+    loss_fn = _ce if loss == 'ce' else _dlr
+    ref_best, ref_correct, ref_step, ref_wrong = reference_apgd(model, x, y, eps / 255, norm, 50, loss_fn)
+    # the run is informative: the step size was halved for some samples and not for others, and
+    # the attack fools some but not all samples
+    assert ref_step.unique().numel() >= 2
+    clean_correct = model(x).argmax(1) == y
+    assert 0 < (clean_correct & ~ref_correct).sum() < clean_correct.sum()
+
+    objective = CrossEntropy(y) if loss == 'ce' else DLR(y)
+    best = APGD(eps, norm=norm, n_iter=50, loss=loss).perturb(model, x, objective).adv
+    assert (best - ref_best).abs().max().item() <= 1e-6
+
+    result = APGD(eps, norm=norm, n_iter=50, loss=loss).evaluate(model, x, y)
+    assert torch.equal(result.robust, clean_correct & ref_correct)
+    fooled = ~result.robust
+    assert (result.adv[fooled & clean_correct] - ref_wrong[fooled & clean_correct]).abs().max().item() <= 1e-6
+    assert torch.equal(result.adv[~fooled | ~clean_correct], x[~fooled | ~clean_correct])
+
+
+# --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize('version', sorted(VERSIONS))
 def test_versions_report_their_stages_in_order(version, trained):
     model, images, labels = trained
@@ -37,14 +142,72 @@ def test_versions_report_their_stages_in_order(version, trained):
     assert tuple(result.per_attack) == VERSIONS[version]
 
 
-def test_each_stage_only_attacks_remaining_samples(trained):
+def test_each_stage_only_attacks_the_samples_still_robust(trained):
+    """Record every classifier call and the stage that made it; identify each input row by the clean
+    image it is closest to. A stage may only query samples that no earlier stage broke, must query all
+    of them, and must leave the adversarial images of samples broken earlier bit-identical."""
     model, images, labels = trained
-    images, labels = images[:64], labels[:64]
-    clean = (model(images).argmax(1) == labels).float().mean().item()
-    result = AutoAttack(8, attacks=['apgd-ce', 'square', 'apgd-t'], n_iter=20, n_queries=50, seed=0).evaluate(
-        model, images, labels)
-    values = list(result.per_attack.values())
-    assert values == sorted(values, reverse=True) and values[0] < clean
+    x, y = images[:64], labels[:64]
+    eps = 8
+    order = ['square', 'apgd-ce', 'apgd-t', 'fab-t']  # an order (and budget) in which every stage breaks some
+    attack = AutoAttack(eps, attacks=order, n_iter=2, n_target_classes=3, n_queries=40, seed=0)
+    current, calls, log = [None], [], []
+
+    def classifier(batch):
+        calls.append((current[0], batch.detach().clone()))
+        return model(batch)
+
+    for stage in attack.stages:
+        def wrapped(clf, imgs, lbls, robust, adv, _orig=stage.attack_remaining, _name=stage.name):
+            current[0] = _name
+            log.append(dict(name=_name, robust_in=robust.clone(), adv_in=adv.clone()))
+            robust_out, adv_out = _orig(clf, imgs, lbls, robust, adv)
+            log[-1].update(robust_out=robust_out.clone(), adv_out=adv_out.clone())
+            current[0] = None
+            return robust_out, adv_out
+        stage.attack_remaining = wrapped
+
+    result = attack.evaluate(classifier, x, y)
+    assert [entry['name'] for entry in log] == order
+
+    pairwise = (x[:, None] - x[None]).abs().flatten(2).amax(2) + 2 * torch.eye(len(x))
+    separation = pairwise.min().item() / 2  # a row this close to a clean image belongs to it
+    assert separation > 2 * eps / 255
+    with torch.no_grad():
+        clean_correct = model(x).argmax(1) == y
+    expected_robust = clean_correct
+    for s, entry in enumerate(log):
+        name, robust_in, robust_out = entry['name'], entry['robust_in'], entry['robust_out']
+        # each stage starts from what the previous stages left robust
+        assert torch.equal(robust_in, expected_robust), name
+        assert (robust_in & ~robust_out).any(), f'{name} broke nothing: the checks below would be vacuous'
+        assert not (robust_out & ~robust_in).any()
+        broken = ~robust_out & clean_correct
+        with torch.no_grad():  # "broken" is real: the stored adversarial image is misclassified
+            assert (model(entry['adv_out'][broken]).argmax(1) != y[broken]).all(), name
+        # samples broken before this stage (or never correct): adversarial images untouched
+        assert torch.equal(entry['adv_out'][~robust_in], entry['adv_in'][~robust_in]), name
+        if s > 0:
+            assert (~robust_in & clean_correct).any()  # the filter is exercised
+        queried = torch.zeros_like(robust_in)
+        for stage_name, batch in calls:
+            if stage_name != name:
+                continue
+            if batch.shape == x.shape and torch.equal(batch, x):
+                continue  # APGD-T / FAB-T rank the target classes on the clean images: no perturbation
+            distance = (batch[:, None] - x[None]).abs().flatten(2).amax(2)
+            nearest, owner = distance.min(1)
+            assert (nearest < separation).all()
+            if name != 'fab-t':  # FAB is a minimum-norm attack: its iterates may leave the ball
+                assert (nearest <= eps / 255 + 1e-6).all()
+            assert len(batch) <= int(robust_in.sum())
+            assert robust_in[owner].all(), f'{name} queried a sample an earlier stage had already broken'
+            queried[owner] = True
+        assert torch.equal(queried, robust_in), name  # ... and it attacks every sample still robust
+        assert result.per_attack[name] == pytest.approx(robust_out.float().mean().item())
+        expected_robust = robust_out
+    assert torch.equal(result.robust, log[-1]['robust_out'])
+    assert torch.equal(result.adv, log[-1]['adv_out'])
 
 
 @pytest.mark.parametrize('kwargs, message', [

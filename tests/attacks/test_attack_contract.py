@@ -10,7 +10,7 @@ from torch import nn
 from mmtard.attacks import Attack, CrossEntropy, KLToTarget, NonFiniteGradientError, SquaredL2
 from mmtard.registry import ATTACKS
 
-from conftest import N_CLASSES, make_data, make_model
+from attack_toys import N_CLASSES, make_data, make_model
 
 #: Small budgets per registered attack so the whole contract runs in seconds.
 FAST = {

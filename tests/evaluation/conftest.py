@@ -8,19 +8,16 @@ clean accuracy well above chance and a robust accuracy that falls gradually with
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterator
 
 import pytest
 import torch
 import torch.nn.functional as F
+from eval_helpers import MODEL
 from mmengine.config import Config
 
 from mmtard.datasets import ShapesDataset
 from mmtard.registry import MODELS
-
-STUDENT = dict(type='OpenCLIPEncoder', arch='mmtard-tiny-vit', pretrained=None)
-MODEL = dict(type='CleanFinetune', student=STUDENT)
 
 
 @contextlib.contextmanager
@@ -110,8 +107,3 @@ def quiet():
     from rich.console import Console
 
     return Console(quiet=True)
-
-
-def write_config(path: Path, text: str) -> Path:
-    path.write_text(f'model = {MODEL!r}\n' + text)
-    return path

@@ -3,7 +3,7 @@ from click.testing import CliRunner
 
 from mmtard.cli.eval import eval_command
 
-from conftest import write_config
+from eval_helpers import write_config
 
 
 def run(*args):

@@ -3,21 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmtard.attacks import AttackResult
 from mmtard.errors import ConfigError
 from mmtard.registry import MODELS
 
-TINY = dict(type='OpenCLIPEncoder', arch='mmtard-tiny-vit', pretrained=None)
-CLASSES = ['red circle', 'blue square', 'green star', 'white ring']
-TEMPLATES = ['a photo of a {}.', 'a drawing of a {}.']
-
-
-def build(cfg):
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    model.set_classes(CLASSES, TEMPLATES)
-    return model
-
+from distiller_helpers import CLASSES, TEMPLATES, TINY, FixedAttack, batch, build
 
 def mmtard_cfg(**overrides):
     cfg = dict(type='MMTARD', student=TINY,
@@ -26,22 +15,6 @@ def mmtard_cfg(**overrides):
                attack=dict(type='PGD', eps=4, steps=2, step_size=1, momentum=0.9, seed=0))
     cfg.update(overrides)
     return cfg
-
-
-def batch(n=6, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 3, 32, 32, generator=g), torch.randint(0, len(CLASSES), (n,), generator=g)
-
-
-class FixedAttack:
-    """Stands in for the attack so the test knows x_adv exactly."""
-
-    def __init__(self, adv):
-        self.adv, self.calls = adv, []
-
-    def perturb(self, forward, images, objective):
-        self.calls.append(objective)
-        return AttackResult(self.adv, 0)
 
 
 def test_release_loss_is_reproduced_from_the_formulas():
@@ -130,22 +103,51 @@ def test_single_teacher_ard_is_the_release_baseline():
     assert 'acc_clean' not in got  # no student forward on clean images: nothing uses it
 
 
+def test_zero_shot_logits_are_float32_under_autocast():
+    model = build(mmtard_cfg())
+    x, _ = batch()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        embeddings = model.student(x)
+        logits = model.zero_shot_logits('student', embeddings)
+    expected = 100.0 * embeddings.float() @ model.class_embeddings_of('student').float().t()
+    assert logits.dtype == torch.float32
+    assert torch.allclose(logits, expected, rtol=0, atol=1e-4)  # bf16 would be off by up to 0.25
+
+
 def test_clean_teacher_outputs_are_cached_by_index():
+    cfg = mmtard_cfg(attack=dict(type='PGD', eps=0, steps=1, step_size=1))  # x_adv = x: deterministic
+    cached, plain = build(dict(cfg, cache_clean_teacher_outputs=True)), build(cfg)
+    seen = []
+    cached.teachers['clean'].register_forward_hook(lambda module, args, out: seen.append(len(args[0])))
+    x, y = batch(8)
+    first = cached.loss(x[:6], y[:6], torch.arange(6))
+    assert seen == [6]
+    assert torch.equal(first['kl_clean'], plain.loss(x[:6], y[:6], None)['kl_clean'])
+
+    order = torch.tensor([5, 0, 3, 1, 4, 2])  # the same samples, reshuffled as in a later epoch
+    again = cached.loss(x[order], y[order], order)
+    assert seen == [6], 'a fully cached batch runs no teacher forward'
+    assert torch.allclose(again['kl_clean'], plain.loss(x[order], y[order], None)['kl_clean'], atol=1e-6)
+
+    mixed = torch.tensor([7, 2, 6, 0])  # two new samples among cached ones: only those two are computed
+    embeddings = cached.clean_teacher_embeddings('clean', x[mixed], mixed)
+    assert seen == [6, 2]
+    assert torch.allclose(embeddings, plain.teachers['clean'](x[mixed]), atol=1e-6)
+    assert len(cached._clean_cache['clean']) == 8 and len(cached._clean_cache['robust']) == 0
+
+
+def test_teacher_cache_refuses_indices_on_the_accelerator():
     model = build(mmtard_cfg(cache_clean_teacher_outputs=True))
-    calls = []
-    model.teachers['clean'].register_forward_hook(lambda *a: calls.append(1))
-    x, y = batch()
-    index = torch.arange(len(x))
-    first = model.loss(x, y, index)['kl_clean']
-    second = model.loss(x, y, index)['kl_clean']
-    assert len(calls) == 1
-    assert torch.isfinite(first) and torch.isfinite(second)
+    x, _ = batch()
+    with pytest.raises(ConfigError, match='indices on the CPU'):  # .tolist() there would sync every step
+        model.clean_teacher_embeddings('clean', x, torch.arange(len(x), device='meta'))
 
 
 @pytest.mark.parametrize('bad, match', [
     (dict(teachers=[]), 'at least one teacher'),
     (dict(teachers=[dict(name='a', encoder=TINY, teacher_inpt='adv')]), "Did you mean 'teacher_input'"),
     (dict(teachers=[dict(name='a', encoder=TINY, teacher_input='noisy')]), "'clean' or 'adv'"),
+    (dict(teachers=[dict(name='a', encoder=TINY)]), "teacher_input='clean'"),
     (dict(attack_target='robsut'), "Did you mean 'robust'"),
 ])
 def test_bad_teacher_configs_are_explained(bad, match):

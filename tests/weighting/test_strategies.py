@@ -85,10 +85,17 @@ def test_dynamic_confidence_centring_removes_a_teachers_constant_confidence_offs
 
 
 def test_dynamic_confidence_hardness_floor():
-    robust = term('robust', 'adv', [[1.0], [1.0]], logits=[[0.0], [0.0]])  # one class: q_R = 1, h = 0 -> floor
-    clean = term('clean', 'clean', [[1.0], [1.0]], logits=[[0.0], [0.0]])
-    out = DynamicConfidenceWeighting()({'robust': robust, 'clean': clean}, torch.tensor([0, 0]))
-    assert out.loss.item() == pytest.approx(1.0)  # both floored equally -> hardness 1 each
+    log19 = math.log(19.0)
+    # q_R = 0.95 (1 - q = 0.05, raised to the floor 0.1) and 0.5; both teachers agree on the KL, so
+    # the balance cannot matter: per-sample KL 1 and 2.
+    robust = term('robust', 'adv', [[1.0, 0.0], [2.0, 0.0]], logits=[[log19, 0.0], [0.0, 0.0]])
+    clean = term('clean', 'clean', [[1.0, 0.0], [2.0, 0.0]], logits=[[0.0, 0.0], [0.0, 0.0]])
+    labels = torch.tensor([0, 0])
+    out = DynamicConfidenceWeighting(hardness_floor=0.1)({'robust': robust, 'clean': clean}, labels)
+    hardness = [0.1 / 0.3, 0.5 / 0.3]  # floored (0.1, 0.5), divided by their mean 0.3
+    assert out.loss.item() == pytest.approx((hardness[0] * 1.0 + hardness[1] * 2.0) / 2, rel=1e-6)
+    unfloored = DynamicConfidenceWeighting(hardness_floor=0.01)({'robust': robust, 'clean': clean}, labels)
+    assert unfloored.loss.item() == pytest.approx((0.05 * 1.0 + 0.5 * 2.0) / 0.275 / 2, rel=1e-5)
 
 
 def test_dynamic_confidence_rejects_bad_floor():
@@ -106,9 +113,9 @@ def test_mtard_weighting_moves_toward_slower_teacher():
     assert strategy.weights.tolist() == pytest.approx([0.5, 0.5])
     second = {'robust': term('robust', 'adv', [[2.0]]), 'clean': term('clean', 'clean', [[1.0]])}
     out = strategy(second, labels)
-    assert out.loss.item() == pytest.approx(0.5 * 2.0 + 0.5 * 1.0)
-    # ratios r = (1.0, 0.25) -> normalised (0.8, 0.2); w = 0.5 * w + 0.5 * (0.8, 0.2)
+    # ratios r = (1.0, 0.25) -> normalised (0.8, 0.2); w = 0.5 * w + 0.5 * (0.8, 0.2), used at once
     assert strategy.weights.tolist() == pytest.approx([0.65, 0.35])
+    assert out.loss.item() == pytest.approx(0.65 * 2.0 + 0.35 * 1.0)
 
 
 def test_mtard_weighting_state_is_saved_and_frozen_in_eval():

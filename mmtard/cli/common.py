@@ -1,0 +1,46 @@
+"""What every `mmtard` subcommand shares: the consoles, the error printer and common options."""
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+
+from ..errors import MMTardError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def friendly_errors(func: Callable) -> Callable:
+    """Print mmtard's one-paragraph errors without a traceback and exit with status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MMTardError as err:
+            err_console.print(f'[bold red]error:[/] {err}', highlight=False, soft_wrap=True)
+            raise SystemExit(2) from None
+
+    return wrapper
+
+
+def load_plugins_reporting_failures() -> None:
+    """Load plugins once; a broken plugin is a warning line, never a failed unrelated command."""
+    from ..plugins import ensure_plugins_loaded
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        failures = ensure_plugins_loaded()
+    for failure in failures:
+        err_console.print(f'[yellow]warning:[/] plugin {failure.entry_point!r} of distribution '
+                          f'{failure.distribution!r} failed to load ({failure.cause}); its components are '
+                          f'unavailable.', highlight=False, soft_wrap=True)
+
+
+cfg_options_option = click.option(
+    '--cfg-options', '-o', 'cfg_options', multiple=True, metavar='KEY=VALUE',
+    help='Override a config value, e.g. -o optim_wrapper.optimizer.lr=1e-4 (repeatable).')

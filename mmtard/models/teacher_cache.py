@@ -1,0 +1,52 @@
+"""Clean-input teacher embeddings kept per dataset index, so later epochs skip those forwards."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+
+class TeacherEmbeddingCache:
+    """Host-side store of one teacher's embeddings of clean images, keyed by dataset index.
+
+    Rows go to the host without stalling the GPU: on CUDA they are copied into pinned memory with
+    ``non_blocking=True`` and a CUDA event marks when the copy is done; a later read waits on that
+    event only, which by then (a later epoch) has long completed. Lookups are per sample, so a batch
+    that is partly cached (the usual case under DDP, where each rank sees a different share of the
+    data every epoch) only runs the teacher on its missing samples.
+    """
+
+    def __init__(self) -> None:
+        self._rows: Dict[int, Tuple[Tensor, Optional[torch.cuda.Event]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def partition(self, keys: Sequence[int]) -> Tuple[List[int], List[int]]:
+        """Positions in ``keys`` whose embedding is stored, and those whose embedding is not."""
+        hits: List[int] = []
+        missing: List[int] = []
+        for pos, key in enumerate(keys):
+            (hits if key in self._rows else missing).append(pos)
+        return hits, missing
+
+    def load(self, keys: Sequence[int]) -> Tensor:
+        """(len(keys), D) stored embeddings on the host, in the order of ``keys``."""
+        rows = [self._rows[key] for key in keys]
+        for event in {id(e): e for _, e in rows if e is not None}.values():
+            event.synchronize()
+        return torch.stack([row for row, _ in rows])
+
+    def store(self, keys: Sequence[int], embeddings: Tensor) -> None:
+        embeddings = embeddings.detach()
+        event = None
+        if embeddings.is_cuda:
+            host = torch.empty(embeddings.shape, dtype=embeddings.dtype, pin_memory=True)
+            host.copy_(embeddings, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+        else:
+            host = embeddings.clone()  # not a view of a tensor the caller may change
+        for key, row in zip(keys, host):
+            self._rows[key] = (row, event)
