@@ -57,15 +57,29 @@ def load_config(path: os.PathLike | str, cfg_options: Optional[Dict[str, Any]] =
                 hint = ' Did you mean ' + ', '.join(repr(str(path.parent / c)) for c in close) + '?'
         raise ConfigError(f"Config file {str(path)!r} does not exist.{hint} Configs shipped with mmtard "
                           f"live in the repository's configs/ folder.")
+    if path.suffix != '.py':
+        raise ConfigError(f"{str(path)!r} is not a config: mmtard configs are Python files (*.py).")
     try:
         cfg = Config.fromfile(str(path))
-    except (SyntaxError, NameError, ImportError, FileNotFoundError) as err:
-        raise ConfigError(f"Config {str(path)!r} could not be read: {type(err).__name__}: {err}. "
-                          f"Configs are Python files; fix the line named above.") from err
+    except Exception as err:  # the file is user code: anything it raises is a config error
+        raise ConfigError(f"Config {str(path)!r} (or a _base_ file it names) could not be read: "
+                          f"{type(err).__name__}: {err}. Configs are Python files; fix the line "
+                          f"or the {{{{_base_.xxx}}}} reference it names.") from None
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        merge_cfg_options(cfg, cfg_options)
     check_top_level_keys(cfg.keys())
     return cfg
+
+
+def merge_cfg_options(cfg: Config, cfg_options: Dict[str, Any]) -> None:
+    """Apply ``--cfg-options``, turning mmengine's errors about impossible paths into one paragraph."""
+    try:
+        cfg.merge_from_dict(cfg_options)
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        detail = ' '.join(str(err).split()).rstrip('.')
+        raise ConfigError(f"--cfg-options {cfg_options!r} cannot be applied to this config: {detail}. A key "
+                          f"path must follow the config's structure (list items by index, e.g. "
+                          f"model.teachers.0.name); `mmtard config show CONFIG` prints it.") from None
 
 
 def resolve_config(config: Union[str, os.PathLike, Config], cfg_options: Optional[Dict[str, Any]] = None) -> Config:
@@ -75,7 +89,7 @@ def resolve_config(config: Union[str, os.PathLike, Config], cfg_options: Optiona
 
     if isinstance(config, Config):
         if cfg_options:
-            config.merge_from_dict(cfg_options)
+            merge_cfg_options(config, cfg_options)
     else:
         config = load_config(config, cfg_options)
     check_component_options(config.to_dict())

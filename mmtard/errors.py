@@ -39,16 +39,24 @@ class DatasetNotFoundError(MMTardError):
     """A dataset is not on disk where the config says it is."""
 
 
+class DatasetReadError(MMTardError):
+    """A dataset file is where the config says but cannot be read (corrupt or not what it claims)."""
+
+
 class RunDirectoryExistsError(MMTardError):
     """A run would overwrite an earlier run's results."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
     """' Did you mean 'a', 'b'?' for the closest candidates, or '' when nothing is close."""
-    close = difflib.get_close_matches(str(name), sorted(set(candidates)), n=n, cutoff=0.6)
+    candidates = sorted(set(candidates))
+    close = [c for c in candidates if c.lower() == str(name).lower()]  # 'Adamw' is 'AdamW', not 'Adam'
+    close = close or difflib.get_close_matches(str(name), candidates, n=n, cutoff=0.6)
     if not close:
         lowered = {c.lower(): c for c in candidates}
         close = [lowered[c] for c in difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.6)]
+    if not close and len(str(name)) >= 3:  # a shortened name: 'Fixed' for 'FixedWeighting'
+        close = [c for c in candidates if str(name).lower() in c.lower()][:n]
     if not close:
         return ''
     return ' Did you mean ' + ', '.join(repr(c) for c in close) + '?'

@@ -108,20 +108,27 @@ class MMTardRegistry(Registry):
             raise UnknownComponentError(self._unknown_message(key))
         return found
 
-    def _list_command(self) -> str:
+    def _names_hint(self) -> str:
+        """Where to see the valid names: `mmtard list <registry>`, or the registry itself for those
+        (optimizers, schedulers, ...) that `mmtard list` does not show."""
         short = next((name for name, reg in PUBLIC_REGISTRIES.items() if reg is self), None)
-        return f'mmtard list {short}' if short else 'mmtard list'
+        if short:
+            return f'Run `mmtard list {short}` to see every registered name.'
+        return f"Valid names: {', '.join(sorted(self._all_names()))}."
 
-    def _unknown_message(self, key: str) -> str:
-        from .plugins import failed_plugins
-
+    def _all_names(self) -> List[str]:
         names = list(self.module_dict)
         parent = self.parent
         while parent is not None:
             names.extend(parent.module_dict)
             parent = parent.parent
-        msg = (f"{key!r} is not registered in the {self.name!r} registry.{did_you_mean(key, names)} "
-               f"Run `{self._list_command()}` to see every registered name.")
+        return names
+
+    def _unknown_message(self, key: str) -> str:
+        from .plugins import failed_plugins
+
+        msg = (f"{key!r} is not registered in the {self.name!r} registry.{did_you_mean(key, self._all_names())} "
+               f"{self._names_hint()}")
         failures = failed_plugins()
         if failures:
             msg += (' Note that these plugins failed to load and may have provided it: '
@@ -132,7 +139,7 @@ class MMTardRegistry(Registry):
         if isinstance(cfg, dict) and 'type' not in cfg:
             raise ConfigError(
                 f"A config for the {self.name!r} registry has no 'type' key: {dict(cfg)!r}. Add "
-                f"type='<name>'; `{self._list_command()}` shows the names.")
+                f"type='<name>'. {self._names_hint()}")
         try:
             return super().build(cfg, *args, **kwargs)
         except TypeError as err:

@@ -1,6 +1,6 @@
 import pytest
 
-from mmtard.errors import ComponentNameClash, ConfigError, UnknownComponentError
+from mmtard.errors import ComponentNameClash, ConfigError, UnknownComponentError, did_you_mean
 from mmtard.registry import PUBLIC_REGISTRIES, WEIGHTINGS, check_component_options, registering_as
 from mmtard.weighting import FixedWeighting, Weighting
 
@@ -15,6 +15,21 @@ def test_unknown_name_suggests_closest():
         WEIGHTINGS.get('FixedWeigting')
     assert "Did you mean 'FixedWeighting'" in str(err.value)
     assert 'mmtard list weightings' in str(err.value)
+
+
+def test_did_you_mean_prefers_a_case_variant_and_finds_shortened_names():
+    assert did_you_mean('Adamw', ['Adam', 'AdamW', 'NAdam', 'RAdam']) == " Did you mean 'AdamW'?"
+    assert did_you_mean('Fixed', ['FixedWeighting', 'MTARDWeighting']) == " Did you mean 'FixedWeighting'?"
+    assert did_you_mean('zzz', ['FixedWeighting']) == ''
+
+
+def test_unknown_name_outside_mmtard_list_shows_the_valid_names():
+    from mmtard.registry import OPTIMIZERS
+
+    with pytest.raises(UnknownComponentError) as err:
+        OPTIMIZERS.build(dict(type='Adamw', params=[]))
+    assert "Did you mean 'AdamW'?" in str(err.value) and 'SGD' in str(err.value)
+    assert 'mmtard list' not in str(err.value)  # it does not list optimizers
 
 
 def test_build_with_misspelt_option_suggests_the_option():

@@ -88,3 +88,39 @@ def test_resume_reproduces_the_uninterrupted_run(trained, tmp_path):
     uninterrupted, resumed = load(trained / 'iter_4.pth')['state_dict'], load(work / 'iter_4.pth')['state_dict']
     assert uninterrupted.keys() == resumed.keys()
     assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
+
+
+def test_resuming_another_runs_checkpoint_into_a_used_work_dir_is_refused(trained, tmp_path):
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'iter_1.pth').write_bytes((trained / 'iter_2.pth').read_bytes())
+    before = (trained / 'iter_4.pth').stat().st_mtime_ns
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(trained), '--resume',
+                                      str(other / 'iter_1.pth'), *FAST])
+    assert result.exit_code == 2 and 'continues another run' in result.output
+    assert (trained / 'iter_4.pth').stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize('content, option', [
+    (b'', '--resume'),  # empty: torch.load raises EOFError, which click would turn into a bare "Aborted!"
+    (b'not a checkpoint', '--resume'),
+    ('state_dict_of_other_keys', 'load_from'),  # mmengine alone would log the missing keys and train anyway
+])
+def test_unusable_checkpoints_are_explained(tmp_path, content, option):
+    bad = tmp_path / 'bad.pth'
+    if isinstance(content, bytes):
+        bad.write_bytes(content)
+    else:
+        torch.save({'state_dict': {'a': torch.zeros(1)}, 'meta': {}}, bad)
+    work = tmp_path / 'w'
+    args = ['--resume', str(bad)] if option == '--resume' else ['-o', f'load_from={bad}']
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *FAST, *args])
+    assert result.exit_code == 2, result.output
+    assert 'Could not' in result.output and 'bad.pth' in result.output and 'Traceback' not in result.output
+    assert not list(work.glob('*.pth'))
+
+
+def test_a_distributed_launcher_outside_its_launcher_is_explained(tmp_path, monkeypatch):
+    monkeypatch.delenv('RANK', raising=False)
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), '--launcher', 'pytorch'])
+    assert result.exit_code == 2 and 'torchrun' in result.output and 'RANK' in result.output

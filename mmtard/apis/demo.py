@@ -16,9 +16,16 @@ from ..errors import ConfigError
 from ..plugins import ensure_plugins_loaded
 
 
-def run_demo(work_dir: Union[str, os.PathLike] = 'work_dirs/demo', seeds: int = 1, size: str = 'full',
+def default_demo_dir(size: str) -> Path:
+    """``work_dirs/demo`` for the full demo, ``work_dirs/demo-<size>`` otherwise: a smoke run never
+    replaces the full demo's report."""
+    return Path('work_dirs') / ('demo' if size == 'full' else f'demo-{size}')
+
+
+def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1, size: str = 'full',
              console: Optional[Console] = None) -> Dict[str, Path]:
-    """Train and evaluate the chain; write results.json, report.md and demo.png into ``work_dir``.
+    """Train and evaluate the chain; write results.json, report.md and demo.png into ``work_dir``
+    (default: :func:`default_demo_dir`).
 
     Finished stages and evaluations are reused, so a rerun only rebuilds the report.
     """
@@ -26,7 +33,7 @@ def run_demo(work_dir: Union[str, os.PathLike] = 'work_dirs/demo', seeds: int = 
         raise ConfigError(f'--seeds must be at least 1, got {seeds}.')
     ensure_plugins_loaded()
     console = console or Console()
-    root = Path(work_dir)
+    root = Path(work_dir) if work_dir is not None else default_demo_dir(size)
     root.mkdir(parents=True, exist_ok=True)
     chosen = Size.named(size)
     seed_list = list(range(seeds))

@@ -83,17 +83,40 @@ def default_out_dir(cfg: Config, config: ConfigLike, checkpoint: Optional[str], 
     return work_dir / 'eval' / f'{name}_{model_key}_{preset}'
 
 
+#: Where ``--overwrite`` moves the results it replaces, so a new run that fails loses nothing.
+REPLACED_DIR = 'replaced'
+
+
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse to replace a finished evaluation's results unless ``overwrite`` (which also drops its
-    partial results); an unfinished one is resumed."""
+    """Refuse to replace a finished evaluation's results unless ``overwrite``; an unfinished one is
+    resumed. ``overwrite`` moves the earlier results and partial results into ``replaced/``."""
     if overwrite:
-        for name in (RESULTS_JSON, RESULTS_CSV, RESULTS_MD, PARTIAL_FILE):
-            (out_dir / name).unlink(missing_ok=True)
+        finished = [out_dir / name for name in (RESULTS_JSON, RESULTS_CSV, RESULTS_MD, PARTIAL_FILE)
+                    if (out_dir / name).is_file()]
+        if finished:
+            replaced = out_dir / REPLACED_DIR
+            replaced.mkdir(parents=True, exist_ok=True)
+            for path in finished:
+                path.replace(replaced / path.name)
     elif (out_dir / RESULTS_JSON).is_file():
         raise RunDirectoryExistsError(
             f'{str(out_dir)!r} already holds the finished results of an earlier evaluation. Pass --overwrite to '
-            f'evaluate again into it, or --out to write elsewhere.')
+            f'evaluate again into it (the earlier results move to {REPLACED_DIR}/), or --out to write elsewhere.')
     out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def resolve_device(device: Optional[str]) -> torch.device:
+    """The evaluation device, checked before anything is built: cuda when available by default."""
+    if device is None:
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'.") from None
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        raise ConfigError(f'--device {device!r}: this machine has no usable CUDA GPU (torch.cuda.is_available() '
+                          f'is False); use --device cpu or leave --device out.')
+    return resolved
 
 
 def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] = None,
@@ -111,6 +134,7 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
     """
     ensure_plugins_loaded()
     console = console or Console()
+    run_device = resolve_device(device)
     cfg = resolve_config(config, cfg_options)
     if 'model' not in cfg:
         raise ConfigError('The config has no `model` to evaluate; pass a training config (the one the checkpoint '
@@ -124,8 +148,7 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset)
     prepare_out_dir(out, overwrite)
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    bench = Benchmark(encoder, spec, out, device=torch.device(device))
+    bench = Benchmark(encoder, spec, out, device=run_device)
     prepared = bench.prepare()
     (out / 'evaluation.json').write_text(json.dumps(
         {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),

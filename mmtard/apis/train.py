@@ -10,10 +10,15 @@ from mmengine.config import Config
 
 from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError
-from ..models.encoders.checkpoint import trusted_checkpoint_globals
 from ..plugins import ensure_plugins_loaded
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+#: Variables each launcher sets and mmengine's process-group set-up reads.
+LAUNCHER_ENV = {'pytorch': ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'),
+                'slurm': ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+                'mpi': ('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK')}
+LAUNCHER_PROGRAM = {'pytorch': 'torchrun (torchrun --nproc_per_node=N -m mmtard train CONFIG --launcher pytorch)',
+                    'slurm': 'srun', 'mpi': 'mpirun'}
 
 
 def default_work_dir(config_path: Union[str, os.PathLike]) -> Path:
@@ -48,6 +53,12 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
         if resume != 'auto' and not Path(resume).is_file():
             raise CheckpointError(f"--resume {resume!r}: no such checkpoint file. Pass a .pth file "
                                   f"written by an earlier run, or --resume alone for the work dir's latest.")
+        if (resume != 'auto' and has_checkpoints(run_dir) and not overwrite
+                and Path(resume).resolve().parent != run_dir.resolve()):
+            raise RunDirectoryExistsError(
+                f"--resume {resume!r} continues another run, but the work dir {str(run_dir)!r} already holds "
+                f"checkpoints of its own, which the resumed run would replace. Give a fresh --work-dir, "
+                f"or pass --overwrite.")
         if resume == 'auto' and not has_checkpoints(run_dir):
             raise CheckpointError(f"--resume: the work dir {str(run_dir)!r} holds no checkpoint to resume "
                                   f"from. Run without --resume, or point --work-dir at the earlier run.")
@@ -55,6 +66,11 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
         cfg.load_from = None if resume == 'auto' else str(resume)
     if launcher not in LAUNCHERS:
         raise ConfigError(f'Unknown launcher {launcher!r}; use one of {LAUNCHERS}.')
+    missing_env = [name for name in LAUNCHER_ENV.get(launcher, ()) if name not in os.environ]
+    if missing_env:
+        raise ConfigError(f"--launcher {launcher} needs the environment its launcher sets ({', '.join(missing_env)} "
+                          f"missing). Start it under {LAUNCHER_PROGRAM[launcher]}, or use --launcher none "
+                          f"for one process.")
     cfg.launcher = launcher
     if launcher != 'none' and not torch.cuda.is_available():
         cfg.setdefault('model_wrapper_cfg', dict(type='mmtard.DeviceAwareDDP'))
@@ -77,12 +93,11 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
           resume: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
           launcher: str = 'none', overwrite: bool = False) -> Any:
     """Build mmengine's Runner from the config and train; returns the Runner (``runner.work_dir``, ``runner.model``)."""
-    from mmengine.runner import Runner
+    from ..engine.runner import MMTardRunner
 
     ensure_plugins_loaded()
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
     init_cpu_process_group(launcher)
-    runner = Runner.from_cfg(cfg)
-    with trusted_checkpoint_globals():  # torch >= 2.6 refuses mmengine's own checkpoints otherwise
-        runner.train()
+    runner = MMTardRunner.from_cfg(cfg)
+    runner.train()
     return runner

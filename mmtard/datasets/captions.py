@@ -10,12 +10,11 @@ import csv
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, DatasetNotFoundError, did_you_mean
 from ..registry import DATASETS
-from .preprocess import resize_center_crop
+from .preprocess import load_image
 
 
 @DATASETS.register_module()
@@ -66,9 +65,7 @@ class CaptionCSVDataset(Dataset):
             raise DatasetNotFoundError(f'Image {file} listed in row {index + 1} of {self.csv_file} does not '
                                        f'exist; fix the path or set image_root= to the folder the paths '
                                        f'start from.')
-        with Image.open(file) as image:
-            inputs = resize_center_crop(image, self.image_size)
-        return {'inputs': inputs, 'caption': self.captions[index], 'index': index}
+        return {'inputs': load_image(file, self.image_size), 'caption': self.captions[index], 'index': index}
 
     @property
     def metainfo(self) -> Dict[str, Any]:

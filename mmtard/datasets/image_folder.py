@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from PIL import Image
 
 from ..errors import ConfigError, DatasetNotFoundError
 from ..registry import DATASETS
 from .base import ClassificationDataset
-from .preprocess import resize_center_crop
+from .preprocess import load_image
 from .sampling import balanced_subset
 from .templates import get_templates, imagenet_wnid_classnames, is_wnid
 
@@ -38,8 +37,11 @@ def folder_classnames(folders: Sequence[str], classnames: Union[None, str, Seque
         if not path.is_file():
             raise ConfigError(f'classnames={str(classnames)!r} is not a file. Give a list of class names, '
                               f'or a JSON file holding a list or a {{"folder": "class name"}} mapping.')
-        with open(path, encoding='utf-8') as f:
-            loaded = json.load(f)
+        try:
+            loaded = json.loads(path.read_text(encoding='utf-8'))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ConfigError(f'The class-name file {path} is not valid JSON ({err}); it must hold a list of '
+                              f'class names or a {{"folder": "class name"}} mapping.') from None
         if isinstance(loaded, dict):
             missing = [f for f in folders if f not in loaded]
             if missing:
@@ -104,8 +106,7 @@ class ImageFolderDataset(ClassificationDataset):
 
     def load(self, index: int) -> Tuple[torch.Tensor, int]:
         file, label = self.samples[index]
-        with Image.open(file) as image:
-            return resize_center_crop(image, self.image_size), label
+        return load_image(file, self.image_size), label
 
     @property
     def metainfo(self) -> Dict[str, object]:

@@ -5,12 +5,17 @@ the eps-ball is then defined on the pixels the model actually sees.
 """
 from __future__ import annotations
 
+import os
+from typing import Union
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torchvision.transforms import functional as TF
 from torchvision.transforms import InterpolationMode
+
+from ..errors import DatasetReadError
 
 
 def resize_center_crop(image: Image.Image, image_size: int) -> torch.Tensor:
@@ -32,3 +37,14 @@ def resize_batch(images: np.ndarray, image_size: int) -> torch.Tensor:
         batch = F.interpolate(batch, size=(image_size, image_size), mode='bicubic', antialias=True,
                               align_corners=False).clamp_(0., 1.)
     return batch.contiguous()
+
+
+def load_image(file: Union[str, os.PathLike], image_size: int) -> torch.Tensor:
+    """Read an image file through :func:`resize_center_crop`; a file that is not a readable image
+    is an error naming it, not a PIL traceback from a data-loader worker."""
+    try:
+        with Image.open(file) as image:
+            return resize_center_crop(image, image_size)
+    except (OSError, ValueError) as err:  # PIL.UnidentifiedImageError and truncated files are OSErrors
+        raise DatasetReadError(f'The image {str(file)!r} cannot be read ({type(err).__name__}: {err}). It is '
+                               f'truncated or not an image; replace it, or delete it from the dataset.') from None

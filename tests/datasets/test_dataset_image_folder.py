@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from mmtard.datasets import ImageFolderDataset
-from mmtard.errors import ConfigError, DatasetNotFoundError
+from mmtard.errors import ConfigError, DatasetNotFoundError, DatasetReadError
 from mmtard.registry import DATASETS
 
 
@@ -47,6 +47,17 @@ def test_classnames_from_json_and_list(tmp_path):
     (tmp_path.parent / 'partial.json').write_text(json.dumps({'a': 'apple'}))
     with pytest.raises(ConfigError, match="'b'"):
         ImageFolderDataset(str(tmp_path), classnames=str(tmp_path.parent / 'partial.json'))
+
+
+def test_malformed_class_name_json_and_unreadable_images_are_named(tmp_path):
+    write_folders(tmp_path, {'a': 1, 'b': 1})
+    (tmp_path.parent / 'bad.json').write_text('["apple", "banana",]')
+    with pytest.raises(ConfigError, match='bad.json is not valid JSON'):
+        ImageFolderDataset(str(tmp_path), classnames=str(tmp_path.parent / 'bad.json'))
+    (tmp_path / 'b' / '0.png').write_bytes(b'not a png')
+    ds = ImageFolderDataset(str(tmp_path), image_size=8)
+    with pytest.raises(DatasetReadError, match=r"0\.png' cannot be read"):
+        ds[1]
 
 
 def test_wnid_folders_get_imagenet_names(tmp_path):

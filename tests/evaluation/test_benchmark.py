@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from mmtard.apis.evaluate import evaluate
 from mmtard.attacks import AutoAttack
@@ -133,7 +134,23 @@ def test_finished_results_are_not_overwritten(make_config, tmp_path, quiet):
     with pytest.raises(RunDirectoryExistsError, match='--overwrite'):
         evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet)
     assert (tmp_path / 'out' / 'results.json').read_text() == before
+
+    def kill(event):
+        raise Killed
+
+    with pytest.raises(Killed):  # an --overwrite run that dies keeps the results it was to replace
+        evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet, overwrite=True, on_batch=kill)
+    assert (tmp_path / 'out' / 'replaced' / 'results.json').read_text() == before
     assert evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet, overwrite=True)
+
+
+def test_a_bad_device_is_refused_before_anything_is_built_or_written(make_config, tmp_path, quiet):
+    for device, match in (('gpu', 'not a torch device'), ('cuda', 'no usable CUDA GPU')):
+        if device == 'cuda' and torch.cuda.is_available():
+            continue
+        with pytest.raises(ConfigError, match=match):
+            evaluate(make_config(eps=[], n_clean=8), out_dir=tmp_path / 'out', console=quiet, device=device)
+    assert not (tmp_path / 'out').exists()
 
 
 def test_partial_results_of_another_checkpoint_are_refused(make_config, checkpoint, tmp_path, quiet):
