@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 from mmengine.config import Config, DictAction
 
-from .errors import ConfigError
+from .errors import ConfigError, error_detail
 
 #: Top-level keys mmengine's Runner and mmtard's commands read. Any other top-level name is legal
 #: (configs define variables), but one that is *nearly* one of these is almost surely a typo.
@@ -62,8 +62,8 @@ def load_config(path: os.PathLike | str, cfg_options: Optional[Dict[str, Any]] =
     try:
         cfg = Config.fromfile(str(path))
     except Exception as err:  # the file is user code: anything it raises is a config error
-        raise ConfigError(f"Config {str(path)!r} (or a _base_ file it names) could not be read: "
-                          f"{type(err).__name__}: {err}. Configs are Python files; fix the line "
+        raise ConfigError(f"Config {str(path)!r} (or a _base_ file it names) could not be read "
+                          f"({error_detail(err)}). Configs are Python files; fix the line "
                           f"or the {{{{_base_.xxx}}}} reference it names.") from None
     if cfg_options:
         merge_cfg_options(cfg, cfg_options)
@@ -76,8 +76,7 @@ def merge_cfg_options(cfg: Config, cfg_options: Dict[str, Any]) -> None:
     try:
         cfg.merge_from_dict(cfg_options)
     except (KeyError, IndexError, TypeError, ValueError) as err:
-        detail = ' '.join(str(err).split()).rstrip('.')
-        raise ConfigError(f"--cfg-options {cfg_options!r} cannot be applied to this config: {detail}. A key "
+        raise ConfigError(f"--cfg-options {cfg_options!r} cannot be applied to this config ({error_detail(err)}). A key "
                           f"path must follow the config's structure (list items by index, e.g. "
                           f"model.teachers.0.name); `mmtard config show CONFIG` prints it.") from None
 

@@ -60,3 +60,12 @@ def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
     if not close:
         return ''
     return ' Did you mean ' + ', '.join(repr(c) for c in close) + '?'
+
+
+def error_detail(err: BaseException, limit: int = 400) -> str:
+    """``Type: message`` of an exception from a library, on one line and at most ``limit`` characters,
+    for quoting inside a one-paragraph error."""
+    message = ' '.join(str(err).split()).rstrip('.') or 'no message'
+    if len(message) > limit:
+        message = message[:limit] + ' ...'
+    return f'{type(err).__name__}: {message}'

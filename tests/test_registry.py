@@ -1,6 +1,6 @@
 import pytest
 
-from mmtard.errors import ComponentNameClash, ConfigError, UnknownComponentError, did_you_mean
+from mmtard.errors import ComponentNameClash, ConfigError, UnknownComponentError, did_you_mean, error_detail
 from mmtard.registry import PUBLIC_REGISTRIES, WEIGHTINGS, check_component_options, registering_as
 from mmtard.weighting import FixedWeighting, Weighting
 
@@ -21,6 +21,11 @@ def test_did_you_mean_prefers_a_case_variant_and_finds_shortened_names():
     assert did_you_mean('Adamw', ['Adam', 'AdamW', 'NAdam', 'RAdam']) == " Did you mean 'AdamW'?"
     assert did_you_mean('Fixed', ['FixedWeighting', 'MTARDWeighting']) == " Did you mean 'FixedWeighting'?"
     assert did_you_mean('zzz', ['FixedWeighting']) == ''
+
+
+def test_error_detail_is_one_shortened_line():
+    assert error_detail(RuntimeError('a\n  b.' + 'x' * 500), limit=10) == 'RuntimeError: a b.xxxxxx ...'
+    assert error_detail(EOFError()) == 'EOFError: no message'
 
 
 def test_unknown_name_outside_mmtard_list_shows_the_valid_names():

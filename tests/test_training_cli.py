@@ -124,3 +124,19 @@ def test_a_distributed_launcher_outside_its_launcher_is_explained(tmp_path, monk
     monkeypatch.delenv('RANK', raising=False)
     result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), '--launcher', 'pytorch'])
     assert result.exit_code == 2 and 'torchrun' in result.output and 'RANK' in result.output
+
+
+@pytest.mark.parametrize('option, message', [
+    ('train_cfg.max_iters=-1', 'train_cfg.max_iters=-1 must be a whole number >= 1'),  # mmengine: trains nothing
+    ('train_dataloader.batch_size=-4', 'batch_size=-4 must be a whole number >= 1'),
+    ('train_dataloader.num_workers=-1', 'num_workers=-1 must be a whole number >= 0'),
+    ('optim_wrapper.optimizer.lr=abc', "lr='abc' must be a positive number"),
+    ('model.attack.momentum=high', "momentum='high' must be a number in"),
+    ('model.attack.random_start=maybe', "random_start='maybe' must be True or False"),
+    ('model.weighting.coefficients.clean=five', 'must map teacher names to non-negative numbers'),
+])
+def test_bad_values_are_explained_before_training(tmp_path, option, message):
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), *FAST, '-o', option])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and 'Traceback' not in result.output
+    assert not list((tmp_path / 'w').glob('*.pth'))

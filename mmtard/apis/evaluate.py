@@ -14,7 +14,7 @@ from rich.progress import Progress
 from torch import nn
 
 from ..config import resolve_config
-from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean
+from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..evaluation.benchmark import BatchEvent, Benchmark
 from ..evaluation.partial import PARTIAL_FILE
 from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
@@ -42,7 +42,7 @@ def load_model_checkpoint(model: nn.Module, checkpoint: Union[str, os.PathLike])
             load_checkpoint(model, str(path), map_location='cpu', strict=True, logger='silent')
     except Exception as err:  # torch.load's unpickling errors and load_state_dict's RuntimeError vary
         raise CheckpointError(f'The checkpoint {str(path)!r} could not be loaded into the config\'s model '
-                              f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""}). Check '
+                              f'({error_detail(err)}). Check '
                               f'that it was written by training this same config (same model type and '
                               f'architectures) and that the file is complete.') from None
 
@@ -145,6 +145,10 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
     if checkpoint is not None:
         load_model_checkpoint(model, checkpoint)
     encoder = select_encoder(model, model_key)
+    if checkpoint is None and encoder.random_image_tower:
+        console.print(f'[yellow]warning:[/] no --checkpoint, and model.{model_key} names no pretrained weights: '
+                      f'this evaluates a randomly initialised image tower. Pass --checkpoint '
+                      f'work_dirs/<run>/iter_N.pth to evaluate a trained model.', highlight=False)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset)
     prepare_out_dir(out, overwrite)

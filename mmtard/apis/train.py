@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 from mmengine.config import Config
 
+from ..attacks.units import check_positive_int
 from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError
 from ..plugins import ensure_plugins_loaded
@@ -38,6 +39,7 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
     ``resume``: None (fresh run), ``'auto'`` (the work dir's latest checkpoint) or a checkpoint path.
     """
     cfg = resolve_config(config, cfg_options)
+    check_run_settings(cfg)
     if work_dir is not None:
         cfg.work_dir = str(work_dir)
     elif not cfg.get('work_dir'):
@@ -75,6 +77,30 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
     if launcher != 'none' and not torch.cuda.is_available():
         cfg.setdefault('model_wrapper_cfg', dict(type='mmtard.DeviceAwareDDP'))
     return cfg
+
+
+def check_run_settings(cfg: Config) -> None:
+    """Refuse the Runner settings torch and mmengine would reject only deep inside the run (or, for
+    ``max_iters <= 0``, accept and train nothing)."""
+    settings = cfg.to_dict()
+
+    def value(path: str) -> Any:
+        node: Any = settings
+        for part in path.split('.'):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        return node
+
+    for path in ('train_cfg.max_iters', 'train_cfg.max_epochs', 'train_dataloader.batch_size',
+                 'val_dataloader.batch_size', 'train_dataloader.dataset.num_samples'):
+        if value(path) is not None:
+            check_positive_int(value(path), path)
+    for path in ('train_dataloader.num_workers', 'val_dataloader.num_workers'):
+        workers = value(path)
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+            raise ConfigError(f'{path}={workers!r} must be a whole number >= 0 (0 loads data in the main process).')
+    lr = value('optim_wrapper.optimizer.lr')
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
+        raise ConfigError(f'optim_wrapper.optimizer.lr={lr!r} must be a positive number, e.g. 2e-5.')
 
 
 def init_cpu_process_group(launcher: str) -> None:

@@ -14,7 +14,7 @@ from ..registry import ATTACKS
 from .ball import project, random_delta, unit_direction
 from .base import Attack, Forward, float32_update
 from .objectives import CLASSIFICATION_LOSSES, Objective
-from .units import check_choice, check_positive_int, to_pixels
+from .units import check_choice, check_flag, check_positive_int, to_pixels
 
 
 @ATTACKS.register_module()
@@ -42,11 +42,11 @@ class PGD(Attack):
         super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy)
         self.steps = check_positive_int(steps, 'steps')
         self.step_size = self.eps * 2.5 / steps if step_size is None else to_pixels(step_size, 'step_size')
-        if not 0.0 <= momentum < 1.0:
-            raise ConfigError(f'momentum={momentum!r} must be in [0, 1); the MMT-ARD release uses 0.9.')
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
+            raise ConfigError(f'momentum={momentum!r} must be a number in [0, 1); the MMT-ARD release uses 0.9.')
         self.momentum = float(momentum)
-        self.random_start = bool(random_start)
-        self.maximize = bool(maximize)
+        self.random_start = check_flag(random_start, 'random_start')
+        self.maximize = check_flag(maximize, 'maximize')
         self.loss = check_choice(loss, tuple(CLASSIFICATION_LOSSES), 'loss')
 
     def _perturb(self, forward: Forward, images: Tensor, objective: Objective) -> Tensor:

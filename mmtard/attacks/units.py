@@ -66,3 +66,10 @@ def check_positive_int(value: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f'{name}={value!r} must be a whole number >= 1.')
     return value
+
+
+def check_flag(value: bool, name: str) -> bool:
+    """Return ``value`` if it is True or False (a config string such as 'maybe' is not)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f'{name}={value!r} must be True or False.')
+    return value

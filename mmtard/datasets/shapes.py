@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -171,8 +172,11 @@ class ShapesDataset(Dataset):
     def _load_or_render(self, cache_dir: Optional[str], rng: np.random.Generator) -> Dict[str, np.ndarray]:
         file = self.cache_file(cache_dir) if cache_dir else None
         if file is not None and file.is_file():
-            with np.load(file) as cached:
-                return {k: cached[k] for k in ('images', 'labels', 'radius')}
+            try:
+                with np.load(file) as cached:
+                    return {k: cached[k] for k in ('images', 'labels', 'radius')}
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                pass  # damaged outside mmtard (writes are atomic): render again and replace it
         labels = rng.permutation(np.arange(self.num_samples) % len(self.classnames))
         combos = [ALL_CLASSES.index(name) for name in self.classnames]
         combo = np.asarray(combos, dtype=np.int64)[labels]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from mmengine.runner import Runner
 
-from ..errors import CheckpointError, MMTardError
+from ..errors import CheckpointError, MMTardError, error_detail
 from ..models.encoders.checkpoint import trusted_checkpoint_globals
 
 
@@ -27,10 +27,9 @@ class MMTardRunner(Runner):
         except MMTardError:
             raise
         except Exception as err:  # unpickling, truncated files and state-dict mismatches all differ
-            detail = ' '.join(str(err).split())[:400]
             action = 'resume from' if self._resume else 'load'
             raise CheckpointError(
-                f'Could not {action} {source!r} ({type(err).__name__}: {detail}). It must be a complete '
+                f'Could not {action} {source!r} ({error_detail(err)}). It must be a complete '
                 f'checkpoint written by `mmtard train` with this same config (model type, architectures and '
                 f'optimizer). To start a student from other weights, set model.student.pretrained=<file> '
                 f'instead of load_from.') from None

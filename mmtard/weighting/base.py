@@ -45,6 +45,17 @@ def spread_logs(prefix: str, values: Tensor) -> Dict[str, Tensor]:
     return {f'{prefix}_mean': values.mean(), f'{prefix}_std': std}
 
 
+def teacher_coefficients(value: Mapping[str, float], name: str) -> Dict[str, float]:
+    """A ``{teacher name: non-negative number}`` option, checked when the config is built rather
+    than at the first training step."""
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            for k, v in value.items()):
+        raise ConfigError(f'{name}={value!r} must map teacher names to non-negative numbers, '
+                          f"e.g. {name}=dict(robust=50.0, clean=5.0).")
+    return {k: float(v) for k, v in value.items()}
+
+
 class Weighting(nn.Module):
     """Base of every weighting strategy: turns teacher terms into one loss.
 

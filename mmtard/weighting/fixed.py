@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from ..registry import WEIGHTINGS
-from .base import TeacherTerm, Weighting, WeightingOutput
+from .base import TeacherTerm, Weighting, WeightingOutput, teacher_coefficients
 
 
 @WEIGHTINGS.register_module()
@@ -16,7 +16,7 @@ class FixedWeighting(Weighting):
 
     def __init__(self, weights: Optional[Dict[str, float]] = None) -> None:
         super().__init__()
-        self.weights = dict(weights) if weights is not None else None
+        self.weights = teacher_coefficients(weights, 'weights') if weights is not None else None
 
     def forward(self, terms: Mapping[str, TeacherTerm], labels: Tensor) -> WeightingOutput:
         weights = self.weights or {name: 1.0 / len(terms) for name in terms}

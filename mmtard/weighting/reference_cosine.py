@@ -8,7 +8,7 @@ from torch import Tensor
 
 from ..losses import true_class_cosine
 from ..registry import WEIGHTINGS
-from .base import TeacherTerm, Weighting, WeightingOutput, spread_logs
+from .base import TeacherTerm, Weighting, WeightingOutput, spread_logs, teacher_coefficients
 
 
 @WEIGHTINGS.register_module()
@@ -23,7 +23,8 @@ class ReferenceCosineWeighting(Weighting):
 
     def __init__(self, coefficients: Optional[Dict[str, float]] = None) -> None:
         super().__init__()
-        self.coefficients = dict(coefficients) if coefficients is not None else {'robust': 50.0, 'clean': 5.0}
+        self.coefficients = (teacher_coefficients(coefficients, 'coefficients') if coefficients is not None
+                             else {'robust': 50.0, 'clean': 5.0})
 
     def forward(self, terms: Mapping[str, TeacherTerm], labels: Tensor) -> WeightingOutput:
         self.require_teachers('ReferenceCosineWeighting', terms, list(self.coefficients))

@@ -71,6 +71,16 @@ def test_cache_is_reused(tmp_path, monkeypatch):
         ShapesDataset(split='val', num_samples=21, cache_dir=str(tmp_path))
 
 
+@pytest.mark.parametrize('damage', [b'', b'PK\x03\x04 cut short'])
+def test_a_damaged_cache_file_is_rendered_again(tmp_path, damage):
+    first = ShapesDataset(split='val', num_samples=20, cache_dir=str(tmp_path))
+    first.cache_file(str(tmp_path)).write_bytes(damage)
+    again = ShapesDataset(split='val', num_samples=20, cache_dir=str(tmp_path))
+    assert torch.equal(first._images, again._images)
+    with np.load(first.cache_file(str(tmp_path))) as repaired:  # and the cache is whole again
+        assert repaired['images'].shape[0] == 20
+
+
 def test_captions():
     ds = ShapesDataset(split='train', num_samples=200, return_caption=True)
     item = ds[0]

@@ -1,6 +1,7 @@
 """The benchmark end to end on the tiny model: text side, schema, resume, no silent overwrite."""
 import csv
 import dataclasses
+import io
 import json
 from pathlib import Path
 
@@ -197,3 +198,13 @@ def test_a_teacher_is_evaluated_through_its_frozen_wrapper():
     assert select_encoder(model, 'teachers.robust') is model.teachers['robust'].encoder  # forward with gradients
     with pytest.raises(ConfigError, match="'teachers.robust'"):
         select_encoder(model, 'teachers.robst')
+
+
+def test_evaluating_random_weights_without_a_checkpoint_warns(make_config, checkpoint, tmp_path):
+    from rich.console import Console
+
+    for given, out in ((None, 'random'), (checkpoint, 'trained')):
+        console = Console(record=True, width=300, file=io.StringIO())
+        evaluate(make_config(eps=[], n_clean=8), checkpoint=given, out_dir=tmp_path / out, console=console)
+        warned = 'randomly initialised image tower' in console.export_text()
+        assert warned == (given is None)

@@ -183,3 +183,23 @@ class TestTimmCheckpoints:
         torch.save(timm.create_model('test_vit').state_dict(), path)
         with pytest.raises(CheckpointError, match='timm backbone weights.*missing'):
             TimmEncoder('test_resnet', pretrained=path, text_tower=dict(arch=TINY_VIT))
+
+
+@pytest.mark.parametrize('make, match', [
+    (lambda path: path.mkdir(), 'is a folder'),
+    (lambda path: path.write_bytes(b''), r'is empty \(0 bytes\)'),
+    (lambda path: path.write_bytes(b'PK\x03\x04 cut short'), 'truncated or not a torch file'),
+])
+def test_unreadable_weight_files_say_what_is_wrong(tmp_path, make, match):
+    path = tmp_path / 'weights.pt'
+    make(path)
+    with pytest.raises(CheckpointError, match=match):
+        read_checkpoint(str(path))
+
+
+def test_weights_of_something_else_are_not_mistaken_for_a_vision_only_tower(tmp_path):
+    path = tmp_path / 'other.pt'
+    torch.save({'backbone.conv.weight': torch.zeros(1)}, path)
+    with pytest.raises(CheckpointError, match="fit neither a full CLIP nor a vision-only") as err:
+        OpenCLIPEncoder(TINY_VIT, pretrained=str(path))
+    assert 'backbone.conv.weight' in str(err.value)

@@ -44,6 +44,8 @@ class ImageTextEncoder(nn.Module):
     image_size: int
     #: Identifies the architecture in class-embedding cache keys.
     architecture: str
+    #: True when the image tower was built without weights (``pretrained`` None or False).
+    random_image_tower: bool = False
 
     def _set_preprocessing(self, image_size: int, mean: Sequence[float], std: Sequence[float]) -> None:
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmtard.errors import CheckpointError
+from mmtard.errors import CheckpointError, error_detail
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -68,9 +68,14 @@ def _is_torchscript(path: str) -> bool:
 
 def read_checkpoint(path: str) -> Any:
     """The deserialised content of a ``.pt/.pth/.bin/.ckpt`` or ``.safetensors`` file, on CPU."""
+    if os.path.isdir(path):
+        raise CheckpointError(f'Checkpoint {path!r} is a folder; point `pretrained=` at the weight file inside it.')
     if not os.path.isfile(path):
         raise CheckpointError(f'Checkpoint file {path!r} does not exist. Check the path in `pretrained=` '
                               f'(relative paths are resolved from {os.getcwd()!r}).')
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f'Checkpoint file {path!r} is empty (0 bytes): a failed download or copy. '
+                              f'Fetch it again.')
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
 
@@ -86,10 +91,11 @@ def read_checkpoint(path: str) -> Any:
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:
         raise CheckpointError(
-            f'Could not read checkpoint {path!r} with torch.load(weights_only=True): {err}. mmtard reads '
-            f'tensors, plain containers and mmengine checkpoints; convert other files to a state dict '
+            f'Could not read checkpoint {path!r} with torch.load(weights_only=True) ({error_detail(err)}). '
+            f'Either the file is truncated or not a torch file (fetch it again), or it pickles objects '
+            f'other than tensors and plain containers: convert it to a state dict '
             f'(torch.save(model.state_dict(), ...)) or to .safetensors. Known suffixes: '
-            f'{", ".join(_TORCH_SUFFIXES)}, .safetensors.') from err
+            f'{", ".join(_TORCH_SUFFIXES)}, .safetensors.') from None
 
 
 def _top_prefixes(keys: Iterable[str]) -> list:

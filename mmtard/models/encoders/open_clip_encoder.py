@@ -119,6 +119,11 @@ def load_open_clip_weights(model: nn.Module, path: str, source: str, prefix: Opt
     vision, text = _split_vision(_strip_wrappers(load_state_dict_file(path, prefix=prefix)))
     described = f'{source} weights {path!r}'
     if not text:
+        if not set(vision) & set(model.visual.state_dict()):
+            raise CheckpointError(
+                f'{described} fit neither a full CLIP nor a vision-only image tower of this architecture: '
+                f'none of its keys (first: {sorted(vision)[:5]}) is a parameter of the model. Check that the '
+                f'file holds CLIP weights for this arch.')
         if text_path is None:
             raise CheckpointError(
                 f'{described} hold only an image tower (vision-only, FARE/TeCoA style), so the text tower '
@@ -221,6 +226,7 @@ class OpenCLIPEncoder(ImageTextEncoder):
         self.model, preprocess = create_open_clip(arch, pretrained, prefix=prefix, text_pretrained=text_pretrained,
                                                   quick_gelu=quick_gelu, lora=lora)
         self.architecture = f'open_clip:{arch}' + (':quickgelu' if preprocess['quick_gelu'] else '')
+        self.random_image_tower = pretrained is None
         self.embed_dim = int(open_clip.get_model_config(arch)['embed_dim'])
         self._set_preprocessing(_square_size(self.model.visual.image_size, arch),
                                 mean or preprocess['mean'], std or preprocess['std'])

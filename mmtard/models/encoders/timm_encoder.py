@@ -81,6 +81,7 @@ class TimmEncoder(ImageTextEncoder):
         if 'lora' in text_cfg:
             raise ConfigError('text_tower takes no lora=: the text tower is frozen.')
         self.trunk = _create_trunk(arch, pretrained is True, image_size)
+        self.random_image_tower = pretrained in (False, None)
         self.text, text_preprocess = create_open_clip(**text_cfg)
         del self.text.visual  # only the text side is used; keeps memory and checkpoints small
         self.text.requires_grad_(False)
