@@ -50,6 +50,11 @@ class FrozenTeacher(nn.Module):
         with torch.no_grad():
             return self.encoder(images).float()
 
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Unnormalised float32 image features, computed without gradients."""
+        with torch.no_grad():
+            return self.encoder.image_features(images).float()
+
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         return self.encoder.encode_text(list(texts))
 

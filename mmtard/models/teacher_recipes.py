@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..attacks.objectives import CrossEntropy, SquaredL2
+from ..attacks.units import check_flag
 from ..losses import kl_per_sample
 from ..registry import ATTACKS, MODELS
 from .base import ZeroShotModel
@@ -59,17 +60,24 @@ class _GuidedByOriginal(ZeroShotModel):
 class FARE(_GuidedByOriginal):
     """FARE (Schlarmann et al. 2024): keep the adversarial embedding where the original put the clean one.
 
-    Attack and loss: squared L2 between the student's embedding of x + delta and the frozen original's
-    embedding of x. mmtard's encoders return L2-normalised embeddings, so this is FARE on the unit
-    sphere (2 - 2 cos), which leaves the zero-shot logits' geometry unchanged.
+    Attack and loss: ||phi_S(x + delta) - phi_orig(x)||^2. By default phi is the image tower's
+    unnormalised output, as in the paper and its release (whose feature norms matter to the vision-
+    language models that consume them); ``unit_sphere=True`` compares L2-normalised embeddings
+    instead (2 - 2 cos), which constrains only what zero-shot classification uses.
     """
 
+    def __init__(self, student: dict, attack: Optional[dict] = None, unit_sphere: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(student, attack, **kwargs)
+        self.unit_sphere = check_flag(unit_sphere, 'unit_sphere')
+
     def loss(self, inputs: Tensor, labels: Tensor, index: Optional[Tensor]) -> Dict[str, Tensor]:
-        target = self.original(inputs)
-        result = self.attack_student(self.attack, self.student, inputs, SquaredL2(target))
-        adv_embeddings = self.student(result.adv)
-        loss = (adv_embeddings.float() - target.float()).pow(2).sum(dim=-1).mean()
-        logits = self.zero_shot_logits('student', adv_embeddings)
+        features = self.student if self.unit_sphere else self.student.image_features
+        target = self.original(inputs) if self.unit_sphere else self.original.image_features(inputs)
+        result = self.attack_student(self.attack, features, inputs, SquaredL2(target))
+        adv_features = features(result.adv)
+        loss = (adv_features - target).pow(2).sum(dim=-1).mean()
+        logits = self.zero_shot_logits('student', F.normalize(adv_features, dim=-1))
         return {'loss': loss, 'acc_adv': self.batch_accuracy(logits, labels)}
 
 

@@ -169,13 +169,27 @@ def test_teacher_recipes_train_the_image_tower(recipe):
         assert all(p.grad is None for p in model.original.parameters())
 
 
-def test_fare_loss_is_squared_distance_to_the_original_clean_embedding():
-    model = build(dict(type='FARE', student=TINY))
+@pytest.mark.parametrize('unit_sphere', [False, True])
+def test_fare_loss_is_squared_distance_to_the_original_clean_embedding(unit_sphere):
+    model = build(dict(type='FARE', student=TINY, unit_sphere=unit_sphere))
+    with torch.no_grad():  # move the student away from the original, so the loss is not trivially small
+        for p in model.student.model.visual.parameters():
+            p.add_(0.01 * torch.randn_like(p))
     x, y = batch()
     model.attack = FixedAttack(x.flip(0))
     got = model.loss(x, y, None)['loss']
-    expected = (model.student(x.flip(0)) - model.original(x)).pow(2).sum(-1).mean()
+    # Independently: the image towers' raw outputs on normalised pixels, as the FARE paper compares them.
+    student, original = model.student, model.original.encoder
+    mean, std = torch.tensor(student.pixel_mean).view(1, 3, 1, 1), torch.tensor(student.pixel_std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        adv = student.model.encode_image((x.flip(0) - mean) / std)
+        clean = original.model.encode_image((x - mean) / std)
+    if unit_sphere:
+        adv, clean = F.normalize(adv, dim=-1), F.normalize(clean, dim=-1)
+    expected = (adv - clean).pow(2).sum(-1).mean()
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    (objective,) = model.attack.calls
+    assert torch.allclose(objective.target_embeddings, clean, atol=1e-6)  # the attack pushes away from it
 
 
 def test_contrastive_pretraining_needs_and_uses_captions():

@@ -79,6 +79,10 @@ class ImageTextEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised float32 embedding of pixels in [0,1], shape (B,3,H,W)."""
+        return F.normalize(self.image_features(images), dim=-1)
+
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Unnormalised float32 image features of pixels in [0,1] (what FARE's loss compares)."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f'{type(self).__name__} expects images of shape (B,3,H,W) with pixels in [0,1], '
                              f'got shape {tuple(images.shape)}.')
@@ -88,8 +92,7 @@ class ImageTextEncoder(nn.Module):
                               align_corners=False, antialias=False)
         mean, std = self._normalisation(x.device)
         x = (x - mean) / std
-        features = self.encode_image_features(x.to(self.weight_dtype))
-        return F.normalize(features.float(), dim=-1)
+        return self.encode_image_features(x.to(self.weight_dtype)).float()
 
     def _normalisation(self, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
         """Float32 (1,3,1,1) mean and std on ``device``, made once: a host-to-device copy in every
