@@ -76,9 +76,10 @@ def merge_cfg_options(cfg: Config, cfg_options: Dict[str, Any]) -> None:
     try:
         cfg.merge_from_dict(cfg_options)
     except (KeyError, IndexError, TypeError, ValueError) as err:
-        raise ConfigError(f"--cfg-options {cfg_options!r} cannot be applied to this config ({error_detail(err)}). A key "
-                          f"path must follow the config's structure (list items by index, e.g. "
-                          f"model.teachers.0.name); `mmtard config show CONFIG` prints it.") from None
+        raise ConfigError(f"--cfg-options {cfg_options!r} cannot be applied to this config "
+                          f"({error_detail(err)}). A key path must follow the config's structure (list "
+                          f"items by index, e.g. model.teachers.0.name); `mmtard config show CONFIG` "
+                          f"prints it.") from None
 
 
 def resolve_config(config: Union[str, os.PathLike, Config], cfg_options: Optional[Dict[str, Any]] = None) -> Config:

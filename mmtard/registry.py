@@ -66,11 +66,12 @@ class MMTardRegistry(Registry):
     """An mmengine registry that tracks owners, forbids clashes and suggests close names."""
 
     def __init__(self, name: str, *args: Any, description: str = '', builder_keys: Tuple[str, ...] = (),
-                 **kwargs: Any) -> None:
+                 cheap_to_build: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault('scope', 'mmtard')
         super().__init__(name, *args, **kwargs)
         self.description = description
         self.builder_keys = builder_keys  # config keys the builder consumes, not the component
+        self.cheap_to_build = cheap_to_build  # no weights or data: building one just validates its values
         ALL_REGISTRIES.append(self)
         self._owners: Dict[str, str] = {}
 
@@ -114,7 +115,7 @@ class MMTardRegistry(Registry):
         short = next((name for name, reg in PUBLIC_REGISTRIES.items() if reg is self), None)
         if short:
             return f'Run `mmtard list {short}` to see every registered name.'
-        return f"Valid names: {', '.join(sorted(self._all_names()))}."
+        return f"Valid names: {', '.join(sorted(set(self._all_names())))}."
 
     def _all_names(self) -> List[str]:
         names = list(self.module_dict)
@@ -163,6 +164,7 @@ def accepted_options(target: Any) -> Optional[List[str]]:
 
 
 def unknown_option_error(target: Any, registry: Registry, option: str, where: str = '') -> ConfigError:
+    """The error for a config ``option`` that ``target``'s constructor does not take."""
     valid = accepted_options(target) or []
     located = f' (config key {where!r})' if where else ''
     listed = f" Its options are: {', '.join(valid)}." if valid else ''
@@ -204,9 +206,9 @@ TEACHERS = MMTardRegistry('teacher', locations=['mmtard.models'],
                           description='frozen image-text encoders that guide the student')
 STUDENTS = MMTardRegistry('student', locations=['mmtard.models'],
                           description='trainable image encoders paired with a frozen text tower')
-ATTACKS = MMTardRegistry('attack', locations=['mmtard.attacks'],
+ATTACKS = MMTardRegistry('attack', locations=['mmtard.attacks'], cheap_to_build=True,
                          description='adversarial attacks on pixel inputs in [0,1]')
-WEIGHTINGS = MMTardRegistry('weighting', locations=['mmtard.weighting'],
+WEIGHTINGS = MMTardRegistry('weighting', locations=['mmtard.weighting'], cheap_to_build=True,
                             description='per-sample weighting of the teachers\' distillation terms')
 
 #: Registries `mmtard list` shows, by the short name users type.
@@ -267,3 +269,18 @@ def check_component_options(node: Any, where: str = '') -> None:
     elif isinstance(node, (list, tuple)):
         for index, value in enumerate(node):
             check_component_options(value, f'{where}.{index}')
+
+
+def check_component_values(node: Any) -> None:
+    """Build every cheap component (attacks, weightings) of a complete config, such as ``model``, so
+    that a bad value (``eps=-3``) is reported before the Runner sets up and loads weights."""
+    if isinstance(node, dict):
+        found = _component(node['type']) if isinstance(node.get('type'), str) else None
+        if found is not None and found[1].cheap_to_build:
+            found[1].build(node)
+            return
+        for value in node.values():
+            check_component_values(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            check_component_values(value)

@@ -134,9 +134,12 @@ def test_a_distributed_launcher_outside_its_launcher_is_explained(tmp_path, monk
     ('model.attack.momentum=high', "momentum='high' must be a number in"),
     ('model.attack.random_start=maybe', "random_start='maybe' must be True or False"),
     ('model.weighting.coefficients.clean=five', 'must map teacher names to non-negative numbers'),
+    ('model.attack.eps=-3', 'eps=-3 is negative'),
+    ('model.val_attack.norm=L3', "norm='L3' is not a supported threat model"),
 ])
-def test_bad_values_are_explained_before_training(tmp_path, option, message):
+def test_bad_values_are_explained_before_the_runner_starts(tmp_path, option, message):
     result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), *FAST, '-o', option])
     assert result.exit_code == 2, result.output
     assert message in result.output and 'Traceback' not in result.output
-    assert not list((tmp_path / 'w').glob('*.pth'))
+    assert not (tmp_path / 'w').exists(), 'refused before mmengine made the work dir'
+    assert 'System environment' not in result.output

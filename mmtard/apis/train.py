@@ -12,6 +12,7 @@ from ..attacks.units import check_positive_int
 from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError
 from ..plugins import ensure_plugins_loaded
+from ..registry import check_component_values
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Variables each launcher sets and mmengine's process-group set-up reads.
@@ -40,6 +41,7 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
     """
     cfg = resolve_config(config, cfg_options)
     check_run_settings(cfg)
+    check_component_values(cfg.to_dict().get('model'))
     if work_dir is not None:
         cfg.work_dir = str(work_dir)
     elif not cfg.get('work_dir'):

@@ -15,7 +15,7 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 from torchvision.transforms import InterpolationMode
 
-from ..errors import DatasetReadError
+from ..errors import DatasetReadError, error_detail
 
 
 def resize_center_crop(image: Image.Image, image_size: int) -> torch.Tensor:
@@ -46,5 +46,5 @@ def load_image(file: Union[str, os.PathLike], image_size: int) -> torch.Tensor:
         with Image.open(file) as image:
             return resize_center_crop(image, image_size)
     except (OSError, ValueError) as err:  # PIL.UnidentifiedImageError and truncated files are OSErrors
-        raise DatasetReadError(f'The image {str(file)!r} cannot be read ({type(err).__name__}: {err}). It is '
+        raise DatasetReadError(f'The image {str(file)!r} cannot be read ({error_detail(err)}). It is '
                                f'truncated or not an image; replace it, or delete it from the dataset.') from None

@@ -140,19 +140,21 @@ def figure(rows: Sequence[Dict[str, Any]], runs: Sequence[Run], path: Path) -> N
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.6))
+    colors = {label: f'C{i}' for i, (_, label) in enumerate(models_in(rows))}  # one colour per model, both panels
     for name, label in models_in(rows):
         clean = metric_values(rows, name, SEEN, None, 0)
         robust = metric_values(rows, name, SEEN, 'autoattack', 8)
         if clean and robust:
             (cx, cs), (ry, rs) = summarise(clean), summarise(robust)
-            left.errorbar(100 * cx, 100 * ry, xerr=100 * cs, yerr=100 * rs, fmt='o', capsize=3, label=label)
+            left.errorbar(100 * cx, 100 * ry, xerr=100 * cs, yerr=100 * rs, fmt='o', capsize=3, label=label,
+                          color=colors[label])
     left.set_xlabel('clean accuracy, seen classes (%)')
     left.set_ylabel('robust accuracy, APGD-CE + APGD-T 8/255 (%)')
     left.set_title('clean vs robust accuracy')
     left.legend(fontsize=7)
     left.grid(alpha=0.3)
     for i, (label, points) in enumerate(val_curves(runs).items()):
-        color = f'C{i}'
+        color = colors.get(label, f'C{len(colors) + i}')
         for key, style in (('clean_acc', '-'), ('robust_acc', '--')):
             if points.get(key):
                 steps, values = zip(*points[key])
