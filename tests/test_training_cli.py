@@ -143,3 +143,10 @@ def test_bad_values_are_explained_before_the_runner_starts(tmp_path, option, mes
     assert message in result.output and 'Traceback' not in result.output
     assert not (tmp_path / 'w').exists(), 'refused before mmengine made the work dir'
     assert 'System environment' not in result.output
+
+
+def test_resume_written_before_the_config_still_reads_the_config(tmp_path):
+    result = CliRunner().invoke(cli, ['train', '--resume', str(TINY), '--work-dir', str(tmp_path / 'empty')])
+    assert result.exit_code == 2 and 'holds no checkpoint to resume' in result.output  # the config was read
+    result = CliRunner().invoke(cli, ['train', '--work-dir', str(tmp_path / 'empty')])
+    assert result.exit_code == 2 and "Missing argument 'CONFIG'" in result.output

@@ -21,7 +21,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument('config', type=click.Path(dir_okay=False))
+@click.argument('config', type=click.Path(dir_okay=False), required=False, metavar='CONFIG')  # see --resume below
 @click.option('--work-dir', type=click.Path(file_okay=False), help='Where logs and checkpoints go '
               '(default: work_dirs/<config name>).')
 @click.option('--resume', is_flag=False, flag_value='auto', default=None, metavar='[CKPT]',
@@ -31,11 +31,15 @@ def cli() -> None:
               help='Distributed launcher: pytorch under torchrun, slurm under srun.')
 @cfg_options_option
 @friendly_errors
-def train(config: str, work_dir: Optional[str], resume: Optional[str], overwrite: bool, launcher: str,
+def train(config: Optional[str], work_dir: Optional[str], resume: Optional[str], overwrite: bool, launcher: str,
           cfg_options: Tuple[str, ...]) -> None:
     """Train the model a CONFIG describes (distiller, teacher recipe or baseline)."""
     from ..apis.train import train as train_api
 
+    if config is None:
+        if resume is None or not resume.endswith('.py'):
+            raise click.UsageError("Missing argument 'CONFIG'.")
+        config, resume = resume, 'auto'  # `--resume CONFIG`: the option took the config as its value
     load_plugins_reporting_failures()
     runner = train_api(config, work_dir=work_dir, resume=resume, cfg_options=parse_cfg_options(cfg_options),
                        launcher=launcher, overwrite=overwrite)
