@@ -96,8 +96,8 @@ class AutoAttack(Attack):
         if too_few:
             raise ConfigError(f'The stages {too_few} use DLR losses, undefined for {logits.shape[1]} classes. Use '
                               f"version='apgd-ce' for binary tasks, as the reference evaluation does.")
-        robust = logits.argmax(dim=1) == labels
-        adv = images.clone()
+        clean = logits.argmax(dim=1) == labels
+        robust, adv = clean, images.clone()
         per_attack: 'OrderedDict[str, float]' = OrderedDict()
         nan_count = 0
         for stage in self.stages:
@@ -105,7 +105,7 @@ class AutoAttack(Attack):
             robust, adv = stage.attack_remaining(classifier, images, labels, robust, adv)
             nan_count += stage._take_nan_count()
             per_attack[stage.name] = robust.float().mean().item()
-        return RobustEvalResult(adv, robust, per_attack, nan_count)
+        return RobustEvalResult(adv, robust, per_attack, nan_count, clean)
 
     def _perturb(self, forward: Forward, images: Tensor, objective: Objective) -> Tensor:
         best, best_score = None, None

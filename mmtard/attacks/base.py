@@ -41,12 +41,14 @@ class AttackResult:
 @dataclass
 class RobustEvalResult:
     """``robust``: (B,) True where the sample is still correctly classified after every stage;
-    ``per_attack``: robust accuracy after each stage, in the order the stages ran."""
+    ``clean``: (B,) True where it was correctly classified before any; ``per_attack``: robust
+    accuracy after each stage, in the order the stages ran."""
 
     adv: Tensor
     robust: Tensor
     per_attack: 'OrderedDict[str, float]' = field(default_factory=OrderedDict)
     nan_grad_count: int = 0
+    clean: Optional[Tensor] = None
 
 
 def predict(classifier: Forward, images: Tensor) -> Tensor:
@@ -134,10 +136,10 @@ class Attack:
         """
         images = images.detach().float()
         self._nan_grads = 0
-        robust = predict(classifier, images) == labels
-        robust, adv = self.attack_remaining(classifier, images, labels, robust, images.clone())
+        clean = predict(classifier, images) == labels
+        robust, adv = self.attack_remaining(classifier, images, labels, clean, images.clone())
         per_attack = OrderedDict([(self.name, robust.float().mean().item())])
-        return RobustEvalResult(adv, robust, per_attack, self._take_nan_count())
+        return RobustEvalResult(adv, robust, per_attack, self._take_nan_count(), clean)
 
     def attack_remaining(self, classifier: Forward, images: Tensor, labels: Tensor, robust: Tensor,
                          adv: Tensor) -> Tuple[Tensor, Tensor]:

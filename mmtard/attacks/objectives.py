@@ -59,6 +59,24 @@ class CrossEntropy(Objective):
         return F.cross_entropy(output.float(), self.labels, reduction='none')
 
 
+class CaptionSetCrossEntropy(Objective):
+    """-log of the probability mass on any of a sample's true texts: logsumexp(all) - logsumexp(true).
+
+    Image-to-text retrieval counts an image as found when *any* of its captions ranks high, so its
+    attack must push the image away from all of them; cross-entropy to one caption could "succeed"
+    by moving the image onto another of its own captions. ``positives``: (B, T) bool mask.
+    """
+
+    per_sample = ('positives',)
+
+    def __init__(self, positives: Tensor) -> None:
+        self.positives = positives
+
+    def __call__(self, output: Tensor) -> Tensor:
+        logits = output.float()
+        return logits.logsumexp(dim=1) - logits.masked_fill(~self.positives, float('-inf')).logsumexp(dim=1)
+
+
 class DLR(Objective):
     """Difference of Logits Ratio (Croce & Hein 2020): -(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3).
 

@@ -66,7 +66,8 @@ class TorchvisionDataset(ClassificationDataset):
                 f'{err}). Pass download=True to let torchvision download it there, or place the files '
                 f'there yourself in torchvision\'s layout; nothing is downloaded by default.') from None
         self.classnames, self.templates = self._text(classnames, templates)
-        self.sample_indices = balanced_subset(_labels(self.dataset) or [0] * len(self.dataset),
+        self._labels = _labels(self.dataset)
+        self.sample_indices = balanced_subset(self._labels or [0] * len(self.dataset),
                                               max_samples, sample_seed)
 
     def _text(self, classnames: Optional[List[str]],
@@ -88,6 +89,12 @@ class TorchvisionDataset(ClassificationDataset):
 
     def __len__(self) -> int:
         return len(self.sample_indices)
+
+    @property
+    def targets(self) -> Optional[List[int]]:
+        """Labels of the items (None when torchvision keeps them unread), so evaluation subsets can be
+        class-balanced without loading images."""
+        return None if self._labels is None else [self._labels[i] for i in self.sample_indices]
 
     def load(self, index: int) -> Tuple[torch.Tensor, int]:
         image, label = self.dataset[self.sample_indices[index]]

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .. import __version__
-from ..attacks.objectives import CrossEntropy
+from ..attacks.objectives import CaptionSetCrossEntropy
 from ..datasets.sampling import balanced_subset
 from ..models.base import class_names_and_templates
 from ..models.encoders.base import ImageTextEncoder
@@ -63,6 +63,12 @@ class PreparedDataset:
     robust_indices: List[int]
     attack_cfg: Dict[str, Any]
     fingerprint: str
+
+
+#: Changes whenever what a stored batch means changes (an objective, a metric), so partial results
+#: written by an older mmtard are recomputed rather than mixed in. 2: retrieval attacks every caption,
+#: classification batches record the attacked samples' clean accuracy.
+PROTOCOL = 2
 
 
 def dataset_labels(dataset: Any) -> Optional[List[int]]:
@@ -110,7 +116,7 @@ class Benchmark:
         self.spec = spec
         self.out_dir = Path(out_dir)
         self.cache_dir = str(spec.cache_dir or self.out_dir / 'text_cache')
-        self.model_checksum = encoder.weights_checksum()
+        self.model_checksum = encoder.model_checksum()
         self.partial = PartialResults(self.out_dir / PARTIAL_FILE, self.model_checksum)
 
     # ----------------------------------------------------------------- planning
@@ -132,7 +138,7 @@ class Benchmark:
             classnames, templates = [], []
             count, labels = distinct_images(dataset.image_files), None
             attack_cfg = dict(spec.retrieval_attack)
-        settings = dict(dataset=entry.dataset, task=task, classnames=classnames, templates=templates,
+        settings = dict(protocol=PROTOCOL, dataset=entry.dataset, task=task, classnames=classnames, templates=templates,
                         n_clean=spec.n_clean, n_robust=spec.n_robust, batch_size=spec.batch_size,
                         attack=attack_cfg, logit_scale=spec.logit_scale)
         return PreparedDataset(
@@ -249,7 +255,7 @@ class Benchmark:
                 images, labels = self._load(p, indices)
                 result = build_attack(p.attack_cfg, eps, self._attack_seed(p, eps, b)).evaluate(
                     classifier, images, labels)
-                return {'n': len(indices), 'robust': int(result.robust.sum()),
+                return {'n': len(indices), 'robust': int(result.robust.sum()), 'clean': int(result.clean.sum()),
                         'per_attack': {name: round(acc * len(indices)) for name, acc in result.per_attack.items()},
                         'nan_grads': result.nan_grad_count}
 
@@ -259,7 +265,8 @@ class Benchmark:
             records.append(self._record(
                 p, eps, '+'.join(stages), clean_acc, sum(v['robust'] for v in robust) / n,
                 {name: sum(v['per_attack'][name] for v in robust) / n for name in stages},
-                {'nan_grads': sum(v['nan_grads'] for v in robust)} if any(v['nan_grads'] for v in robust) else {},
+                {'attacked_clean_acc': sum(v['clean'] for v in robust) / n,
+                 **({'nan_grads': sum(v['nan_grads'] for v in robust)} if any(v['nan_grads'] for v in robust) else {})},
                 clean_time + sum(v['time_s'] for v in robust)))
         return records
 
@@ -285,20 +292,29 @@ class Benchmark:
                 return {'embeddings': _encode(self.encoder(images))}
 
         clean = self._stored(p, 'clean', 0.0, self._batches(p.clean_indices), clean_batch, on_batch)
-        metrics = retrieval_recall(embed(clean) @ text.T, truths)
+        clean_embeddings = embed(clean)
+        metrics = retrieval_recall(clean_embeddings @ text.T, truths)
         clean_time = sum(v['time_s'] for v in clean)
         if not self.spec.eps:
             return [self._record(p, 0.0, '', metrics['i2t_r1'], None, {}, metrics, clean_time)]
         rows, text, truths = gallery(p.robust_indices)
+        # The attacked images are scored against their own, smaller gallery: so is their clean
+        # recall, so that clean and robust numbers of a row describe the same retrieval task.
+        clean_row = {image: i for i, image in enumerate(p.clean_indices)}
+        attacked_clean = retrieval_recall(
+            clean_embeddings[[clean_row[i] for i in p.robust_indices]] @ text.T, truths)
         classifier = ZeroShotClassifier(self.encoder, text, self.spec.logit_scale)
-        first_caption = {image: (row, truth[0]) for image, row, truth in zip(p.robust_indices, rows, truths)}
+        positives = torch.zeros(len(truths), text.shape[0], dtype=torch.bool, device=self.device)
+        for image, captions in enumerate(truths):
+            positives[image, captions] = True
+        attacked = {image: (row, k) for k, (image, row) in enumerate(zip(p.robust_indices, rows))}
         records = []
         for eps in self.spec.eps:
             def robust_batch(b: int, indices: List[int], eps: float = eps) -> Dict[str, Any]:
-                images, _ = self._load(p, [first_caption[i][0] for i in indices])
-                labels = torch.tensor([first_caption[i][1] for i in indices], device=self.device)
+                images, _ = self._load(p, [attacked[i][0] for i in indices])
+                objective = CaptionSetCrossEntropy(positives[[attacked[i][1] for i in indices]])
                 attack = build_attack(p.attack_cfg, eps, self._attack_seed(p, eps, b))
-                adv = attack.perturb(classifier, images, CrossEntropy(labels)).adv
+                adv = attack.perturb(classifier, images, objective).adv
                 with torch.no_grad():
                     return {'embeddings': _encode(self.encoder(adv))}
 
@@ -306,7 +322,8 @@ class Benchmark:
             recalls = retrieval_recall(embed(robust) @ text.T, truths)
             stage = '+'.join(self.stages(p))
             records.append(self._record(
-                p, eps, stage, metrics['i2t_r1'], recalls['i2t_r1'], {stage: recalls['i2t_r1']},
-                {**metrics, **{f'robust_{k}': v for k, v in recalls.items()}},
+                p, eps, stage, attacked_clean['i2t_r1'], recalls['i2t_r1'], {stage: recalls['i2t_r1']},
+                {**metrics, **{f'attacked_clean_{k}': v for k, v in attacked_clean.items()},
+                 **{f'robust_{k}': v for k, v in recalls.items()}},
                 clean_time + sum(v['time_s'] for v in robust), sample_indices=rows))
         return records

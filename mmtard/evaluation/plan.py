@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from rich.table import Table
 
+from ..attacks.apgd import APGD
 from ..attacks.base import Attack
 from ..attacks.units import check_positive_int, to_pixels
 from ..errors import ConfigError, did_you_mean
@@ -158,12 +159,13 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
 
 
 def attack_config(spec: BenchmarkSpec, dataset: DatasetSpec, num_classes: int) -> Dict[str, Any]:
-    """The classification attack of ``dataset``: AutoAttack 'apgd-ce' for binary tasks (the DLR
-    losses of the other stages need >= 3 classes), or the dataset's explicit ``attack_version``."""
+    """The classification attack of ``dataset``: AutoAttack 'apgd-ce' for tasks with fewer than 4
+    classes (binary ones such as PCam: the targeted DLR loss of APGD-T needs 4), or the dataset's
+    explicit ``attack_version``."""
     cfg = dict(spec.attack)
     version = dataset.attack_version
     if version == 'auto':
-        version = 'apgd-ce' if num_classes == 2 and cfg.get('type') == 'AutoAttack' else None
+        version = 'apgd-ce' if num_classes < 4 and cfg.get('type') == 'AutoAttack' else None
     if version is not None:
         if cfg.get('type') != 'AutoAttack':
             raise ConfigError(f"evaluation.datasets {dataset.name!r}: attack_version={version!r} selects "
@@ -197,7 +199,8 @@ def stage_passes(attack: Attack, num_classes: int) -> Dict[str, int]:
     for stage in getattr(attack, 'stages', [attack]):
         iters = getattr(stage, 'n_iter', None) or getattr(stage, 'steps', None) or getattr(stage, 'n_queries', 1)
         targets = min(stage.n_target_classes, max(num_classes - 1, 1)) if stage.name.endswith('-t') else 1
-        passes[stage.name] = int(iters) * getattr(stage, 'n_restarts', 1) * targets
+        iters = int(iters) + (1 if isinstance(stage, APGD) else 0)  # APGD also evaluates its start point
+        passes[stage.name] = iters * getattr(stage, 'n_restarts', 1) * targets
     return passes
 
 

@@ -30,11 +30,14 @@ class BenchmarkResult:
 
     ``n``: clean samples; ``n_robust``: attacked samples (``sample_indices``, dataset indices);
     ``eps`` in 1/255 units (0 when no attack ran); ``robust_acc`` None without an attack;
-    ``per_attack``: robust accuracy after each attack stage; ``metrics``: retrieval recalls
-    (``i2t_r1`` ... clean, ``robust_i2t_r1`` ... attacked) and, when the attack met non-finite
-    input gradients (a sign of gradient masking), ``nan_grads``. For retrieval rows ``clean_acc`` /
-    ``robust_acc`` are image->text recall@1 (clean on the clean images, attacked on the attacked
-    ones, each against its own images' captions), so one column summarises every task.
+    ``per_attack``: robust accuracy after each attack stage. ``metrics``: for classification,
+    ``attacked_clean_acc`` (clean accuracy of the attacked samples alone: ``clean_acc`` is over all
+    ``n``, as the field reports it); for retrieval, recalls ``i2t_r1`` ... (clean images, their own
+    gallery), ``attacked_clean_i2t_r1`` ... and ``robust_i2t_r1`` ... (the attacked images' clean and
+    attacked embeddings, against the attacked images' gallery); and ``nan_grads`` when the attack met
+    non-finite input gradients (a sign of gradient masking). For retrieval rows ``clean_acc`` /
+    ``robust_acc`` are image->text recall@1 on the attacked images' gallery, so the two describe
+    the same task and one column summarises every task.
     """
 
     dataset: str

@@ -5,9 +5,20 @@ import pytest
 import torch
 
 from mmtard.attacks import DLR, CrossEntropy, KLToTarget, Margin, SquaredL2, TargetedDLR
+from mmtard.attacks.objectives import CaptionSetCrossEntropy
 from mmtard.errors import ConfigError
 
 LOGITS = torch.tensor([[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]])
+
+
+def test_caption_set_cross_entropy_is_minus_log_mass_on_the_true_texts():
+    positives = torch.tensor([[False, False, True, True], [True, False, False, False]])
+    out = CaptionSetCrossEntropy(positives)(LOGITS)
+    total = [sum(math.exp(v) for v in row) for row in LOGITS.tolist()]
+    expected = [-math.log((math.exp(3) + math.exp(4)) / total[0]), -math.log(math.exp(4) / total[1])]
+    assert torch.allclose(out, torch.tensor(expected))
+    assert torch.allclose(out[1:], CrossEntropy(torch.tensor([0]))(LOGITS[1:]))  # one true text: plain CE
+    assert torch.equal(CaptionSetCrossEntropy(positives).subset(torch.tensor([1])).positives, positives[1:])
 
 
 def test_cross_entropy():

@@ -44,3 +44,14 @@ def test_wraps_torchvision_with_clip_names(tmp_path):
     sub = TorchvisionDataset('MNIST', root=str(tmp_path), image_size=8, max_samples=10, templates='simple')
     assert len(sub) == 10 and sorted(sub[i]['label'] for i in range(10)) == list(range(10))
     assert sub.templates == ['a photo of a {}.'] and sub.metainfo['name'] == 'MNIST'
+
+
+def test_labels_are_exposed_for_class_balanced_evaluation_subsets(tmp_path):
+    from mmtard.evaluation.benchmark import dataset_labels, evaluation_subset
+
+    write_fake_mnist(tmp_path, n=40)
+    ds = TorchvisionDataset('MNIST', root=str(tmp_path), image_size=8, max_samples=30)
+    labels = dataset_labels(ds)
+    assert labels == [ds[i]['label'] for i in range(len(ds))]  # the wrapper's items, not torchvision's
+    subset = evaluation_subset(len(ds), labels, 20, seed=0)
+    assert np.bincount([labels[i] for i in subset], minlength=10).tolist() == [2] * 10

@@ -208,3 +208,13 @@ def test_evaluating_random_weights_without_a_checkpoint_warns(make_config, check
         evaluate(make_config(eps=[], n_clean=8), checkpoint=given, out_dir=tmp_path / out, console=console)
         warned = 'randomly initialised image tower' in console.export_text()
         assert warned == (given is None)
+
+
+def test_attacked_samples_clean_accuracy_is_recorded(make_config, checkpoint, tmp_path, quiet):
+    both, = evaluate(make_config(n_clean=16, n_robust=16), checkpoint=checkpoint, out_dir=tmp_path / 'a',
+                     console=quiet)
+    assert both.metrics['attacked_clean_acc'] == both.clean_acc  # the same 16 samples
+    subset, = evaluate(make_config(n_clean=32, n_robust=16), checkpoint=checkpoint, out_dir=tmp_path / 'b',
+                       console=quiet)
+    assert subset.metrics['attacked_clean_acc'] == both.clean_acc  # nested subsets: the same 16 again
+    assert subset.robust_acc <= subset.metrics['attacked_clean_acc']

@@ -30,13 +30,14 @@ def test_defaults_are_autoattack_custom_and_the_validation_set_is_the_fallback()
     assert [d.name for d in spec.datasets] == ['ShapesDataset'] and spec.datasets[0].dataset == SHAPES
 
 
-def test_binary_tasks_get_apgd_ce_only():
+def test_tasks_with_fewer_than_four_classes_get_apgd_ce_only():
     spec = benchmark_spec(dict(datasets=[SHAPES]))
     entry = spec.datasets[0]
     assert attack_config(spec, entry, 2)['version'] == 'apgd-ce'
-    assert attack_config(spec, entry, 10)['version'] == 'custom'
+    assert attack_config(spec, entry, 3)['version'] == 'apgd-ce'  # APGD-T's targeted DLR needs 4 classes
+    assert attack_config(spec, entry, 4)['version'] == 'custom'
     attack = build_attack(attack_config(spec, entry, 10), eps=2, seed=0)
-    assert stage_passes(attack, 10) == {'apgd-ce': 100, 'apgd-t': 900}
+    assert stage_passes(attack, 10) == {'apgd-ce': 101, 'apgd-t': 909}  # 100 steps + the start, 9 targets
 
 
 def test_explicit_attack_version_needs_autoattack():

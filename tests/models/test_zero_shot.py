@@ -100,6 +100,16 @@ def test_weights_checksum_tracks_every_weight(encoder):
     assert encoder.weights_checksum() != before
 
 
+def test_model_checksum_also_tracks_the_pixel_preprocessing():
+    same = [OpenCLIPEncoder(TINY_VIT) for _ in range(2)]
+    same[1].load_state_dict(same[0].state_dict())
+    assert same[0].model_checksum() == same[1].model_checksum()
+    other_std = OpenCLIPEncoder(TINY_VIT, std=(0.5, 0.5, 0.5))
+    other_std.load_state_dict(same[0].state_dict())
+    assert other_std.weights_checksum() == same[0].weights_checksum()
+    assert other_std.model_checksum() != same[0].model_checksum()  # different embeddings, different key
+
+
 @pytest.mark.parametrize('classnames_, templates_', [([], ['{}']), (['cat'], []), (['cat'], ['no placeholder'])])
 def test_empty_or_bad_prompts_are_rejected(encoder, classnames_, templates_):
     with pytest.raises(ValueError):

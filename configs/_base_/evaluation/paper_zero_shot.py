@@ -32,7 +32,9 @@ evaluation = dict(
         dict(name='aircraft', dataset=dict(type='TorchvisionDataset', name='FGVCAircraft', root='data/aircraft',
                                            split='test', image_size=224)),
         dict(name='pcam', dataset=dict(type='TorchvisionDataset', name='PCAM', root='data/pcam', split='test',
-                                       image_size=224)),
+                                       image_size=224,  # torchvision's PCAM has no class names: CLIP's
+                                       classnames=['lymph node', 'lymph node containing metastatic tumor tissue'],
+                                       templates=['this is a photo of {}.'])),
         dict(name='imagenet-r', dataset=dict(type='ImageFolderDataset', root='data/imagenet-r', image_size=224,
                                              templates='openai_imagenet')),
         dict(name='imagenet-sketch', dataset=dict(type='ImageFolderDataset', root='data/imagenet-sketch',

@@ -147,6 +147,13 @@ class ImageTextEncoder(nn.Module):
         """sha256 of every weight of the encoder (state dict order)."""
         return tensors_checksum(self.state_dict().items())
 
+    def model_checksum(self) -> str:
+        """sha256 of the weights and of what turns pixels into the tower's input (size, mean, std):
+        two encoders with equal checksums give equal embeddings, so results keyed by it never mix."""
+        preprocessing = [self.architecture, self.image_size, list(self.pixel_mean), list(self.pixel_std)]
+        key = [self.weights_checksum(), preprocessing]
+        return hashlib.sha256(json.dumps(key).encode()).hexdigest()
+
     def text_weights_checksum(self) -> str:
         """sha256 of the weights that determine the text embeddings, memoised while they are unchanged."""
         named = self.text_parameters()
