@@ -14,7 +14,8 @@ from ..registry import DATASETS
 from .base import ClassificationDataset
 from .preprocess import load_image
 from .sampling import balanced_subset
-from .templates import get_templates, imagenet_wnid_classnames, is_wnid
+from .templates import (available_metadata, get_class_names_and_templates, get_templates, imagenet_wnid_classnames,
+                        is_wnid)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
@@ -27,11 +28,16 @@ def _layout_hint(path: Path) -> str:
 
 def folder_classnames(folders: Sequence[str], classnames: Union[None, str, Sequence[str]]) -> List[str]:
     """Natural-language class name of each class folder (sorted), from ``classnames`` when given
-    (a list, or a JSON file holding a list or a folder -> name dict), else from the folder names."""
+    (a list, a bundled dataset's name such as 'caltech101', or a JSON file holding a list or a
+    folder -> name dict), else from the folder names."""
     if classnames is None:
         if folders and all(is_wnid(f) for f in folders):
             return imagenet_wnid_classnames(folders)
         return [f.replace('_', ' ') for f in folders]
+    if isinstance(classnames, str) and not Path(classnames).exists() and \
+            classnames.lower().replace('-', '').replace('_', '') in available_metadata():
+        names = get_class_names_and_templates(classnames)[0]  # a known dataset: 'caltech101', 'eurosat'
+        return ClassificationDataset.check_classnames(names, len(folders), f'The {classnames} class names')
     if isinstance(classnames, (str, os.PathLike)):
         path = Path(classnames)
         if not path.is_file():
@@ -60,9 +66,10 @@ class ImageFolderDataset(ClassificationDataset):
         root: dataset folder.
         split: optional sub-folder of ``root`` (e.g. 'train', 'val').
         image_size: output side; shorter side resized (bicubic) then center-cropped.
-        classnames: None (folder names, or CLIP's ImageNet names for wnid folders), a list, or a
-            JSON file (a list, or a folder -> name dict).
-        templates: a template-set name ('openai_imagenet', 'simple', ...) or a list.
+        classnames: None (folder names, or CLIP's ImageNet names for wnid folders), a list, a bundled
+            dataset's name ('caltech101', 'eurosat'), or a JSON file (a list, or a folder -> name dict).
+        templates: a template-set name ('openai_imagenet', 'simple', ...), a bundled dataset's name,
+            or a list.
         max_samples: keep a seeded, class-balanced subset of this size (evaluation protocols).
         sample_seed: seed of that subset.
     """

@@ -35,7 +35,7 @@ _WNID = re.compile(r'^n\d{8}$')
 def _bundled(name: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     with open(METADATA_DIR / f'{name}.json', encoding='utf-8') as f:
         meta = json.load(f)
-    return tuple(meta['classnames']), tuple(meta['templates'])
+    return tuple(meta['classnames'] or ()), tuple(meta['templates'])  # no class names: the dataset's own
 
 
 def available_metadata() -> List[str]:
@@ -44,7 +44,8 @@ def available_metadata() -> List[str]:
 
 
 def get_class_names_and_templates(name: str) -> Tuple[List[str], List[str]]:
-    """Class names (in the dataset's label order) and prompt templates of a known dataset."""
+    """Class names (in the dataset's label order; empty where the dataset's own names are the
+    standard) and prompt templates of a known dataset."""
     key = name.lower().replace('-', '').replace('_', '')
     if key == 'imagenet':
         return list(IMAGENET_CLASSNAMES), list(TEMPLATE_SETS['openai_imagenet'])

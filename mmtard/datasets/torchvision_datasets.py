@@ -35,9 +35,10 @@ def _labels(dataset: object) -> Optional[List[int]]:
 class TorchvisionDataset(ClassificationDataset):
     """A torchvision dataset (``name`` = its class name) resized to ``image_size``.
 
-    Class names and templates are CLIP's where bundled (CIFAR10, CIFAR100, STL10, MNIST); otherwise
-    ``classnames`` or the dataset's own ``classes`` and the 'simple' template. Nothing is downloaded
-    unless ``download=True``.
+    Class names and templates are the standard zero-shot ones where bundled (CIFAR10/100, STL10,
+    MNIST, Flowers102, OxfordIIITPet, PCAM; templates only, with torchvision's own class names, for
+    StanfordCars, FGVCAircraft, DTD); otherwise ``classnames`` or the dataset's own ``classes`` and
+    the 'simple' template. Nothing is downloaded unless ``download=True``.
     """
 
     def __init__(self, name: str, root: str, split: str = 'test', image_size: int = 224,
@@ -74,10 +75,10 @@ class TorchvisionDataset(ClassificationDataset):
               templates: Union[None, str, List[str]]) -> Tuple[List[str], List[str]]:
         key = self.name.lower()
         bundled = get_class_names_and_templates(key) if key in available_metadata() else None
-        num_classes = len(bundled[0]) if bundled else len(getattr(self.dataset, 'classes', []))
+        num_classes = len(bundled[0]) if bundled and bundled[0] else len(getattr(self.dataset, 'classes', []))
         if classnames is not None:
             names = self.check_classnames(classnames, num_classes or len(classnames), 'classnames')
-        elif bundled:
+        elif bundled and bundled[0]:
             names = bundled[0]
         elif getattr(self.dataset, 'classes', None):
             names = [str(c).replace('_', ' ') for c in self.dataset.classes]

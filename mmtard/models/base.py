@@ -27,6 +27,10 @@ def class_names_and_templates(classnames: ClassNames, templates: ClassNames) -> 
 
         if isinstance(classnames, str):
             named_classes, named_templates = get_class_names_and_templates(classnames)
+            if not named_classes:
+                raise ConfigError(f"classnames={classnames!r}: mmtard bundles only the prompt templates of this "
+                                  f"dataset (its standard class names are torchvision's own). Leave classnames "
+                                  f"out to take them from the training dataset, or give the list.")
             classnames = named_classes
             templates = named_templates if templates is None else templates
         if isinstance(templates, str):

@@ -53,3 +53,32 @@ def test_wnid_mapping():
                                                                                  'toilet paper']
     with pytest.raises(ConfigError, match='n00000001'):
         imagenet_wnid_classnames(['n00000001'])
+
+
+@pytest.mark.parametrize('name, count, first_template', [
+    ('caltech101', 102, 'a photo of a {}.'), ('eurosat', 10, 'a centered satellite photo of {}.'),
+    ('flowers102', 102, 'a photo of a {}, a type of flower.'), ('oxfordiiitpet', 37, 'a photo of a {}, a type of pet.'),
+    ('pcam', 2, 'a histopathology slide showing {}'), ('dtd', 0, 'a photo of a {} texture.'),
+    ('stanfordcars', 0, 'a photo of a {}.'), ('fgvcaircraft', 0, 'a photo of a {}, a type of aircraft.'),
+])
+def test_standard_zero_shot_metadata_is_bundled(name, count, first_template):
+    classnames, templates = get_class_names_and_templates(name)
+    assert len(classnames) == count and len(set(classnames)) == count  # 0: torchvision's own names
+    assert templates[0] == first_template and all(t.count('{}') == 1 for t in templates)
+
+
+def test_an_image_folder_takes_a_bundled_datasets_names_in_sorted_folder_order(tmp_path):
+    from PIL import Image
+
+    from mmtard.datasets import ImageFolderDataset
+
+    folders = ['AnnualCrop', 'Forest', 'HerbaceousVegetation', 'Highway', 'Industrial', 'Pasture',
+               'PermanentCrop', 'Residential', 'River', 'SeaLake']  # EuroSAT's RGB release
+    for folder in folders:
+        (tmp_path / folder).mkdir()
+        Image.new('RGB', (8, 8)).save(tmp_path / folder / '0.png')
+    ds = ImageFolderDataset(str(tmp_path), image_size=8, classnames='eurosat', templates='eurosat')
+    assert ds.classnames[2] == 'brushland or shrubland' and ds.classnames[9] == 'lake or sea'
+    assert len(ds.templates) == 3
+    with pytest.raises(ConfigError, match='10 classes'):
+        ImageFolderDataset(str(tmp_path), image_size=8, classnames='pcam')
