@@ -137,6 +137,10 @@ class MMTardRegistry(Registry):
         return msg
 
     def build(self, cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(cfg, str):  # `-o model.weighting="dict(type=...)"` arrives as a string
+            raise ConfigError(
+                f"A {self.name} config must be a dict such as dict(type='...'), got the string {cfg!r}. "
+                f"On the command line set its keys one by one, e.g. -o model.weighting.type=NAME.")
         if isinstance(cfg, dict) and 'type' not in cfg:
             raise ConfigError(
                 f"A config for the {self.name!r} registry has no 'type' key: {dict(cfg)!r}. Add "

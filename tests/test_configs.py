@@ -24,6 +24,8 @@ def test_config_parses_and_names_a_model(path):
     assert cfg.model.type
     assert cfg.default_scope == 'mmtard'
     assert cfg.train_dataloader.dataset.type
+    if 'demo' not in path.parts:  # the demo's stages are scored by `mmtard demo` itself
+        assert cfg.evaluation.datasets, 'every config names the benchmark `mmtard eval` runs'
     parts = path.stem.split('_')
     assert len(parts) == 6, f'{path.name}: expected {{algorithm}}_{{student}}_{{teachers}}_{{attack}}_{{schedule}}_{{data}}'
 

@@ -66,6 +66,11 @@ def test_option_check_lets_through_builder_keys_and_open_signatures():
         other=dict(type='NotAComponent', free_form=1)))  # unknown names are left to the builder
 
 
+def test_a_component_given_as_a_string_is_a_clear_error():
+    with pytest.raises(ConfigError, match='must be a dict'):
+        WEIGHTINGS.build("dict(type='FixedWeighting')")
+
+
 def test_build_without_type_is_a_clear_error():
     with pytest.raises(ConfigError, match="no 'type' key"):
         WEIGHTINGS.build(dict(weights={'a': 1.0}))

@@ -1,4 +1,5 @@
 # ImageNet-1k class folders on local disk (data/imagenet/{train,val}/nXXXXXXXX/*.JPEG).
+_base_ = ['../evaluation/paper_zero_shot.py']  # what `mmtard eval` measures on these models
 data_root = 'data/imagenet'
 image_size = 224
 train_dataloader = dict(

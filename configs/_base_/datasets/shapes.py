@@ -1,4 +1,5 @@
 # Synthetic captioned shapes (8 colours x 8 shapes, 32 px), made offline; 13 combinations held out.
+_base_ = ['../evaluation/shapes_quick.py']  # what `mmtard eval` measures on these models
 train_dataloader = dict(
     batch_size=64, num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=True), collate_fn=dict(type='default_collate'),
