@@ -147,11 +147,13 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
     eps = [float(e) for e in (budgets['eps'] if isinstance(budgets['eps'], (list, tuple)) else [budgets['eps']])]
     for value in eps:
         to_pixels(value, 'evaluation.eps')
-    n_clean = budgets['n_clean']
+    n_clean = None if budgets['n_clean'] is None else check_positive_int(budgets['n_clean'], 'evaluation.n_clean')
+    n_robust = check_positive_int(budgets['n_robust'], 'evaluation.n_robust')
+    if eps and n_clean is not None and n_clean < n_robust:
+        raise ConfigError(f'evaluation.n_robust={n_robust} exceeds n_clean={n_clean}: the attacked samples are '
+                          f'a subset of the clean ones. Lower n_robust, or raise n_clean (None: the whole split).')
     return BenchmarkSpec(
-        datasets=datasets, eps=eps,
-        n_clean=None if n_clean is None else check_positive_int(n_clean, 'evaluation.n_clean'),
-        n_robust=check_positive_int(budgets['n_robust'], 'evaluation.n_robust'),
+        datasets=datasets, eps=eps, n_clean=n_clean, n_robust=n_robust,
         attack=settings['attack'], retrieval_attack=settings['retrieval_attack'],
         batch_size=check_positive_int(settings['batch_size'], 'evaluation.batch_size'),
         seed=int(settings['seed']), logit_scale=float(settings['logit_scale']),

@@ -75,3 +75,8 @@ def test_shipped_benchmarks_resolve(name):
 def test_options_without_a_type_tune_the_default_attack():
     spec = benchmark_spec(dict(datasets=[SHAPES], attack=dict(n_iter=10)))
     assert spec.attack == dict(type='AutoAttack', version='custom', n_iter=10)
+
+
+def test_more_attacked_than_clean_samples_is_refused():
+    with pytest.raises(ConfigError, match='n_robust=64 exceeds n_clean=32'):
+        benchmark_spec(dict(datasets=[SHAPES], n_clean=32, n_robust=64))
