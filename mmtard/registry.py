@@ -117,13 +117,25 @@ class MMTardRegistry(Registry):
             return f'Run `mmtard list {short}` to see every registered name.'
         return f"Valid names: {', '.join(sorted(set(self._all_names())))}."
 
+    def _lineage(self) -> Iterator[Registry]:
+        """This registry, then its parents up to mmengine's root."""
+        registry: Optional[Registry] = self
+        while registry is not None:
+            yield registry
+            registry = registry.parent
+
     def _all_names(self) -> List[str]:
-        names = list(self.module_dict)
-        parent = self.parent
-        while parent is not None:
-            names.extend(parent.module_dict)
-            parent = parent.parent
-        return names
+        return [name for registry in self._lineage() for name in registry.module_dict]
+
+    def find(self, key: str) -> Optional[Any]:
+        """The component registered as ``key`` here or in a parent, else None. Unlike :meth:`get`, a
+        miss costs nothing: no did-you-mean message and no attempt to import ``key`` as a module path."""
+        from .plugins import ensure_plugins_loaded
+
+        ensure_plugins_loaded()
+        self.import_from_location()
+        name = self.split_scope_key(key)[1]
+        return next((r.module_dict[name] for r in self._lineage() if name in r.module_dict), None)
 
     def _unknown_message(self, key: str) -> str:
         from .plugins import failed_plugins
@@ -240,10 +252,7 @@ def _component(name: str) -> Optional[Tuple[Any, 'MMTardRegistry']]:
     """The one component registered as ``name`` in any registry; None when absent or ambiguous."""
     found: Dict[int, Tuple[Any, MMTardRegistry]] = {}
     for registry in ALL_REGISTRIES:
-        try:
-            target = registry.get(name)
-        except (KeyError, UnknownComponentError):
-            continue
+        target = registry.find(name)
         if target is not None:
             found.setdefault(id(target), (target, registry))
     return next(iter(found.values())) if len(found) == 1 else None
