@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from mmtard.cli.main import cli
-from mmtard.models.encoders.checkpoint import trusted_checkpoint_globals
+from mmtard.checkpoint import trusted_checkpoint_globals
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'

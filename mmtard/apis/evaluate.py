@@ -20,7 +20,7 @@ from ..evaluation.partial import PARTIAL_FILE
 from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
 from ..evaluation.results import RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, rich_table, write_results
 from ..models.encoders.base import ImageTextEncoder
-from ..models.encoders.checkpoint import trusted_checkpoint_globals
+from ..checkpoint import trusted_checkpoint_globals
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
 from .train import default_work_dir

@@ -4,7 +4,7 @@ from __future__ import annotations
 from mmengine.runner import Runner
 
 from ..errors import CheckpointError, MMTardError, error_detail
-from ..models.encoders.checkpoint import trusted_checkpoint_globals
+from ..checkpoint import trusted_checkpoint_globals
 
 
 class MMTardRunner(Runner):

@@ -11,11 +11,8 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from mmtard.errors import ConfigError
-
 from .encoders.base import ImageTextEncoder, Template
-
-_PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+from .precision import precision_dtype
 
 
 class FrozenTeacher(nn.Module):
@@ -27,9 +24,7 @@ class FrozenTeacher(nn.Module):
 
     def __init__(self, encoder: ImageTextEncoder, precision: str = 'fp32') -> None:
         super().__init__()
-        if precision not in _PRECISIONS:
-            raise ConfigError(f'FrozenTeacher precision={precision!r} is not one of {sorted(_PRECISIONS)}.')
-        self.encoder = encoder.to(_PRECISIONS[precision])
+        self.encoder = encoder.to(precision_dtype(precision, 'FrozenTeacher'))
         self.encoder.requires_grad_(False)
         super().train(False)
 

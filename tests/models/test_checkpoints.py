@@ -6,7 +6,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 
 from mmtard.errors import CheckpointError, ConfigError
-from mmtard.models.encoders import OpenCLIPEncoder, TimmEncoder, load_state_dict_file, read_checkpoint
+from mmtard.checkpoint import load_state_dict_file, read_checkpoint
+from mmtard.models.encoders import OpenCLIPEncoder, TimmEncoder
 from mmtard.models.teacher import FrozenTeacher
 
 TINY_VIT = 'mmtard-tiny-vit'

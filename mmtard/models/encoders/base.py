@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import tensors_checksum
+from ...checkpoint import tensors_checksum
 
 Template = Union[str, Callable[[str], str]]
 

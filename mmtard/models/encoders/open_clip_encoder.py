@@ -24,14 +24,14 @@ from mmtard.errors import CheckpointError, ConfigError, did_you_mean
 from mmtard.registry import STUDENTS, TEACHERS
 
 from .base import ImageTextEncoder
-from .checkpoint import StateDict, load_exact, load_state_dict_file
+from ...checkpoint import StateDict, load_exact, load_state_dict_file
+from ..precision import precision_dtype
 from .lora import apply_lora, is_lora_key
 
 #: mmtard's tiny architectures (``mmtard-tiny-vit``, ``mmtard-tiny-rn``) for tests and demos.
 MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'model_configs'
 open_clip.add_model_config(MODEL_CONFIG_DIR)
 
-PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 _HF_HUB = 'hf-hub:'
 # Wrappers whose attribute names prefix encoder keys in mmtard checkpoints (FrozenTeacher, this class).
 _WRAPPER_PREFIXES = ('encoder.', 'model.')
@@ -221,8 +221,7 @@ class OpenCLIPEncoder(ImageTextEncoder):
                  lora: Optional[Mapping[str, Any]] = None, freeze_text: bool = True, precision: str = 'fp32',
                  mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None) -> None:
         super().__init__()
-        if precision not in PRECISIONS:
-            raise ConfigError(f'precision={precision!r} is not one of {sorted(PRECISIONS)}.')
+        dtype = precision_dtype(precision, 'OpenCLIPEncoder')
         self.model, preprocess = create_open_clip(arch, pretrained, prefix=prefix, text_pretrained=text_pretrained,
                                                   quick_gelu=quick_gelu, lora=lora)
         self.architecture = f'open_clip:{arch}' + (':quickgelu' if preprocess['quick_gelu'] else '')
@@ -234,7 +233,7 @@ class OpenCLIPEncoder(ImageTextEncoder):
         for name, param in self.model.named_parameters():
             if not name.startswith('visual.'):
                 param.requires_grad_(not freeze_text)
-        self.to(PRECISIONS[precision])
+        self.to(dtype)
 
     def encode_image_features(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixels)

@@ -18,9 +18,10 @@ from mmtard.errors import CheckpointError, ConfigError, did_you_mean
 from mmtard.registry import STUDENTS
 
 from .base import ImageTextEncoder
-from .checkpoint import load_exact, load_state_dict_file
+from ...checkpoint import load_exact, load_state_dict_file
 from .lora import apply_lora, is_lora_key
-from .open_clip_encoder import PRECISIONS, _strip_wrappers, create_open_clip, open_clip_tokenizer
+from ..precision import precision_dtype
+from .open_clip_encoder import _strip_wrappers, create_open_clip, open_clip_tokenizer
 
 #: LoRA targets of timm ViT attention: fused ``qkv`` and output ``proj`` linears.
 TIMM_LORA_TARGETS = ('qkv', 'proj')
@@ -73,8 +74,7 @@ class TimmEncoder(ImageTextEncoder):
                  lora: Optional[Mapping[str, Any]] = None, precision: str = 'fp32',
                  mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None) -> None:
         super().__init__()
-        if precision not in PRECISIONS:
-            raise ConfigError(f'precision={precision!r} is not one of {sorted(PRECISIONS)}.')
+        dtype = precision_dtype(precision, 'TimmEncoder')
         if not isinstance(text_tower, Mapping) or 'arch' not in text_tower:
             raise ConfigError(f"TimmEncoder needs text_tower=dict(arch=..., pretrained=...), got {text_tower!r}.")
         text_cfg = dict(text_tower)
@@ -95,7 +95,7 @@ class TimmEncoder(ImageTextEncoder):
         cfg = self.trunk.pretrained_cfg
         self._set_preprocessing(image_size or cfg['input_size'][-1], mean or cfg['mean'], std or cfg['std'])
         self.tokenizer = open_clip_tokenizer(text_cfg['arch'])
-        self.to(PRECISIONS[precision])
+        self.to(dtype)
 
     def _load_file(self, path: str, prefix: Optional[str]) -> None:
         state = _strip_wrappers(load_state_dict_file(path, prefix=prefix))

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmtard.errors import CheckpointError, error_detail
+from .errors import CheckpointError, error_detail
 
 StateDict = Dict[str, torch.Tensor]
 
