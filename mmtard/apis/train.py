@@ -8,7 +8,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 import torch
 from mmengine.config import Config
 
-from ..attacks.units import check_positive_int
+from ..checks import check_positive_int
 from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError
 from ..plugins import ensure_plugins_loaded

@@ -10,11 +10,11 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..checks import check_choice, check_positive_int
 from ..registry import ATTACKS
 from .ball import per_sample, project, random_delta, unit_direction
 from .base import Attack, Forward, float32_update
 from .objectives import Objective, TargetedDLR, classification_objective
-from .units import check_choice, check_positive_int
 
 LOSSES = ('ce', 'dlr', 'dlr-targeted')
 

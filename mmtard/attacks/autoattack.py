@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from ..checks import check_choice, check_positive_int
 from ..errors import ConfigError
 from ..registry import ATTACKS
 from .apgd import APGD
@@ -20,7 +21,6 @@ from .base import Attack, Forward, RobustEvalResult
 from .fab import FABTargeted
 from .objectives import Objective
 from .square import Square
-from .units import check_choice, check_positive_int
 
 #: Named compositions. 'custom' is the CLIP robustness literature's standard (APGD-CE + APGD-T, 9
 #: targets); 'apgd-ce' is used for binary tasks, where the DLR losses are undefined.

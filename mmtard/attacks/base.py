@@ -16,9 +16,10 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from ..checks import check_choice
 from ..errors import ConfigError, MMTardError
 from .objectives import Objective, classification_objective
-from .units import check_choice, check_norm, to_pixels
+from .units import check_norm, to_pixels
 
 Forward = Callable[[Tensor], Tensor]
 NAN_POLICIES = ('zero', 'raise')

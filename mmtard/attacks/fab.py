@@ -12,11 +12,11 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..checks import check_positive_int
 from ..errors import ConfigError
 from .ball import per_sample
 from .base import Attack, Forward, float32_update, predict
 from .objectives import Objective, TargetedObjective
-from .units import check_positive_int
 
 
 class _LogitGap(TargetedObjective):

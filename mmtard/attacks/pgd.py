@@ -9,12 +9,13 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from ..checks import check_choice, check_flag, check_positive_int
 from ..errors import ConfigError
 from ..registry import ATTACKS
 from .ball import project, random_delta, unit_direction
 from .base import Attack, Forward, float32_update
 from .objectives import CLASSIFICATION_LOSSES, Objective
-from .units import check_choice, check_flag, check_positive_int, to_pixels
+from .units import to_pixels
 
 
 @ATTACKS.register_module()

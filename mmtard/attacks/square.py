@@ -11,12 +11,12 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..checks import check_positive_int
 from ..errors import ConfigError
 from ..registry import ATTACKS
 from .ball import per_sample, project
 from .base import Attack, Forward, float32_update
 from .objectives import Margin, Objective
-from .units import check_positive_int
 
 #: (fraction of the query budget, divisor of p_init) from the reference schedule for 10,000 queries.
 _SCHEDULE = ((0.001, 1), (0.005, 2), (0.02, 4), (0.05, 8), (0.1, 16), (0.2, 32), (0.4, 64), (0.6, 128),

@@ -17,7 +17,8 @@ from rich.table import Table
 
 from ..attacks.apgd import APGD
 from ..attacks.base import Attack
-from ..attacks.units import check_positive_int, to_pixels
+from ..attacks.units import to_pixels
+from ..checks import check_positive_int
 from ..errors import ConfigError, did_you_mean
 from ..registry import ATTACKS
 

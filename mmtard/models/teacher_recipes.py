@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..attacks.objectives import CrossEntropy, SquaredL2
-from ..attacks.units import check_flag
+from ..checks import check_flag
 from ..losses import kl_per_sample
 from ..registry import ATTACKS, MODELS
 from .base import ZeroShotModel
@@ -53,7 +53,7 @@ class _GuidedByOriginal(ZeroShotModel):
     def __init__(self, student: dict, attack: Optional[dict] = None, **kwargs: Any) -> None:
         super().__init__(student, **kwargs)
         self.attack = ATTACKS.build(attack or ROBUST_FINETUNE_ATTACK)
-        self.original = FrozenTeacher(copy.deepcopy(self.student))
+        self.original = FrozenTeacher(copy.deepcopy(self.student), config=student)
 
 
 @MODELS.register_module()

@@ -1,0 +1,29 @@
+"""Checks of config values every component shares (a choice, a count, a flag), each refusing a bad
+value with a message that names the option and what it accepts, before anything is built."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .errors import ConfigError, did_you_mean
+
+
+def check_choice(value: str, choices: Sequence[str], name: str) -> str:
+    """Return ``value`` if it is in ``choices``, else raise a ConfigError listing them."""
+    if value not in choices:
+        raise ConfigError(f'{name}={value!r} is not supported.{did_you_mean(value, choices)} '
+                          f'Choose one of: {", ".join(map(repr, choices))}.')
+    return value
+
+
+def check_positive_int(value: int, name: str) -> int:
+    """Return ``value`` if it is an int >= 1, else raise a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f'{name}={value!r} must be a whole number >= 1.')
+    return value
+
+
+def check_flag(value: bool, name: str) -> bool:
+    """Return ``value`` if it is True or False (a config string such as 'maybe' is not)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f'{name}={value!r} must be True or False.')
+    return value
