@@ -13,14 +13,14 @@ from rich.console import Console
 from rich.progress import Progress
 from torch import nn
 
+from ..checkpoint import read_checkpoint
 from ..config import resolve_config
-from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean, error_detail
+from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..evaluation.benchmark import BatchEvent, Benchmark
 from ..evaluation.partial import PARTIAL_FILE
 from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
 from ..evaluation.results import RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, rich_table, write_results
 from ..models.encoders.base import ImageTextEncoder
-from ..checkpoint import trusted_checkpoint_globals
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
 from .train import default_work_dir
@@ -29,8 +29,9 @@ ConfigLike = Union[str, os.PathLike, Config]
 
 
 def load_model_checkpoint(model: nn.Module, checkpoint: Union[str, os.PathLike]) -> None:
-    """Load an mmengine checkpoint strictly: evaluating half-loaded weights would report a wrong model."""
-    from mmengine.runner import load_checkpoint
+    """Load an mmengine checkpoint strictly: evaluating half-loaded weights would report a wrong model.
+    Frozen teachers left out of the checkpoint come from the config and must match its record."""
+    from ..engine.lean_checkpoint import load_training_state
 
     path = Path(checkpoint).expanduser()
     if not path.is_file():
@@ -38,8 +39,9 @@ def load_model_checkpoint(model: nn.Module, checkpoint: Union[str, os.PathLike])
                               f'`mmtard train` (e.g. work_dirs/<config>/iter_100.pth), or leave --checkpoint out '
                               f'to evaluate the weights the config names.')
     try:
-        with trusted_checkpoint_globals():  # torch >= 2.6 refuses mmengine's own checkpoints otherwise
-            load_checkpoint(model, str(path), map_location='cpu', strict=True, logger='silent')
+        load_training_state(model, read_checkpoint(str(path)), f'The checkpoint {str(path)!r}')
+    except MMTardError:
+        raise
     except Exception as err:  # torch.load's unpickling errors and load_state_dict's RuntimeError vary
         raise CheckpointError(f'The checkpoint {str(path)!r} could not be loaded into the config\'s model '
                               f'({error_detail(err)}). Check '

@@ -88,7 +88,8 @@ class MMTARD(ZeroShotModel):
                               f'{[s.name for s in self.specs]}.{did_you_mean(attack_target, [s.name for s in self.specs])}')
         self.attack_target = attack_target
         self.teachers = nn.ModuleDict({
-            entry['name']: FrozenTeacher(TEACHERS.build(entry['encoder']), precision=entry.get('precision', 'fp32'))
+            entry['name']: FrozenTeacher(TEACHERS.build(entry['encoder']), precision=entry.get('precision', 'fp32'),
+                                         config=entry['encoder'])
             for entry in teachers})
         self.weighting = WEIGHTINGS.build(weighting or dict(type='ReferenceCosineWeighting'))
         self.attack = ATTACKS.build(attack or dict(type='PGD', eps=4, steps=10, step_size=1, momentum=0.9))
@@ -157,6 +158,7 @@ class MMTARD(ZeroShotModel):
         decided = self.weighting(terms, labels)
         out: Dict[str, Tensor] = {'loss': decided.loss}
         out.update(decided.logs)
+        out.update({f'loss_{name}': part.detach() for name, part in decided.parts.items()})
         count = result.nan_grad_count
         out['nan_grads'] = count.float() if torch.is_tensor(count) else clean.new_full((), float(count))
         if 'adv' in student_logits:

@@ -19,11 +19,13 @@ class FrozenTeacher(nn.Module):
     """Wraps an :class:`ImageTextEncoder` as a frozen teacher; outputs are float32.
 
     ``precision='bf16'`` stores the weights in bfloat16 (half the memory of a large teacher) and
-    still returns float32 embeddings.
+    still returns float32 embeddings. ``config`` is the encoder config the teacher was built from:
+    checkpoints record it with a checksum of the weights instead of the weights themselves.
     """
 
-    def __init__(self, encoder: ImageTextEncoder, precision: str = 'fp32') -> None:
+    def __init__(self, encoder: ImageTextEncoder, precision: str = 'fp32', config: Optional[dict] = None) -> None:
         super().__init__()
+        self.config = config
         self.encoder = encoder.to(precision_dtype(precision, 'FrozenTeacher'))
         self.encoder.requires_grad_(False)
         super().train(False)

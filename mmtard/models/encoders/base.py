@@ -144,8 +144,9 @@ class ImageTextEncoder(nn.Module):
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
     def weights_checksum(self) -> str:
-        """sha256 of every weight of the encoder (state dict order)."""
-        return tensors_checksum(self.state_dict().items())
+        """sha256 of every weight of the encoder (state dict order), memoised while they are unchanged
+        (a frozen ViT-L-14 teacher is checked at every checkpoint save; hashing it takes seconds)."""
+        return self._memoised_checksum(list(self.state_dict(keep_vars=True).items()), '_weights_checksum_memo')
 
     def model_checksum(self) -> str:
         """sha256 of the weights and of what turns pixels into the tower's input (size, mean, std):
@@ -156,10 +157,13 @@ class ImageTextEncoder(nn.Module):
 
     def text_weights_checksum(self) -> str:
         """sha256 of the weights that determine the text embeddings, memoised while they are unchanged."""
-        named = self.text_parameters()
+        return self._memoised_checksum(self.text_parameters(), '_text_checksum_memo')
+
+    def _memoised_checksum(self, named: List[Tuple[str, torch.Tensor]], slot: str) -> str:
+        """:func:`tensors_checksum` of ``named``, recomputed only when a tensor moved or was written to."""
         version = tuple((name, t.data_ptr(), t._version, t.dtype) for name, t in named)
-        memo = getattr(self, '_text_checksum_memo', None)
+        memo = getattr(self, slot, None)
         if memo is None or memo[0] != version:
             memo = (version, tensors_checksum(named))
-            self._text_checksum_memo = memo
+            setattr(self, slot, memo)
         return memo[1]
