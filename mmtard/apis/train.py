@@ -1,6 +1,7 @@
 """Train from a config: the plain function behind `mmtard train`."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
@@ -10,9 +11,10 @@ from mmengine.config import Config
 
 from ..checks import check_positive_int
 from ..config import resolve_config
+from ..config_check import check_component_values
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError
 from ..plugins import ensure_plugins_loaded
-from ..registry import check_component_values
+from ..work_dir import check_output_dir, work_dir_lock
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Variables each launcher sets and mmengine's process-group set-up reads.
@@ -43,12 +45,35 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
     check_run_settings(cfg)
     check_component_values(cfg.to_dict().get('model'))
     if work_dir is not None:
+        check_output_dir(work_dir, 'work dir')
         cfg.work_dir = str(work_dir)
     elif not cfg.get('work_dir'):
         if isinstance(config, Config):
             raise ConfigError('A config object without work_dir needs work_dir=... to be given.')
         cfg.work_dir = str(default_work_dir(config))
-    run_dir = Path(cfg.work_dir)
+    check_work_dir(Path(cfg.work_dir), resume, overwrite)
+    if resume is not None:
+        cfg.resume = True
+        cfg.load_from = None if resume == 'auto' else str(resume)
+    if launcher not in LAUNCHERS:
+        raise ConfigError(f'Unknown launcher {launcher!r}; use one of {LAUNCHERS}.')
+    missing_env = [name for name in LAUNCHER_ENV.get(launcher, ()) if name not in os.environ]
+    if missing_env:
+        raise ConfigError(f"--launcher {launcher} needs the environment its launcher sets ({', '.join(missing_env)} "
+                          f"missing). Start it under {LAUNCHER_PROGRAM[launcher]}, or use --launcher none "
+                          f"for one process.")
+    cfg.launcher = launcher
+    if launcher != 'none' and not torch.cuda.is_available():
+        cfg.setdefault('model_wrapper_cfg', dict(type='mmtard.DeviceAwareDDP'))
+    return cfg
+
+
+def check_work_dir(run_dir: Path, resume: Optional[str], overwrite: bool) -> None:
+    """Refuse a run that would replace an earlier run's checkpoints, or resume from nothing."""
+    check_output_dir(run_dir, 'work dir')
+    if resume == 'auto' and overwrite:
+        raise ConfigError('--resume (continue the work dir\'s run) and --overwrite (replace it) contradict each '
+                          'other. Drop --overwrite to continue the run, or drop --resume to start it afresh.')
     if resume is None and has_checkpoints(run_dir) and not overwrite:
         raise RunDirectoryExistsError(
             f"The work dir {str(run_dir)!r} already holds checkpoints of an earlier run. Continue it "
@@ -66,19 +91,6 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
         if resume == 'auto' and not has_checkpoints(run_dir):
             raise CheckpointError(f"--resume: the work dir {str(run_dir)!r} holds no checkpoint to resume "
                                   f"from. Run without --resume, or point --work-dir at the earlier run.")
-        cfg.resume = True
-        cfg.load_from = None if resume == 'auto' else str(resume)
-    if launcher not in LAUNCHERS:
-        raise ConfigError(f'Unknown launcher {launcher!r}; use one of {LAUNCHERS}.')
-    missing_env = [name for name in LAUNCHER_ENV.get(launcher, ()) if name not in os.environ]
-    if missing_env:
-        raise ConfigError(f"--launcher {launcher} needs the environment its launcher sets ({', '.join(missing_env)} "
-                          f"missing). Start it under {LAUNCHER_PROGRAM[launcher]}, or use --launcher none "
-                          f"for one process.")
-    cfg.launcher = launcher
-    if launcher != 'none' and not torch.cuda.is_available():
-        cfg.setdefault('model_wrapper_cfg', dict(type='mmtard.DeviceAwareDDP'))
-    return cfg
 
 
 def check_run_settings(cfg: Config) -> None:
@@ -125,7 +137,10 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
 
     ensure_plugins_loaded()
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
-    init_cpu_process_group(launcher)
-    runner = MMTardRunner.from_cfg(cfg)
-    runner.train()
+    lock = work_dir_lock(cfg.work_dir) if int(os.environ.get('RANK', 0)) == 0 else contextlib.nullcontext()
+    with lock:
+        check_work_dir(Path(cfg.work_dir), resume, overwrite)  # again, now that no other run can write there
+        init_cpu_process_group(launcher)
+        runner = MMTardRunner.from_cfg(cfg)
+        runner.train()
     return runner

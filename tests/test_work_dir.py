@@ -1,0 +1,81 @@
+"""One training run per work dir: a second run is refused naming the first; a dead run's lock is taken over."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mmtard.checkpoint import trusted_checkpoint_globals
+from mmtard.cli.main import cli
+from mmtard.errors import ConfigError
+from mmtard.work_dir import LOCK_FILE, WorkDirInUseError, check_output_dir, work_dir_lock
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
+FAST = ['-o', 'train_cfg.max_iters=6', '-o', 'train_cfg.val_interval=6', '-o', 'default_hooks.checkpoint.interval=2',
+        '-o', 'default_hooks.checkpoint.max_keep_ckpts=5', '-o', 'train_dataloader.batch_size=8',
+        '-o', 'train_dataloader.dataset.num_samples=32', '-o', 'val_dataloader.dataset.num_samples=16',
+        '-o', 'model.attack.steps=1', '-o', 'model.val_attack.steps=1']
+
+
+def test_a_second_lock_names_the_holder_and_the_lock_goes_with_its_run(tmp_path):
+    with work_dir_lock(tmp_path / 'w'):
+        holder = json.loads((tmp_path / 'w' / LOCK_FILE).read_text())
+        assert holder['pid'] == os.getpid()
+        with pytest.raises(WorkDirInUseError, match=f"in use by another training run \\(process {os.getpid()} on host"):
+            with work_dir_lock(tmp_path / 'w'):
+                pass
+    assert not (tmp_path / 'w').exists(), 'a folder made only for the lock is removed with it'
+    with work_dir_lock(tmp_path / 'w'):  # free again
+        pass
+
+
+def test_a_dead_runs_lock_is_taken_over_with_a_message(tmp_path):
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    (tmp_path / LOCK_FILE).write_text(json.dumps({'pid': pid, 'host': 'h', 'started': '2026-01-01T00:00:00'}))
+    (tmp_path / 'iter_2.pth').write_bytes(b'kept')
+    messages = []
+    with work_dir_lock(tmp_path, notify=messages.append):
+        assert json.loads((tmp_path / LOCK_FILE).read_text())['pid'] == os.getpid()
+    assert len(messages) == 1 and 'stale lock' in messages[0] and f'process {pid}' in messages[0]
+    assert not (tmp_path / LOCK_FILE).exists() and (tmp_path / 'iter_2.pth').read_bytes() == b'kept'
+
+
+@pytest.mark.parametrize('make, path, message', [
+    (None, '', 'is an empty string'),
+    ('file', 'f', "'f' is a file"),
+    ('file', 'f/run', "would be inside 'f', which is a file"),
+])
+def test_impossible_output_folders_are_refused(tmp_path, monkeypatch, make, path, message):
+    monkeypatch.chdir(tmp_path)
+    if make:
+        Path('f').write_text('x')
+    with pytest.raises(ConfigError, match=message):
+        check_output_dir(path, 'work dir')
+
+
+def test_two_concurrent_trains_the_second_is_refused_and_the_first_finishes_intact(tmp_path):
+    work = tmp_path / 'shared'
+    first = subprocess.Popen([sys.executable, '-m', 'mmtard', 'train', str(TINY), '--work-dir', str(work), *FAST],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lock = work / LOCK_FILE
+    deadline = time.monotonic() + 120
+    while not (lock.is_file() and lock.read_text().strip()) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert first.poll() is None, first.communicate()[0]
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *FAST])
+    output = first.communicate(timeout=300)[0]
+    assert first.returncode == 0, output
+    assert result.exit_code == 2, result.output
+    assert f'in use by another training run (process {first.pid}' in result.output
+    assert 'Traceback' not in result.output
+    assert sorted(p.name for p in work.glob('*.pth')) == ['iter_2.pth', 'iter_4.pth', 'iter_6.pth']
+    with trusted_checkpoint_globals():
+        assert torch.load(work / 'iter_6.pth', map_location='cpu')['meta']['iter'] == 6
+    assert not lock.exists()
