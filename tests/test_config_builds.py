@@ -11,7 +11,7 @@ from mmtard.registry import MODELS
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
 TINY = [p for p in CONFIGS if '_shapes' in p.stem]
-PAPER = [p for p in CONFIGS if p.stem.endswith('_imagenet')]
+PAPER = [p for p in CONFIGS if '_imagenet' in p.stem]
 
 
 def one_step(path, batch_size):

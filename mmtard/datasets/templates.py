@@ -26,6 +26,9 @@ TEMPLATE_SETS: Dict[str, Tuple[str, ...]] = {
     'openai_imagenet_7': tuple(t('{}') for t in SIMPLE_IMAGENET_TEMPLATES),
     # One short prompt: cheap and the usual choice for small models.
     'simple': ('a photo of a {}.',),
+    # The one training prompt of the MMT-ARD release and the robust-CLIP recipes it builds on
+    # (TeCoA, PMG-AFT, FARE: RobustVLM's `--template std`), without a full stop.
+    'this_is_a_photo': ('This is a photo of a {}',),
 }
 
 _WNID = re.compile(r'^n\d{8}$')
