@@ -85,7 +85,7 @@ def merge_cfg_options(cfg: Config, cfg_options: Dict[str, Any]) -> None:
 def resolve_config(config: Union[str, os.PathLike, Config], cfg_options: Optional[Dict[str, Any]] = None) -> Config:
     """A config given as a path or as an object, with ``cfg_options`` applied and every component's
     options checked against what it accepts."""
-    from .registry import check_component_options  # registries import the components: keep `load_config` light
+    from .config_check import check_component_options  # needs the registries: keep `load_config` light
 
     if isinstance(config, Config):
         if cfg_options:

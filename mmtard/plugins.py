@@ -10,20 +10,64 @@ Discovery is deterministic (sorted by distribution, then entry-point name). Ever
 plugin makes is attributed to its distribution. A plugin that fails is recorded, reported once,
 and never stops unrelated commands; a command that needs a component the failed plugin would have
 provided says so. ``MMTARD_DISABLE_PLUGINS=1`` turns auto-loading off.
+
+This module also keeps who registered what (the ownership bookkeeping the registries consult): it
+imports no registry itself, and registries hand it, when they are created, the import of their
+built-in components, which always runs before any plugin loads.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import types
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
-from typing import List
+from typing import Callable, Dict, Iterator, List, Tuple
 
 from .errors import ComponentNameClash, PluginLoadError
 
 ENTRY_POINT_GROUP = 'mmtard.plugins'
 DISABLE_ENV = 'MMTARD_DISABLE_PLUGINS'
+BUILTIN_OWNER = 'mmtard'
+
+_current_owner: contextvars.ContextVar[str] = contextvars.ContextVar('mmtard_owner', default=BUILTIN_OWNER)
+#: (registry name, component name) -> the distribution that registered it.
+_owners: Dict[Tuple[str, str], str] = {}
+#: Every registry's import of its built-in components (``Registry.import_from_location``).
+_builtin_importers: List[Callable[[], None]] = []
+
+
+@contextlib.contextmanager
+def registering_as(owner: str) -> Iterator[None]:
+    """Attribute every registration made inside the block to distribution ``owner``."""
+    token = _current_owner.set(owner)
+    try:
+        yield
+    finally:
+        _current_owner.reset(token)
+
+
+def current_owner() -> str:
+    """The distribution a registration made now belongs to (``mmtard`` outside any plugin)."""
+    return _current_owner.get()
+
+
+def owner_of(registry: str, name: str) -> str:
+    """The distribution that registered ``name`` in the registry called ``registry``."""
+    return _owners.get((registry, name), BUILTIN_OWNER)
+
+
+def record_owner(registry: str, name: str, owner: str) -> None:
+    """Note that distribution ``owner`` registered ``name`` in the registry called ``registry``."""
+    _owners[(registry, name)] = owner
+
+
+def import_builtins_first(importer: Callable[[], None]) -> None:
+    """Run ``importer`` (a registry's import of its built-in components) before any plugin loads, so
+    that a plugin reusing a built-in name is the registration refused, never the built-in."""
+    _builtin_importers.append(importer)
 
 
 @dataclass(frozen=True)
@@ -67,8 +111,6 @@ def discover() -> List[tuple]:
 
 def load_plugin(record: PluginRecord, entry_point: metadata.EntryPoint) -> None:
     """Import one entry point under its distribution's name; raise PluginLoadError on failure."""
-    from .registry import registering_as
-
     with registering_as(record.distribution):
         try:
             target = entry_point.load()
@@ -95,9 +137,8 @@ def ensure_plugins_loaded(force: bool = False) -> List[PluginFailure]:
     _state['loaded'] = True
     _loaded.clear()
     _failures.clear()
-    from .registry import import_builtin_components
-
-    import_builtin_components()
+    for import_builtins in list(_builtin_importers):
+        import_builtins()
     if plugins_disabled():
         return []
     for record, ep in discover():

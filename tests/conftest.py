@@ -19,11 +19,12 @@ def isolated_registries():
     from mmtard.registry import PUBLIC_REGISTRIES
 
     plugins.ensure_plugins_loaded()
-    saved = {name: (dict(reg._module_dict), dict(reg._owners)) for name, reg in PUBLIC_REGISTRIES.items()}
+    saved = {name: dict(reg.module_dict) for name, reg in PUBLIC_REGISTRIES.items()}
+    saved_owners = dict(plugins._owners)
     yield
-    for name, reg in PUBLIC_REGISTRIES.items():
-        reg._module_dict.clear()
-        reg._module_dict.update(saved[name][0])
-        reg._owners.clear()
-        reg._owners.update(saved[name][1])
+    for name, reg in PUBLIC_REGISTRIES.items():  # module_dict is the live mapping (tests/test_mmengine_contract.py)
+        reg.module_dict.clear()
+        reg.module_dict.update(saved[name])
+    plugins._owners.clear()
+    plugins._owners.update(saved_owners)
     plugins.forget_loaded_plugins()

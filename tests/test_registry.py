@@ -1,7 +1,9 @@
 import pytest
 
 from mmtard.errors import ComponentNameClash, ConfigError, UnknownComponentError, did_you_mean, error_detail
-from mmtard.registry import PUBLIC_REGISTRIES, WEIGHTINGS, check_component_options, registering_as
+from mmtard.config_check import check_component_options
+from mmtard.plugins import registering_as
+from mmtard.registry import PUBLIC_REGISTRIES, WEIGHTINGS
 from mmtard.weighting import FixedWeighting, Weighting
 
 
@@ -103,3 +105,13 @@ def test_new_component_is_attributed_to_its_distribution(isolated_registries):
 @pytest.mark.parametrize('short', sorted(PUBLIC_REGISTRIES))
 def test_every_public_registry_is_in_the_mmtard_scope(short):
     assert PUBLIC_REGISTRIES[short].scope == 'mmtard'
+
+
+def test_all_registries_lists_every_declared_registry():
+    """The option check finds components through ALL_REGISTRIES: one left out would go unchecked."""
+    from mmtard import registry
+    from mmtard.component_registry import MMTardRegistry
+
+    declared = [value for value in vars(registry).values() if isinstance(value, MMTardRegistry)]
+    assert {id(r) for r in registry.ALL_REGISTRIES} == {id(r) for r in declared}
+    assert len(registry.ALL_REGISTRIES) == len(declared) == 21

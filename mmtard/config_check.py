@@ -1,0 +1,60 @@
+"""Checking a config's components before anything is built or loaded.
+
+mmengine's Runner builds the top-level components through its own root registries, where a
+misspelt option surfaces as a raw ``TypeError`` after minutes of set-up, and a bad value only once
+the component is built. Walking the config first answers both at once: every option is checked
+against its component's constructor (with the closest valid names), and the cheap components
+(attacks, weightings) are built so that their own value checks run.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from .component_registry import MMTardRegistry, accepted_options, unknown_option_error
+from .registry import ALL_REGISTRIES
+
+
+def _component(name: str) -> Optional[Tuple[Any, MMTardRegistry]]:
+    """The one component registered as ``name`` in any registry; None when absent or ambiguous."""
+    found: Dict[int, Tuple[Any, MMTardRegistry]] = {}
+    for registry in ALL_REGISTRIES:
+        target = registry.find(name)
+        if target is not None:
+            found.setdefault(id(target), (target, registry))
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def check_component_options(node: Any, where: str = '') -> None:
+    """Refuse a config key that the component it configures does not take (``model.atack=...``)."""
+    import mmengine.runner  # noqa: F401  (registers mmengine's own loops, hooks and optimizers)
+
+    if isinstance(node, dict):
+        kind = node.get('type')
+        found = _component(kind) if isinstance(kind, str) else None
+        if found is not None:
+            target, registry = found
+            valid = accepted_options(target)
+            if valid is not None:
+                for key in node:
+                    if key != 'type' and key not in valid and key not in registry.builder_keys:
+                        raise unknown_option_error(target, registry, key, f'{where}.{key}'.lstrip('.'))
+        for key, value in node.items():
+            check_component_options(value, f'{where}.{key}'.lstrip('.'))
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            check_component_options(value, f'{where}.{index}')
+
+
+def check_component_values(node: Any) -> None:
+    """Build every cheap component (attacks, weightings) of a complete config, such as ``model``, so
+    that a bad value (``eps=-3``) is reported before the Runner sets up and loads weights."""
+    if isinstance(node, dict):
+        found = _component(node['type']) if isinstance(node.get('type'), str) else None
+        if found is not None and found[1].cheap_to_build:
+            found[1].build(node)
+            return
+        for value in node.values():
+            check_component_values(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            check_component_values(value)
