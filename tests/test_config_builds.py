@@ -9,7 +9,8 @@ from mmtard.config import load_config, with_random_weights
 from mmtard.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
+DEMO_CONFIGS = REPO / 'mmtard' / 'demo' / 'configs'  # the demo's stages ship inside the package
+CONFIGS = sorted(p for root in (REPO / 'configs', DEMO_CONFIGS) for p in root.rglob('*.py') if '_base_' not in p.parts)
 TINY = [p for p in CONFIGS if '_shapes' in p.stem]
 PAPER = [p for p in CONFIGS if '_imagenet' in p.stem]
 

@@ -6,12 +6,13 @@ import pytest
 from mmtard.config import resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
-BASE_FILES = sorted((REPO / 'configs' / '_base_').rglob('*.py'))
+DEMO_CONFIGS = REPO / 'mmtard' / 'demo' / 'configs'  # the demo's stages ship inside the package
+CONFIGS = sorted(p for root in (REPO / 'configs', DEMO_CONFIGS) for p in root.rglob('*.py') if '_base_' not in p.parts)
+BASE_FILES = sorted(p for root in (REPO / 'configs', DEMO_CONFIGS) for p in (root / '_base_').rglob('*.py'))
 
 
 def config_id(path: Path) -> str:
-    return str(path.relative_to(REPO / 'configs'))
+    return str(path.relative_to(REPO))
 
 
 def test_there_are_configs():

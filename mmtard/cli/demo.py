@@ -19,7 +19,7 @@ from .common import console, friendly_errors, load_plugins_reporting_failures
 @friendly_errors
 def demo_command(work_dir: Optional[str], seeds: int, size: str) -> None:
     """Train a tiny CLIP, its clean and robust teachers and four students offline, then evaluate them all."""
-    from ..apis.demo import run_demo
+    from ..demo.pipeline import run_demo
 
     load_plugins_reporting_failures()
     run_demo(work_dir, seeds=seeds, size=size, console=console)

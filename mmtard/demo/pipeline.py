@@ -1,4 +1,4 @@
-"""Run the embedded demo: the plain function behind `mmtard demo`."""
+"""Run the embedded demo: the plain function behind `mmtard demo`, an application on top of ``mmtard.apis``."""
 from __future__ import annotations
 
 import json
@@ -9,11 +9,11 @@ from typing import Dict, Optional, Union
 
 from rich.console import Console
 
-from ..demo.report import figure, markdown_report, summary_table
-from ..demo.scoring import score_all
-from ..demo.stages import Size, train_all
 from ..errors import ConfigError
 from ..plugins import ensure_plugins_loaded
+from .report import figure, markdown_report, summary_table
+from .scoring import score_all
+from .stages import Size, train_all
 
 
 def default_demo_dir(size: str) -> Path:

@@ -1,6 +1,6 @@
 """The embedded demo's pipeline: base CLIP -> clean and robust teachers -> four students -> evaluation.
 
-Every stage is an ordinary config in ``configs/demo/`` that ``mmtard train`` runs alone; the
+Every stage is an ordinary config in ``mmtard/demo/configs/`` (installed with the package) that ``mmtard train`` runs alone; the
 pipeline only fills in the checkpoints of earlier stages, the seed, and (for the test suite) a
 smaller size. A stage whose final checkpoint exists is reused, so a rerun costs only the report.
 """
@@ -16,7 +16,7 @@ from ..config import load_config
 from ..errors import ConfigError
 from ..evaluation.plan import fingerprint
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'demo'
+CONFIG_DIR = Path(__file__).resolve().parent / 'configs'  # package data: works from any install
 
 
 @dataclass(frozen=True)
@@ -35,24 +35,23 @@ class Stage:
 
 
 STUDENT_INPUTS = {'model.student.pretrained': 'base'}
+TEACHER_INPUTS = {**STUDENT_INPUTS, 'model.teachers.0.encoder.pretrained': 'clean-teacher',
+                  'model.teachers.1.encoder.pretrained': 'robust-teacher'}
 STAGES = (
     Stage('base', 'base CLIP', 'clip-pretrain_tiny-vit_none_no-attack_1200it_shapes-mnist.py', 'base'),
     Stage('clean-teacher', 'clean teacher', 'clean-finetune_tiny-vit_none_no-attack_400it_shapes.py', 'teacher',
           STUDENT_INPUTS),
-    Stage('robust-teacher', 'TeCoA teacher', 'tecoa_tiny-vit_none_pgd3-eps8_500it_shapes.py', 'teacher',
+    Stage('robust-teacher', 'PMG-AFT teacher', 'pmg-aft_tiny-vit_frozen-base_pgd3-eps4_500it_shapes.py', 'teacher',
           STUDENT_INPUTS),
     Stage('undefended', 'undefended student', 'clean-finetune_tiny-vit_none_no-attack_500it_shapes.py', 'student',
           STUDENT_INPUTS),
-    Stage('single-ard', 'single-teacher ARD', 'single-teacher-ard_tiny-vit_tiny-tecoa_pgd3-eps8_500it_shapes.py',
+    Stage('single-ard', 'single-teacher ARD', 'single-teacher-ard_tiny-vit_tiny-pmg-aft_pgd5-eps4_500it_shapes.py',
           'student', {**STUDENT_INPUTS, 'model.teacher.pretrained': 'robust-teacher'}),
     Stage('mmtard-reference', 'MMT-ARD (reference cosine)',
-          'mmtard_tiny-vit_tiny-clean-tecoa_pgd3-eps8_500it_shapes.py', 'student',
-          {**STUDENT_INPUTS, 'model.teachers.0.encoder.pretrained': 'clean-teacher',
-           'model.teachers.1.encoder.pretrained': 'robust-teacher'}),
+          'mmtard_tiny-vit_tiny-clean-pmg-aft_pgd5-eps4_500it_shapes.py', 'student', TEACHER_INPUTS),
     Stage('mmtard-dynamic', 'MMT-ARD (dynamic confidence)',
-          'mmtard-dynamic-confidence_tiny-vit_tiny-clean-tecoa_pgd3-eps8_500it_shapes.py', 'student',
-          {**STUDENT_INPUTS, 'model.teachers.0.encoder.pretrained': 'clean-teacher',
-           'model.teachers.1.encoder.pretrained': 'robust-teacher'}),
+          'mmtard-dynamic-confidence_tiny-vit_tiny-clean-pmg-aft_pgd5-eps4_500it_shapes.py', 'student',
+          TEACHER_INPUTS),
 )
 
 
@@ -138,8 +137,8 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, finished: Dict[
 
     config = CONFIG_DIR / stage.config
     if not config.is_file():
-        raise ConfigError(f'The demo config {config} is missing: the demo runs from a clone of the mmtard '
-                          f'repository (pip install -e .), whose configs/demo/ folder holds its stages.')
+        raise ConfigError(f'The demo config {config} is missing from the installed mmtard package: reinstall '
+                          f'it (pip install mmtard, or pip install -e . from a clone).')
     cfg = load_config(config)
     options = size_options(cfg, size)
     options.update({key: str(finished[source].checkpoint) for key, source in stage.inputs.items()})

@@ -32,10 +32,16 @@ class TeacherTerm:
 
 @dataclass
 class WeightingOutput:
-    """The scalar loss to minimise and what the strategy decided, for logging."""
+    """The scalar loss to minimise and what the strategy decided, for logging.
+
+    ``parts`` (optional) splits ``loss`` into each teacher's contribution (they sum to it): the
+    distiller logs them as ``loss_<teacher>``, the per-term shares that show how fixed
+    coefficients balance the teachers at a given logit scale and class count.
+    """
 
     loss: Tensor
     logs: Dict[str, Tensor] = field(default_factory=dict)
+    parts: Dict[str, Tensor] = field(default_factory=dict)
 
 
 def spread_logs(prefix: str, values: Tensor) -> Dict[str, Tensor]:

@@ -51,15 +51,16 @@ class DynamicConfidenceWeighting(Weighting):
                               for i, n in enumerate(names)])  # Python-side bias: no host-to-device copy
         balance = torch.softmax(scores, dim=0)  # (T, B)
         kl = torch.stack([terms[n].kl_per_sample for n in names])  # (T, B)
-        per_sample = (balance * kl).sum(dim=0)
+        weighted = balance * kl  # (T, B)
         logs = {f'kl_{n}': kl[i].mean().detach() for i, n in enumerate(names)}
         for i, n in enumerate(names):
             logs.update(spread_logs(f'balance_{n}', balance[i]))
         if self.use_hardness:
             hardness = self.hardness(confidence, names, [terms[n].teacher_input for n in names])
-            per_sample = hardness * per_sample
+            weighted = hardness * weighted
             logs.update(spread_logs('hardness', hardness))
-        return WeightingOutput(per_sample.mean(), logs)
+        parts = weighted.mean(dim=1)
+        return WeightingOutput(parts.sum(), logs, {n: parts[i] for i, n in enumerate(names)})
 
     def hardness(self, confidence: Tensor, names: Sequence[str], inputs: Sequence[str]) -> Tensor:
         """(B,) hardness weights with batch mean 1."""

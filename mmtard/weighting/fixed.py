@@ -22,5 +22,6 @@ class FixedWeighting(Weighting):
         weights = self.weights or {name: 1.0 / len(terms) for name in terms}
         self.require_teachers('FixedWeighting', terms, list(weights))
         kl = {name: terms[name].kl_per_sample.mean() for name in weights}
-        loss = torch.stack([weights[name] * kl[name] for name in weights]).sum()
-        return WeightingOutput(loss, {f'kl_{name}': value.detach() for name, value in kl.items()})
+        parts = {name: weights[name] * kl[name] for name in weights}
+        return WeightingOutput(torch.stack(list(parts.values())).sum(),
+                               {f'kl_{name}': value.detach() for name, value in kl.items()}, parts)

@@ -42,7 +42,7 @@ class MTARDWeighting(Weighting):
                 ratio = current / self.first_losses.clamp(min=1e-12)
                 self.weights.mul_(1.0 - self.lr).add_(self.lr * ratio / ratio.sum().clamp(min=1e-12))
         weights = self.weights.clone()  # the next step's in-place update must not touch this graph's copy
-        loss = (weights * losses).sum()
+        weighted = weights * losses
         logs = {f'kl_{n}': losses[i].detach() for i, n in enumerate(self.teachers)}
         logs.update({f'weight_{n}': weights[i] for i, n in enumerate(self.teachers)})
-        return WeightingOutput(loss, logs)
+        return WeightingOutput(weighted.sum(), logs, {n: weighted[i] for i, n in enumerate(self.teachers)})

@@ -28,11 +28,11 @@ class ReferenceCosineWeighting(Weighting):
 
     def forward(self, terms: Mapping[str, TeacherTerm], labels: Tensor) -> WeightingOutput:
         self.require_teachers('ReferenceCosineWeighting', terms, list(self.coefficients))
-        parts, logs = [], {}
+        parts, logs = {}, {}
         for name, coefficient in self.coefficients.items():
             term = terms[name]
             confidence = true_class_cosine(term.teacher_embeddings, term.class_embeddings, labels)
-            parts.append(coefficient * (confidence[:, None] * term.kl).mean())
+            parts[name] = coefficient * (confidence[:, None] * term.kl).mean()
             logs[f'kl_{name}'] = term.kl_per_sample.mean().detach()
             logs.update(spread_logs(f'weight_{name}', coefficient * confidence))
-        return WeightingOutput(torch.stack(parts).sum(), logs)
+        return WeightingOutput(torch.stack(list(parts.values())).sum(), logs, parts)

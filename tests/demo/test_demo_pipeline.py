@@ -21,9 +21,10 @@ def demo_dir(tmp_path_factory):
 def test_every_stage_trained_and_evaluated(demo_dir):
     rows = json.loads((demo_dir / 'results.json').read_text())
     assert {row['model'] for row in rows} == {stage.name for stage in STAGES}
-    assert {row['attack_family'] for row in rows} == {'pgd', 'autoattack'}
     assert {row['dataset'] for row in rows} == {'shapes-seen-51', 'held-out-13', 'held-out-among-64', 'mnist-digits'}
-    assert {row['eps'] for row in rows} == {4.0, 8.0}
+    assert {row['eps'] for row in rows} == {1.0, 2.0, 4.0}, "the paper's evaluation radii"
+    names = {row['attack_name'] for row in rows}
+    assert len(names) == 1 and 'reduced' in names.pop(), 'a reduced attack is never called AutoAttack'
     for row in rows:
         assert set(field_names()) <= set(row), 'rows keep the evaluation suite schema'
         assert 0.0 <= row['clean_acc'] <= 1.0 and 0.0 <= row['robust_acc'] <= 1.0
@@ -39,6 +40,11 @@ def test_report_and_figure(demo_dir):
         assert title in report
     assert 'What was measured' in report and 'chance' in report
     assert 'single-teacher ARD' in report and 'MMT-ARD (dynamic confidence)' in report
+    assert 'PMG-AFT teacher' in report, "the robust teacher's own accuracy is reported"
+    shares = report.split('## Per-term loss shares')[1].split('##')[0]
+    for label in ('single-teacher ARD', 'MMT-ARD (reference cosine)', 'MMT-ARD (dynamic confidence)'):
+        assert label in shares
+    assert 'clean ' in shares and 'robust ' in shares and '%' in shares
     png = (demo_dir / 'demo.png').read_bytes()
     assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000
 

@@ -48,6 +48,8 @@ def test_reference_cosine_weighting_by_hand():
     clean_part = 5 * 3.0 / 4
     assert out.loss.item() == pytest.approx(robust_part + clean_part)
     assert out.logs['weight_robust_mean'].item() == pytest.approx(50 * 0.7)
+    assert out.parts['robust'].item() == pytest.approx(robust_part)
+    assert out.parts['clean'].item() == pytest.approx(clean_part)
     assert out.logs['weight_robust_std'].item() == pytest.approx(50 * 0.1)
 
 
@@ -150,3 +152,19 @@ def test_every_registered_weighting_gives_a_finite_differentiable_loss(name):
     assert out.loss.dim() == 0 and torch.isfinite(out.loss)
     out.loss.backward()
     assert student.grad is not None and torch.isfinite(student.grad).all()
+
+
+@pytest.mark.parametrize('strategy', [FixedWeighting({'robust': 0.25, 'clean': 0.75}), ReferenceCosineWeighting(),
+                                      DynamicConfidenceWeighting(), MTARDWeighting()],
+                         ids=lambda s: type(s).__name__)
+def test_builtin_strategies_split_their_loss_into_per_teacher_parts(strategy):
+    """The parts are each teacher's share of the loss (logged as loss_<teacher>): they must sum to it."""
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 1, 1])
+    terms = {name: term(name, kind, torch.rand(3, 2).tolist(), logits=torch.randn(3, 2).tolist(),
+                        embeddings=torch.rand(3, 2).add(0.1).tolist(), class_embeddings=[[1.0, 0.0], [0.0, 1.0]])
+             for name, kind in (('robust', 'adv'), ('clean', 'clean'))}
+    out = strategy(terms, labels)
+    assert set(out.parts) == {'robust', 'clean'}
+    assert torch.stack(list(out.parts.values())).sum().item() == pytest.approx(out.loss.item(), rel=1e-6)
+    assert all(part.item() > 0 for part in out.parts.values())

@@ -1,5 +1,5 @@
 # Demo stage 2a: the clean teacher, cross-entropy fine-tuning of the base CLIP's image tower.
-_base_ = ['../_base_/models/demo_tiny.py', '../_base_/datasets/demo_shapes.py', '../_base_/schedules/demo_500it.py']
+_base_ = ['_base_/models.py', '_base_/data.py', '_base_/schedule.py']
 
 max_iters = 400
 model = dict(type='CleanFinetune', student={{_base_.student}}, logit_scale={{_base_.logit_scale}},

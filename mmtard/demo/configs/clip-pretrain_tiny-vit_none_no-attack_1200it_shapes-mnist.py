@@ -1,6 +1,6 @@
 # Demo stage 1: a small CLIP trained contrastively, offline, on captioned synthetic shapes (seen
 # colour-shape combinations only) and real MNIST digits. Both towers train; the temperature is learned.
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['_base_/runtime.py']
 
 max_iters = 1200
 cache_dir = 'work_dirs/.cache/shapes'
@@ -28,6 +28,4 @@ param_scheduler = [
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=400)
 val_cfg = dict(type='ValLoop')
-default_hooks = dict(logger=dict(interval=50, log_metric_by_epoch=False),
-                     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1))
-log_processor = dict(by_epoch=False)
+default_hooks = dict(checkpoint=dict(interval=max_iters))

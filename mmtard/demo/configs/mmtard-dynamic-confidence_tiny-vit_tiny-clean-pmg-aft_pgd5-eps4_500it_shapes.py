@@ -1,5 +1,5 @@
-# Demo student: MMT-ARD with DynamicConfidenceWeighting (our reading of the paper), clean + TeCoA teachers.
-_base_ = ['./mmtard_tiny-vit_tiny-clean-tecoa_pgd3-eps8_500it_shapes.py']
+# Demo student: MMT-ARD with DynamicConfidenceWeighting (our reading of the paper's abstract).
+_base_ = ['./mmtard_tiny-vit_tiny-clean-pmg-aft_pgd5-eps4_500it_shapes.py']
 
 model = dict(weighting=dict(_delete_=True, type='DynamicConfidenceWeighting', gamma=4.0, beta=0.0,
                             hardness_floor=0.1))

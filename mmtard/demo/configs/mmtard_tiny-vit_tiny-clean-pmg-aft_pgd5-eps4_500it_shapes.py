@@ -1,5 +1,6 @@
-# Demo student: MMT-ARD with the release's loss (ReferenceCosineWeighting), clean + TeCoA teachers.
-_base_ = ['../_base_/models/demo_tiny.py', '../_base_/datasets/demo_shapes.py', '../_base_/schedules/demo_500it.py']
+# Demo student: MMT-ARD as the release runs it: the release's loss (ReferenceCosineWeighting, 50 / 5),
+# clean teacher on x, robust teacher on x_adv, attack towards the clean teacher's clean output.
+_base_ = ['_base_/models.py', '_base_/data.py', '_base_/schedule.py']
 
 model = dict(
     type='MMTARD', student={{_base_.student}},
