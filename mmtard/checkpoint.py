@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import os
 import zipfile
-from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ StateDict = Dict[str, torch.Tensor]
 
 #: Top-level keys under which common checkpoint formats nest their state dict.
 _NESTED_STATE_KEYS = ('state_dict', 'model', 'model_state_dict', 'vision_encoder_state_dict')
+#: Prefixes mmtard's own wrappers add to every key of the encoder they hold (``FrozenTeacher.encoder``,
+#: ``OpenCLIPEncoder.model``): weights saved from a wrapper load into a bare encoder once stripped.
+WRAPPER_PREFIXES = ('encoder.', 'model.')
 _SHOW_KEYS = 5
 _TORCH_SUFFIXES = ('.pt', '.pth', '.bin', '.ckpt')
 #: Non-weight entries of OpenAI's TorchScript CLIP files.
@@ -102,9 +105,15 @@ def _top_prefixes(keys: Iterable[str]) -> list:
     return sorted({k.split('.', 1)[0] for k in keys})
 
 
-def _strip_common_prefix(state: StateDict, prefix: str) -> StateDict:
-    if state and all(k.startswith(prefix) for k in state):
-        return {k[len(prefix):]: v for k, v in state.items()}
+def strip_prefixes(state: StateDict, prefixes: Sequence[str]) -> StateDict:
+    """``state`` without any of ``prefixes`` that every key starts with, removed as long as one is
+    common to all keys (DDP's ``module.``; the :data:`WRAPPER_PREFIXES` of mmtard's own wrappers)."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for prefix in prefixes:
+            if state and all(k.startswith(prefix) for k in state):
+                state, stripped = {k[len(prefix):]: v for k, v in state.items()}, True
     return state
 
 
@@ -127,7 +136,7 @@ def extract_state_dict(obj: Any, prefix: Optional[str] = None, source: str = 'ch
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise CheckpointError(f'{source} holds no tensors; its top-level keys are {_top_prefixes(state)[:10]}.')
-    tensors = _strip_common_prefix(tensors, 'module.')
+    tensors = strip_prefixes(tensors, ('module.',))
     if prefix is None and nested and any(k.startswith('student.') for k in tensors):
         prefix = 'student'
     if prefix is not None:

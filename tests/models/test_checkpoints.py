@@ -6,7 +6,7 @@ import torch
 from mmengine.logging import HistoryBuffer
 
 from mmtard.errors import CheckpointError, ConfigError
-from mmtard.checkpoint import load_state_dict_file, read_checkpoint
+from mmtard.checkpoint import WRAPPER_PREFIXES, load_state_dict_file, read_checkpoint, strip_prefixes
 from mmtard.models.encoders import OpenCLIPEncoder, TimmEncoder
 from mmtard.models.teacher import FrozenTeacher
 
@@ -204,3 +204,12 @@ def test_weights_of_something_else_are_not_mistaken_for_a_vision_only_tower(tmp_
     with pytest.raises(CheckpointError, match="fit neither a full CLIP nor a vision-only") as err:
         OpenCLIPEncoder(TINY_VIT, pretrained=str(path))
     assert 'backbone.conv.weight' in str(err.value)
+
+
+def test_strip_prefixes_removes_only_prefixes_every_key_shares_as_often_as_they_nest():
+    one = torch.zeros(1)
+    wrapped = {'encoder.model.visual.a': one, 'encoder.model.text.b': one}  # FrozenTeacher(OpenCLIPEncoder)
+    assert strip_prefixes(wrapped, WRAPPER_PREFIXES) == {'visual.a': one, 'text.b': one}
+    mixed = {'model.a': one, 'b': one}  # not common to every key: left alone
+    assert strip_prefixes(mixed, WRAPPER_PREFIXES) == mixed
+    assert strip_prefixes({}, WRAPPER_PREFIXES) == {}

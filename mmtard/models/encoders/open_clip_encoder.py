@@ -24,7 +24,7 @@ from mmtard.errors import CheckpointError, ConfigError, did_you_mean
 from mmtard.registry import STUDENTS, TEACHERS
 
 from .base import ImageTextEncoder
-from ...checkpoint import StateDict, load_exact, load_state_dict_file
+from ...checkpoint import WRAPPER_PREFIXES, StateDict, load_exact, load_state_dict_file, strip_prefixes
 from ..precision import precision_dtype
 from .lora import apply_lora, is_lora_key
 
@@ -33,8 +33,6 @@ MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'model_configs'
 open_clip.add_model_config(MODEL_CONFIG_DIR)
 
 _HF_HUB = 'hf-hub:'
-# Wrappers whose attribute names prefix encoder keys in mmtard checkpoints (FrozenTeacher, this class).
-_WRAPPER_PREFIXES = ('encoder.', 'model.')
 
 
 class _DropRandomInitWarning(logging.Filter):
@@ -88,17 +86,6 @@ def _resolve_weights(arch: str, pretrained: str) -> Tuple[str, Dict[str, Any]]:
         f'Tags of {arch!r}: {", ".join(tags) or "none"}; or use hf-hub:org/name, or a local file path.')
 
 
-def _strip_wrappers(state: StateDict) -> StateDict:
-    """Remove ``encoder.``/``model.`` prefixes that mmtard's own wrappers add to every key."""
-    stripped = True
-    while stripped:
-        stripped = False
-        for prefix in _WRAPPER_PREFIXES:
-            if state and all(k.startswith(prefix) for k in state):
-                state, stripped = {k[len(prefix):]: v for k, v in state.items()}, True
-    return state
-
-
 def _split_vision(state: StateDict) -> Tuple[StateDict, StateDict]:
     """(vision part without ``visual.``, text part); a dict without any ``visual.`` key is vision-only."""
     if not any(k.startswith('visual.') for k in state):
@@ -116,7 +103,7 @@ def _load_text_part(model: nn.Module, text: StateDict, source: str) -> None:
 def load_open_clip_weights(model: nn.Module, path: str, source: str, prefix: Optional[str] = None,
                            text_path: Optional[str] = None) -> None:
     """Load a weight file (and, for a vision-only one, a text-tower file) into an open_clip model exactly."""
-    vision, text = _split_vision(_strip_wrappers(load_state_dict_file(path, prefix=prefix)))
+    vision, text = _split_vision(strip_prefixes(load_state_dict_file(path, prefix=prefix), WRAPPER_PREFIXES))
     described = f'{source} weights {path!r}'
     if not text:
         if not set(vision) & set(model.visual.state_dict()):
@@ -129,7 +116,7 @@ def load_open_clip_weights(model: nn.Module, path: str, source: str, prefix: Opt
                 f'{described} hold only an image tower (vision-only, FARE/TeCoA style), so the text tower '
                 f'would stay random. Pass text_pretrained= with the CLIP it was fine-tuned from (an open_clip '
                 f'tag such as "openai", hf-hub:org/name, or a full state-dict file).')
-        _, text = _split_vision(_strip_wrappers(load_state_dict_file(text_path)))
+        _, text = _split_vision(strip_prefixes(load_state_dict_file(text_path), WRAPPER_PREFIXES))
         if not text:
             raise CheckpointError(f'text_pretrained file {text_path!r} holds no text tower (no non-`visual.` keys).')
         described_text = f'{source} text_pretrained {text_path!r}'

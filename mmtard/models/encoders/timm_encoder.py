@@ -18,10 +18,10 @@ from mmtard.errors import CheckpointError, ConfigError, did_you_mean
 from mmtard.registry import STUDENTS
 
 from .base import ImageTextEncoder
-from ...checkpoint import load_exact, load_state_dict_file
+from ...checkpoint import WRAPPER_PREFIXES, load_exact, load_state_dict_file, strip_prefixes
 from .lora import apply_lora, is_lora_key
 from ..precision import precision_dtype
-from .open_clip_encoder import _strip_wrappers, create_open_clip, open_clip_tokenizer
+from .open_clip_encoder import create_open_clip, open_clip_tokenizer
 
 #: LoRA targets of timm ViT attention: fused ``qkv`` and output ``proj`` linears.
 TIMM_LORA_TARGETS = ('qkv', 'proj')
@@ -98,7 +98,7 @@ class TimmEncoder(ImageTextEncoder):
         self.to(dtype)
 
     def _load_file(self, path: str, prefix: Optional[str]) -> None:
-        state = _strip_wrappers(load_state_dict_file(path, prefix=prefix))
+        state = strip_prefixes(load_state_dict_file(path, prefix=prefix), WRAPPER_PREFIXES)
         has_lora = any(is_lora_key(k) for k in state)
         hint = 'The file holds LoRA adapters: build the encoder with the same lora=dict(...).' if has_lora else ''
         if any(k.startswith('trunk.') for k in state):  # a whole TimmEncoder, e.g. mmtard's training output
