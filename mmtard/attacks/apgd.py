@@ -13,7 +13,7 @@ from torch import Tensor
 from ..checks import check_choice, check_positive_int
 from ..registry import ATTACKS
 from .ball import per_sample, project, random_delta, unit_direction
-from .base import Attack, Forward, float32_update
+from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, Forward, float32_update
 from .objectives import Objective, TargetedDLR, classification_objective
 
 LOSSES = ('ce', 'dlr', 'dlr-targeted')
@@ -41,8 +41,9 @@ class APGD(Attack):
 
     Args:
         n_iter: gradient steps per run (100 in AutoAttack).
-        n_restarts: random restarts; in :meth:`evaluate` each restart only attacks the samples
-            still robust, in :meth:`perturb` the point with the highest objective is kept.
+        n_restarts: random restarts, each from a new random start (the attack's generator runs on);
+            in :meth:`evaluate` each restart only attacks the samples still robust (per target for
+            APGD-T), in :meth:`perturb` the point with the highest objective is kept.
         loss: ``'ce'``, ``'dlr'`` or ``'dlr-targeted'`` (APGD-T) for :meth:`evaluate`;
             :meth:`perturb` maximises whatever objective it is given.
         n_target_classes: APGD-T runs once per target: the 2nd, 3rd, ... highest clean logit
@@ -65,6 +66,20 @@ class APGD(Attack):
     @property
     def name(self) -> str:
         return {'ce': 'apgd-ce', 'dlr': 'apgd-dlr', 'dlr-targeted': 'apgd-t'}[self.loss]
+
+    def describe(self) -> str:
+        targeted = self.loss == 'dlr-targeted'
+        restarts = f'{self.n_restarts} restart{"s" if self.n_restarts > 1 else ""}'
+        settings = ([f'{self.n_target_classes} targets'] if targeted else []) + [f'{self.n_iter} it'] + (
+            [restarts] if self.n_restarts > 1 or not targeted else [])  # APGD-T: 1 restart per target, always
+        return f'{self.name.upper()} ({", ".join(settings)})'
+
+    @property
+    def reduced(self) -> bool:
+        """Fewer iterations (or APGD-T targets) than AutoAttack's; restarts are judged by
+        :class:`~mmtard.attacks.autoattack.AutoAttack`, whose versions differ in them."""
+        return self.n_iter < REFERENCE_N_ITER or (self.loss == 'dlr-targeted' and
+                                                   self.n_target_classes < REFERENCE_N_TARGETS)
 
     @property
     def min_classes(self) -> int:

@@ -30,6 +30,14 @@ VERSIONS: Dict[str, Tuple[str, ...]] = {
     'apgd-ce+apgd-t': ('apgd-ce', 'apgd-t'),
     'apgd-ce': ('apgd-ce',),
 }
+UNTARGETED_APGD = ('apgd-ce', 'apgd-dlr')
+
+
+def reference_restarts(version: str) -> int:
+    """Restarts of the untargeted APGD stages in the reference AutoAttack: 1 under 'standard' (its
+    ``set_version``), else the constructor's 5, which ``version='custom'`` (the CLIP robustness
+    evaluations' and the MMT-ARD release's) never resets. APGD-T always runs 1 restart per target."""
+    return 1 if version == 'standard' else 5
 
 
 @ATTACKS.register_module()
@@ -43,7 +51,12 @@ class AutoAttack(Attack):
         n_iter: iterations of the APGD and FAB stages (100 in the reference).
         n_target_classes: targets of APGD-T and FAB-T (9 in the reference).
         n_queries: queries of the Square stage (5000 in the reference).
+        n_restarts: restarts of APGD-CE and APGD-DLR; None takes the reference's for ``version``
+            (:func:`reference_restarts`: 5, or 1 for 'standard').
         seed: every stage gets this seed, as in the reference.
+
+    :meth:`describe` names the composition with its budgets; one below the reference's
+    (:attr:`reduced`) is labelled ``[reduced]`` and not called AutoAttack.
 
     :meth:`perturb` (an arbitrary objective, e.g. for training) keeps, per sample, the stage
     result with the highest objective among the stages that maximise one (the APGD stages and
@@ -52,14 +65,19 @@ class AutoAttack(Attack):
 
     def __init__(self, eps: float, norm: str = 'Linf', version: str = 'custom',
                  attacks: Optional[Sequence[str]] = None, n_iter: int = 100, n_target_classes: int = 9,
-                 n_queries: int = 5000, seed: Optional[int] = None, nan_policy: str = 'zero') -> None:
+                 n_queries: int = 5000, n_restarts: Optional[int] = None, seed: Optional[int] = None,
+                 nan_policy: str = 'zero') -> None:
         super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy)
         self.version = check_choice(version, tuple(VERSIONS), 'version')
+        self.explicit_stages = attacks is not None
         common = dict(eps=eps, norm=norm, seed=seed, nan_policy=nan_policy)
         n_iter = check_positive_int(n_iter, 'n_iter')
+        self.n_restarts = reference_restarts(self.version) if n_restarts is None else check_positive_int(
+            n_restarts, 'n_restarts')
+        restarts = self.n_restarts
         factories: Dict[str, Callable[[], Attack]] = {
-            'apgd-ce': lambda: APGD(n_iter=n_iter, loss='ce', **common),
-            'apgd-dlr': lambda: APGD(n_iter=n_iter, loss='dlr', **common),
+            'apgd-ce': lambda: APGD(n_iter=n_iter, n_restarts=restarts, loss='ce', **common),
+            'apgd-dlr': lambda: APGD(n_iter=n_iter, n_restarts=restarts, loss='dlr', **common),
             'apgd-t': lambda: APGD(n_iter=n_iter, loss='dlr-targeted', n_target_classes=n_target_classes, **common),
             'fab-t': lambda: FABTargeted(n_iter=n_iter, n_target_classes=n_target_classes, **common),
             'square': lambda: Square(n_queries=n_queries, **common),
@@ -80,6 +98,18 @@ class AutoAttack(Attack):
     @property
     def name(self) -> str:
         return 'autoattack'
+
+    @property
+    def reduced(self) -> bool:
+        untargeted = any(stage.name in UNTARGETED_APGD for stage in self.stages)
+        return any(stage.reduced for stage in self.stages) or (
+            untargeted and self.n_restarts < reference_restarts(self.version))
+
+    def describe(self) -> str:
+        stages = ' + '.join(stage.describe() for stage in self.stages)
+        if self.reduced:
+            return f'{stages} [reduced]'
+        return f'AutoAttack: {stages}' if self.explicit_stages else f'AutoAttack {self.version}: {stages}'
 
     def get_rng_state(self) -> Dict[str, Any]:
         return {stage.name: stage.get_rng_state() for stage in self.stages}

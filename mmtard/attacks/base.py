@@ -23,6 +23,10 @@ from .units import check_norm, to_pixels
 
 Forward = Callable[[Tensor], Tensor]
 NAN_POLICIES = ('zero', 'raise')
+#: The reference AutoAttack's budgets (fra31/auto-attack): a smaller one makes an attack ``reduced``.
+REFERENCE_N_ITER = 100  # APGD and FAB iterations
+REFERENCE_N_TARGETS = 9  # APGD-T and FAB-T target classes
+REFERENCE_N_QUERIES = 5000  # Square queries
 
 
 class NonFiniteGradientError(MMTardError, FloatingPointError):
@@ -98,6 +102,17 @@ class Attack:
     def name(self) -> str:
         """Stage name used in :attr:`RobustEvalResult.per_attack`."""
         return type(self).__name__.lower()
+
+    def describe(self) -> str:
+        """What ran, with the settings that set its strength (results and tables show this label, so a
+        weakened attack is never reported under a stronger attack's name)."""
+        return type(self).__name__
+
+    @property
+    def reduced(self) -> bool:
+        """Whether the budget is below the reference implementation's (fewer iterations, targets,
+        restarts or queries): such results are labelled ``[reduced]``. False where no reference exists."""
+        return False
 
     # ----------------------------------------------------------------- randomness
     def generator(self, device: torch.device) -> Optional[torch.Generator]:

@@ -15,7 +15,7 @@ from torch import Tensor
 from ..checks import check_positive_int
 from ..errors import ConfigError
 from .ball import per_sample
-from .base import Attack, Forward, float32_update, predict
+from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, Forward, float32_update, predict
 from .objectives import Objective, TargetedObjective
 
 
@@ -75,6 +75,13 @@ class FABTargeted(Attack):
     @property
     def name(self) -> str:
         return 'fab-t'
+
+    def describe(self) -> str:
+        return f'FAB-T ({self.n_target_classes} targets, {self.n_iter} it)'
+
+    @property
+    def reduced(self) -> bool:
+        return self.n_iter < REFERENCE_N_ITER or self.n_target_classes < REFERENCE_N_TARGETS
 
     def _perturb(self, forward: Forward, images: Tensor, objective: Objective) -> Tensor:
         raise ConfigError('FAB-T is a minimum-norm attack on a classifier\'s decision boundary and has no '

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 import mmtard.attacks.apgd as apgd_module
-from mmtard.attacks import APGD, DLR, VERSIONS, AutoAttack, CrossEntropy
+from mmtard.attacks import APGD, DLR, PGD, VERSIONS, AutoAttack, CrossEntropy
 from mmtard.attacks.apgd import checkpoint_lengths
 from mmtard.attacks.fab import project_to_hyperplane_linf
 from mmtard.attacks.square import square_fraction
@@ -208,6 +208,98 @@ def test_each_stage_only_attacks_the_samples_still_robust(trained):
         expected_robust = robust_out
     assert torch.equal(result.robust, log[-1]['robust_out'])
     assert torch.equal(result.adv, log[-1]['adv_out'])
+
+
+def _spy_runs(attack):
+    """Record every APGD run of ``attack``: its input rows, its random start and what it fooled."""
+    runs, run = [], attack._run
+
+    def spy(forward, x, objective, labels=None):
+        first = []
+
+        def recording(batch):
+            if not first:
+                first.append(batch.detach().clone())
+            return forward(batch)
+
+        out = run(recording, x, objective, labels)
+        runs.append(dict(x=x.clone(), start=first[0], fooled=out[3].clone()))
+        return out
+
+    attack._run = spy
+    return runs
+
+
+def test_apgd_restarts_attack_only_the_samples_still_robust_each_from_a_new_start(trained):
+    model, images, labels = trained
+    x, y = images[:96], labels[:96]
+    eps = 8  # with 2 iterations a random start matters: the restarts break 2 of 46 samples left robust
+    restarted = APGD(eps, n_iter=2, n_restarts=3, seed=0)
+    runs = _spy_runs(restarted)
+    result = restarted.evaluate(model, x, y)
+    single = APGD(eps, n_iter=2, n_restarts=1, seed=0)
+    single_runs = _spy_runs(single)
+    single_result = single.evaluate(model, x, y)
+
+    def rows(batch):  # dataset row of each attacked image (rows are distinct images)
+        return (batch[:, None] - x[None]).abs().flatten(2).amax(2).argmin(1)
+
+    with torch.no_grad():
+        robust = model(x).argmax(1) == y
+    assert len(runs) == 3
+    for r, entry in enumerate(runs):
+        attacked = rows(entry['x'])
+        assert torch.equal(attacked, robust.nonzero()[:, 0]), f'restart {r} attacked other samples than the robust ones'
+        assert (entry['start'] - entry['x']).abs().max() <= eps / 255 + 1e-6
+        robust = robust.clone()
+        robust[attacked[entry['fooled']]] = False
+    assert torch.equal(result.robust, robust)
+    # the restarts did work beyond the first run, and each started elsewhere
+    assert runs[1]['fooled'].any() or runs[2]['fooled'].any()
+    again = rows(runs[1]['x'])
+    first = {int(row): k for k, row in enumerate(rows(runs[0]['x']))}
+    assert all(not torch.equal(runs[1]['start'][k], runs[0]['start'][first[int(row)]]) for k, row in enumerate(again))
+    # the first restart is the 1-restart attack (same seed), so restarts only remove robust samples
+    assert torch.equal(runs[0]['start'], single_runs[0]['start'])
+    assert not (result.robust & ~single_result.robust).any()
+    assert int(result.robust.sum()) < int(single_result.robust.sum())
+
+
+def test_autoattack_keeps_the_reference_restarts_of_each_version():
+    custom = AutoAttack(4)  # the reference's 'custom' keeps APGD's constructor default of 5 restarts
+    assert {s.name: s.n_restarts for s in custom.stages} == {'apgd-ce': 5, 'apgd-t': 1}
+    assert {s.name: s.n_restarts for s in AutoAttack(4, version='standard').stages if hasattr(s, 'n_restarts')} == {
+        'apgd-ce': 1, 'apgd-t': 1}
+    assert AutoAttack(4, version='apgd-ce').stages[0].n_restarts == 5
+    assert [s.n_restarts for s in AutoAttack(4, n_restarts=2).stages] == [2, 1]
+
+
+@pytest.mark.parametrize('kwargs, label', [
+    (dict(), 'AutoAttack custom: APGD-CE (100 it, 5 restarts) + APGD-T (9 targets, 100 it)'),
+    (dict(version='apgd-ce'), 'AutoAttack apgd-ce: APGD-CE (100 it, 5 restarts)'),
+    (dict(version='standard'), 'AutoAttack standard: APGD-CE (100 it, 1 restart) + APGD-T (9 targets, 100 it) + '
+                               'FAB-T (9 targets, 100 it) + Square (5000 queries)'),
+    (dict(n_restarts=8, n_iter=200), 'AutoAttack custom: APGD-CE (200 it, 8 restarts) + APGD-T (9 targets, 200 it)'),
+    (dict(n_iter=20, n_target_classes=3), 'APGD-CE (20 it, 5 restarts) + APGD-T (3 targets, 20 it) [reduced]'),
+    (dict(n_restarts=1), 'APGD-CE (100 it, 1 restart) + APGD-T (9 targets, 100 it) [reduced]'),
+    (dict(n_target_classes=5), 'APGD-CE (100 it, 5 restarts) + APGD-T (5 targets, 100 it) [reduced]'),
+    (dict(version='standard', n_queries=1000), 'APGD-CE (100 it, 1 restart) + APGD-T (9 targets, 100 it) + '
+                                               'FAB-T (9 targets, 100 it) + Square (1000 queries) [reduced]'),
+    (dict(attacks=['apgd-ce', 'apgd-t'], n_iter=50), 'APGD-CE (50 it, 5 restarts) + APGD-T (9 targets, 50 it) [reduced]'),
+])
+def test_attack_labels_state_their_budget_and_never_call_a_reduced_one_autoattack(kwargs, label):
+    attack = AutoAttack(4, **kwargs)
+    assert attack.describe() == label
+    assert attack.reduced == label.endswith('[reduced]')
+    assert attack.reduced == ('AutoAttack' not in attack.describe())
+
+
+def test_single_attack_labels():
+    assert PGD(4, steps=10, step_size=1, momentum=0.9).describe() == 'PGD-10 (step 1/255, momentum 0.9)'
+    assert PGD(4, steps=5, random_start=False).describe() == 'PGD-5 (step 2/255, no random start)'
+    assert (APGD(4, n_iter=10).describe(), APGD(4, n_iter=10).reduced) == ('APGD-CE (10 it, 1 restart)', True)
+    assert (APGD(4, loss='dlr-targeted').describe(), APGD(4, loss='dlr-targeted').reduced) == (
+        'APGD-T (9 targets, 100 it)', False)
 
 
 @pytest.mark.parametrize('kwargs, message', [

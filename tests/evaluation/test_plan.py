@@ -37,7 +37,7 @@ def test_tasks_with_fewer_than_four_classes_get_apgd_ce_only():
     assert attack_config(spec, entry, 3)['version'] == 'apgd-ce'  # APGD-T's targeted DLR needs 4 classes
     assert attack_config(spec, entry, 4)['version'] == 'custom'
     attack = build_attack(attack_config(spec, entry, 10), eps=2, seed=0)
-    assert stage_passes(attack, 10) == {'apgd-ce': 101, 'apgd-t': 909}  # 100 steps + the start, 9 targets
+    assert stage_passes(attack, 10) == {'apgd-ce': 505, 'apgd-t': 909}  # (100 steps + the start) x 5 restarts; x 9 targets
 
 
 def test_explicit_attack_version_needs_autoattack():
