@@ -2,7 +2,7 @@
 (e.g. 5000 ImageNet val images, 1000 per zero-shot dataset), and every run must pick the same ones."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
@@ -25,3 +25,15 @@ def balanced_subset(labels: Sequence[int], max_samples: Optional[int], seed: int
     rank[by_class] = np.arange(len(labels)) - starts
     chosen = order[np.lexsort((np.arange(len(labels)), rank))[:max_samples]]
     return sorted(int(i) for i in chosen)
+
+
+def dataset_labels(dataset: Any) -> Optional[List[int]]:
+    """Every item's label without loading an image, where the dataset keeps them (torchvision's as
+    ``targets``, ``labels`` or ``_labels``, mmtard's as ``targets``); None otherwise."""
+    for attr in ('targets', 'labels', '_labels'):
+        labels = getattr(dataset, attr, None)
+        if labels is not None:
+            labels = np.asarray(labels).reshape(-1)
+            if len(labels) == len(dataset):
+                return [int(x) for x in labels]
+    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-import numpy as np
 import torch
 import torchvision.datasets as tvd
 
@@ -13,7 +12,7 @@ from ..errors import ConfigError, DatasetNotFoundError, did_you_mean
 from ..registry import DATASETS
 from .base import ClassificationDataset
 from .preprocess import resize_center_crop
-from .sampling import balanced_subset
+from .sampling import balanced_subset, dataset_labels
 from .templates import available_metadata, get_class_names_and_templates, get_templates
 
 #: Datasets whose torchvision class takes ``train: bool`` rather than ``split: str``.
@@ -21,14 +20,6 @@ _TRAIN_FLAG = ('CIFAR10', 'CIFAR100', 'MNIST', 'FashionMNIST')
 _SPLIT_ARG = ('STL10', 'DTD', 'Flowers102', 'OxfordIIITPet', 'FGVCAircraft', 'Food101', 'StanfordCars',
               'Country211', 'PCAM', 'GTSRB')
 SUPPORTED = _TRAIN_FLAG + _SPLIT_ARG
-
-
-def _labels(dataset: object) -> Optional[List[int]]:
-    for attr in ('targets', 'labels', '_labels'):
-        labels = getattr(dataset, attr, None)
-        if labels is not None:
-            return [int(x) for x in np.asarray(labels).reshape(-1)]
-    return None
 
 
 @DATASETS.register_module()
@@ -67,7 +58,7 @@ class TorchvisionDataset(ClassificationDataset):
                 f'{err}). Pass download=True to let torchvision download it there, or place the files '
                 f'there yourself in torchvision\'s layout; nothing is downloaded by default.') from None
         self.classnames, self.templates = self._text(classnames, templates)
-        self._labels = _labels(self.dataset)
+        self._labels = dataset_labels(self.dataset)
         self.sample_indices = balanced_subset(self._labels or [0] * len(self.dataset),
                                               max_samples, sample_seed)
 

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .. import __version__
 from ..attacks.objectives import CaptionSetCrossEntropy
-from ..datasets.sampling import balanced_subset
+from ..datasets.sampling import balanced_subset, dataset_labels
 from ..models.base import class_names_and_templates
 from ..models.encoders.base import ImageTextEncoder
 from ..models.zero_shot import ZeroShotClassifier
@@ -69,15 +69,6 @@ class PreparedDataset:
 #: written by an older mmtard are recomputed rather than mixed in. 2: retrieval attacks every caption,
 #: classification batches record the attacked samples' clean accuracy.
 PROTOCOL = 2
-
-
-def dataset_labels(dataset: Any) -> Optional[List[int]]:
-    """Labels of every item without loading images, where the dataset exposes them."""
-    for attr in ('targets', 'labels'):
-        labels = getattr(dataset, attr, None)
-        if labels is not None and len(labels) == len(dataset):
-            return [int(x) for x in labels]
-    return None
 
 
 def evaluation_subset(count: int, labels: Optional[Sequence[int]], n: Optional[int], seed: int) -> List[int]:

@@ -47,7 +47,8 @@ def test_wraps_torchvision_with_clip_names(tmp_path):
 
 
 def test_labels_are_exposed_for_class_balanced_evaluation_subsets(tmp_path):
-    from mmtard.evaluation.benchmark import dataset_labels, evaluation_subset
+    from mmtard.datasets.sampling import dataset_labels
+    from mmtard.evaluation.benchmark import evaluation_subset
 
     write_fake_mnist(tmp_path, n=40)
     ds = TorchvisionDataset('MNIST', root=str(tmp_path), image_size=8, max_samples=30)
