@@ -28,9 +28,10 @@ from .train import default_work_dir
 ConfigLike = Union[str, os.PathLike, Config]
 
 
-def load_model_checkpoint(model: nn.Module, checkpoint: Union[str, os.PathLike]) -> None:
+def load_model_checkpoint(model: nn.Module, checkpoint: Union[str, os.PathLike], model_key: str = 'student') -> None:
     """Load an mmengine checkpoint strictly: evaluating half-loaded weights would report a wrong model.
-    Frozen teachers left out of the checkpoint come from the config and must match its record."""
+    Frozen teachers left out of the checkpoint come from the config; the one evaluated (``model_key``)
+    must be the one the checkpoint recorded."""
     from ..engine.lean_checkpoint import load_training_state
 
     path = Path(checkpoint).expanduser()
@@ -39,7 +40,8 @@ def load_model_checkpoint(model: nn.Module, checkpoint: Union[str, os.PathLike])
                               f'`mmtard train` (e.g. work_dirs/<config>/iter_100.pth), or leave --checkpoint out '
                               f'to evaluate the weights the config names.')
     try:
-        load_training_state(model, read_checkpoint(str(path)), f'The checkpoint {str(path)!r}')
+        load_training_state(model, read_checkpoint(str(path)), f'The checkpoint {str(path)!r}',
+                            checked_teachers=[model_key])
     except MMTardError:
         raise
     except Exception as err:  # torch.load's unpickling errors and load_state_dict's RuntimeError vary
@@ -145,7 +147,7 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
     spec = benchmark_spec(cfg.get('evaluation'), preset, fallback_dataset=val_loader.get('dataset'))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        load_model_checkpoint(model, checkpoint)
+        load_model_checkpoint(model, checkpoint, model_key)
     encoder = select_encoder(model, model_key)
     if checkpoint is None and encoder.random_image_tower:
         console.print(f'[yellow]warning:[/] no --checkpoint, and model.{model_key} names no pretrained weights: '

@@ -12,6 +12,8 @@ from ..config import parse_cfg_options
 from .common import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
 from .demo import demo_command
 from .eval import eval_command
+from .export import export_command
+from .study import study_command
 
 
 @click.group(context_settings={'help_option_names': ['-h', '--help']})
@@ -90,3 +92,5 @@ def config_show(config_path: str, cfg_options: Tuple[str, ...]) -> None:
 
 cli.add_command(eval_command)
 cli.add_command(demo_command)
+cli.add_command(study_command)
+cli.add_command(export_command)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Dict, Iterator, Mapping
+from typing import Any, Collection, Dict, Iterator, Mapping, Optional
 
 from torch import nn
 
@@ -56,14 +56,18 @@ def leaving_out_frozen_teachers(model: nn.Module) -> Iterator[None]:
             handle.remove()
 
 
-def check_teacher_identities(model: nn.Module, recorded: Mapping[str, Mapping[str, Any]], source: str) -> None:
-    """Refuse a model whose frozen teachers are not the ones ``recorded`` in the checkpoint ``source``."""
+def check_teacher_identities(model: nn.Module, recorded: Mapping[str, Mapping[str, Any]], source: str,
+                             names: Optional[Collection[str]] = None) -> None:
+    """Refuse a model whose frozen teachers (those in ``names``; default all) are not the ones
+    ``recorded`` in the checkpoint ``source``."""
     teachers = frozen_teachers(model)
     if set(recorded) != set(teachers):
         raise CheckpointError(
             f'{source} was written by a model with frozen teachers {sorted(recorded)}, but this config builds '
             f'{sorted(teachers)}. Load it with the config of the run that wrote it.')
     for name, teacher in teachers.items():
+        if names is not None and name not in names:
+            continue
         expected, actual = recorded[name]['weights_sha256'], teacher.weights_checksum()
         if actual != expected:
             raise CheckpointError(
@@ -74,12 +78,14 @@ def check_teacher_identities(model: nn.Module, recorded: Mapping[str, Mapping[st
                 f'teacher weights, or start a new run (another --work-dir, without --resume) with these teachers.')
 
 
-def load_training_state(model: nn.Module, checkpoint: Mapping[str, Any], source: str) -> None:
+def load_training_state(model: nn.Module, checkpoint: Mapping[str, Any], source: str,
+                        checked_teachers: Optional[Collection[str]] = None) -> None:
     """Load a training checkpoint's weights into ``model`` exactly; frozen teachers the checkpoint
-    left out are checked against their recorded identity instead."""
+    left out are checked against their recorded identity instead (those in ``checked_teachers``,
+    default all: evaluating the student does not use them)."""
     recorded = (checkpoint.get('meta') or {}).get(TEACHERS_META_KEY)
     if recorded is not None:
-        check_teacher_identities(model, recorded, source)
+        check_teacher_identities(model, recorded, source, checked_teachers)
     left_out = tuple(f'{name}.' for name in recorded or ())
     load_exact(model, checkpoint.get('state_dict') or {}, source, may_be_missing=lambda key: key.startswith(left_out),
                hint='To start a student from other weights, set model.student.pretrained=<file> instead.')

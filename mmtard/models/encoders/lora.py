@@ -137,6 +137,22 @@ def apply_lora(module: nn.Module, r: int = 16, alpha: float = 16., dropout: floa
     return module
 
 
+def merged_state_dict(module: nn.Module) -> Dict[str, torch.Tensor]:
+    """``module``'s state dict with every LoRA update folded into its base weight and the adapter
+    keys dropped: the plain model that computes what the adapted one computes in eval mode, in the
+    key layout of the unadapted architecture (what open_clip or timm load)."""
+    state = {k: v.detach().clone() for k, v in module.state_dict().items() if not is_lora_key(k)}
+    for name, delta in module.named_modules():
+        if isinstance(delta, LowRankDelta):
+            parent, _, leaf = name.rpartition('.')
+            target = f'{parent}.in_proj_weight' if leaf == 'qkv_lora' else f'{parent}.weight'
+            target = target.lstrip('.')
+            with torch.no_grad():
+                update = delta.scale * (delta.lora_B.float() @ delta.lora_A.float())
+                state[target] = (state[target].float() + update).to(state[target].dtype)
+    return state
+
+
 def parameter_report(module: nn.Module) -> Dict[str, float]:
     """Trainable and total parameter counts of ``module`` and the trainable fraction."""
     total = sum(p.numel() for p in module.parameters())

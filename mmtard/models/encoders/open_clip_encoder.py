@@ -86,6 +86,15 @@ def _resolve_weights(arch: str, pretrained: str) -> Tuple[str, Dict[str, Any]]:
         f'Tags of {arch!r}: {", ".join(tags) or "none"}; or use hf-hub:org/name, or a local file path.')
 
 
+def tag_settings(arch: str, pretrained: Any) -> Dict[str, Any]:
+    """The QuickGELU flag and pixel normalisation an open_clip weight tag implies (``{}`` for files and
+    hf-hub ids), read without downloading: to rebuild an encoder's architecture without its weights."""
+    if not isinstance(pretrained, str) or os.path.isfile(pretrained) or pretrained.startswith(_HF_HUB):
+        return {}
+    tag_cfg = open_clip_pretrained.get_pretrained_cfg(arch, pretrained) or {}
+    return {key: tag_cfg[key] for key in ('quick_gelu', 'mean', 'std') if key in tag_cfg}
+
+
 def _split_vision(state: StateDict) -> Tuple[StateDict, StateDict]:
     """(vision part without ``visual.``, text part); a dict without any ``visual.`` key is vision-only."""
     if not any(k.startswith('visual.') for k in state):
@@ -211,7 +220,8 @@ class OpenCLIPEncoder(ImageTextEncoder):
         dtype = precision_dtype(precision, 'OpenCLIPEncoder')
         self.model, preprocess = create_open_clip(arch, pretrained, prefix=prefix, text_pretrained=text_pretrained,
                                                   quick_gelu=quick_gelu, lora=lora)
-        self.architecture = f'open_clip:{arch}' + (':quickgelu' if preprocess['quick_gelu'] else '')
+        self.arch, self.quick_gelu = arch, preprocess['quick_gelu']
+        self.architecture = f'open_clip:{arch}' + (':quickgelu' if self.quick_gelu else '')
         self.random_image_tower = pretrained is None
         self.embed_dim = int(open_clip.get_model_config(arch)['embed_dim'])
         self._set_preprocessing(_square_size(self.model.visual.image_size, arch),

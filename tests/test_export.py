@@ -1,0 +1,201 @@
+"""`mmtard export`: each format, loaded by open_clip or timm alone, gives mmtard's zero-shot logits."""
+import json
+
+import open_clip
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+from mmengine.config import Config
+
+from mmtard.apis.evaluate import load_model_checkpoint
+from mmtard.apis.export import HF_CARD, HF_CONFIG, HF_WEIGHTS, export
+from mmtard.cli.main import cli
+from mmtard.config import resolve_config
+from mmtard.errors import CheckpointError, ConfigError, RunDirectoryExistsError
+from mmtard.models.encoders import OpenCLIPEncoder, TimmEncoder
+from mmtard.registry import MODELS
+
+from test_training_cli import FAST, TINY
+
+ARCH = 'mmtard-tiny-vit'
+CLASSES = ['red circle', 'blue square', 'green triangle', 'yellow star']
+TEMPLATES = ['a photo of a {}.', 'a drawing of a {}.']
+LORA = dict(r=2, alpha=4, dropout=0.0)
+
+
+def open_clip_logits(model, tokenizer, images, mean, std):
+    """Zero-shot logits computed with open_clip's own calls only (scale 100, template-averaged classes)."""
+    with torch.no_grad():
+        prompts = [t.format(c) for c in CLASSES for t in TEMPLATES]
+        text = F.normalize(model.encode_text(tokenizer(prompts)), dim=-1).view(len(CLASSES), len(TEMPLATES), -1)
+        weights = F.normalize(text.mean(dim=1), dim=-1)
+        pixels = (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+        return 100.0 * F.normalize(model.encode_image(pixels), dim=-1) @ weights.t()
+
+
+def mmtard_logits(encoder, images):
+    with torch.no_grad():
+        return 100.0 * encoder(images) @ encoder.class_embeddings(CLASSES, TEMPLATES).t()
+
+
+@pytest.fixture(scope='module')
+def images():
+    return torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope='module')
+def start_weights(tmp_path_factory):
+    """The CLIP the student starts from: its text tower is what every export must keep."""
+    torch.manual_seed(5)
+    path = tmp_path_factory.mktemp('start') / 'tiny_clip.pt'
+    torch.save(open_clip.create_model(ARCH).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, start_weights):
+    work = tmp_path_factory.mktemp('export') / 'run'
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *FAST,
+                                      '-o', f'model.student.pretrained={start_weights}'], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return work / 'iter_4.pth'
+
+
+def trained_model_logits(checkpoint, start_weights, images):
+    """mmtard's own path: the config's model with the checkpoint loaded, scoring its student."""
+    model = MODELS.build(resolve_config(TINY, {'model.student.pretrained': str(start_weights)}).model)
+    load_model_checkpoint(model, checkpoint)
+    model.set_classes(CLASSES, TEMPLATES)
+    with torch.no_grad():
+        return model.student_logits(images)
+
+
+def handmade_checkpoint(path, student_cfg, encoder):
+    """What `mmtard train` writes, reduced to what export reads: the config text and the student."""
+    cfg = Config(dict(model=dict(type='MMTARD', student=student_cfg,
+                                 teachers=[dict(name='clean', encoder=dict(type='OpenCLIPEncoder', arch=ARCH),
+                                                teacher_input='clean')],
+                                 attack=dict(type='PGD', eps=2, steps=10)),
+                      train_dataloader=dict(dataset=dict(type='ShapesDataset', num_samples=64))))
+    state = {f'student.{k}': v for k, v in encoder.state_dict().items()}
+    torch.save({'meta': {'cfg': cfg.pretty_text, 'iter': 7, 'epoch': 0}, 'state_dict': state}, path)
+    return path
+
+
+def trained_a_little(encoder):
+    with torch.no_grad():
+        for name, param in encoder.named_parameters():
+            if param.requires_grad:
+                param.add_(0.05 * torch.randn_like(param))
+    return encoder.eval()
+
+
+@pytest.mark.parametrize('suffix', ['.pt', '.safetensors'])
+def test_open_clip_export_loads_strictly_and_gives_the_same_logits(trained, start_weights, images, tmp_path, suffix):
+    out = tmp_path / f'student{suffix}'
+    result = export(trained, 'open_clip', out)
+    assert result.path == out and out.is_file()
+    model = open_clip.create_model(ARCH, pretrained=str(out)).eval()  # open_clip loads full checkpoints strictly
+    encoder = OpenCLIPEncoder(ARCH)
+    expected = trained_model_logits(trained, start_weights, images)
+    got = open_clip_logits(model, open_clip.get_tokenizer(ARCH), images, encoder.pixel_mean, encoder.pixel_std)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    start = open_clip.create_model(ARCH, pretrained=str(start_weights)).state_dict()
+    exported = model.state_dict()
+    assert all(torch.equal(exported[k], v) for k, v in start.items() if not k.startswith('visual.'))
+    assert not all(torch.equal(exported[k], v) for k, v in start.items() if k.startswith('visual.'))
+
+
+def test_vision_export_is_the_image_tower_for_the_original_text_tower(trained, start_weights, images, tmp_path):
+    out = tmp_path / 'vision.pt'
+    export(trained, 'vision', out)
+    state = torch.load(out)
+    assert state and not any(k.startswith('visual.') for k in state)
+    model = open_clip.create_model(ARCH, pretrained=str(start_weights)).eval()
+    model.visual.load_state_dict(state)  # strict: as RobustVLM loads its vision checkpoints
+    encoder = OpenCLIPEncoder(ARCH)
+    got = open_clip_logits(model, open_clip.get_tokenizer(ARCH), images, encoder.pixel_mean, encoder.pixel_std)
+    torch.testing.assert_close(got, trained_model_logits(trained, start_weights, images), rtol=1e-5, atol=1e-5)
+
+
+def test_hf_hub_folder_loads_offline_with_its_model_card(trained, start_weights, images, tmp_path, monkeypatch):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    results = trained.parent / 'eval' / f'{trained.stem}_student_quick'
+    results.mkdir(parents=True)
+    (results / 'results.md').write_text('| dataset | clean | robust eps 2 |\n|---|---|---|\n| shapes | 41.0 | 12.5 |\n')
+    out = tmp_path / 'tiny-mmtard'
+    result = export(trained, 'hf-hub', out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([HF_CARD, HF_CONFIG, HF_WEIGHTS])
+    assert 'local-dir:' in result.load_with
+    model, _, preprocess = open_clip.create_model_and_transforms(f'local-dir:{out}')
+    tokenizer = open_clip.get_tokenizer(f'local-dir:{out}')
+    config = json.loads((out / HF_CONFIG).read_text())
+    mean, std = config['preprocess_cfg']['mean'], config['preprocess_cfg']['std']
+    assert tuple(mean) == OpenCLIPEncoder(ARCH).pixel_mean
+    got = open_clip_logits(model.eval(), tokenizer, images, mean, std)
+    torch.testing.assert_close(got, trained_model_logits(trained, start_weights, images), rtol=1e-5, atol=1e-5)
+    card = (out / HF_CARD).read_text()
+    for fact in ('library_name: open_clip', '**Method:** MMTARD', 'clean: mmtard-tiny-vit', 'robust: mmtard-tiny-vit',
+                 'eps 4/255', 'ShapesDataset', '4 iterations', '| shapes | 41.0 | 12.5 |', str(start_weights)):
+        assert fact in card, fact
+
+
+def test_lora_student_exports_merged_weights(tmp_path, start_weights, images):
+    student_cfg = dict(type='OpenCLIPEncoder', arch=ARCH, pretrained=str(start_weights), lora=LORA)
+    torch.manual_seed(1)
+    encoder = trained_a_little(OpenCLIPEncoder(**{k: v for k, v in student_cfg.items() if k != 'type'}))
+    checkpoint = handmade_checkpoint(tmp_path / 'iter_7.pth', student_cfg, encoder)
+    out = export(checkpoint, 'open_clip', tmp_path / 'merged.safetensors').path
+    model = open_clip.create_model(ARCH, pretrained=str(out)).eval()
+    got = open_clip_logits(model, open_clip.get_tokenizer(ARCH), images, encoder.pixel_mean, encoder.pixel_std)
+    torch.testing.assert_close(got, mmtard_logits(encoder, images), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize('arch', ['test_vit', 'test_resnet'])
+def test_timm_student_exports_its_trunk_with_the_projection_as_classifier(tmp_path, start_weights, images, arch):
+    text_tower = dict(arch=ARCH, pretrained=str(start_weights))
+    student_cfg = dict(type='TimmEncoder', arch=arch, image_size=32, text_tower=text_tower)
+    torch.manual_seed(2)
+    encoder = trained_a_little(TimmEncoder(arch, text_tower=text_tower, image_size=32))
+    checkpoint = handmade_checkpoint(tmp_path / 'iter_7.pth', student_cfg, encoder)
+    out = export(checkpoint, 'timm', tmp_path / 'trunk.safetensors').path
+    size = {'img_size': 32} if timm.get_pretrained_cfg(arch).fixed_input_size else {}
+    trunk = timm.create_model(arch, pretrained=True, num_classes=64, **size,
+                              pretrained_cfg_overlay=dict(file=str(out), num_classes=64)).eval()
+    text = open_clip.create_model(ARCH, pretrained=str(start_weights)).eval()
+    with torch.no_grad():
+        prompts = [t.format(c) for c in CLASSES for t in TEMPLATES]
+        per_prompt = F.normalize(text.encode_text(open_clip.get_tokenizer(ARCH)(prompts)), dim=-1)
+        weights = F.normalize(per_prompt.view(len(CLASSES), len(TEMPLATES), -1).mean(dim=1), dim=-1)
+        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (encoder.pixel_mean, encoder.pixel_std))
+        got = 100.0 * F.normalize(trunk((images - mean) / std), dim=-1) @ weights.t()
+    torch.testing.assert_close(got, mmtard_logits(encoder, images), rtol=1e-5, atol=1e-5)
+
+
+def test_export_refuses_what_it_cannot_do_and_overwrites_nothing(trained, tmp_path):
+    plain = tmp_path / 'plain.pt'
+    torch.save(open_clip.create_model(ARCH).state_dict(), plain)
+    with pytest.raises(CheckpointError, match='not a checkpoint written by `mmtard train`'):
+        export(plain, 'open_clip', tmp_path / 'x.pt')
+    with pytest.raises(ConfigError, match="Unknown export format 'openclip'.*Did you mean 'open_clip'"):
+        export(trained, 'openclip')
+    with pytest.raises(ConfigError, match='exports TimmEncoder students.*Use --format open_clip'):
+        export(trained, 'timm', tmp_path / 'trunk.pt')
+    with pytest.raises(ConfigError, match='ending in .pt or .safetensors'):
+        export(trained, 'vision', tmp_path / 'vision.bin')
+    existing = tmp_path / 'taken.pt'
+    existing.write_bytes(b'keep me')
+    with pytest.raises(RunDirectoryExistsError, match='never overwrites'):
+        export(trained, 'open_clip', existing)
+    assert existing.read_bytes() == b'keep me'
+    assert not (tmp_path / 'x.pt').exists() and not (tmp_path / 'trunk.pt').exists()
+
+
+def test_cli_exports_next_to_the_checkpoint_and_explains_errors(trained):
+    result = CliRunner().invoke(cli, ['export', str(trained), '--format', 'vision'])
+    assert result.exit_code == 0, result.output
+    assert (trained.parent / 'iter_4-vision.pt').is_file() and 'load_state_dict' in result.output
+    again = CliRunner().invoke(cli, ['export', str(trained), '--format', 'vision'])
+    assert again.exit_code == 2 and 'never overwrites' in again.output and 'Traceback' not in again.output
