@@ -100,18 +100,12 @@ def with_random_weights(node: Any) -> Any:
     """A copy of a model config in which every encoder starts from random weights.
 
     For building real architectures where their weight files are not at hand (benchmarks, tests):
-    ``pretrained`` becomes None (False for timm) and ``text_pretrained`` None, at any depth.
+    ``pretrained`` and ``text_pretrained`` become None at any depth (every encoder reads None as
+    "no weights").
     """
     if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == 'pretrained':
-                out[key] = False if node.get('type') == 'TimmEncoder' else None
-            elif key == 'text_pretrained':
-                out[key] = None
-            else:
-                out[key] = with_random_weights(value)
-        return out
+        return {key: None if key in ('pretrained', 'text_pretrained') else with_random_weights(value)
+                for key, value in node.items()}
     if isinstance(node, (list, tuple)):
         return type(node)(with_random_weights(v) for v in node)
     return node

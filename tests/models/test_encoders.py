@@ -159,3 +159,17 @@ def test_real_size_forward(build):
     assert encoder.image_size == 224
     assert embedding.shape == (1, encoder.embed_dim)
     torch.testing.assert_close(embedding.norm(dim=-1), torch.ones(1))
+
+
+def test_random_weights_config_builds_every_encoder_without_its_weight_files():
+    from mmtard.config import with_random_weights
+
+    missing = 'no/such/weights.pt'
+    cfg = with_random_weights(dict(
+        student=dict(type='TimmEncoder', arch='test_vit', image_size=32, pretrained=missing,
+                     text_tower=dict(arch=TINY_VIT, pretrained=missing)),
+        teacher=dict(type='OpenCLIPEncoder', arch=TINY_VIT, pretrained=missing, text_pretrained=missing)))
+    assert cfg['student']['pretrained'] is cfg['student']['text_tower']['pretrained'] is None
+    student = TimmEncoder(**{k: v for k, v in cfg['student'].items() if k != 'type'})
+    teacher = OpenCLIPEncoder(**{k: v for k, v in cfg['teacher'].items() if k != 'type'})
+    assert student.random_image_tower and teacher.random_image_tower

@@ -1,15 +1,13 @@
 """Any timm backbone as a student, projected into the embedding space of a frozen CLIP text tower.
 
-Zero-shot classification needs text embeddings, which a timm backbone lacks: the student borrows
-the text tower of an open_clip model (kept frozen, image tower dropped) and learns a linear
-projection from its pooled features to that tower's embedding width. Its pixel normalisation is
-the backbone's own (timm ``pretrained_cfg``), not CLIP's.
+Zero-shot classification needs text embeddings, which a timm backbone lacks: the pairing with a
+frozen open_clip text tower is :class:`~.paired_text_tower.PairedTextTowerEncoder`'s. Its pixel
+normalisation is the backbone's own (timm ``pretrained_cfg``), not CLIP's.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
-import open_clip
 import timm
 import torch
 from torch import nn
@@ -17,11 +15,10 @@ from torch import nn
 from mmtard.errors import CheckpointError, ConfigError, did_you_mean
 from mmtard.registry import STUDENTS
 
-from .base import ImageTextEncoder
 from ...checkpoint import WRAPPER_PREFIXES, load_exact, load_state_dict_file, strip_prefixes
 from .lora import apply_lora, is_lora_key
 from ..precision import precision_dtype
-from .open_clip_encoder import create_open_clip, open_clip_tokenizer
+from .paired_text_tower import PairedTextTowerEncoder
 
 #: LoRA targets of timm ViT attention: fused ``qkv`` and output ``proj`` linears.
 TIMM_LORA_TARGETS = ('qkv', 'proj')
@@ -52,49 +49,43 @@ def _drop_classifier(state: Dict[str, torch.Tensor], trunk: nn.Module) -> Dict[s
 
 
 @STUDENTS.register_module()
-class TimmEncoder(ImageTextEncoder):
+class TimmEncoder(PairedTextTowerEncoder):
     """A timm image backbone + linear projection, paired with a frozen open_clip text tower.
 
     Args:
         arch: timm model name (``resnet50``, ``vit_base_patch32_224``, ``convnext_tiny``, ``test_vit``).
         text_tower: open_clip text side, ``dict(arch='ViT-B-32', pretrained='openai')``; accepts
             the weight options of :class:`OpenCLIPEncoder` (``prefix``, ``text_pretrained``, ``quick_gelu``).
-        pretrained: ``False`` (random), ``True`` (timm's download) or a local file: a timm state
-            dict of the backbone, or a checkpoint of a whole TimmEncoder (mmtard training output).
+        pretrained: ``False`` or ``None`` (random), ``True`` (timm's download) or a local file: a timm
+            state dict of the backbone, or a checkpoint of a whole TimmEncoder (mmtard training output).
         prefix: sub-model of an mmengine checkpoint, default ``student``.
         image_size: input size; default from timm's ``pretrained_cfg``.
         lora: LoRA options (see :func:`~mmtard.models.encoders.lora.apply_lora`) for ViT backbones;
             default targets ``qkv`` and ``proj``. The projection always trains.
         precision: weight dtype ``'fp32'``, ``'bf16'`` or ``'fp16'``; outputs are float32.
         mean, std: override timm's pixel normalisation.
+        grad_checkpointing: recompute the trunk's blocks in the backward pass instead of storing
+            their activations (timm's ``set_grad_checkpointing``; less memory, about one more forward).
     """
 
-    def __init__(self, arch: str, text_tower: Mapping[str, Any], pretrained: Union[bool, str] = False,
+    def __init__(self, arch: str, text_tower: Mapping[str, Any], pretrained: Union[bool, str, None] = False,
                  prefix: Optional[str] = None, image_size: Optional[int] = None,
                  lora: Optional[Mapping[str, Any]] = None, precision: str = 'fp32',
-                 mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None) -> None:
-        super().__init__()
+                 mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
+                 grad_checkpointing: bool = False) -> None:
         dtype = precision_dtype(precision, 'TimmEncoder')
-        if not isinstance(text_tower, Mapping) or 'arch' not in text_tower:
-            raise ConfigError(f"TimmEncoder needs text_tower=dict(arch=..., pretrained=...), got {text_tower!r}.")
-        text_cfg = dict(text_tower)
-        if 'lora' in text_cfg:
-            raise ConfigError('text_tower takes no lora=: the text tower is frozen.')
+        super().__init__(text_tower)
         self.trunk = _create_trunk(arch, pretrained is True, image_size)
         self.random_image_tower = pretrained in (False, None)
-        self.text, text_preprocess = create_open_clip(**text_cfg)
-        del self.text.visual  # only the text side is used; keeps memory and checkpoints small
-        self.text.requires_grad_(False)
-        self.embed_dim = int(open_clip.get_model_config(text_cfg['arch'])['embed_dim'])
-        self.proj = nn.Linear(self.trunk.num_features, self.embed_dim, bias=False)
-        self.architecture = f'open_clip:{text_cfg["arch"]}' + (':quickgelu' if text_preprocess['quick_gelu'] else '')
+        self._pair_text_tower(self.trunk.num_features)
         if lora is not None:
             apply_lora(self.trunk, **{'target_modules': TIMM_LORA_TARGETS, **lora})
+        if grad_checkpointing:
+            self.trunk.set_grad_checkpointing(True)
         if isinstance(pretrained, str):
             self._load_file(pretrained, prefix)
         cfg = self.trunk.pretrained_cfg
         self._set_preprocessing(image_size or cfg['input_size'][-1], mean or cfg['mean'], std or cfg['std'])
-        self.tokenizer = open_clip_tokenizer(text_cfg['arch'])
         self.to(dtype)
 
     def _load_file(self, path: str, prefix: Optional[str]) -> None:
@@ -108,11 +99,5 @@ class TimmEncoder(ImageTextEncoder):
             load_exact(self.trunk, _drop_classifier(state, self.trunk), f'timm backbone weights {path!r}', hint=hint,
                        may_be_missing=lambda k: is_lora_key(k) and not has_lora)
 
-    def encode_image_features(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.trunk(pixels))
-
-    def text_features(self, texts: List[str]) -> torch.Tensor:
-        return self.text.encode_text(self.tokenizer(texts).to(self.device))
-
-    def text_parameters(self) -> List[Tuple[str, torch.Tensor]]:
-        return list(self.text.state_dict(keep_vars=True).items())
+    def backbone_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.trunk(pixels)
