@@ -47,6 +47,14 @@ class RunDirectoryExistsError(MMTardError):
     """A run would overwrite an earlier run's results."""
 
 
+class TrainingStopped(MMTardError):
+    """Training stopped before its end (interrupted, or the disk filled); the message says how to go on."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
     """' Did you mean 'a', 'b'?' for the closest candidates, or '' when nothing is close."""
     candidates = sorted(set(candidates))

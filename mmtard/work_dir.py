@@ -14,8 +14,9 @@ import json
 import os
 import socket
 import sys
+import zipfile
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Iterable, Iterator, Optional
 
 from .errors import ConfigError, MMTardError
 
@@ -104,3 +105,40 @@ def work_dir_lock(work_dir: os.PathLike | str, notify: Optional[Callable[[str], 
         handle.close()
         if created and not any(work_dir.iterdir()):
             work_dir.rmdir()
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    """torch saves zip archives: a truncated or half-written one fails the archive's checksums."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def newest_complete_checkpoint(work_dir: os.PathLike | str, exclude: Iterable[os.PathLike | str] = ()) -> Optional[Path]:
+    """The most recently written checkpoint in ``work_dir`` that is complete, apart from ``exclude``."""
+    excluded = {Path(p).resolve() for p in exclude}
+    candidates = sorted((p for p in Path(work_dir).glob('*.pth') if p.resolve() not in excluded),
+                        key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    return next((p for p in candidates if is_complete_checkpoint(p)), None)
+
+
+def remove_incomplete_checkpoints(work_dir: os.PathLike | str) -> list:
+    """Delete the checkpoints written after the newest complete one that are themselves incomplete
+    (a save cut short by a full disk); returns their paths."""
+    newest = newest_complete_checkpoint(work_dir)
+    after = newest.stat().st_mtime_ns if newest is not None else -1
+    removed = [p for p in Path(work_dir).glob('*.pth') if p.stat().st_mtime_ns > after and not is_complete_checkpoint(p)]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
+def resume_advice(work_dir: os.PathLike | str, config: Optional[str], exclude: Iterable[os.PathLike | str] = ()) -> str:
+    """One sentence naming the checkpoint to continue from and the command that does it."""
+    checkpoint = newest_complete_checkpoint(work_dir, exclude)
+    if checkpoint is None:
+        return f'No complete checkpoint is left in {str(work_dir)!r}; start the run again.'
+    command = f"mmtard train {config or 'CONFIG'} --work-dir {work_dir} --resume {checkpoint}"
+    return f'The newest complete checkpoint is {str(checkpoint)!r}; continue from it with: {command}'

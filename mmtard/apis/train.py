@@ -12,9 +12,10 @@ from mmengine.config import Config
 from ..checks import check_positive_int
 from ..config import resolve_config
 from ..config_check import check_component_values
-from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError
+from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
 from ..plugins import ensure_plugins_loaded
-from ..work_dir import check_output_dir, work_dir_lock
+from ..work_dir import (check_output_dir, is_complete_checkpoint, remove_incomplete_checkpoints, resume_advice,
+                        work_dir_lock)
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Variables each launcher sets and mmengine's process-group set-up reads.
@@ -142,5 +143,24 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
         check_work_dir(Path(cfg.work_dir), resume, overwrite)  # again, now that no other run can write there
         init_cpu_process_group(launcher)
         runner = MMTardRunner.from_cfg(cfg)
-        runner.train()
+        train_with_advice(runner, cfg.work_dir, None if isinstance(config, Config) else str(config), resume)
     return runner
+
+
+def train_with_advice(runner: Any, work_dir: str, config: Optional[str], resume: Optional[str]) -> None:
+    """``runner.train()``; when it stops early, say which checkpoint to continue from, and how."""
+    try:
+        runner.train()
+    except KeyboardInterrupt:
+        raise TrainingStopped(f'Training was interrupted. {resume_advice(work_dir, config)}', exit_code=130) from None
+    except CheckpointError as err:
+        last = Path(work_dir) / 'last_checkpoint'
+        failed = resume if resume != 'auto' else (last.read_text().strip() if last.is_file() else None)
+        if failed is None or is_complete_checkpoint(Path(failed)):
+            raise
+        raise CheckpointError(f'{err} {resume_advice(work_dir, config, exclude=[failed])}') from None
+    except OSError as err:  # ENOSPC while saving leaves a partial checkpoint beside the complete ones
+        removed = remove_incomplete_checkpoints(work_dir)
+        note = f" The incomplete {', '.join(repr(str(p)) for p in removed)} was removed." if removed else ''
+        raise TrainingStopped(f'Training stopped: {error_detail(err)}.{note} Fix the cause (free disk space, '
+                              f'permissions), then continue. {resume_advice(work_dir, config)}') from None

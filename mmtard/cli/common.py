@@ -15,7 +15,7 @@ err_console = Console(stderr=True)
 
 
 def friendly_errors(func: Callable) -> Callable:
-    """Print mmtard's one-paragraph errors without a traceback and exit with status 2."""
+    """Print mmtard's one-paragraph errors without a traceback and exit with status 2 (130 for Ctrl-C)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -23,7 +23,10 @@ def friendly_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except MMTardError as err:
             err_console.print(f'[bold red]error:[/] {err}', highlight=False, soft_wrap=True)
-            raise SystemExit(2) from None
+            raise SystemExit(getattr(err, 'exit_code', 2)) from None
+        except KeyboardInterrupt:
+            err_console.print('[bold red]interrupted[/]', highlight=False)
+            raise SystemExit(130) from None
 
     return wrapper
 

@@ -13,6 +13,7 @@ from .common import cfg_options_option, console, friendly_errors, load_plugins_r
 from .demo import demo_command
 from .eval import eval_command
 from .export import export_command
+from .study import study_command
 
 
 @click.group(context_settings={'help_option_names': ['-h', '--help']})
@@ -91,4 +92,5 @@ def config_show(config_path: str, cfg_options: Tuple[str, ...]) -> None:
 
 cli.add_command(eval_command)
 cli.add_command(demo_command)
+cli.add_command(study_command)
 cli.add_command(export_command)

@@ -56,14 +56,21 @@ class ZeroShotClassesHook(Hook):
 
 @HOOKS.register_module()
 class RandomStateHook(Hook):
-    """Save and restore the random state that mmengine's checkpoints leave out.
+    """Keep the random stream of training exactly as an uninterrupted run's, across ``--resume``.
 
-    Attacks draw their random starts from torch's global generator or from their own seeded ones;
-    mmengine saves neither, so a resumed run would attack with different noise than an
-    uninterrupted one. This hook stores both in the checkpoint's ``meta`` and puts them back.
+    * Attacks draw their random starts from torch's global generator or from their own seeded ones;
+      mmengine saves neither, so this hook stores both in the checkpoint's ``meta`` and puts them back.
+    * Every ``iter(DataLoader)`` draws a worker base seed from the loader's generator, by default
+      torch's global one: at each epoch start, and when a resumed run skips the data it already
+      trained on, after the state was restored. The train and val loaders get a generator of their own.
+    * Validation runs after the checkpoint of its iteration is saved, and a resumed run does not
+      repeat it, so it must leave the training stream untouched: the state is put back after it.
     """
 
     priority = 'LOW'
+
+    def __init__(self) -> None:
+        self._outside_val: Optional[Dict[str, Any]] = None
 
     @staticmethod
     def _attacks(runner: Any) -> Dict[str, Any]:
@@ -71,21 +78,18 @@ class RandomStateHook(Hook):
         return {name: getattr(model, name) for name in ('attack', 'val_attack')
                 if hasattr(getattr(model, name, None), 'get_rng_state')}
 
-    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+    def _capture(self, runner: Any) -> Dict[str, Any]:
         import torch
 
         state = {'torch': torch.get_rng_state(),
                  'attacks': {name: attack.get_rng_state() for name, attack in self._attacks(runner).items()}}
         if torch.cuda.is_available():
             state['cuda'] = torch.cuda.get_rng_state_all()
-        checkpoint.setdefault('meta', {})['random_state'] = state
+        return state
 
-    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+    def _restore(self, runner: Any, state: Dict[str, Any]) -> None:
         import torch
 
-        state = checkpoint.get('meta', {}).get('random_state')
-        if state is None:
-            return
         torch.set_rng_state(state['torch'])
         if 'cuda' in state and torch.cuda.is_available() and len(state['cuda']) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(state['cuda'])
@@ -93,6 +97,30 @@ class RandomStateHook(Hook):
         for name, attack_state in state['attacks'].items():
             if name in attacks:
                 attacks[name].set_rng_state(attack_state)
+
+    def before_train(self, runner: Any) -> None:
+        import torch
+
+        for loop in (runner.train_loop, getattr(runner, '_val_loop', None)):
+            loader = getattr(loop, 'dataloader', None)
+            if loader is not None and getattr(loader, 'generator', None) is None:
+                loader.generator = torch.Generator().manual_seed(runner.seed or 0)
+
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})['random_state'] = self._capture(runner)
+
+    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        state = checkpoint.get('meta', {}).get('random_state')
+        if state is not None:
+            self._restore(runner, state)
+
+    def before_val(self, runner: Any) -> None:
+        self._outside_val = self._capture(runner)
+
+    def after_val(self, runner: Any) -> None:
+        if self._outside_val is not None:
+            self._restore(runner, self._outside_val)
+            self._outside_val = None
 
 
 class NonFiniteLossError(MMTardError):

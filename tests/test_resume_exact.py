@@ -1,0 +1,114 @@
+"""Resume is bit-exact wherever the run was stopped: at an epoch boundary, mid-epoch, after a validation."""
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mmtard.checkpoint import trusted_checkpoint_globals
+from mmtard.cli.main import cli
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
+# 24 samples in batches of 8: an epoch is 3 iterations; validation (with a random-start attack) after 4.
+SETTINGS = ['-o', 'train_cfg.max_iters=7', '-o', 'train_cfg.val_interval=4', '-o', 'default_hooks.checkpoint.interval=1',
+            '-o', 'default_hooks.checkpoint.max_keep_ckpts=10', '-o', 'train_dataloader.batch_size=8',
+            '-o', 'train_dataloader.dataset.num_samples=24', '-o', 'val_dataloader.dataset.num_samples=8',
+            '-o', 'model.attack.steps=1', '-o', 'model.val_attack.steps=1', '-o', 'model.val_attack.random_start=True']
+
+
+def load(path):
+    with trusted_checkpoint_globals():
+        return torch.load(path, map_location='cpu')
+
+
+def tensors(node, prefix=''):
+    """Every tensor in a (nested) checkpoint, by path."""
+    if isinstance(node, torch.Tensor):
+        return {prefix: node}
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, (list, tuple)) else ()
+    return {k: v for key, value in items for k, v in tensors(value, f'{prefix}.{key}').items()}
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    work = tmp_path_factory.mktemp('exact') / 'full'
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *SETTINGS], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return work
+
+
+@pytest.mark.parametrize('stop_at', [3, 4, 5], ids=['epoch-boundary', 'after-validation', 'mid-epoch'])
+def test_resume_is_bit_exact(uninterrupted, tmp_path, stop_at):
+    work = tmp_path / 'resumed'
+    shutil.copytree(uninterrupted, work)
+    for later in range(stop_at + 1, 8):  # as if killed right after checkpoint `stop_at`
+        (work / f'iter_{later}.pth').unlink()
+    (work / 'last_checkpoint').write_text(str(work / f'iter_{stop_at}.pth'))
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', *SETTINGS],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    full, resumed = load(uninterrupted / 'iter_7.pth'), load(work / 'iter_7.pth')
+    assert full['param_schedulers'] == resumed['param_schedulers']
+    for part in ('state_dict', 'optimizer'):
+        expected, actual = tensors(full[part]), tensors(resumed[part])
+        assert expected.keys() == actual.keys() and expected
+        differing = [key for key in expected if not torch.equal(expected[key], actual[key])]
+        assert not differing, f'{len(differing)} of {len(expected)} {part} tensors differ, e.g. {differing[:3]}'
+    assert full['meta']['random_state']['torch'].equal(resumed['meta']['random_state']['torch'])
+
+
+def test_a_truncated_last_checkpoint_names_the_newest_complete_one_and_its_command_works(uninterrupted, tmp_path):
+    work = tmp_path / 'cut'
+    shutil.copytree(uninterrupted, work)
+    last = work / 'iter_7.pth'
+    last.write_bytes(last.read_bytes()[:5000])
+    (work / 'last_checkpoint').write_text(str(last))
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', *SETTINGS])
+    assert result.exit_code == 2 and 'Traceback' not in result.output, result.output
+    command = f'mmtard train {TINY} --work-dir {work} --resume {work / "iter_6.pth"}'
+    assert str(work / 'iter_6.pth') in result.output and command in ' '.join(result.output.split())
+    args = command.split()[2:]
+    result = CliRunner().invoke(cli, ['train', *args, *SETTINGS], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert load(work / 'iter_7.pth')['state_dict'].keys() == load(uninterrupted / 'iter_7.pth')['state_dict'].keys()
+
+
+def test_ctrl_c_names_the_checkpoint_to_resume_from(uninterrupted, tmp_path, monkeypatch):
+    from mmtard.engine.runner import MMTardRunner
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MMTardRunner, 'train', interrupted)
+    work = tmp_path / 'w'
+    shutil.copytree(uninterrupted, work)
+    before = sorted(p.name for p in work.glob('*.pth'))
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', *SETTINGS])
+    assert result.exit_code == 130 and 'Training was interrupted' in result.output
+    assert f'--resume {work / "iter_7.pth"}' in ' '.join(result.output.split()) and 'Traceback' not in result.output
+    assert sorted(p.name for p in work.glob('*.pth')) == before
+
+
+def test_a_full_disk_while_saving_removes_the_partial_file_and_names_the_complete_one(uninterrupted, tmp_path,
+                                                                                        monkeypatch):
+    import errno
+    import time
+
+    from mmtard.engine.runner import MMTardRunner
+
+    work = tmp_path / 'full-disk'
+    shutil.copytree(uninterrupted, work)
+
+    def disk_full(self):
+        time.sleep(0.01)
+        (work / 'iter_8.pth').write_bytes(b'PK\x03\x04 half a zip')
+        raise OSError(errno.ENOSPC, 'No space left on device', str(work / 'iter_8.pth'))
+
+    monkeypatch.setattr(MMTardRunner, 'train', disk_full)
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', *SETTINGS])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2 and 'No space left on device' in text and 'Traceback' not in text, text
+    assert 'iter_8.pth' in text and 'was removed' in text and f'--resume {work / "iter_7.pth"}' in text
+    assert not (work / 'iter_8.pth').exists() and (work / 'iter_7.pth').is_file()
