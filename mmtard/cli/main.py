@@ -31,10 +31,12 @@ def cli() -> None:
 @click.option('--overwrite', is_flag=True, help='Allow replacing checkpoints of an earlier run in the work dir.')
 @click.option('--launcher', type=click.Choice(['none', 'pytorch', 'slurm']), default='none',
               help='Distributed launcher: pytorch under torchrun, slurm under srun.')
+@click.option('--amp', is_flag=True, help='bfloat16 mixed precision (sets optim_wrapper.type=BF16AmpOptimWrapper); '
+              'logits, KL terms and the attack stay fp32.')
 @cfg_options_option
 @friendly_errors
 def train(config: Optional[str], work_dir: Optional[str], resume: Optional[str], overwrite: bool, launcher: str,
-          cfg_options: Tuple[str, ...]) -> None:
+          amp: bool, cfg_options: Tuple[str, ...]) -> None:
     """Train the model a CONFIG describes (distiller, teacher recipe or baseline)."""
     from ..apis.train import train as train_api
 
@@ -43,7 +45,12 @@ def train(config: Optional[str], work_dir: Optional[str], resume: Optional[str],
             raise click.UsageError("Missing argument 'CONFIG'.")
         config, resume = resume, 'auto'  # `--resume CONFIG`: the option took the config as its value
     load_plugins_reporting_failures()
-    runner = train_api(config, work_dir=work_dir, resume=resume, cfg_options=parse_cfg_options(cfg_options),
+    options = parse_cfg_options(cfg_options)
+    if amp:
+        from ..engine.amp import AMP_OPTIM_WRAPPER
+
+        options['optim_wrapper.type'] = AMP_OPTIM_WRAPPER
+    runner = train_api(config, work_dir=work_dir, resume=resume, cfg_options=options,
                        launcher=launcher, overwrite=overwrite)
     from mmengine.dist import get_rank
 

@@ -210,12 +210,15 @@ class OpenCLIPEncoder(ImageTextEncoder):
         freeze_text: keep the text tower (and logit scale) frozen, as distillation requires.
         precision: weight dtype, ``'fp32'``, ``'bf16'`` or ``'fp16'``; outputs are always float32.
         mean, std: override the pixel normalisation of the weights' config.
+        grad_checkpointing: recompute the image tower's transformer blocks in the backward pass
+            instead of storing their activations (ViT towers; less memory, about one more forward).
     """
 
     def __init__(self, arch: str = 'ViT-B-32', pretrained: Optional[str] = None, prefix: Optional[str] = None,
                  text_pretrained: Optional[str] = None, quick_gelu: Optional[bool] = None,
                  lora: Optional[Mapping[str, Any]] = None, freeze_text: bool = True, precision: str = 'fp32',
-                 mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None) -> None:
+                 mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
+                 grad_checkpointing: bool = False) -> None:
         super().__init__()
         dtype = precision_dtype(precision, 'OpenCLIPEncoder')
         self.model, preprocess = create_open_clip(arch, pretrained, prefix=prefix, text_pretrained=text_pretrained,
@@ -227,6 +230,11 @@ class OpenCLIPEncoder(ImageTextEncoder):
         self._set_preprocessing(_square_size(self.model.visual.image_size, arch),
                                 mean or preprocess['mean'], std or preprocess['std'])
         self.tokenizer = open_clip_tokenizer(arch)
+        if grad_checkpointing:
+            if not isinstance(self.model.visual, VisionTransformer):
+                raise ConfigError(f'grad_checkpointing is implemented for ViT image towers; {arch!r} has a '
+                                  f'{type(self.model.visual).__name__}. Drop grad_checkpointing=True.')
+            self.model.visual.set_grad_checkpointing(True)
         for name, param in self.model.named_parameters():
             if not name.startswith('visual.'):
                 param.requires_grad_(not freeze_text)
