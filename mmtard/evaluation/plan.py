@@ -1,6 +1,6 @@
 """What a benchmark runs: the config's ``evaluation`` section, budget presets, and its cost.
 
-The field's protocol (DESIGN.md section 2) is a handful of numbers that are easy to get subtly
+The field's protocol (docs/method.md section 6) is a handful of numbers that are easy to get subtly
 wrong by hand: which eps, how many samples per dataset, which attack stages (APGD-CE only for
 binary tasks). They live here once, as named presets, and the plan printed before a run says how
 many attack passes that protocol costs, so nobody starts a three-day evaluation by accident.

@@ -24,7 +24,7 @@ def test_release_loss_is_reproduced_from_the_formulas():
     model.attack = FixedAttack(x_adv)
     got = model.loss(x, y, None)['loss']
 
-    # Independent computation, straight from DESIGN.md section 2, with torch's own kl_div.
+    # Independent computation, straight from docs/method.md section 2, with torch's own kl_div.
     with torch.no_grad():
         student, clean_t, robust_t = model.student, model.teachers['clean'].encoder, model.teachers['robust'].encoder
         W = {name: F.normalize(m.encode_text([t.format(c) for c in CLASSES for t in TEMPLATES])
