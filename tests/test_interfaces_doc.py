@@ -1,0 +1,102 @@
+"""Every example of docs/interfaces.md ("Adding a component") registers, builds through its registry
+and computes what its docstring says."""
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmtard.registry import ATTACKS, DATASETS, STUDENTS, TEACHERS, WEIGHTINGS
+
+DOC = Path(__file__).resolve().parents[1] / 'docs' / 'interfaces.md'
+TINY_VIT = 'mmtard-tiny-vit'
+
+
+def examples():
+    """name of the class each example registers -> the example's code."""
+    text = DOC.read_text().split('\n# Adding a component\n', 1)[1]
+    blocks = re.findall(r'```python\n(.*?)```', text, flags=re.S)
+    return {re.search(r'^class (\w+)', block, flags=re.M).group(1): block for block in blocks}
+
+
+@pytest.fixture
+def example(isolated_registries):
+    """Run the example that defines class ``name`` (its registration is undone after the test)."""
+    def run(name):
+        exec(compile(examples()[name], f'{DOC.name}:{name}', 'exec'), {'__name__': f'doc_example_{name}'})
+    return run
+
+
+def test_the_doc_has_an_example_of_every_kind_a_plugin_can_add():
+    assert sorted(examples()) == ['FGSM', 'PixelBytesTeacher', 'SolidColours', 'TorchvisionEncoder',
+                                  'WorstTeacherWeighting']
+
+
+def test_weighting_example(example):
+    from mmtard.weighting import TeacherTerm
+
+    example('WorstTeacherWeighting')
+    weighting = WEIGHTINGS.build(dict(type='WorstTeacherWeighting'))
+    assert WEIGHTINGS.owner('WorstTeacherWeighting') == 'mmtard'  # registered outside any plugin
+    empty = torch.zeros(2, 1)
+    terms = {'robust': TeacherTerm('robust', 'adv', torch.tensor([[0.1, 0.2], [0.5, 0.5]]), empty, empty, empty),
+             'clean': TeacherTerm('clean', 'clean', torch.tensor([[0.4, 0.4], [0.1, 0.0]]), empty, empty, empty)}
+    out = weighting(terms, torch.tensor([0, 1]))
+    assert out.loss.item() == pytest.approx((0.8 + 1.0) / 2)  # per sample the larger KL: 0.8 (clean), 1.0 (robust)
+
+
+@pytest.mark.parametrize('norm', ['Linf', 'L2'])
+def test_attack_example(example, norm):
+    example('FGSM')
+    attack = ATTACKS.build(dict(type='FGSM', eps=8, norm=norm))
+    torch.manual_seed(0)
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+    images, labels = torch.rand(6, 3, 8, 8), torch.tensor([0, 1, 2, 3, 0, 1])
+    from mmtard.attacks.objectives import CrossEntropy
+
+    adv = attack.perturb(classifier, images, CrossEntropy(labels)).adv
+    delta = (adv - images).flatten(1)
+    size = delta.abs().amax(dim=1) if norm == 'Linf' else delta.norm(dim=1)
+    assert (size <= 8 / 255 + 1e-6).all() and adv.min() >= 0 and adv.max() <= 1
+    ce = torch.nn.functional.cross_entropy
+    assert ce(classifier(adv), labels, reduction='none').ge(ce(classifier(images), labels, reduction='none')).all()
+    result = attack.evaluate(classifier, images, labels)
+    assert result.robust.shape == (6,) and not (result.robust & ~result.clean).any()
+
+
+def test_dataset_example(example):
+    from mmtard.datasets.sampling import dataset_labels
+
+    example('SolidColours')
+    dataset = DATASETS.build(dict(type='SolidColours', num_images=9, image_size=4))
+    item = dataset[4]
+    assert item['label'] == 1 and item['index'] == 4 and item['inputs'].shape == (3, 4, 4)
+    assert item['inputs'][1].eq(1).all() and item['inputs'][[0, 2]].eq(0).all()
+    assert dataset_labels(dataset) == [dataset[i]['label'] for i in range(9)]
+    assert dataset.metainfo['classes'] == ('red', 'green', 'blue')
+
+
+def test_student_family_example(example):
+    example('TorchvisionEncoder')
+    student = STUDENTS.build(dict(type='TorchvisionEncoder', arch='resnet18', image_size=32,
+                                  text_tower=dict(arch=TINY_VIT)))
+    embeddings = student(torch.rand(2, 3, 32, 32))
+    assert embeddings.shape == (2, 64) and torch.allclose(embeddings.norm(dim=-1), torch.ones(2))
+    assert student.encode_text(['a photo of a cat.']).shape == (1, 64)
+    trainable = {name.split('.')[0] for name, p in student.named_parameters() if p.requires_grad}
+    assert trainable == {'backbone', 'proj'}  # the text tower stays frozen
+    assert {name.split('.')[0] for name in student.state_dict()} == {'backbone', 'text', 'proj'}
+
+
+def test_teacher_family_example(example, tmp_path):
+    from mmtard.models.teacher import FrozenTeacher
+
+    example('PixelBytesTeacher')
+    teacher = FrozenTeacher(TEACHERS.build(dict(type='PixelBytesTeacher')))
+    embeddings = teacher(torch.rand(3, 3, 32, 32))  # resized to its 16 px inside
+    assert embeddings.shape == (3, 32) and torch.allclose(embeddings.norm(dim=-1), torch.ones(3))
+    encoder = teacher.encoder
+    weights = encoder.class_embeddings(['cat', 'dog'], ['a {}.', 'the {}.'], cache_dir=str(tmp_path))
+    assert weights.shape == (2, 32) and len(list(tmp_path.iterdir())) == 1
+    assert torch.equal(encoder.class_embeddings(['cat', 'dog'], ['a {}.', 'the {}.'], cache_dir=str(tmp_path)),
+                       weights)
