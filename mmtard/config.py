@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 from mmengine.config import Config, DictAction
+from mmengine.config.config import DELETE_KEY
 
 from .errors import ConfigError, error_detail
 
@@ -17,7 +18,8 @@ KNOWN_TOP_LEVEL_KEYS = (
     'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
     'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
-    'experiment_name', 'cfg', 'benchmark', 'evaluation')
+    'experiment_name', 'cfg', 'benchmark', 'evaluation', 'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters',
+    'activation_checkpointing', 'efficient_conv_bn_eval', 'compile', 'gpu_ids')
 
 
 def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
@@ -29,8 +31,70 @@ def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
             raise ConfigError(
                 f"--cfg-options expects KEY=VALUE pairs such as 'optim_wrapper.optimizer.lr=1e-4', "
                 f"got {option!r}.")
-        parsed[key.strip()] = DictAction._parse_iterable(value)
+        try:
+            parsed[key.strip()] = DictAction._parse_iterable(value)
+        except Exception:  # mmengine asserts on unbalanced brackets and quotes
+            raise ConfigError(f"--cfg-options {option!r}: the value {value!r} cannot be parsed; brackets and quotes "
+                              f"must balance, e.g. -o model.val_attack.eps=[1,2] or -o 'name=\"a b\"'.") from None
     return parsed
+
+
+def _value_at(node: Any, path: Sequence[str]) -> Any:
+    """The config value at a split key path (list items by index), or ``_MISSING``."""
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+_MISSING = object()
+
+
+def _paths_ending_with(node: Any, suffix: Sequence[str], prefix: Sequence[str] = ()) -> Iterable[str]:
+    """Dotted paths under ``node`` whose last components are ``suffix`` (where a leftover key would act)."""
+    if list(prefix[-len(suffix):]) == list(suffix) and len(prefix) > len(suffix):
+        yield '.'.join(prefix)
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, (list, tuple)) else ()
+    for key, value in items:
+        yield from _paths_ending_with(value, suffix, (*prefix, str(key)))
+
+
+def check_cfg_option_keys(cfg: Config, cfg_options: Dict[str, Any]) -> None:
+    """Refuse an option whose top-level key nothing reads: a config variable such as ``max_iters``
+    has already been copied into the settings that use it (``train_cfg.max_iters``), so changing it
+    would change nothing."""
+    tree = cfg.to_dict()
+    for key in cfg_options:
+        path = key.split('.')
+        if path[0] in KNOWN_TOP_LEVEL_KEYS:
+            continue
+        working = sorted(set(_paths_ending_with({k: v for k, v in tree.items() if k in KNOWN_TOP_LEVEL_KEYS}, path)))
+        if working:
+            hint = 'Set ' + ' or '.join(f'-o {p}=...' for p in working[:4]) + ' instead.'
+        else:
+            hint = f"Top-level keys that take effect: {', '.join(k for k in KNOWN_TOP_LEVEL_KEYS if k in tree)}."
+        what = ('a variable of the config file, already copied into the settings that use it'
+                if path[0] in tree else 'not a setting of this config')
+        raise ConfigError(f"--cfg-options {key}=...: {path[0]!r} is {what}, so this option would change "
+                          f"nothing. {hint} (`mmtard config show CONFIG` prints every setting.)")
+
+
+def _component_replacements(tree: Dict[str, Any], cfg_options: Dict[str, Any]) -> Dict[str, Any]:
+    """``-o X.type=New`` where ``X`` is a component of another type: ``X`` is replaced, not merged,
+    since the old type's options (``coefficients``) mean nothing to the new one."""
+    replacements = {}
+    for key, value in cfg_options.items():
+        path = key.split('.')
+        if path[-1] != 'type' or len(path) < 2:
+            continue
+        current = _value_at(tree, path[:-1])
+        if isinstance(current, dict) and current.get('type') not in (None, value):
+            replacements['.'.join(path[:-1])] = {DELETE_KEY: True, 'type': value}
+    return replacements
 
 
 def check_top_level_keys(keys: Iterable[str], known: Sequence[str] = KNOWN_TOP_LEVEL_KEYS) -> None:
@@ -73,8 +137,13 @@ def load_config(path: os.PathLike | str, cfg_options: Optional[Dict[str, Any]] =
 
 def merge_cfg_options(cfg: Config, cfg_options: Dict[str, Any]) -> None:
     """Apply ``--cfg-options``, turning mmengine's errors about impossible paths into one paragraph."""
+    check_cfg_option_keys(cfg, cfg_options)
+    replacements = _component_replacements(cfg.to_dict(), cfg_options)
     try:
-        cfg.merge_from_dict(cfg_options)
+        if replacements:
+            cfg.merge_from_dict(replacements)
+        cfg.merge_from_dict({k: v for k, v in cfg_options.items() if k.rsplit('.', 1)[0] not in replacements
+                             or not k.endswith('.type')})
     except (KeyError, IndexError, TypeError, ValueError) as err:
         raise ConfigError(f"--cfg-options {cfg_options!r} cannot be applied to this config "
                           f"({error_detail(err)}). A key path must follow the config's structure (list "

@@ -8,9 +8,11 @@ against its component's constructor (with the closest valid names), and the chea
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Dict, Optional, Tuple
 
 from .component_registry import MMTardRegistry, accepted_options, unknown_option_error
+from .errors import ConfigError
 from .registry import ALL_REGISTRIES
 
 
@@ -45,16 +47,23 @@ def check_component_options(node: Any, where: str = '') -> None:
             check_component_options(value, f'{where}.{index}')
 
 
-def check_component_values(node: Any) -> None:
+def check_component_values(node: Any, where: str = 'model') -> None:
     """Build every cheap component (attacks, weightings) of a complete config, such as ``model``, so
-    that a bad value (``eps=-3``) is reported before the Runner sets up and loads weights."""
+    that a bad value (``eps=-3``) or a missing required one is reported before the Runner sets up
+    and loads weights."""
     if isinstance(node, dict):
         found = _component(node['type']) if isinstance(node.get('type'), str) else None
         if found is not None and found[1].cheap_to_build:
+            try:
+                inspect.signature(found[0]).bind(**{k: v for k, v in node.items() if k != 'type'})
+            except TypeError as err:
+                name = str(err).rpartition(': ')[2].strip("'") if 'missing' in str(err) else '<name>'
+                raise ConfigError(f"{where} ({node['type']}): {err}. Set it in the config or with "
+                                  f"-o {where}.{name}=<value>.") from None
             found[1].build(node)
             return
-        for value in node.values():
-            check_component_values(value)
+        for key, value in node.items():
+            check_component_values(value, f'{where}.{key}')
     elif isinstance(node, (list, tuple)):
-        for value in node:
-            check_component_values(value)
+        for index, value in enumerate(node):
+            check_component_values(value, f'{where}.{index}')
