@@ -129,6 +129,8 @@ def load_plugin(record: PluginRecord, entry_point: metadata.EntryPoint) -> None:
 def ensure_plugins_loaded(force: bool = False) -> List[PluginFailure]:
     """Register built-ins, then every plugin once; returns the failures (also kept for errors).
 
+    The built-ins are those of every registry declared so far: all of them once ``mmtard.registry``
+    is imported, which every caller that looks components up has done (the CLI does it first).
     A name clash is raised (it is never safe to guess which component a config meant); any other
     plugin failure is warned about and recorded, so unrelated commands keep working.
     """

@@ -117,3 +117,16 @@ def test_example_plugin_is_usable(installed_example_plugin, monkeypatch, isolate
     # sample 0: teachers agree, KL 0.4 counts fully; sample 1 disagrees and is dropped: (0.4 + 0) / 2
     assert out.loss.item() == pytest.approx(0.2)
     assert WEIGHTINGS.owner('TeacherAgreementWeighting') == 'mmtard-example-weighting'
+
+
+def test_the_cli_registers_built_ins_before_any_plugin():
+    """A plugin that reuses a built-in name must be the registration refused, so the built-ins of
+    every kind are in place when the CLI loads plugins, even before any command imported them."""
+    code = ('import sys\n'
+            'from mmtard.cli.common import load_plugins_reporting_failures\n'
+            'load_plugins_reporting_failures()\n'
+            'print(all(name in sys.modules for name in ("mmtard.models", "mmtard.attacks", "mmtard.weighting", '
+            '"mmtard.datasets", "mmtard.evaluation", "mmtard.engine")))\n')
+    env = {**os.environ, plugins.DISABLE_ENV: '1'}
+    out = subprocess.run([sys.executable, '-c', code], check=True, capture_output=True, text=True, env=env).stdout
+    assert out.strip() == 'True'

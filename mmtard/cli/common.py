@@ -33,6 +33,7 @@ def friendly_errors(func: Callable) -> Callable:
 
 def load_plugins_reporting_failures() -> None:
     """Load plugins once; a broken plugin is a warning line, never a failed unrelated command."""
+    from .. import registry  # noqa: F401  (declares every registry, so built-ins register before plugins)
     from ..plugins import ensure_plugins_loaded
 
     with warnings.catch_warnings():
