@@ -8,7 +8,8 @@ from .sampling import balanced_subset
 from .shapes import ShapesDataset
 from .templates import get_class_names_and_templates, get_templates, imagenet_wnid_classnames
 from .torchvision_datasets import TorchvisionDataset
+from .views import FixedViewsDataset
 
 __all__ = ['ClassificationDataset', 'ClassCaptions', 'ConcatCaptions', 'CaptionCSVDataset', 'ImageFolderDataset', 'MNISTDigits', 'ShapesDataset',
-           'TorchvisionDataset', 'balanced_subset', 'get_class_names_and_templates', 'get_templates',
+           'FixedViewsDataset', 'TorchvisionDataset', 'balanced_subset', 'get_class_names_and_templates', 'get_templates',
            'imagenet_wnid_classnames']

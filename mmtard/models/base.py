@@ -108,6 +108,19 @@ class ZeroShotModel(BaseModel):
     def student_logits(self, images: Tensor) -> Tensor:
         return self.zero_shot_logits('student', self.student(images))
 
+    def student_logits_of(self, batches: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Student logits of several batches (e.g. x and x_adv). A student without batch statistics
+        sees them as one concatenated batch: the same per-sample maths, one larger (faster) pass;
+        one with batch-norm in training mode sees each batch alone, as it would at test time."""
+        if len(batches) < 2 or self.student_has_batch_statistics():
+            return {name: self.student_logits(images) for name, images in batches.items()}
+        logits = self.student_logits(torch.cat(list(batches.values())))
+        return dict(zip(batches, logits.split([len(images) for images in batches.values()])))
+
+    def student_has_batch_statistics(self) -> bool:
+        """Whether the student's output for a sample depends on the rest of its batch right now."""
+        return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in self.student.modules())
+
     def teacher_outputs(self, teacher: FrozenTeacher, name: str, images: Tensor) -> tuple:
         """(embeddings, logits) of a frozen teacher; no graph is kept."""
         embeddings = teacher(images)

@@ -71,7 +71,8 @@ class MMTARD(ZeroShotModel):
     on x and 'robust' on x_adv (``configs/_base_/models/``). Weighting and attack default to the
     release's loss and its PGD-10 attack.
     ``cache_clean_teacher_outputs``: keep clean-input teacher embeddings per dataset index across
-    epochs (only valid when the data pipeline has no random augmentation).
+    epochs; valid when an index always names the same pixels: no random augmentation, or a fixed
+    set of augmented views (:class:`~mmtard.datasets.views.FixedViewsDataset`, whose index names the view).
     """
 
     def __init__(self, student: dict, teachers: Sequence[dict], weighting: Optional[dict] = None,
@@ -147,9 +148,8 @@ class MMTARD(ZeroShotModel):
             if spec.teacher_input == 'adv':
                 embeddings[spec.name], logits[spec.name] = self.teacher_outputs(self.teachers[spec.name],
                                                                                 spec.name, adv)
-        needed = {spec.student_input for spec in self.specs}
-        student_logits = {kind: self.student_logits(clean if kind == 'clean' else adv) for kind in INPUTS
-                          if kind in needed}
+        student_logits = self.student_logits_of({kind: clean if kind == 'clean' else adv for kind in INPUTS
+                                                 if kind in {spec.student_input for spec in self.specs}})
         terms = {spec.name: TeacherTerm(spec.name, spec.teacher_input,
                                         kl_per_class(logits[spec.name], student_logits[spec.student_input]),
                                         logits[spec.name], embeddings[spec.name],

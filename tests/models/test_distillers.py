@@ -114,6 +114,29 @@ def test_zero_shot_logits_are_float32_under_autocast():
     assert torch.allclose(logits, expected, rtol=0, atol=1e-4)  # bf16 would be off by up to 0.25
 
 
+def test_one_batched_student_forward_for_x_and_x_adv_gives_the_separate_forwards_loss(monkeypatch):
+    adv = batch(6, seed=2)[0]
+    x, y = batch(6)
+    model = build(mmtard_cfg())
+    model.attack = FixedAttack(adv)
+    sizes = []
+    model.student.register_forward_hook(lambda module, args, out: sizes.append(len(args[0])))
+    batched = model.loss(x, y, None)
+    assert sizes == [12], 'x and x_adv in one student forward'
+    monkeypatch.setattr(model, 'student_has_batch_statistics', lambda: True)  # as a batch-norm student
+    separate = model.loss(x, y, None)
+    assert sizes == [12, 6, 6]
+    for key in ('loss', 'kl_clean', 'kl_robust'):
+        torch.testing.assert_close(batched[key], separate[key], rtol=1e-5, atol=1e-6)
+
+
+def test_a_student_with_batch_norm_in_training_sees_each_batch_alone():
+    model = build(dict(type='TeCoA', student=dict(type='OpenCLIPEncoder', arch='mmtard-tiny-rn')))
+    assert model.train().student_has_batch_statistics()
+    assert not model.eval().student_has_batch_statistics()
+    assert not build(mmtard_cfg()).train().student_has_batch_statistics()
+
+
 def test_clean_teacher_outputs_are_cached_by_index():
     cfg = mmtard_cfg(attack=dict(type='PGD', eps=0, steps=1, step_size=1))  # x_adv = x: deterministic
     cached, plain = build(dict(cfg, cache_clean_teacher_outputs=True)), build(cfg)

@@ -37,11 +37,11 @@ class PhaseMarker:
             self.phase[0] = 'loss'
 
 
-# (config, student forwards of the loss after the attack: x_adv and/or x)
+# (config, student forwards of the loss after the attack: x_adv and/or x; MMT-ARD's two are one batch)
 STEPS = {
     'MMTARD': (dict(type='MMTARD', student=TINY, attack=PGD2,
                     teachers=[dict(name='clean', encoder=TINY, teacher_input='clean'),
-                              dict(name='robust', encoder=TINY, teacher_input='adv')]), 2),
+                              dict(name='robust', encoder=TINY, teacher_input='adv')]), 1),
     'SingleTeacherARD': (dict(type='SingleTeacherARD', student=TINY, teacher=TINY, attack=PGD2), 1),
     'TeCoA': (dict(type='TeCoA', student=TINY, attack=PGD2), 1),
     'PMGAFT': (dict(type='PMGAFT', student=TINY, attack=PGD2), 2),
