@@ -72,6 +72,7 @@ def test_vit_b_32_paper_config_is_the_release_recipe():
     assert dict(model.weighting) == dict(type='ReferenceCosineWeighting', coefficients=dict(robust=50.0, clean=5.0))
     assert dict(model.attack) == dict(type='PGD', eps=4, norm='Linf', steps=10, step_size=1, momentum=0.9,
                                       random_start=True)
+    assert cfg.evaluation.preset == 'mmt-ard-release'
 
 
 def test_release_schedule_gives_the_release_learning_rate_at_every_step_but_the_first():

@@ -67,7 +67,7 @@ class APGD(Attack):
     def name(self) -> str:
         return {'ce': 'apgd-ce', 'dlr': 'apgd-dlr', 'dlr-targeted': 'apgd-t'}[self.loss]
 
-    def describe(self) -> str:
+    def budget_label(self) -> str:
         targeted = self.loss == 'dlr-targeted'
         restarts = f'{self.n_restarts} restart{"s" if self.n_restarts > 1 else ""}'
         settings = ([f'{self.n_target_classes} targets'] if targeted else []) + [f'{self.n_iter} it'] + (

@@ -105,10 +105,10 @@ class AutoAttack(Attack):
         return any(stage.reduced for stage in self.stages) or (
             untargeted and self.n_restarts < reference_restarts(self.version))
 
-    def describe(self) -> str:
-        stages = ' + '.join(stage.describe() for stage in self.stages)
-        if self.reduced:
-            return f'{stages} [reduced]'
+    def budget_label(self) -> str:
+        stages = ' + '.join(stage.budget_label() for stage in self.stages)
+        if self.reduced:  # not the reference's AutoAttack, so not named so
+            return stages
         return f'AutoAttack: {stages}' if self.explicit_stages else f'AutoAttack {self.version}: {stages}'
 
     def get_rng_state(self) -> Dict[str, Any]:

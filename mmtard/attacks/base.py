@@ -103,10 +103,15 @@ class Attack:
         """Stage name used in :attr:`RobustEvalResult.per_attack`."""
         return type(self).__name__.lower()
 
-    def describe(self) -> str:
-        """What ran, with the settings that set its strength (results and tables show this label, so a
-        weakened attack is never reported under a stronger attack's name)."""
+    def budget_label(self) -> str:
+        """The attack's name with the settings that set its strength, e.g. 'APGD-T (9 targets, 100 it)'."""
         return type(self).__name__
+
+    def describe(self) -> str:
+        """What ran: :meth:`budget_label`, marked '[reduced]' when :attr:`reduced`. Results and tables
+        show this label, so a weakened attack is never reported under a stronger attack's name."""
+        label = self.budget_label()
+        return f'{label} [reduced]' if self.reduced else label
 
     @property
     def reduced(self) -> bool:

@@ -76,7 +76,7 @@ class FABTargeted(Attack):
     def name(self) -> str:
         return 'fab-t'
 
-    def describe(self) -> str:
+    def budget_label(self) -> str:
         return f'FAB-T ({self.n_target_classes} targets, {self.n_iter} it)'
 
     @property

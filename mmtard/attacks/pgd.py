@@ -50,7 +50,7 @@ class PGD(Attack):
         self.maximize = check_flag(maximize, 'maximize')
         self.loss = check_choice(loss, tuple(CLASSIFICATION_LOSSES), 'loss')
 
-    def describe(self) -> str:
+    def budget_label(self) -> str:
         settings = [f'step {self.step_size * 255:.3g}/255'] + (
             [f'momentum {self.momentum:g}'] if self.momentum else []) + ([] if self.random_start else ['no random start'])
         return f'PGD-{self.steps} ({", ".join(settings)})'

@@ -55,7 +55,7 @@ class Square(Attack):
             raise ConfigError(f'p_init={p_init!r} must be a fraction in (0, 1]; the reference uses 0.8.')
         self.p_init = float(p_init)
 
-    def describe(self) -> str:
+    def budget_label(self) -> str:
         return f'Square ({self.n_queries} queries)'
 
     @property

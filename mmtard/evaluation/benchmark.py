@@ -63,6 +63,7 @@ class PreparedDataset:
     robust_indices: List[int]
     attack_cfg: Dict[str, Any]
     fingerprint: str
+    sampling: str
 
 
 #: Changes whenever what a stored batch means changes (an objective, a metric), so partial results
@@ -71,14 +72,17 @@ class PreparedDataset:
 PROTOCOL = 2
 
 
-def evaluation_subset(count: int, labels: Optional[Sequence[int]], n: Optional[int], seed: int) -> List[int]:
-    """Sorted indices of ``n`` of ``count`` items under ``seed`` (class-balanced when labels are known).
-    A smaller ``n`` under the same seed picks a subset of a larger one's, so the robust samples are
-    among the clean ones."""
-    if labels is not None:
-        return balanced_subset(labels, n, seed)
+def evaluation_subset(count: int, labels: Optional[Sequence[int]], n: Optional[int], seed: int,
+                      sampling: str = 'class-balanced-random') -> List[int]:
+    """Sorted indices of ``n`` of ``count`` items, chosen by ``sampling`` (:data:`~.plan.SAMPLINGS`;
+    'class-balanced-random' needs ``labels``). A smaller ``n`` under the same seed picks a subset of
+    a larger one's, so the robust samples are among the clean ones."""
     if n is None or n >= count:
         return list(range(count))
+    if sampling == 'first-n':
+        return list(range(n))
+    if sampling == 'class-balanced-random' and labels is not None:
+        return balanced_subset(labels, n, seed)
     return sorted(int(i) for i in np.random.default_rng(seed).permutation(count)[:n])
 
 
@@ -129,15 +133,18 @@ class Benchmark:
             classnames, templates = [], []
             count, labels = distinct_images(dataset.image_files), None
             attack_cfg = dict(spec.retrieval_attack)
+        n_clean, n_robust = spec.budget(entry.name)
+        # what is recorded is what ran: without labels, a class-balanced subset is a plain random one
+        sampling = 'random' if spec.sampling == 'class-balanced-random' and labels is None else spec.sampling
         settings = dict(protocol=PROTOCOL, dataset=entry.dataset, task=task, classnames=classnames, templates=templates,
-                        n_clean=spec.n_clean, n_robust=spec.n_robust, batch_size=spec.batch_size,
+                        n_clean=n_clean, n_robust=n_robust, sampling=sampling, batch_size=spec.batch_size,
                         attack=attack_cfg, logit_scale=spec.logit_scale)
         return PreparedDataset(
             spec=entry, dataset=dataset, task=task, split=str(entry.dataset.get('split', '')),
             classnames=classnames, templates=templates,
-            clean_indices=evaluation_subset(count, labels, spec.n_clean, spec.seed),
-            robust_indices=evaluation_subset(count, labels, spec.n_robust, spec.seed) if spec.eps else [],
-            attack_cfg=attack_cfg, fingerprint=fingerprint(settings))
+            clean_indices=evaluation_subset(count, labels, n_clean, spec.seed, sampling),
+            robust_indices=evaluation_subset(count, labels, n_robust, spec.seed, sampling) if spec.eps else [],
+            attack_cfg=attack_cfg, fingerprint=fingerprint(settings), sampling=sampling)
 
     def stages(self, prepared: PreparedDataset) -> Dict[str, int]:
         """Attack stages of a dataset with their passes per attacked sample (upper bound)."""
@@ -146,9 +153,17 @@ class Benchmark:
         num_classes = len(prepared.classnames) if prepared.task == 'classification' else 2  # retrieval: untargeted
         return stage_passes(build_attack(prepared.attack_cfg, self.spec.eps[0], 0), num_classes)
 
+    def attack_label(self, prepared: PreparedDataset) -> Tuple[str, bool]:
+        """The dataset's attack as results name it (its budget; '[reduced]' below the reference's),
+        and whether it is reduced; ('', False) without eps."""
+        if not self.spec.eps:
+            return '', False
+        attack = build_attack(prepared.attack_cfg, self.spec.eps[0], 0)
+        return attack.describe(), attack.reduced
+
     def plan(self, prepared: Sequence[PreparedDataset]) -> List[PlanRow]:
         return [PlanRow(p.spec.name, p.task, len(p.classnames), len(p.clean_indices), len(p.robust_indices),
-                        list(self.spec.eps), self.stages(p)) for p in prepared]
+                        list(self.spec.eps), self.stages(p), self.attack_label(p)[0], p.sampling) for p in prepared]
 
     def calibrate(self, prepared: PreparedDataset) -> float:
         """Seconds of one forward+backward pass (input gradient) on one batch of real images."""
@@ -210,18 +225,21 @@ class Benchmark:
     def _attack_seed(self, p: PreparedDataset, eps: float, batch: int) -> int:
         return derived_seed(self.spec.seed, p.spec.name, eps, batch)
 
-    def _record(self, p: PreparedDataset, eps: float, attack: str, clean_acc: float, robust_acc: Optional[float],
+    def _record(self, p: PreparedDataset, eps: float, clean_acc: float, robust_acc: Optional[float],
                 per_attack: Dict[str, float], metrics: Dict[str, float], time_s: float,
                 sample_indices: Optional[List[int]] = None) -> BenchmarkResult:
         """``sample_indices``: dataset indices of the attacked samples (default the robust subset)."""
         if sample_indices is None:
             sample_indices = list(p.robust_indices)
+        attacked = robust_acc is not None
+        attack, reduced = self.attack_label(p) if attacked else ('', False)
         return BenchmarkResult(
             dataset=p.spec.name, split=p.split, task=p.task, n=len(p.clean_indices),
-            n_robust=len(p.robust_indices) if robust_acc is not None else 0, eps=float(eps), attack=attack,
+            n_robust=len(p.robust_indices) if attacked else 0, eps=float(eps), attack=attack,
             clean_acc=clean_acc, robust_acc=robust_acc, per_attack=per_attack, metrics=metrics,
             time_s=round(time_s, 3), model_checksum=self.model_checksum, mmtard_version=__version__,
-            seed=self.spec.seed, sample_indices=sample_indices if robust_acc is not None else [])
+            seed=self.spec.seed, sample_indices=sample_indices if attacked else [], attack_reduced=reduced,
+            sampling=p.sampling)
 
     # ----------------------------------------------------------------- classification
     def _classification(self, p: PreparedDataset,
@@ -239,7 +257,7 @@ class Benchmark:
         clean_acc = sum(v['correct'] for v in clean) / max(sum(v['n'] for v in clean), 1)
         clean_time = sum(v['time_s'] for v in clean)
         if not self.spec.eps:
-            return [self._record(p, 0.0, '', clean_acc, None, {}, {}, clean_time)]
+            return [self._record(p, 0.0, clean_acc, None, {}, {}, clean_time)]
         records = []
         for eps in self.spec.eps:
             def robust_batch(b: int, indices: List[int], eps: float = eps) -> Dict[str, Any]:
@@ -254,7 +272,7 @@ class Benchmark:
             n = sum(v['n'] for v in robust)
             stages = list(robust[0]['per_attack'])
             records.append(self._record(
-                p, eps, '+'.join(stages), clean_acc, sum(v['robust'] for v in robust) / n,
+                p, eps, clean_acc, sum(v['robust'] for v in robust) / n,
                 {name: sum(v['per_attack'][name] for v in robust) / n for name in stages},
                 {'attacked_clean_acc': sum(v['clean'] for v in robust) / n,
                  **({'nan_grads': sum(v['nan_grads'] for v in robust)} if any(v['nan_grads'] for v in robust) else {})},
@@ -287,7 +305,7 @@ class Benchmark:
         metrics = retrieval_recall(clean_embeddings @ text.T, truths)
         clean_time = sum(v['time_s'] for v in clean)
         if not self.spec.eps:
-            return [self._record(p, 0.0, '', metrics['i2t_r1'], None, {}, metrics, clean_time)]
+            return [self._record(p, 0.0, metrics['i2t_r1'], None, {}, metrics, clean_time)]
         rows, text, truths = gallery(p.robust_indices)
         # The attacked images are scored against their own, smaller gallery: so is their clean
         # recall, so that clean and robust numbers of a row describe the same retrieval task.
@@ -313,7 +331,7 @@ class Benchmark:
             recalls = retrieval_recall(embed(robust) @ text.T, truths)
             stage = '+'.join(self.stages(p))
             records.append(self._record(
-                p, eps, stage, attacked_clean['i2t_r1'], recalls['i2t_r1'], {stage: recalls['i2t_r1']},
+                p, eps, attacked_clean['i2t_r1'], recalls['i2t_r1'], {stage: recalls['i2t_r1']},
                 {**metrics, **{f'attacked_clean_{k}': v for k, v in attacked_clean.items()},
                  **{f'robust_{k}': v for k, v in recalls.items()}},
                 clean_time + sum(v['time_s'] for v in robust), sample_indices=rows))

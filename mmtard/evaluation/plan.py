@@ -9,25 +9,42 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..attacks.apgd import APGD
 from ..attacks.base import Attack
 from ..attacks.units import to_pixels
-from ..checks import check_positive_int
+from ..checks import check_choice, check_positive_int
 from ..errors import ConfigError, did_you_mean
 from ..registry import ATTACKS
 
-#: Sample budgets and eps (1/255 units) of each preset; ``n_clean=None`` is the whole split.
+#: How the evaluated samples are chosen (:func:`mmtard.evaluation.benchmark.evaluation_subset`):
+#: 'random' - the first n of a seeded shuffle, as CLIP_benchmark's shuffled loader gives them;
+#: 'class-balanced-random' - a seeded subset spread evenly over the classes ('random' where a
+#: dataset does not expose its labels); 'first-n' - the first n in the dataset's own order.
+SAMPLINGS = ('random', 'class-balanced-random', 'first-n')
+
+#: Sample budgets, eps (1/255 units) and sampling of each preset; ``n_clean=None`` is the whole split.
+#: ``datasets`` holds budgets of named benchmark datasets that differ from the rest.
+#: 'mmt-ard-release' is what the MMT-ARD release ran (with AutoAttack 'custom', the default attack):
+#: ImageNet through RobustBench's loader, 5000 val images, every one attacked (CLIP_eval/
+#: clip_robustbench.py); the zero-shot datasets through CLIP_benchmark, clean accuracy on the whole
+#: split (run_benchmark_clean.sh) and robust accuracy on the first 1000 samples of its loader
+#: (run_benchmark_adv.sh), which shuffles with a seed when a sample count is given (cli.py), hence
+#: 'random'. Exact sample identities cannot be matched: they depend on its webdataset shards.
 PRESETS: Dict[str, Dict[str, Any]] = {
-    'quick': dict(n_clean=256, n_robust=64, eps=[2]),
-    'paper': dict(n_clean=None, n_robust=1000, eps=[1, 2, 4]),
+    'quick': dict(n_clean=256, n_robust=64, eps=[2], sampling='class-balanced-random', datasets={}),
+    'mmt-ard-release': dict(n_clean=None, n_robust=1000, eps=[1, 2, 4], sampling='random',
+                            datasets={'imagenet': dict(n_clean=5000, n_robust=5000)}),
 }
-BUDGET_KEYS = ('n_clean', 'n_robust', 'eps')
+#: Other names a preset answers to; results record the preset's own name.
+PRESET_ALIASES = {'paper': 'mmt-ard-release'}
+BUDGET_KEYS = ('n_clean', 'n_robust', 'eps', 'sampling')
 DEFAULTS: Dict[str, Any] = dict(
     preset='quick',
     datasets=[],
@@ -62,7 +79,8 @@ class DatasetSpec:
 
 @dataclass
 class BenchmarkSpec:
-    """The whole benchmark, budgets resolved."""
+    """The whole benchmark, budgets resolved; ``dataset_budgets``: per dataset name, the
+    ``n_clean`` / ``n_robust`` that differ from the common ones (read them through :meth:`budget`)."""
 
     datasets: List[DatasetSpec]
     eps: List[float]
@@ -75,6 +93,13 @@ class BenchmarkSpec:
     logit_scale: float
     cache_dir: Optional[str]
     preset: str = 'quick'
+    sampling: str = 'class-balanced-random'
+    dataset_budgets: Dict[str, Dict[str, Optional[int]]] = field(default_factory=dict)
+
+    def budget(self, dataset: str) -> Tuple[Optional[int], int]:
+        """``(n_clean, n_robust)`` of the named dataset."""
+        own = self.dataset_budgets.get(dataset, {})
+        return own.get('n_clean', self.n_clean), own.get('n_robust', self.n_robust)
 
 
 def _plain(value: Any) -> Any:
@@ -117,8 +142,9 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
     """Resolve the config's ``evaluation`` section.
 
     Budgets: those of ``preset`` when given (the ``--preset`` option wins over the config);
-    otherwise the config's ``n_clean`` / ``n_robust`` / ``eps`` over its own ``preset`` (default
-    'quick'). Without datasets, ``fallback_dataset`` (the config's validation set) is used.
+    otherwise the config's ``n_clean`` / ``n_robust`` / ``eps`` / ``sampling`` over its own
+    ``preset`` (default 'quick'), whose per-dataset budgets yield to a count the config sets.
+    Without datasets, ``fallback_dataset`` (the config's validation set) is used.
     """
     section = _plain(evaluation or {})
     unknown = [k for k in section if k not in DEFAULTS and k not in BUDGET_KEYS]
@@ -131,11 +157,15 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
         if isinstance(settings[key], dict) and 'type' not in settings[key]:
             settings[key] = {**DEFAULTS[key], **settings[key]}
     chosen = preset or settings['preset']
-    if chosen not in PRESETS:
-        raise ConfigError(f'Unknown evaluation preset {chosen!r}.{did_you_mean(chosen, PRESETS)} '
-                          f'Presets: {", ".join(PRESETS)}.')
-    budgets = dict(PRESETS[chosen]) if preset else {**PRESETS[chosen], **{k: section[k] for k in BUDGET_KEYS
-                                                                            if k in section}}
+    preset_names = [*PRESETS, *PRESET_ALIASES]
+    if chosen not in preset_names:
+        raise ConfigError(f'Unknown evaluation preset {chosen!r}.{did_you_mean(chosen, preset_names)} '
+                          f'Presets: {", ".join(PRESETS)} ({", ".join(f"{a}: {p}" for a, p in PRESET_ALIASES.items())}).')
+    chosen = PRESET_ALIASES.get(chosen, chosen)
+    own = {} if preset else {k: section[k] for k in BUDGET_KEYS if k in section}
+    budgets = {**PRESETS[chosen], **own}
+    dataset_budgets = {name: {k: v for k, v in counts.items() if k not in own}
+                       for name, counts in PRESETS[chosen]['datasets'].items()}
     entries = settings['datasets'] or ([fallback_dataset] if fallback_dataset else [])
     if not entries:
         raise ConfigError('The config names no dataset to evaluate on: add evaluation = dict(datasets=[...]) '
@@ -150,15 +180,21 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
         to_pixels(value, 'evaluation.eps')
     n_clean = None if budgets['n_clean'] is None else check_positive_int(budgets['n_clean'], 'evaluation.n_clean')
     n_robust = check_positive_int(budgets['n_robust'], 'evaluation.n_robust')
-    if eps and n_clean is not None and n_clean < n_robust:
-        raise ConfigError(f'evaluation.n_robust={n_robust} exceeds n_clean={n_clean}: the attacked samples are '
-                          f'a subset of the clean ones. Lower n_robust, or raise n_clean (None: the whole split).')
-    return BenchmarkSpec(
+    spec = BenchmarkSpec(
         datasets=datasets, eps=eps, n_clean=n_clean, n_robust=n_robust,
         attack=settings['attack'], retrieval_attack=settings['retrieval_attack'],
         batch_size=check_positive_int(settings['batch_size'], 'evaluation.batch_size'),
         seed=int(settings['seed']), logit_scale=float(settings['logit_scale']),
-        cache_dir=settings['cache_dir'], preset=chosen)
+        cache_dir=settings['cache_dir'], preset=chosen,
+        sampling=check_choice(budgets['sampling'], SAMPLINGS, 'evaluation.sampling'), dataset_budgets=dataset_budgets)
+    for name in names if eps else []:
+        clean, robust = spec.budget(name)
+        if clean is not None and clean < robust:
+            raise ConfigError(f'evaluation.n_robust={robust} exceeds n_clean={clean}'
+                              f'{f" for dataset {name!r}" if name in dataset_budgets else ""}: the attacked samples '
+                              f'are a subset of the clean ones. Lower n_robust, or raise n_clean (None: the whole '
+                              f'split).')
+    return spec
 
 
 def attack_config(spec: BenchmarkSpec, dataset: DatasetSpec, num_classes: int) -> Dict[str, Any]:
@@ -217,7 +253,8 @@ def format_duration(seconds: float) -> str:
 
 @dataclass
 class PlanRow:
-    """One dataset of the plan: what runs on it and its attack cost (passes of one image)."""
+    """One dataset of the plan: what runs on it and its attack cost (passes of one image);
+    ``attack``: the attack's label (:meth:`~mmtard.attacks.base.Attack.describe`)."""
 
     dataset: str
     task: str
@@ -226,6 +263,8 @@ class PlanRow:
     n_robust: int
     eps: List[float]
     stages: Dict[str, int]
+    attack: str = ''
+    sampling: str = ''
 
     @property
     def passes(self) -> int:
@@ -236,13 +275,14 @@ class PlanRow:
 
 def plan_table(rows: List[PlanRow]) -> Table:
     table = Table(title='evaluation plan')
-    for column in ('dataset', 'task', 'classes', 'n clean / robust', 'eps (/255)', 'attack (passes per sample)',
-                   'max passes'):
-        table.add_column(column, overflow='fold',
-                         justify='left' if column in ('dataset', 'task', 'attack (passes per sample)') else 'right')
+    left = ('dataset', 'task', 'sampling', 'attack', 'passes per attacked sample')
+    for column in ('dataset', 'task', 'classes', 'n clean / robust', 'sampling', 'eps (/255)', 'attack',
+                   'passes per attacked sample', 'max passes'):
+        table.add_column(column, overflow='fold', justify='left' if column in left else 'right')
     for row in rows:
         table.add_row(row.dataset, row.task, str(row.num_classes or '-'), f'{row.n_clean} / {row.n_robust}',
-                      ', '.join(f'{e:g}' for e in row.eps) or '-',
+                      row.sampling or '-', ', '.join(f'{e:g}' for e in row.eps) or '-',
+                      escape(row.attack or '-'),  # '[reduced]' is text, not rich markup
                       ' + '.join(f'{name} {passes}' for name, passes in row.stages.items()) or '-',
                       f'{row.passes:,}')
     return table

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 RESULTS_JSON = 'results.json'
@@ -29,8 +30,12 @@ class BenchmarkResult:
     """One dataset at one eps.
 
     ``n``: clean samples; ``n_robust``: attacked samples (``sample_indices``, dataset indices);
-    ``eps`` in 1/255 units (0 when no attack ran); ``robust_acc`` None without an attack;
-    ``per_attack``: robust accuracy after each attack stage. ``metrics``: for classification,
+    ``sampling``: how both were chosen ('random', 'class-balanced-random' or 'first-n');
+    ``eps`` in 1/255 units (0 when no attack ran); ``attack``: the attack's label with its budget
+    (e.g. 'AutoAttack custom: APGD-CE (100 it, 5 restarts) + APGD-T (9 targets, 100 it)'), and
+    ``attack_reduced`` True, with '[reduced]' in the label, when that budget is below the reference
+    AutoAttack's; ``robust_acc`` None without an attack; ``per_attack``: robust accuracy after each
+    attack stage. ``metrics``: for classification,
     ``attacked_clean_acc`` (clean accuracy of the attacked samples alone: ``clean_acc`` is over all
     ``n``, as the field reports it); for retrieval, recalls ``i2t_r1`` ... (clean images, their own
     gallery), ``attacked_clean_i2t_r1`` ... and ``robust_i2t_r1`` ... (the attacked images' clean and
@@ -56,13 +61,16 @@ class BenchmarkResult:
     mmtard_version: str = ''
     seed: int = 0
     sample_indices: List[int] = field(default_factory=list)
+    attack_reduced: bool = False
+    sampling: str = ''
 
     def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, row: Dict[str, Any]) -> 'BenchmarkResult':
-        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
+        """A record from its dict; fields an older mmtard did not write keep their defaults."""
+        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in row})
 
 
 def field_names() -> List[str]:
@@ -88,8 +96,9 @@ def average_rows(records: Sequence[BenchmarkResult]) -> List[Dict[str, Any]]:
         groups.setdefault((record.task, record.eps), []).append(record)
     rows = []
     for (task, eps), group in groups.items():
+        attacks = list(dict.fromkeys(r.attack for r in group))  # e.g. APGD-CE alone on a binary dataset
         rows.append({'dataset': 'average', 'task': task, 'eps': eps, 'n': sum(r.n for r in group),
-                     'n_robust': sum(r.n_robust for r in group), 'attack': group[0].attack,
+                     'n_robust': sum(r.n_robust for r in group), 'attack': ' / '.join(attacks),
                      'clean_acc': _mean([r.clean_acc for r in group]),
                      'attacked_clean_acc': _mean([attacked_clean_acc(r) for r in group]),
                      'robust_acc': _mean([r.robust_acc for r in group])})
@@ -128,7 +137,7 @@ def rich_table(records: Sequence[BenchmarkResult], title: str = 'mmtard evaluati
         table.add_column(column, overflow='fold', justify='left' if column in ('dataset', 'task', 'attack') else 'right')
     rows = _table_rows(records)
     for i, row in enumerate(rows):
-        table.add_row(*row, style='bold' if row[0] == 'average' else None,
+        table.add_row(*map(escape, row), style='bold' if row[0] == 'average' else None,  # '[reduced]' is not markup
                       end_section=i + 1 < len(rows) and rows[i + 1][0] == 'average' and row[0] != 'average')
     return table
 

@@ -5,14 +5,16 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 from mmtard.apis.evaluate import evaluate
 from mmtard.attacks import AutoAttack
 from mmtard.datasets.shapes import CLASS_SELECTIONS, TEMPLATES
 from mmtard.errors import CheckpointError, ConfigError, RunDirectoryExistsError
-from mmtard.evaluation.results import BenchmarkResult, field_names, read_results
+from mmtard.evaluation.results import BenchmarkResult, field_names, read_results, rich_table
 from mmtard.models.encoders import OpenCLIPEncoder
 
 
@@ -71,7 +73,7 @@ def test_result_schema_in_json_and_csv(make_config, shapes, checkpoint, tmp_path
     assert [list(row) for row in rows] == [field_names()] * 4
     types = {f.name: f.type for f in dataclasses.fields(BenchmarkResult)}
     row = rows[0]
-    for name in ('dataset', 'split', 'task', 'attack', 'model_checksum', 'mmtard_version'):
+    for name in ('dataset', 'split', 'task', 'attack', 'model_checksum', 'mmtard_version', 'sampling'):
         assert isinstance(row[name], str), (name, types[name])
     for name in ('n', 'n_robust', 'seed'):
         assert isinstance(row[name], int)
@@ -79,8 +81,10 @@ def test_result_schema_in_json_and_csv(make_config, shapes, checkpoint, tmp_path
         assert isinstance(row[name], float)
     assert isinstance(row['per_attack'], dict) and list(row['per_attack']) == ['apgd-ce', 'apgd-t']
     assert isinstance(row['metrics'], dict) and isinstance(row['sample_indices'], list)
-    assert (row['split'], row['task'], row['n'], row['n_robust'], row['attack']) == \
-        ('test', 'classification', 32, 16, 'apgd-ce+apgd-t')
+    # 3 iterations: the attack is named for what it is, reduced, never 'AutoAttack'
+    assert (row['split'], row['task'], row['n'], row['n_robust'], row['attack'], row['attack_reduced']) == \
+        ('test', 'classification', 32, 16, 'APGD-CE (3 it, 5 restarts) + APGD-T (9 targets, 3 it) [reduced]', True)
+    assert row['sampling'] == 'class-balanced-random'  # the quick preset's, on a dataset that exposes its labels
     assert len(row['sample_indices']) == 16 and all(isinstance(i, int) for i in row['sample_indices'])
     assert row['robust_acc'] == row['per_attack']['apgd-t'] <= row['per_attack']['apgd-ce'] <= \
         row['metrics']['attacked_clean_acc']  # robust accuracy falls from the attacked samples' clean one
@@ -94,6 +98,10 @@ def test_result_schema_in_json_and_csv(make_config, shapes, checkpoint, tmp_path
     assert json.loads(csv_rows[0]['sample_indices']) == row['sample_indices']
     markdown = (out / 'results.md').read_text()
     assert markdown.count('| average |') == 2 and '| a | classification | 1 |' in markdown
+    assert markdown.count('[reduced]') == 6  # every row, the averages too
+    terminal = Console(width=400, record=True, file=io.StringIO())
+    terminal.print(rich_table(records))
+    assert terminal.export_text().count(row['attack']) == 6  # '[reduced]' is text there, not rich markup
     first = next(line for line in markdown.splitlines() if line.startswith('| a | classification | 1 |'))
     assert f"| {100 * row['metrics']['attacked_clean_acc']:.2f} | {100 * row['robust_acc']:.2f} |" in first
 
@@ -221,3 +229,15 @@ def test_attacked_samples_clean_accuracy_is_recorded(make_config, checkpoint, tm
                        console=quiet)
     assert subset.metrics['attacked_clean_acc'] == both.clean_acc  # nested subsets: the same 16 again
     assert subset.robust_acc <= subset.metrics['attacked_clean_acc']
+
+
+def test_release_preset_samples_a_seeded_shuffle_and_records_it(make_config, shapes, tmp_path, quiet):
+    """Under 'mmt-ard-release' the attacked samples are the first n of a seeded shuffle (what
+    CLIP_benchmark's shuffled loader yields), the clean ones the whole split; each row says so."""
+    cfg = make_config(preset='mmt-ard-release', eps=[2], n_clean=None, n_robust=5,
+                      datasets=[dict(name='zero-shot', dataset=shapes(24))])
+    record, = evaluate(cfg, out_dir=tmp_path / 'out', console=quiet)
+    assert (record.n, record.n_robust, record.sampling) == (24, 5, 'random')
+    assert record.sample_indices == sorted(int(i) for i in np.random.default_rng(0).permutation(24)[:5])
+    plan = json.loads((tmp_path / 'out' / 'evaluation.json').read_text())['spec']
+    assert (plan['preset'], plan['sampling']) == ('mmt-ard-release', 'random')

@@ -34,7 +34,8 @@ def test_eval_prints_plan_cost_and_results(tmp_path, shapes):
     assert result.exit_code == 0, result.output
     text = ' '.join(result.output.split())
     # --preset quick (256 clean / 64 robust, capped at the 16 images): 16 clean forwards
-    # + 16 attacked x (APGD-CE 2 it. + APGD-T 9 targets x 2 it., each APGD run also evaluating its start)
-    for expected in ('evaluation plan', 'At most 496 forward+backward passes', 'mmtard evaluation', 'Results in'):
+    # + 16 attacked x (APGD-CE 2 it. x 5 restarts + APGD-T 9 targets x 2 it., each APGD run also
+    # evaluating its start): 16 + 16 x (3 x 5 + 9 x 3) = 688
+    for expected in ('evaluation plan', 'At most 688 forward+backward passes', 'mmtard evaluation', 'Results in'):
         assert expected in text
-    assert (tmp_path / 'out' / 'results.md').is_file()
+    assert 'APGD-CE (2 it, 5 restarts) + APGD-T (9 targets, 2 it) [reduced]' in (tmp_path / 'out' / 'results.md').read_text()

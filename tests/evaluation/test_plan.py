@@ -5,23 +5,57 @@ import pytest
 
 from mmtard.config import load_config
 from mmtard.errors import ConfigError
-from mmtard.evaluation.plan import PRESETS, attack_config, benchmark_spec, derived_seed, stage_passes, build_attack
+from mmtard.evaluation.benchmark import evaluation_subset
+from mmtard.evaluation.plan import (PRESETS, SAMPLINGS, attack_config, benchmark_spec, build_attack, derived_seed,
+                                   stage_passes)
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = dict(type='ShapesDataset', split='test', classes='held_out', num_samples=16)
 
 
-def test_presets_set_the_field_protocol():
-    assert PRESETS['paper'] == dict(n_clean=None, n_robust=1000, eps=[1, 2, 4])
-    assert PRESETS['quick'] == dict(n_clean=256, n_robust=64, eps=[2])
+def test_presets_set_the_protocols():
+    # the MMT-ARD release: ImageNet 5000 val images all attacked (clip_robustbench.py), zero-shot sets
+    # clean on the whole split and attacked on the first 1000 of CLIP_benchmark's seeded shuffle
+    assert PRESETS['mmt-ard-release'] == dict(n_clean=None, n_robust=1000, eps=[1, 2, 4], sampling='random',
+                                              datasets={'imagenet': dict(n_clean=5000, n_robust=5000)})
+    assert PRESETS['quick'] == dict(n_clean=256, n_robust=64, eps=[2], sampling='class-balanced-random', datasets={})
 
 
 def test_config_budgets_override_its_preset_and_the_cli_preset_overrides_both():
-    section = dict(datasets=[SHAPES], preset='paper', n_robust=10)
+    section = dict(datasets=[SHAPES], preset='mmt-ard-release', n_robust=10, sampling='first-n')
     spec = benchmark_spec(section)
-    assert (spec.n_clean, spec.n_robust, spec.eps, spec.preset) == (None, 10, [1.0, 2.0, 4.0], 'paper')
+    assert (spec.n_clean, spec.n_robust, spec.eps, spec.preset, spec.sampling) == (
+        None, 10, [1.0, 2.0, 4.0], 'mmt-ard-release', 'first-n')
     spec = benchmark_spec(section, preset='quick')
-    assert (spec.n_clean, spec.n_robust, spec.eps, spec.preset) == (256, 64, [2.0], 'quick')
+    assert (spec.n_clean, spec.n_robust, spec.eps, spec.preset, spec.sampling) == (
+        256, 64, [2.0], 'quick', 'class-balanced-random')
+
+
+def test_release_preset_attacks_all_5000_imagenet_images_and_1000_of_each_zero_shot_set():
+    section = dict(datasets=[dict(name='imagenet', dataset=SHAPES), dict(name='cifar10', dataset=SHAPES)])
+    spec = benchmark_spec(section, preset='mmt-ard-release')
+    assert (spec.budget('imagenet'), spec.budget('cifar10'), spec.sampling) == ((5000, 5000), (None, 1000), 'random')
+    assert benchmark_spec(section, preset='paper').preset == 'mmt-ard-release'  # the old name still answers
+    # a count the config sets is the user's choice for every dataset; the preset's ImageNet one yields to it
+    own = benchmark_spec(dict(section, preset='mmt-ard-release', n_robust=10))
+    assert (own.budget('imagenet'), own.budget('cifar10')) == ((5000, 10), (None, 10))
+    with pytest.raises(ConfigError, match="n_robust=6000 exceeds n_clean=5000 for dataset 'imagenet'"):
+        benchmark_spec(dict(section, preset='mmt-ard-release', n_robust=6000))
+
+
+def test_evaluation_subsets_follow_the_sampling():
+    labels = [i // 10 for i in range(100)]  # ten classes in order, as a class-folder dataset lists them
+    assert evaluation_subset(100, labels, 20, 0, 'first-n') == list(range(20))
+    balanced = evaluation_subset(100, labels, 20, 0, 'class-balanced-random')
+    assert sorted({labels[i] for i in balanced}) == list(range(10)) and len(balanced) == 20
+    assert all(sum(labels[i] == c for i in balanced) == 2 for c in range(10))
+    random = evaluation_subset(100, labels, 20, 0, 'random')
+    assert len(set(random)) == 20 and random == sorted(random) and random != list(range(20))
+    for sampling in SAMPLINGS:  # nested: the robust samples are among the clean ones
+        assert set(evaluation_subset(100, labels, 10, 3, sampling)) <= set(evaluation_subset(100, labels, 50, 3,
+                                                                                             sampling))
+        assert evaluation_subset(100, labels, None, 3, sampling) == list(range(100))
+    assert evaluation_subset(100, None, 20, 0, 'class-balanced-random') == random  # no labels: plain random
 
 
 def test_defaults_are_autoattack_custom_and_the_validation_set_is_the_fallback():
@@ -53,6 +87,8 @@ def test_explicit_attack_version_needs_autoattack():
     (dict(datasets=[SHAPES, SHAPES]), 'more than once'),
     (dict(datasets=[SHAPES], eps=[0.0078]), 'pixel units'),
     (dict(datasets=[SHAPES], preset='papr'), "Did you mean 'paper'"),
+    (dict(datasets=[SHAPES], preset='mmt-ard'), "Did you mean 'mmt-ard-release'"),
+    (dict(datasets=[SHAPES], sampling='first'), "Did you mean 'first-n'"),
     (dict(), 'names no dataset'),
 ])
 def test_bad_sections_are_explained(section, message):

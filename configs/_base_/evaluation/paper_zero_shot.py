@@ -1,12 +1,16 @@
-# The field's zero-shot robustness benchmark (DESIGN.md section 2): ImageNet (5000 val images) and
-# 13 zero-shot datasets, AutoAttack 'custom' (APGD-CE + APGD-T, 100 it., 9 targets; APGD-CE only for
-# the binary PCam), eps 1, 2, 4 /255, 1000 robust samples per dataset ('paper' preset).
+# The field's zero-shot robustness benchmark as the MMT-ARD release ran it ('mmt-ard-release' preset,
+# mmtard/evaluation/plan.py): ImageNet, 5000 val images (max_samples: 5 per class; the release used
+# RobustBench's fixed list of 5000), all of them attacked; 13 zero-shot datasets, clean accuracy on
+# the whole test split and robust accuracy on 1000 seeded random samples (CLIP_benchmark's shuffled
+# loader); AutoAttack 'custom' (APGD-CE with 5 restarts + APGD-T with 9 targets, 100 it. each;
+# APGD-CE alone for the binary PCam); eps 1, 2, 4 /255. Results name the attack with its budget and
+# the sampling used. `-o evaluation.sampling=class-balanced-random` spreads the samples over classes.
 # Data are read from data/<name> and never downloaded: torchvision's layout for the torchvision
 # datasets, one sub-folder per class for the image-folder ones (Caltech101: 101_ObjectCategories with
 # its BACKGROUND_Google folder; EuroSAT: the RGB release's 10 folders). Class names and prompts are
 # the standard zero-shot ones bundled in mmtard/datasets/metadata/.
 evaluation = dict(
-    preset='paper',
+    preset='mmt-ard-release',
     attack=dict(type='AutoAttack', version='custom'),
     batch_size=64,
     seed=0,
