@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import click
 
 from ..config import parse_cfg_options
-from ..evaluation.plan import PRESETS
+from ..evaluation.plan import PRESET_ALIASES, PRESETS
 from .common import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
 
 
@@ -17,9 +17,10 @@ from .common import cfg_options_option, console, friendly_errors, load_plugins_r
 @click.option('--out', type=click.Path(file_okay=False), default=None,
               help='Output folder (default: <work_dir>/eval/<checkpoint>_<model key>_<preset>); an unfinished '
                    'evaluation there is resumed.')
-@click.option('--preset', type=click.Choice(list(PRESETS)), default=None,
-              help="Sample budgets and eps: 'quick' (256 clean / 64 robust, eps 2) or 'paper' (full split / "
-                   '1000 robust, eps 1, 2, 4); overrides the config.')
+@click.option('--preset', type=click.Choice([*PRESETS, *PRESET_ALIASES]), default=None,
+              help="Sample budgets and eps: 'quick' (256 clean / 64 robust, eps 2) or 'mmt-ard-release' (alias "
+                   "'paper': what the MMT-ARD release ran: full split / 1000 robust, ImageNet 5000 / 5000, eps 1, 2, "
+                   '4); overrides the config.')
 @click.option('--model-key', default='student', show_default=True,
               help="Which encoder of the model to evaluate, e.g. 'teachers.robust'.")
 @click.option('--device', default=None, help='torch device (default: cuda if available, else cpu).')
