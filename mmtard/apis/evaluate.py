@@ -132,7 +132,7 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
 
     Builds the model, loads ``checkpoint`` (none: the weights the config names), prints the plan
     and its cost, runs (resuming from ``out_dir``'s partial results) and writes results.json,
-    results.csv and results.md. ``preset`` ('quick' or 'paper') overrides the config's budgets.
+    results.csv and results.md. ``preset`` ('quick' or 'mmt-ard-release', alias 'paper') overrides the config's budgets.
     ``tables=False`` leaves the plan and result tables out of the terminal (a caller summarising
     many evaluations); the cost estimate and progress bar stay.
     """
