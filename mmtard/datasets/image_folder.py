@@ -70,14 +70,19 @@ class ImageFolderDataset(ClassificationDataset):
             dataset's name ('caltech101', 'eurosat'), or a JSON file (a list, or a folder -> name dict).
         templates: a template-set name ('openai_imagenet', 'simple', ...), a bundled dataset's name,
             or a list.
-        max_samples: keep a seeded, class-balanced subset of this size (evaluation protocols).
+        max_samples: keep a seeded, class-balanced subset of this size (evaluation protocols); with
+            ``image_list``, the first ``max_samples`` of the list.
         sample_seed: seed of that subset.
+        image_list: a text file naming the images to use, in that order, one ``<class folder>/<file>``
+            per line relative to the split folder, e.g. RobustBench's ``imagenet_test_image_ids.txt``
+            (the 5000 ImageNet val images the MMT-ARD release and RobustBench evaluate on).
     """
 
     def __init__(self, root: str, split: Optional[str] = None, image_size: int = 224,
                  classnames: Union[None, str, List[str]] = None,
                  templates: Union[str, List[str]] = 'openai_imagenet',
-                 max_samples: Optional[int] = None, sample_seed: int = 0) -> None:
+                 max_samples: Optional[int] = None, sample_seed: int = 0,
+                 image_list: Optional[str] = None) -> None:
         path = Path(root).expanduser() / split if split else Path(root).expanduser()
         if not path.is_dir():
             raise DatasetNotFoundError(f'Image folder dataset not found: {path} does not exist or is not a '
@@ -91,8 +96,30 @@ class ImageFolderDataset(ClassificationDataset):
                                        f'{_layout_hint(path)}')
         self.classnames = folder_classnames(self.folders, classnames)
         self.templates = get_templates(templates)
-        self.sample_indices = balanced_subset([label for _, label in samples], max_samples, sample_seed)
+        if image_list is not None:
+            listed = self._listed(path, samples, image_list)
+            self.sample_indices = listed[:max_samples] if max_samples is not None else listed
+        else:
+            self.sample_indices = balanced_subset([label for _, label in samples], max_samples, sample_seed)
         self.samples: List[Tuple[str, int]] = [samples[i] for i in self.sample_indices]
+
+    @staticmethod
+    def _listed(path: Path, samples: Sequence[Tuple[str, int]], image_list: str) -> List[int]:
+        """Indices into ``samples`` of the images ``image_list`` names, in its order."""
+        list_file = Path(image_list).expanduser()
+        if not list_file.is_file():
+            raise ConfigError(f'image_list={image_list!r} is not a file. Give a text file with one '
+                              f'<class folder>/<image file> per line, relative to {path}.')
+        index = {os.path.relpath(file, path).replace(os.sep, '/'): i for i, (file, _) in enumerate(samples)}
+        names = [line.strip() for line in list_file.read_text(encoding='utf-8').splitlines() if line.strip()]
+        missing = [name for name in names if name not in index]
+        if missing or not names:
+            raise DatasetNotFoundError(
+                f'The image list {list_file} names {len(missing)} of its {len(names)} images that are not '
+                f'images under {path}, e.g. {missing[:3]!r}. Each line must be <class folder>/<image file> '
+                f'relative to the split folder (root= and split= in the config).' if names else
+                f'The image list {list_file} is empty; it must name one <class folder>/<image file> per line.')
+        return [index[name] for name in names]
 
     @staticmethod
     def _scan(path: Path, folders: Sequence[str]) -> List[Tuple[str, int]]:

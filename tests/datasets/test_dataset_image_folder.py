@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +89,20 @@ def test_registered_and_buildable(tmp_path):
     write_folders(tmp_path, {'a': 1}, size=(8, 8))
     ds = DATASETS.build(dict(type='ImageFolderDataset', root=str(tmp_path), image_size=8))
     assert isinstance(ds, ImageFolderDataset) and ds[0]['inputs'].shape == (3, 8, 8)
+
+
+def test_image_list_selects_the_named_images_in_its_order(tmp_path):
+    """As RobustBench's imagenet_test_image_ids.txt fixes the 5000 ImageNet val images."""
+    write_folders(tmp_path / 'val', {'n01440764': 3, 'n01443537': 2})
+    ids = tmp_path / 'ids.txt'
+    ids.write_text('n01443537/1.png\nn01440764/0.png\n\nn01440764/2.png\n')
+    ds = ImageFolderDataset(str(tmp_path), split='val', image_size=8, image_list=str(ids))
+    assert [Path(f).relative_to(tmp_path / 'val').as_posix() for f, _ in ds.samples] == [
+        'n01443537/1.png', 'n01440764/0.png', 'n01440764/2.png']
+    assert ds.targets == [1, 0, 0] and ds.classnames[0] == 'tench'
+    assert len(ImageFolderDataset(str(tmp_path), split='val', image_size=8, image_list=str(ids), max_samples=2)) == 2
+    ids.write_text('n01440764/0.png\nn01440764/9.png\n')
+    with pytest.raises(DatasetNotFoundError, match=r"names 1 of its 2 images.*'n01440764/9.png'"):
+        ImageFolderDataset(str(tmp_path), split='val', image_list=str(ids))
+    with pytest.raises(ConfigError, match='is not a file'):
+        ImageFolderDataset(str(tmp_path), split='val', image_list=str(tmp_path / 'none.txt'))
