@@ -48,7 +48,7 @@ BUDGET_KEYS = ('n_clean', 'n_robust', 'eps', 'sampling')
 DEFAULTS: Dict[str, Any] = dict(
     preset='quick',
     datasets=[],
-    attack=dict(type='AutoAttack', version='custom'),  # APGD-CE + APGD-T (9 targets), 100 it. each
+    attack=dict(type='AutoAttack', version='custom'),  # APGD-CE (5 restarts) + APGD-T (9 targets), 100 it. each
     retrieval_attack=dict(type='APGD', loss='ce'),  # images pushed away from their own caption
     batch_size=64,
     seed=0,
