@@ -85,7 +85,10 @@ def check_cfg_option_keys(cfg: Config, cfg_options: Dict[str, Any]) -> None:
 
 def _component_replacements(tree: Dict[str, Any], cfg_options: Dict[str, Any]) -> Dict[str, Any]:
     """``-o X.type=New`` where ``X`` is a component of another type: ``X`` is replaced, not merged,
-    since the old type's options (``coefficients``) mean nothing to the new one."""
+    keeping only the options the new type also takes (``eps`` from PGD to APGD, but not ReferenceCosine-
+    Weighting's ``coefficients`` for FixedWeighting)."""
+    from .config_check import options_kept_on_type_change
+
     replacements = {}
     for key, value in cfg_options.items():
         path = key.split('.')
@@ -93,7 +96,8 @@ def _component_replacements(tree: Dict[str, Any], cfg_options: Dict[str, Any]) -
             continue
         current = _value_at(tree, path[:-1])
         if isinstance(current, dict) and current.get('type') not in (None, value):
-            replacements['.'.join(path[:-1])] = {DELETE_KEY: True, 'type': value}
+            replacements['.'.join(path[:-1])] = {DELETE_KEY: True, 'type': value,
+                                                 **options_kept_on_type_change(current, value)}
     return replacements
 
 

@@ -16,7 +16,7 @@ from .errors import ConfigError
 from .registry import ALL_REGISTRIES
 
 
-def _component(name: str) -> Optional[Tuple[Any, MMTardRegistry]]:
+def find_component(name: str) -> Optional[Tuple[Any, MMTardRegistry]]:
     """The one component registered as ``name`` in any registry; None when absent or ambiguous."""
     found: Dict[int, Tuple[Any, MMTardRegistry]] = {}
     for registry in ALL_REGISTRIES:
@@ -26,13 +26,24 @@ def _component(name: str) -> Optional[Tuple[Any, MMTardRegistry]]:
     return next(iter(found.values())) if len(found) == 1 else None
 
 
+def options_kept_on_type_change(options: Dict[str, Any], new_type: str) -> Dict[str, Any]:
+    """The options of a component that one of type ``new_type`` also takes (all of them when it takes
+    ``**kwargs``; none when ``new_type`` is unknown, which its lookup then reports)."""
+    found = find_component(new_type)
+    if found is None:
+        return {}
+    valid = accepted_options(found[0])
+    return {key: value for key, value in options.items()
+            if key != 'type' and (valid is None or key in valid or key in found[1].builder_keys)}
+
+
 def check_component_options(node: Any, where: str = '') -> None:
     """Refuse a config key that the component it configures does not take (``model.atack=...``)."""
     import mmengine.runner  # noqa: F401  (registers mmengine's own loops, hooks and optimizers)
 
     if isinstance(node, dict):
         kind = node.get('type')
-        found = _component(kind) if isinstance(kind, str) else None
+        found = find_component(kind) if isinstance(kind, str) else None
         if found is not None:
             target, registry = found
             valid = accepted_options(target)
@@ -52,7 +63,7 @@ def check_component_values(node: Any, where: str = 'model') -> None:
     that a bad value (``eps=-3``) or a missing required one is reported before the Runner sets up
     and loads weights."""
     if isinstance(node, dict):
-        found = _component(node['type']) if isinstance(node.get('type'), str) else None
+        found = find_component(node['type']) if isinstance(node.get('type'), str) else None
         if found is not None and found[1].cheap_to_build:
             try:
                 inspect.signature(found[0]).bind(**{k: v for k, v in node.items() if k != 'type'})

@@ -1,17 +1,20 @@
-"""The `mmtard` command: a click group whose commands are thin wrappers over mmtard.apis."""
+"""The `mmtard` command: a click group whose commands are thin wrappers over mmtard.apis.
+
+Commands import torch, open_clip and mmengine inside their bodies, so that `mmtard --help` and
+`mmtard COMMAND --help` answer at once.
+"""
 from __future__ import annotations
 
 import json
 from typing import Optional, Tuple
 
 import click
-from rich.table import Table
 
 from .. import __version__
-from ..config import parse_cfg_options
 from .common import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
 from .demo import demo_command
 from .eval import eval_command
+from .plot import plot_command
 from .export import export_command
 from .study import study_command
 
@@ -39,6 +42,7 @@ def train(config: Optional[str], work_dir: Optional[str], resume: Optional[str],
           amp: bool, cfg_options: Tuple[str, ...]) -> None:
     """Train the model a CONFIG describes (distiller, teacher recipe or baseline)."""
     from ..apis.train import train as train_api
+    from ..config import parse_cfg_options
 
     if config is None:
         if resume is None or not resume.endswith('.py'):
@@ -64,6 +68,8 @@ def train(config: Optional[str], work_dir: Optional[str], resume: Optional[str],
 @friendly_errors
 def list_(registry: Optional[str], fmt: str) -> None:
     """List registered components (of one REGISTRY, e.g. teachers, attacks, weightings)."""
+    from rich.table import Table
+
     from ..listing import list_components
 
     load_plugins_reporting_failures()
@@ -91,7 +97,7 @@ def config() -> None:
 @friendly_errors
 def config_show(config_path: str, cfg_options: Tuple[str, ...]) -> None:
     """Print the fully resolved CONFIG (with _base_ files merged and overrides applied)."""
-    from ..config import resolve_config
+    from ..config import parse_cfg_options, resolve_config
 
     cfg = resolve_config(config_path, parse_cfg_options(cfg_options))
     click.echo(cfg.pretty_text)
@@ -99,5 +105,6 @@ def config_show(config_path: str, cfg_options: Tuple[str, ...]) -> None:
 
 cli.add_command(eval_command)
 cli.add_command(demo_command)
+cli.add_command(plot_command)
 cli.add_command(study_command)
 cli.add_command(export_command)
