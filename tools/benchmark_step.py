@@ -1,30 +1,47 @@
-"""Where the time of one training step goes: attack, each teacher, student forward/backward, optimizer.
+"""Where the time of one training step goes, and mmtard's step next to the release's on the same model.
 
     python tools/benchmark_step.py CONFIG [--batch-size 8] [--steps 5] [--device cpu|cuda] [--random-weights]
-                                          [-o KEY=VALUE ...]
+                                          [--amp] [--compare-release] [-o KEY=VALUE ...]
 
 Runs real training steps of the config's model on random pixels and prints, per part, the median
 time over the measured steps, its share of the step, and images/s. Parts are timed inside the
 actual step (hooks on the teachers, a wrapper around the attack), synchronising the GPU only
 around the timed regions of this benchmark, never in mmtard's own code path.
+
+``--compare-release`` (MMT-ARD models) times two steps on the same batch, alternating, and prints
+them side by side with their ratio:
+
+* release-equivalent: the official release's step, with mmtard's components: the attack, the
+  student's forward/backward on x and on x_adv as two passes, and three teacher forwards, one of
+  them discarded (the release's 'origin' teacher; here a second forward of the attack target's
+  teacher on x, of the same architecture and cost);
+* mmtard: the config's step with the clean teacher's outputs cached (``cache_clean_teacher_outputs``,
+  per image or per fixed augmented view, ``FixedViewsDataset``) as in every epoch after the first
+  one that sees a view, and x, x_adv in one student pass. The loss is the same in both.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Dict, Iterator, List
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import torch
+from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 from rich.console import Console
 from rich.table import Table
 
 from mmtard.config import parse_cfg_options, resolve_config, with_random_weights
+from mmtard.engine.amp import BF16AmpOptimWrapper
 from mmtard.plugins import ensure_plugins_loaded
 from mmtard.registry import MODELS
+
+CLASSES = [f'class {i}' for i in range(10)]
 
 
 class PartTimer:
@@ -33,7 +50,6 @@ class PartTimer:
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.current: Dict[str, float] = defaultdict(float)
-        self.steps: List[Dict[str, float]] = []
         self._starts: Dict[str, float] = {}
 
     def sync(self) -> None:
@@ -56,9 +72,9 @@ class PartTimer:
         finally:
             self.stop(name)
 
-    def end_step(self) -> None:
-        self.steps.append(dict(self.current))
-        self.current.clear()
+    def take(self) -> Dict[str, float]:
+        step, self.current = dict(self.current), defaultdict(float)
+        return step
 
 
 def instrument(model: torch.nn.Module, timer: PartTimer) -> None:
@@ -73,62 +89,148 @@ def instrument(model: torch.nn.Module, timer: PartTimer) -> None:
     if attack is not None:
         perturb = attack.perturb
 
-        def timed_perturb(*args, **kwargs):
+        def timed_perturb(*args: Any, **kwargs: Any) -> Any:
             with timer.part('attack'):
                 return perturb(*args, **kwargs)
 
         attack.perturb = timed_perturb
 
 
-def run(config: str, batch_size: int, steps: int, warmup: int, device: str, options: List[str],
-        random_weights: bool) -> None:
+def build_model(config: str, options: List[str], device: torch.device, random_weights: bool) -> torch.nn.Module:
+    """The config's model on ``device`` in training mode, with 10 placeholder classes."""
     ensure_plugins_loaded()
     init_default_scope('mmtard')
     cfg = resolve_config(config, parse_cfg_options(options))
-    dev = torch.device(device)
     model_cfg = with_random_weights(cfg.model.to_dict()) if random_weights else cfg.model
-    model = MODELS.build(model_cfg).to(dev)
-    size = model.student.image_size
-    model.set_classes([f'class {i}' for i in range(10)], ['a photo of a {}.'])
-    model.train()
-    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    timer = PartTimer(dev)
-    instrument(model, timer)
-    images = torch.rand(batch_size, 3, size, size, device=dev)
-    labels = torch.randint(0, 10, (batch_size,), device=dev)
-    totals = []
-    for step in range(warmup + steps):
-        timer.start('step')
-        timer.start('loss forward (all)')
-        out = model.loss(images, labels, None)
-        timer.stop('loss forward (all)')
-        with timer.part('backward'):
-            out['loss'].backward()
-        with timer.part('optimizer'):
-            optim.step()
-            optim.zero_grad(set_to_none=True)
-        timer.stop('step')
-        if step >= warmup:
-            totals.append(timer.current['step'])
-            timer.end_step()
-        else:
-            timer.current.clear()
-    medians = {name: statistics.median(s.get(name, 0.0) for s in timer.steps) for name in timer.steps[0]}
+    model = MODELS.build(model_cfg).to(device)
+    model.set_classes(CLASSES, ['a photo of a {}.'])
+    return model.train()
+
+
+def optim_wrapper_for(model: torch.nn.Module, amp: bool) -> OptimWrapper:
+    """What ``mmtard train`` steps with: AdamW, in bf16 autocast with ``amp``."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    return BF16AmpOptimWrapper(optimizer=optimizer) if amp else OptimWrapper(optimizer=optimizer)
+
+
+@dataclass
+class StepTimes:
+    """Median seconds per part and per step over the measured steps."""
+
+    parts: Dict[str, float]
+    step: float
+    batch_size: int
+
+    @property
+    def images_per_second(self) -> float:
+        return self.batch_size / self.step
+
+
+def summarise(steps: List[Dict[str, float]], batch_size: int) -> StepTimes:
+    names = sorted({name for step in steps for name in step})
+    medians = {name: statistics.median(step.get(name, 0.0) for step in steps) for name in names}
     inner = sum(v for k, v in medians.items() if k.startswith(('teacher', 'original', 'attack')))
     medians['student forward + losses'] = medians.pop('loss forward (all)') - inner
-    step_time = medians.pop('step')
-    table = Table(title=f'{config} | batch {batch_size} | {dev} | median of {steps} steps')
+    return StepTimes(medians, medians.pop('step'), batch_size)
+
+
+def timed_step(model: torch.nn.Module, wrapper: OptimWrapper, timer: PartTimer,
+               loss: Callable[[], Dict[str, torch.Tensor]]) -> Dict[str, float]:
+    """One optimisation step of ``loss`` under ``wrapper``'s context; the time of each part."""
+    timer.start('step')
+    timer.start('loss forward (all)')
+    with wrapper.optim_context(model):
+        out = loss()
+    timer.stop('loss forward (all)')
+    with timer.part('backward'):
+        wrapper.backward(out['loss'])
+    with timer.part('optimizer'):
+        wrapper.step()
+        wrapper.zero_grad()
+    timer.stop('step')
+    return timer.take()
+
+
+def release_equivalent_loss(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Dict[str, Any]:
+    """The release's step with mmtard's components: no clean-teacher cache, separate student passes for
+    x and x_adv, and a third teacher forward whose output nothing uses (the release's 'origin' teacher)."""
+    model.teachers[model.attack_target](images)
+    with _release_settings(model):
+        return model.loss(images, labels, None)
+
+
+@contextlib.contextmanager
+def _release_settings(model: torch.nn.Module) -> Iterator[None]:
+    batched = model.student_has_batch_statistics
+    model.student_has_batch_statistics = lambda: True  # one student pass per batch, as the release
+    try:
+        yield
+    finally:
+        model.student_has_batch_statistics = batched
+
+
+def measure(model: torch.nn.Module, device: torch.device, batch_size: int, steps: int, warmup: int,
+            amp: bool = False, compare_release: bool = False) -> Dict[str, StepTimes]:
+    """Median step times of mmtard's step (and, with ``compare_release``, the release-equivalent one,
+    alternating with it step by step) on one fixed random batch."""
+    timer = PartTimer(device)
+    instrument(model, timer)
+    wrapper = optim_wrapper_for(model, amp)
+    size = model.student.image_size
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(batch_size, 3, size, size, generator=generator).to(device)
+    labels = torch.randint(0, len(CLASSES), (batch_size,), generator=generator).to(device)
+    index = torch.arange(batch_size)  # on the host, as PixelDataPreprocessor leaves it
+    variants: Dict[str, Callable[[], Dict[str, Any]]] = {'mmtard': lambda: model.loss(images, labels, index)}
+    if compare_release:
+        variants['release-equivalent'] = lambda: release_equivalent_loss(model, images, labels)
+    samples: Dict[str, List[Dict[str, float]]] = {name: [] for name in variants}
+    for step in range(warmup + steps):
+        for name, loss in variants.items():
+            parts = timed_step(model, wrapper, timer, loss)
+            if step >= warmup:
+                samples[name].append(parts)
+    return {name: summarise(found, batch_size) for name, found in samples.items()}
+
+
+def saved_activation_bytes(model: torch.nn.Module, run: Callable[[], Any]) -> int:
+    """Bytes of the tensors autograd keeps for backward while ``run`` executes (each storage once,
+    parameters excluded): the activation memory that bf16 halves and gradient checkpointing cuts."""
+    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: Dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in parameters:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        run()
+    return sum(storages.values())
+
+
+def parts_table(title: str, times: StepTimes) -> Table:
+    table = Table(title=title)
     for column in ('part', 'ms', 'share'):
         table.add_column(column, justify='right' if column != 'part' else 'left')
-    for name, value in sorted(medians.items(), key=lambda kv: -kv[1]):
-        table.add_row(name, f'{1000 * value:.1f}', f'{100 * value / step_time:.1f}%')
-    table.add_row('[bold]step', f'[bold]{1000 * step_time:.1f}', '100%')
-    console = Console()
-    console.print(table)
-    console.print(f'throughput: {batch_size / statistics.median(totals):.1f} images/s')
+    for name, value in sorted(times.parts.items(), key=lambda kv: -kv[1]):
+        table.add_row(name, f'{1000 * value:.1f}', f'{100 * value / times.step:.1f}%')
+    table.add_row('[bold]step', f'[bold]{1000 * times.step:.1f}', '100%')
+    return table
 
 
-def main() -> None:
+def comparison_table(title: str, release: StepTimes, ours: StepTimes) -> Table:
+    table = Table(title=title)
+    for column in ('part', 'release-equivalent ms', 'mmtard ms'):
+        table.add_column(column, justify='right' if column != 'part' else 'left')
+    for name in sorted(set(release.parts) | set(ours.parts), key=lambda n: -release.parts.get(n, 0.0)):
+        table.add_row(name, f'{1000 * release.parts.get(name, 0.0):.1f}', f'{1000 * ours.parts.get(name, 0.0):.1f}')
+    table.add_row('[bold]step', f'[bold]{1000 * release.step:.1f}', f'[bold]{1000 * ours.step:.1f}')
+    return table
+
+
+def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('--batch-size', type=int, default=8)
@@ -137,9 +239,27 @@ def main() -> None:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--random-weights', action='store_true',
                         help='build every encoder with random weights (timing needs no weight files)')
+    parser.add_argument('--amp', action='store_true', help='bf16 autocast, as mmtard train --amp')
+    parser.add_argument('--compare-release', action='store_true',
+                        help="time the release-equivalent step too, alternating, and print the ratio")
     parser.add_argument('-o', '--cfg-options', nargs='*', default=[])
-    args = parser.parse_args()
-    run(args.config, args.batch_size, args.steps, args.warmup, args.device, args.cfg_options, args.random_weights)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    options = list(args.cfg_options) + (['model.cache_clean_teacher_outputs=True'] if args.compare_release else [])
+    model = build_model(args.config, options, device, args.random_weights)
+    results = measure(model, device, args.batch_size, args.steps, args.warmup, args.amp, args.compare_release)
+    title = f'{args.config} | batch {args.batch_size} | {device}{" | bf16" if args.amp else ""} | median of {args.steps} steps'
+    console = Console()
+    ours = results['mmtard']
+    if args.compare_release:
+        release = results['release-equivalent']
+        console.print(comparison_table(title, release, ours))
+        console.print(f'release-equivalent {release.step:.3f} s/step, mmtard {ours.step:.3f} s/step: '
+                      f'mmtard is {release.step / ours.step:.2f}x faster '
+                      f'({release.images_per_second:.2f} vs {ours.images_per_second:.2f} images/s)')
+    else:
+        console.print(parts_table(title, ours))
+        console.print(f'throughput: {ours.images_per_second:.1f} images/s')
 
 
 if __name__ == '__main__':
