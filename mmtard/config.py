@@ -155,11 +155,23 @@ def merge_cfg_options(cfg: Config, cfg_options: Dict[str, Any]) -> None:
                           f"prints it.") from None
 
 
-def resolve_config(config: Union[str, os.PathLike, Config], cfg_options: Optional[Dict[str, Any]] = None) -> Config:
-    """A config given as a path or as an object, with ``cfg_options`` applied and every component's
-    options checked against what it accepts."""
+def resolve_config(config: Union[str, os.PathLike, Config],
+                   cfg_options: Optional[Union[Dict[str, Any], Sequence[str]]] = None) -> Config:
+    """A config given as a path or as an object, with ``cfg_options`` (a dict, or ``['KEY=VALUE', ...]``
+    as on the command line) applied and every component's options checked against what it accepts."""
     from .config_check import check_component_options  # needs the registries: keep `load_config` light
 
+    if isinstance(config, (str, os.PathLike)) and not str(config).strip():
+        raise ConfigError('The config path is an empty string; pass a config file such as '
+                          'configs/mmtard/mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py.')
+    if not isinstance(config, (str, os.PathLike, Config)):
+        raise ConfigError(f'config={config!r} must be a config file path or an mmengine Config, not a '
+                          f'{type(config).__name__}.')
+    if isinstance(cfg_options, (list, tuple)) and all(isinstance(o, str) for o in cfg_options):
+        cfg_options = parse_cfg_options(cfg_options)
+    elif cfg_options is not None and not isinstance(cfg_options, dict):
+        raise ConfigError(f"cfg_options={cfg_options!r} must be a dict {{'model.attack.eps': 2}} or a list of "
+                          f"'KEY=VALUE' strings.")
     if isinstance(config, Config):
         if cfg_options:
             merge_cfg_options(config, cfg_options)

@@ -23,6 +23,7 @@ from ..evaluation.results import RESULTS_CSV, RESULTS_JSON, RESULTS_MD, Benchmar
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
+from ..work_dir import check_output_dir
 from .train import default_work_dir
 
 ConfigLike = Union[str, os.PathLike, Config]
@@ -139,6 +140,8 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
     ensure_plugins_loaded()
     console = console or Console()
     run_device = resolve_device(device)
+    if out_dir is not None:
+        check_output_dir(out_dir, '--out folder')
     cfg = resolve_config(config, cfg_options)
     if 'model' not in cfg:
         raise ConfigError('The config has no `model` to evaluate; pass a training config (the one the checkpoint '

@@ -35,13 +35,24 @@ def has_checkpoints(work_dir: Path) -> bool:
     return work_dir.is_dir() and ((work_dir / 'last_checkpoint').exists() or any(work_dir.glob('*.pth')))
 
 
+def normalise_resume(resume: Union[None, bool, str, os.PathLike]) -> Optional[str]:
+    """None (fresh run), 'auto' or a checkpoint path, from what a Python caller may pass (True, a Path)."""
+    if isinstance(resume, bool):
+        return 'auto' if resume else None
+    if resume is not None and not isinstance(resume, (str, os.PathLike)):
+        raise ConfigError(f"resume={resume!r} must be None, 'auto' (or True) or a checkpoint path.")
+    return None if resume is None else str(resume)
+
+
 def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
                    resume: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
                    launcher: str = 'none', overwrite: bool = False) -> Config:
     """Resolve the work dir and resume settings, refusing to overwrite an earlier run.
 
-    ``resume``: None (fresh run), ``'auto'`` (the work dir's latest checkpoint) or a checkpoint path.
+    ``resume``: None or False (fresh run), ``'auto'`` or True (the work dir's latest checkpoint) or a
+    checkpoint path.
     """
+    resume = normalise_resume(resume)
     cfg = resolve_config(config, cfg_options)
     check_run_settings(cfg)
     check_component_values(cfg.to_dict().get('model'))
@@ -131,12 +142,13 @@ def init_cpu_process_group(launcher: str) -> None:
 
 
 def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
-          resume: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
+          resume: Union[None, bool, str, os.PathLike] = None, cfg_options: Optional[Dict[str, Any]] = None,
           launcher: str = 'none', overwrite: bool = False) -> Any:
     """Build mmengine's Runner from the config and train; returns the Runner (``runner.work_dir``, ``runner.model``)."""
     from ..engine.runner import MMTardRunner
 
     ensure_plugins_loaded()
+    resume = normalise_resume(resume)
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
     lock = work_dir_lock(cfg.work_dir) if int(os.environ.get('RANK', 0)) == 0 else contextlib.nullcontext()
     with lock:

@@ -55,8 +55,8 @@ class APGD(Attack):
 
     def __init__(self, eps: float, norm: str = 'Linf', n_iter: int = 100, n_restarts: int = 1, loss: str = 'ce',
                  n_target_classes: int = 9, rho: float = 0.75, seed: Optional[int] = None,
-                 nan_policy: str = 'zero') -> None:
-        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy)
+                 nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:
+        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy, allow_sub_unit_eps=allow_sub_unit_eps)
         self.n_iter = check_positive_int(n_iter, 'n_iter')
         self.n_restarts = check_positive_int(n_restarts, 'n_restarts')
         self.loss = check_choice(loss, LOSSES, 'loss')

@@ -66,11 +66,11 @@ class AutoAttack(Attack):
     def __init__(self, eps: float, norm: str = 'Linf', version: str = 'custom',
                  attacks: Optional[Sequence[str]] = None, n_iter: int = 100, n_target_classes: int = 9,
                  n_queries: int = 5000, n_restarts: Optional[int] = None, seed: Optional[int] = None,
-                 nan_policy: str = 'zero') -> None:
-        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy)
+                 nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:
+        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy, allow_sub_unit_eps=allow_sub_unit_eps)
         self.version = check_choice(version, tuple(VERSIONS), 'version')
         self.explicit_stages = attacks is not None
-        common = dict(eps=eps, norm=norm, seed=seed, nan_policy=nan_policy)
+        common = dict(eps=eps, norm=norm, seed=seed, nan_policy=nan_policy, allow_sub_unit_eps=allow_sub_unit_eps)
         n_iter = check_positive_int(n_iter, 'n_iter')
         self.n_restarts = reference_restarts(self.version) if n_restarts is None else check_positive_int(
             n_restarts, 'n_restarts')

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from ..checks import check_choice
+from ..checks import check_choice, check_flag
 from ..errors import ConfigError, MMTardError
 from .objectives import Objective, classification_objective
 from .units import check_norm, to_pixels
@@ -80,6 +80,8 @@ class Attack:
             torch's global generator.
         nan_policy: ``'zero'`` zeroes non-finite input gradients and counts them;
             ``'raise'`` stops with :class:`NonFiniteGradientError`.
+        allow_sub_unit_eps: accept ``eps`` (and step sizes) between 0 and 1, i.e. below one grey
+            level; such values are refused by default as budgets written in pixel units by mistake.
 
     Subclasses implement :meth:`_perturb`; evaluation attacks may override :meth:`attack_remaining`.
     """
@@ -88,8 +90,9 @@ class Attack:
     loss: str = 'ce'
 
     def __init__(self, eps: float, norm: str = 'Linf', seed: Optional[int] = None,
-                 nan_policy: str = 'zero') -> None:
-        self.eps = to_pixels(eps, 'eps')
+                 nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:
+        self.allow_sub_unit_eps = check_flag(allow_sub_unit_eps, 'allow_sub_unit_eps')
+        self.eps = to_pixels(eps, 'eps', self.allow_sub_unit_eps)
         self.norm = check_norm(norm)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ConfigError(f'seed={seed!r} must be a whole number, or None for torch\'s global generator.')

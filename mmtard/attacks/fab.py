@@ -63,8 +63,8 @@ class FABTargeted(Attack):
 
     def __init__(self, eps: float, norm: str = 'Linf', n_iter: int = 100, n_target_classes: int = 9,
                  alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9, seed: Optional[int] = None,
-                 nan_policy: str = 'zero') -> None:
-        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy)
+                 nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:
+        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy, allow_sub_unit_eps=allow_sub_unit_eps)
         if self.norm != 'Linf':
             raise ConfigError(f"FAB-T is implemented for norm='Linf' only, not {norm!r}. For L2 use "
                               f"AutoAttack(version='custom') (APGD-CE + APGD-T).")

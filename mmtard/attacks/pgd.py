@@ -39,10 +39,11 @@ class PGD(Attack):
 
     def __init__(self, eps: float, norm: str = 'Linf', steps: int = 10, step_size: Optional[float] = None,
                  random_start: bool = True, momentum: float = 0.0, maximize: bool = True, loss: str = 'ce',
-                 seed: Optional[int] = None, nan_policy: str = 'zero') -> None:
-        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy)
+                 seed: Optional[int] = None, nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:
+        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy, allow_sub_unit_eps=allow_sub_unit_eps)
         self.steps = check_positive_int(steps, 'steps')
-        self.step_size = self.eps * 2.5 / steps if step_size is None else to_pixels(step_size, 'step_size')
+        self.step_size = (self.eps * 2.5 / steps if step_size is None
+                          else to_pixels(step_size, 'step_size', allow_sub_unit_eps))
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
             raise ConfigError(f'momentum={momentum!r} must be a number in [0, 1); the MMT-ARD release uses 0.9.')
         self.momentum = float(momentum)

@@ -45,8 +45,8 @@ class Square(Attack):
     loss = 'margin'
 
     def __init__(self, eps: float, norm: str = 'Linf', n_queries: int = 5000, p_init: float = 0.8,
-                 seed: Optional[int] = None, nan_policy: str = 'zero') -> None:
-        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy)
+                 seed: Optional[int] = None, nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:
+        super().__init__(eps, norm=norm, seed=seed, nan_policy=nan_policy, allow_sub_unit_eps=allow_sub_unit_eps)
         if self.norm != 'Linf':
             raise ConfigError(f"The Square attack is implemented for norm='Linf' only, not {norm!r}. For L2 "
                               f"use APGD, or AutoAttack(version='custom').")

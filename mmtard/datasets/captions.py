@@ -7,12 +7,13 @@ Items hold the caption as a ``str``; the default collate (torch's and mmengine's
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, DatasetNotFoundError, did_you_mean
+from ..errors import ConfigError, DatasetNotFoundError, DatasetReadError, did_you_mean
 from ..registry import DATASETS
 from .preprocess import load_image
 
@@ -37,16 +38,22 @@ class CaptionCSVDataset(Dataset):
                 f'Caption CSV not found: {path}. It must have a header row with an image-path column '
                 f'{image_key!r} and a caption column {caption_key!r} (e.g. "{image_key},{caption_key}" then '
                 f'"images/0001.jpg,a dog on a sofa"); relative paths start at image_root or the CSV\'s folder.')
-        with open(path, newline='', encoding='utf-8') as f:
-            reader = csv.DictReader(f, delimiter=delimiter)
-            columns = list(reader.fieldnames or [])
-            for key, option in ((image_key, 'image_key'), (caption_key, 'caption_key')):
-                if key not in columns:
-                    raise ConfigError(f'The caption CSV {path} has no column {key!r} ({option}).'
-                                      f'{did_you_mean(key, columns)} Its columns are: {", ".join(columns)}; '
-                                      f'set {option}= to the right one (and delimiter= if the file is not '
-                                      f'comma-separated).')
-            rows = [(row[image_key], row[caption_key]) for row in reader]
+        try:
+            text = path.read_text(encoding='utf-8')
+        except UnicodeDecodeError as err:
+            line = path.read_bytes()[:err.start].count(b'\n') + 1
+            raise DatasetReadError(f'The caption CSV {path} is not UTF-8 text (byte {err.object[err.start]:#x} on '
+                                   f'line {line}; a latin-1 or Windows-1252 export?). Save it as UTF-8, e.g. '
+                                   f'iconv -f latin1 -t utf-8 in.csv > out.csv.') from None
+        reader = csv.DictReader(io.StringIO(text, newline=''), delimiter=delimiter)
+        columns = list(reader.fieldnames or [])
+        for key, option in ((image_key, 'image_key'), (caption_key, 'caption_key')):
+            if key not in columns:
+                raise ConfigError(f'The caption CSV {path} has no column {key!r} ({option}).'
+                                  f'{did_you_mean(key, columns)} Its columns are: {", ".join(columns)}; '
+                                  f'set {option}= to the right one (and delimiter= if the file is not '
+                                  f'comma-separated).')
+        rows = [(row[image_key], row[caption_key]) for row in reader]
         if not rows:
             raise DatasetNotFoundError(f'The caption CSV {path} has a header but no rows.')
         root = Path(image_root).expanduser() if image_root else path.parent

@@ -45,6 +45,8 @@ class PartialResults:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if not (isinstance(row, dict) and isinstance(row.get('key'), dict) and isinstance(row.get('value'), dict)):
+                continue  # not a line this file's writer makes (edited by hand): the batch is evaluated again
             checksum = row['key'].get('model_checksum')
             if checksum != self.model_checksum:
                 raise RunDirectoryExistsError(

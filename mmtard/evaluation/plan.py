@@ -177,7 +177,7 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
         raise ConfigError(f'evaluation.datasets names {twice} more than once; give each entry its own name=.')
     eps = [float(e) for e in (budgets['eps'] if isinstance(budgets['eps'], (list, tuple)) else [budgets['eps']])]
     for value in eps:
-        to_pixels(value, 'evaluation.eps')
+        to_pixels(value, 'evaluation.eps', allow_sub_unit=bool(settings['attack'].get('allow_sub_unit_eps')))
     n_clean = None if budgets['n_clean'] is None else check_positive_int(budgets['n_clean'], 'evaluation.n_clean')
     n_robust = check_positive_int(budgets['n_robust'], 'evaluation.n_robust')
     spec = BenchmarkSpec(

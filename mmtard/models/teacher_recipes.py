@@ -18,7 +18,8 @@ from ..registry import ATTACKS, MODELS
 from .base import ZeroShotModel
 from .teacher import FrozenTeacher
 
-ROBUST_FINETUNE_ATTACK = dict(type='PGD', eps=1, steps=10, step_size=0.25, random_start=True)
+ROBUST_FINETUNE_ATTACK = dict(type='PGD', eps=1, steps=10, step_size=0.25, random_start=True,
+                              allow_sub_unit_eps=True)  # a step of a quarter grey level, on purpose
 
 
 @MODELS.register_module()
