@@ -2,7 +2,6 @@
 its variants (ImageNet-R, -Sketch, -A, -V2) and of most user data, so one loader covers them."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -14,8 +13,7 @@ from ..registry import DATASETS
 from .base import ClassificationDataset
 from .preprocess import load_image
 from .sampling import balanced_subset
-from .templates import (available_metadata, get_class_names_and_templates, get_templates, imagenet_wnid_classnames,
-                        is_wnid)
+from .templates import ClassNamesSpec, folder_classnames, get_templates
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
@@ -26,38 +24,6 @@ def _layout_hint(path: Path) -> str:
             f'named by WordNet id (n01440764, ...) are named after CLIP\'s ImageNet class names.')
 
 
-def folder_classnames(folders: Sequence[str], classnames: Union[None, str, Sequence[str]]) -> List[str]:
-    """Natural-language class name of each class folder (sorted), from ``classnames`` when given
-    (a list, a bundled dataset's name such as 'caltech101', or a JSON file holding a list or a
-    folder -> name dict), else from the folder names."""
-    if classnames is None:
-        if folders and all(is_wnid(f) for f in folders):
-            return imagenet_wnid_classnames(folders)
-        return [f.replace('_', ' ') for f in folders]
-    if isinstance(classnames, str) and not Path(classnames).exists() and \
-            classnames.lower().replace('-', '').replace('_', '') in available_metadata():
-        names = get_class_names_and_templates(classnames)[0]  # a known dataset: 'caltech101', 'eurosat'
-        return ClassificationDataset.check_classnames(names, len(folders), f'The {classnames} class names')
-    if isinstance(classnames, (str, os.PathLike)):
-        path = Path(classnames)
-        if not path.is_file():
-            raise ConfigError(f'classnames={str(classnames)!r} is not a file. Give a list of class names, '
-                              f'or a JSON file holding a list or a {{"folder": "class name"}} mapping.')
-        try:
-            loaded = json.loads(path.read_text(encoding='utf-8'))
-        except (ValueError, UnicodeDecodeError) as err:
-            raise ConfigError(f'The class-name file {path} is not valid JSON ({err}); it must hold a list of '
-                              f'class names or a {{"folder": "class name"}} mapping.') from None
-        if isinstance(loaded, dict):
-            missing = [f for f in folders if f not in loaded]
-            if missing:
-                raise ConfigError(f'The class-name file {path} names no class for the folders '
-                                  f'{missing[:5]!r}{" ..." if len(missing) > 5 else ""}; add them to it.')
-            return [str(loaded[f]) for f in folders]
-        return ClassificationDataset.check_classnames(loaded, len(folders), f'The class-name file {path}')
-    return ClassificationDataset.check_classnames(classnames, len(folders), 'classnames')
-
-
 @DATASETS.register_module()
 class ImageFolderDataset(ClassificationDataset):
     """Images in class folders; labels follow the sorted folder names.
@@ -66,8 +32,10 @@ class ImageFolderDataset(ClassificationDataset):
         root: dataset folder.
         split: optional sub-folder of ``root`` (e.g. 'train', 'val').
         image_size: output side; shorter side resized (bicubic) then center-cropped.
-        classnames: None (folder names, or CLIP's ImageNet names for wnid folders), a list, a bundled
-            dataset's name ('caltech101', 'eurosat'), or a JSON file (a list, or a folder -> name dict).
+        classnames: None (folder names, or CLIP's ImageNet names for wnid folders), a folder -> name
+            dict, a JSON file holding one, or a bundled dataset's name ('caltech101', 'eurosat', whose
+            release folders it maps); a list only where it provably follows the folders
+            (:func:`~mmtard.datasets.templates.folder_classnames`).
         templates: a template-set name ('openai_imagenet', 'simple', ...), a bundled dataset's name,
             or a list.
         max_samples: keep a seeded, class-balanced subset of this size (evaluation protocols); with
@@ -79,7 +47,7 @@ class ImageFolderDataset(ClassificationDataset):
     """
 
     def __init__(self, root: str, split: Optional[str] = None, image_size: int = 224,
-                 classnames: Union[None, str, List[str]] = None,
+                 classnames: ClassNamesSpec = None,
                  templates: Union[str, List[str]] = 'openai_imagenet',
                  max_samples: Optional[int] = None, sample_seed: int = 0,
                  image_list: Optional[str] = None) -> None:
@@ -94,7 +62,7 @@ class ImageFolderDataset(ClassificationDataset):
         if not samples:
             raise DatasetNotFoundError(f'Image folder dataset at {path} holds no images in class sub-folders. '
                                        f'{_layout_hint(path)}')
-        self.classnames = folder_classnames(self.folders, classnames)
+        self.classnames = folder_classnames(self.folders, classnames, str(path))
         self.templates = get_templates(templates)
         if image_list is not None:
             listed = self._listed(path, samples, image_list)

@@ -23,7 +23,7 @@ from torch import Tensor
 from .. import __version__
 from ..attacks.objectives import CaptionSetCrossEntropy
 from ..datasets.sampling import balanced_subset, dataset_labels
-from ..models.base import class_names_and_templates
+from ..datasets.templates import dataset_class_text
 from ..models.encoders.base import ImageTextEncoder
 from ..models.zero_shot import ZeroShotClassifier
 from ..registry import DATASETS
@@ -125,8 +125,7 @@ class Benchmark:
                               else 'classification')
         spec = self.spec
         if task == 'classification':
-            classnames, templates = class_names_and_templates(entry.classnames, entry.templates)
-            classnames, templates = classnames or list(dataset.classnames), templates or list(dataset.templates)
+            classnames, templates = dataset_class_text(dataset, entry.classnames, entry.templates)
             count, labels = len(dataset), dataset_labels(dataset)
             attack_cfg = attack_config(spec, entry, len(classnames))
         else:

@@ -12,31 +12,13 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from ..datasets.templates import class_names_and_templates
 from ..errors import ConfigError
 from ..registry import ATTACKS, STUDENTS
 from .data_preprocessor import PixelDataPreprocessor
 from .teacher import FrozenTeacher
 
 ClassNames = Optional[Union[Sequence[str], str]]
-
-
-def class_names_and_templates(classnames: ClassNames, templates: ClassNames) -> tuple:
-    """Resolve a named class list / template set (e.g. 'imagenet') or pass explicit lists through."""
-    if isinstance(classnames, str) or isinstance(templates, str):
-        from ..datasets.templates import get_class_names_and_templates, get_templates
-
-        if isinstance(classnames, str):
-            named_classes, named_templates = get_class_names_and_templates(classnames)
-            if not named_classes:
-                raise ConfigError(f"classnames={classnames!r}: mmtard bundles only the prompt templates of this "
-                                  f"dataset (its standard class names are torchvision's own). Leave classnames "
-                                  f"out to take them from the training dataset, or give the list.")
-            classnames = named_classes
-            templates = named_templates if templates is None else templates
-        if isinstance(templates, str):
-            templates = get_templates(templates)
-    return (list(classnames) if classnames is not None else None,
-            list(templates) if templates is not None else None)
 
 
 class ZeroShotModel(BaseModel):

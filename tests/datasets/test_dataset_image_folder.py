@@ -41,8 +41,9 @@ def test_classnames_from_json_and_list(tmp_path):
     (tmp_path.parent / 'names.json').write_text(json.dumps({'a': 'apple', 'b': 'banana'}))
     assert ImageFolderDataset(str(tmp_path), classnames=str(tmp_path.parent / 'names.json')).classnames == [
         'apple', 'banana']
-    (tmp_path.parent / 'list.json').write_text(json.dumps(['x', 'y']))
-    assert ImageFolderDataset(str(tmp_path), classnames=str(tmp_path.parent / 'list.json')).classnames == ['x', 'y']
+    (tmp_path.parent / 'list.json').write_text(json.dumps(['B', 'A']))  # the folder names: matched by name
+    assert ImageFolderDataset(str(tmp_path), classnames=str(tmp_path.parent / 'list.json')).classnames == ['A', 'B']
+    assert ImageFolderDataset(str(tmp_path), classnames={'b': 'banana', 'a': 'apple'}).classnames == ['apple', 'banana']
     with pytest.raises(ConfigError, match='2 classes'):
         ImageFolderDataset(str(tmp_path), classnames=['only one'])
     (tmp_path.parent / 'partial.json').write_text(json.dumps({'a': 'apple'}))
@@ -106,3 +107,31 @@ def test_image_list_selects_the_named_images_in_its_order(tmp_path):
         ImageFolderDataset(str(tmp_path), split='val', image_list=str(ids))
     with pytest.raises(ConfigError, match='is not a file'):
         ImageFolderDataset(str(tmp_path), split='val', image_list=str(tmp_path / 'none.txt'))
+
+
+def test_a_class_list_in_label_order_is_refused_where_the_sorted_folders_differ(tmp_path):
+    """A newcomer's folders 'cat', 'airplane', ... with CIFAR-style names in label order: matched by
+    position to the sorted folders, 9 of 10 would be named wrong. Refused, and a mapping fixes it."""
+    folders = {name: 1 for name in ('lorry', 'kitty', 'plane', 'boat')}
+    write_folders(tmp_path, folders, size=(8, 8))
+    assert sorted(folders) == ['boat', 'kitty', 'lorry', 'plane']  # label order of the folder dataset
+    with pytest.raises(ConfigError) as err:
+        ImageFolderDataset(str(tmp_path), image_size=8, classnames=['truck', 'cat', 'airplane', 'ship'])  # label order
+    message = str(err.value)
+    assert 'plain list' in message and "'boat'" in message and '"boat": "..."' in message
+    mapping = tmp_path.parent / 'names.json'
+    mapping.write_text(json.dumps({'lorry': 'truck', 'kitty': 'cat', 'plane': 'airplane', 'boat': 'ship'}))
+    ds = ImageFolderDataset(str(tmp_path), image_size=8, classnames=str(mapping))
+    assert ds.classnames == ['ship', 'cat', 'truck', 'airplane']  # boat, kitty, lorry, plane
+    assert [ds.classnames[label] for label in ds.targets] == ['ship', 'cat', 'truck', 'airplane']
+
+
+def test_a_class_list_is_taken_where_its_order_is_provable(tmp_path):
+    names = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck', 'x', 'y']
+    write_folders(tmp_path / 'digits', {str(i): 1 for i in range(12)}, size=(8, 8))  # sorted: 0, 1, 10, 11, 2, ...
+    ds = ImageFolderDataset(str(tmp_path / 'digits'), image_size=8, classnames=names)
+    assert ds.folders[:4] == ['0', '1', '10', '11']
+    assert ds.classnames[:4] == ['airplane', 'automobile', 'x', 'y']  # folder 10 is label-order name 10
+    write_folders(tmp_path / 'named', {'Golden_Retriever': 1, 'cat': 1}, size=(8, 8))
+    assert ImageFolderDataset(str(tmp_path / 'named'), image_size=8,
+                              classnames=['cat', 'golden retriever']).classnames == ['golden retriever', 'cat']

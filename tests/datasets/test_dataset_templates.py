@@ -82,3 +82,18 @@ def test_an_image_folder_takes_a_bundled_datasets_names_in_sorted_folder_order(t
     assert len(ds.templates) == 3
     with pytest.raises(ConfigError, match='10 classes'):
         ImageFolderDataset(str(tmp_path), image_size=8, classnames='pcam')
+
+
+def test_a_bundled_datasets_names_map_its_release_folders_by_name(tmp_path):
+    from PIL import Image
+
+    from mmtard.datasets import ImageFolderDataset
+
+    for folder in ('SeaLake', 'Forest', 'HerbaceousVegetation'):  # a subset of EuroSAT's folders
+        (tmp_path / folder).mkdir()
+        Image.new('RGB', (8, 8)).save(tmp_path / folder / '0.png')
+    ds = ImageFolderDataset(str(tmp_path), image_size=8, classnames='eurosat')
+    assert ds.classnames == ['forest', 'brushland or shrubland', 'lake or sea']
+    (tmp_path / 'Forest').rename(tmp_path / 'Woods')
+    with pytest.raises(ConfigError, match=r"no class for the folders \['Woods'\]"):
+        ImageFolderDataset(str(tmp_path), image_size=8, classnames='eurosat')
