@@ -118,7 +118,7 @@ def load_plugin(record: PluginRecord, entry_point: metadata.EntryPoint) -> None:
                 target()
         except ComponentNameClash:
             raise
-        except Exception as err:  # a plugin's own bug must not surface as our traceback
+        except (Exception, SystemExit) as err:  # a plugin's own bug (or sys.exit) must not end our command
             raise PluginLoadError(
                 f"Plugin {record.name!r} of distribution {record.distribution!r} "
                 f"{record.version} ({record.value}) failed to load: {type(err).__name__}: {err}. "

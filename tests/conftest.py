@@ -13,14 +13,24 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 @pytest.fixture
-def isolated_registries():
-    """Undo every registration a test makes (plugins register into process-wide registries)."""
+def isolated_registries(monkeypatch):
+    """Undo every registration a test makes (plugins register into process-wide registries), and
+    start it from the built-ins alone: plugins installed in the environment are invisible (their
+    components removed, their entry points not discovered), so a test sees only the plugins it
+    makes (``plugin_helpers.activate``)."""
     from mmtard import plugins
     from mmtard.registry import PUBLIC_REGISTRIES
 
-    plugins.ensure_plugins_loaded()
+    from plugin_helpers import discover_only_under
+
+    discover_only_under([], monkeypatch)
+    plugins.forget_loaded_plugins()
+    plugins.ensure_plugins_loaded()  # the built-ins
     saved = {name: dict(reg.module_dict) for name, reg in PUBLIC_REGISTRIES.items()}
     saved_owners = dict(plugins._owners)
+    for reg in PUBLIC_REGISTRIES.values():  # what installed plugins registered earlier in the session
+        for name in [n for n in reg.module_dict if reg.owner(n) != plugins.BUILTIN_OWNER]:
+            del reg.module_dict[name]
     yield
     for name, reg in PUBLIC_REGISTRIES.items():  # module_dict is the live mapping (tests/test_mmengine_contract.py)
         reg.module_dict.clear()

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict
+from types import SimpleNamespace
+from typing import Dict, List
 
 
 def make_distribution(root: Path, name: str, entry_points: Dict[str, str], modules: Dict[str, str]) -> Path:
@@ -20,11 +21,31 @@ def make_distribution(root: Path, name: str, entry_points: Dict[str, str], modul
     return root
 
 
+def discover_only_under(roots: List[Path], monkeypatch) -> None:
+    """Make mmtard's plugin discovery see the distributions under ``roots`` only, never those
+    installed in the environment (tests must not depend on what else is installed)."""
+    from importlib import metadata
+
+    from mmtard import plugins
+
+    def entry_points(group: str) -> List[metadata.EntryPoint]:
+        dists = metadata.distributions(path=[str(root) for root in roots]) if roots else []
+        return [ep for dist in dists for ep in dist.entry_points if ep.group == group]
+
+    monkeypatch.setattr(plugins, 'metadata', SimpleNamespace(entry_points=entry_points, EntryPoint=metadata.EntryPoint))
+    monkeypatch.setattr(sys.modules[__name__], '_discoverable', list(roots))
+
+
+_discoverable: List[Path] = []
+
+
 def activate(root: Path, monkeypatch) -> None:
-    """Put ``root`` on sys.path and make mmtard forget what it loaded, so plugins load afresh."""
+    """Put ``root`` on sys.path, make its plugins discoverable and make mmtard forget what it loaded,
+    so plugins load afresh."""
     from mmtard import plugins
 
     monkeypatch.syspath_prepend(str(root))
+    discover_only_under([*_discoverable, root], monkeypatch)
     monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
     plugins.forget_loaded_plugins()
-    sys.modules.pop('mmtard_example_weighting', None)
+    monkeypatch.delitem(sys.modules, 'mmtard_example_weighting', raising=False)  # put back after the test
