@@ -161,6 +161,8 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
     prepare_out_dir(out, overwrite)
     bench = Benchmark(encoder, spec, out, device=run_device)
     prepared = bench.prepare()
+    for note in (note for p in prepared for note in p.notes):
+        console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
     (out / 'evaluation.json').write_text(json.dumps(
         {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
          'model_key': model_key, 'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},

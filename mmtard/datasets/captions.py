@@ -6,6 +6,7 @@ Items hold the caption as a ``str``; the default collate (torch's and mmengine's
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from pathlib import Path
@@ -18,6 +19,42 @@ from ..registry import DATASETS
 from .preprocess import load_image
 
 
+#: Byte-order marks of the encodings spreadsheet programs write ("Unicode text" exports are UTF-16).
+_BOMS = ((codecs.BOM_UTF32_LE, 'utf-32'), (codecs.BOM_UTF32_BE, 'utf-32'), (codecs.BOM_UTF8, 'utf-8-sig'),
+         (codecs.BOM_UTF16_LE, 'utf-16'), (codecs.BOM_UTF16_BE, 'utf-16'))
+
+
+def read_csv_text(path: Path, encoding: str) -> str:
+    """The text of a CSV in ``encoding``; a file in another encoding is an error naming the file,
+    the encoding it was read as, the one its byte-order mark shows (if any) and how to read it."""
+    data = path.read_bytes()
+    marked = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    wanted = codecs.lookup(encoding).name if _known_encoding(encoding) else None
+    if wanted is None:
+        raise ConfigError(f'encoding={encoding!r} (caption CSV {path}) is not a text encoding Python knows; '
+                          f"use e.g. 'utf-8', 'latin-1', 'cp1252' or 'utf-16'.")
+    if wanted == 'utf-8' and marked in (None, 'utf-8-sig'):
+        encoding = 'utf-8-sig'  # Excel's "CSV UTF-8" starts with a BOM; it is not part of the first column's name
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b'\n') + 1
+        found = (f'it starts with a {marked.upper().replace("-SIG", "")} byte-order mark' if marked and marked != 'utf-8-sig'
+                 else f'byte {data[err.start]:#x} on line {line} is not {wanted}; a latin-1 or Windows-1252 export?')
+        guess = 'utf-16' if marked == 'utf-16' else marked if marked else 'latin-1'
+        raise DatasetReadError(f'The caption CSV {path} is not {wanted} text ({found}). Pass its encoding '
+                               f"(encoding='{guess}' in the dataset config), or save it as UTF-8, e.g. "
+                               f'iconv -f {guess} -t utf-8 in.csv > out.csv.') from None
+
+
+def _known_encoding(encoding: str) -> bool:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return False
+    return True
+
+
 @DATASETS.register_module()
 class CaptionCSVDataset(Dataset):
     """Rows of ``csv_file`` -> ``{'inputs': float32 (3,H,W) in [0,1], 'caption': str, 'index': int}``.
@@ -28,23 +65,19 @@ class CaptionCSVDataset(Dataset):
         image_size: output side; shorter side resized (bicubic) then center-cropped.
         image_key / caption_key: column names of the image path and the caption.
         delimiter: CSV delimiter (open_clip's own CSVs often use a tab).
+        encoding: the file's text encoding (a UTF-8 byte-order mark is skipped), e.g. 'latin-1', 'utf-16'.
     """
 
     def __init__(self, csv_file: str, image_root: Optional[str] = None, image_size: int = 224,
-                 image_key: str = 'filepath', caption_key: str = 'caption', delimiter: str = ',') -> None:
+                 image_key: str = 'filepath', caption_key: str = 'caption', delimiter: str = ',',
+                 encoding: str = 'utf-8') -> None:
         path = Path(csv_file).expanduser()
         if not path.is_file():
             raise DatasetNotFoundError(
                 f'Caption CSV not found: {path}. It must have a header row with an image-path column '
                 f'{image_key!r} and a caption column {caption_key!r} (e.g. "{image_key},{caption_key}" then '
                 f'"images/0001.jpg,a dog on a sofa"); relative paths start at image_root or the CSV\'s folder.')
-        try:
-            text = path.read_text(encoding='utf-8')
-        except UnicodeDecodeError as err:
-            line = path.read_bytes()[:err.start].count(b'\n') + 1
-            raise DatasetReadError(f'The caption CSV {path} is not UTF-8 text (byte {err.object[err.start]:#x} on '
-                                   f'line {line}; a latin-1 or Windows-1252 export?). Save it as UTF-8, e.g. '
-                                   f'iconv -f latin1 -t utf-8 in.csv > out.csv.') from None
+        text = read_csv_text(path, encoding)
         reader = csv.DictReader(io.StringIO(text, newline=''), delimiter=delimiter)
         columns = list(reader.fieldnames or [])
         for key, option in ((image_key, 'image_key'), (caption_key, 'caption_key')):

@@ -18,12 +18,37 @@ from torchvision.transforms import InterpolationMode
 from ..errors import DatasetReadError, error_detail
 
 
+#: PIL modes of one channel of more than 8 bits: 16-bit PNG/TIFF greys load as one of these, and PIL's
+#: convert('RGB') clips their values at 255 (a 16-bit mid-grey would become white).
+WIDE_GREY_MODES = ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N')
+
+
+def _wide_grey(image: Image.Image) -> torch.Tensor:
+    """A 16-bit (or 32-bit float) grey image as float32 (3, H, W) in [0,1], scaled by its bit depth
+    (65535 for integer modes: PIL loads 16-bit PNGs as 'I' or 'I;16'; 1 for float mode 'F')."""
+    pixels = np.asarray(image, dtype=np.float32)
+    full_scale = 1.0 if image.mode == 'F' else 65535.0
+    return torch.from_numpy(pixels / full_scale).clamp_(0., 1.).expand(3, -1, -1)
+
+
+def to_rgb(image: Image.Image) -> Union[Image.Image, torch.Tensor]:
+    """An RGB PIL image, or for wide grey images (16-bit, float) a float tensor in [0,1]; a palette
+    image with transparency goes through RGBA (PIL warns otherwise), alpha is dropped as CLIP does."""
+    if image.mode in WIDE_GREY_MODES or image.mode == 'F':
+        return _wide_grey(image)
+    if image.mode == 'P' and 'transparency' in image.info:
+        image = image.convert('RGBA')
+    return image.convert('RGB')
+
+
 def resize_center_crop(image: Image.Image, image_size: int) -> torch.Tensor:
     """PIL image -> float32 (3, image_size, image_size) in [0,1]: shorter side to
     ``image_size`` (bicubic, antialiased), then center crop, like CLIP's preprocessing."""
-    image = image.convert('RGB')
+    image = to_rgb(image)
     image = TF.resize(image, image_size, interpolation=InterpolationMode.BICUBIC, antialias=True)
     image = TF.center_crop(image, [image_size, image_size])
+    if isinstance(image, torch.Tensor):
+        return image.clamp(0., 1.).contiguous()  # bicubic overshoots
     return TF.pil_to_tensor(image).float().div_(255.)
 
 

@@ -11,8 +11,9 @@ interrupted run resumes to the very numbers an uninterrupted one gives.
 from __future__ import annotations
 
 import base64
+import inspect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -25,6 +26,7 @@ from ..attacks.objectives import CaptionSetCrossEntropy
 from ..datasets.sampling import balanced_subset, dataset_labels
 from ..datasets.templates import dataset_class_text
 from ..models.encoders.base import ImageTextEncoder
+from ..errors import ConfigError
 from ..models.zero_shot import ZeroShotClassifier
 from ..registry import DATASETS
 from .partial import PARTIAL_FILE, PartialResults
@@ -64,6 +66,7 @@ class PreparedDataset:
     attack_cfg: Dict[str, Any]
     fingerprint: str
     sampling: str
+    notes: List[str] = field(default_factory=list)
 
 
 #: Changes whenever what a stored batch means changes (an objective, a metric), so partial results
@@ -119,8 +122,40 @@ class Benchmark:
         """Build every dataset (a missing one raises its own DatasetNotFoundError) and its subsets."""
         return [self._prepare(entry) for entry in self.spec.datasets]
 
+    def _sized_config(self, entry: DatasetSpec) -> Tuple[Dict[str, Any], List[str]]:
+        """The entry's dataset config with ``image_size`` set to the model's input size where the
+        dataset takes that option and the config leaves it out (a 224 px default would otherwise
+        be fed to, say, a 32 px model), and the note saying so."""
+        cfg = dict(entry.dataset)
+        dataset_type = DATASETS.find(cfg['type']) if isinstance(cfg.get('type'), str) else cfg.get('type')
+        try:
+            parameter = inspect.signature(dataset_type).parameters.get('image_size') if dataset_type else None
+        except (TypeError, ValueError):
+            parameter = None
+        if parameter is None or 'image_size' in cfg or parameter.default == self.encoder.image_size:
+            return cfg, []
+        cfg['image_size'] = self.encoder.image_size
+        return cfg, [f'{entry.name}: image_size is not set, so images are resized to the model\'s input size, '
+                     f'{self.encoder.image_size} px (the dataset\'s default is {parameter.default} px).']
+
+    def _check_image_size(self, entry: DatasetSpec, dataset: Any) -> None:
+        """Refuse a dataset whose images are not the model's input size: attacks perturb the pixels the
+        dataset delivers, so resized inside the model the eps-ball would not bound what the model sees."""
+        if len(dataset) == 0:
+            return
+        shape = tuple(dataset[0]['inputs'].shape[-2:])
+        size = self.encoder.image_size
+        if shape != (size, size):
+            raise ConfigError(
+                f'The dataset {entry.name!r} delivers {shape[0]}x{shape[1]} px images but the model takes '
+                f'{size}x{size} px. Resized inside the model, an attack\'s eps-ball would be defined on other '
+                f'pixels than the model sees, and the robust accuracy would not be at the stated eps. Set '
+                f'image_size={size} in its dataset config (or leave image_size out: it then follows the model).')
+
     def _prepare(self, entry: DatasetSpec) -> PreparedDataset:
-        dataset = DATASETS.build(entry.dataset)
+        config, notes = self._sized_config(entry)
+        dataset = DATASETS.build(config)
+        self._check_image_size(entry, dataset)
         task = entry.task or ('retrieval' if not hasattr(dataset, 'classnames') and hasattr(dataset, 'captions')
                               else 'classification')
         spec = self.spec
@@ -135,7 +170,7 @@ class Benchmark:
         n_clean, n_robust = spec.budget(entry.name)
         # what is recorded is what ran: without labels, a class-balanced subset is a plain random one
         sampling = 'random' if spec.sampling == 'class-balanced-random' and labels is None else spec.sampling
-        settings = dict(protocol=PROTOCOL, dataset=entry.dataset, task=task, classnames=classnames, templates=templates,
+        settings = dict(protocol=PROTOCOL, dataset=config, task=task, classnames=classnames, templates=templates,
                         n_clean=n_clean, n_robust=n_robust, sampling=sampling, batch_size=spec.batch_size,
                         attack=attack_cfg, logit_scale=spec.logit_scale)
         return PreparedDataset(
@@ -143,7 +178,7 @@ class Benchmark:
             classnames=classnames, templates=templates,
             clean_indices=evaluation_subset(count, labels, n_clean, spec.seed, sampling),
             robust_indices=evaluation_subset(count, labels, n_robust, spec.seed, sampling) if spec.eps else [],
-            attack_cfg=attack_cfg, fingerprint=fingerprint(settings), sampling=sampling)
+            attack_cfg=attack_cfg, fingerprint=fingerprint(settings), sampling=sampling, notes=notes)
 
     def stages(self, prepared: PreparedDataset) -> Dict[str, int]:
         """Attack stages of a dataset with their passes per attacked sample (upper bound)."""
