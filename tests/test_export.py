@@ -1,5 +1,6 @@
 """`mmtard export`: each format, loaded by open_clip or timm alone, gives mmtard's zero-shot logits."""
 import json
+import shutil
 
 import open_clip
 import pytest
@@ -140,6 +141,22 @@ def test_hf_hub_folder_loads_offline_with_its_model_card(trained, start_weights,
     for fact in ('library_name: open_clip', '**Method:** MMTARD', 'clean: mmtard-tiny-vit', 'robust: mmtard-tiny-vit',
                  'eps 4/255', 'ShapesDataset', '4 iterations', '| shapes | 41.0 | 12.5 |', str(start_weights)):
         assert fact in card, fact
+
+
+def test_hf_hub_folder_uploaded_as_is_loads_through_open_clips_hub_path(trained, tmp_path):
+    """The folder is a hub repository's content: placed in a hub cache (as a download would), open_clip's
+    'hf-hub:' path loads it with HF_HUB_OFFLINE=1 (tests/conftest.py) and nothing downloaded."""
+    out = export(trained, 'hf-hub', tmp_path / 'folder').path
+    repo = tmp_path / 'hub-cache' / 'models--mmtard--tiny-robust'
+    revision = 'a' * 40
+    (repo / 'refs').mkdir(parents=True)
+    (repo / 'refs' / 'main').write_text(revision)
+    shutil.copytree(out, repo / 'snapshots' / revision)
+    cache = str(tmp_path / 'hub-cache')
+    model = open_clip.create_model('hf-hub:mmtard/tiny-robust', cache_dir=cache)
+    local = open_clip.create_model(f'local-dir:{out}')
+    assert all(torch.equal(v, local.state_dict()[k]) for k, v in model.state_dict().items())
+    assert open_clip.get_tokenizer('hf-hub:mmtard/tiny-robust', cache_dir=cache)(['a shape']).shape[-1] == 32
 
 
 def test_lora_student_exports_merged_weights(tmp_path, start_weights, images):
