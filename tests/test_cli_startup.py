@@ -29,3 +29,10 @@ def test_eval_presets_spelt_out_for_help_match_the_plan():
     from mmtard.evaluation.plan import PRESET_ALIASES, PRESETS
 
     assert list(PRESET_NAMES) == [*PRESETS, *PRESET_ALIASES]
+
+
+def test_eval_attacks_spelt_out_for_help_match_the_flags():
+    from mmtard.apis.eval_flags import ATTACKS
+    from mmtard.cli.eval import ATTACK_NAMES
+
+    assert list(ATTACK_NAMES) == list(ATTACKS)

@@ -5,7 +5,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
@@ -24,6 +24,8 @@ from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
 from ..work_dir import check_output_dir
+from .eval_flags import EvalFlags
+from .eval_model import ModelSource, command_line_encoder, encoder_source
 from .train import default_work_dir
 
 ConfigLike = Union[str, os.PathLike, Config]
@@ -73,9 +75,15 @@ def select_encoder(model: nn.Module, model_key: str) -> ImageTextEncoder:
     return module
 
 
-def default_out_dir(cfg: Config, config: ConfigLike, checkpoint: Optional[str], model_key: str, preset: str) -> Path:
+def default_out_dir(cfg: Config, config: Optional[ConfigLike], checkpoint: Optional[str], model_key: str, preset: str,
+                    source: Optional[ModelSource] = None) -> Path:
     """``<work_dir>/eval/<checkpoint>_<model key>_<preset>``: stable, so re-running resumes. The work
-    dir is the config's, else the checkpoint's folder (the run it came from), else mmengine's default."""
+    dir is the config's, else the checkpoint's folder (the run it came from), else mmengine's default.
+    Without a config: ``work_dirs/eval/<model>_<pretrained>_<preset>``."""
+    if config is None:
+        name = '_'.join(part.replace('/', '-').replace(':', '-') for part in
+                        (source.model, Path(source.pretrained).stem or 'random') if part) if source else 'model'
+        return Path('work_dirs') / 'eval' / f'{name}_{preset}'
     if cfg.get('work_dir'):
         work_dir = Path(cfg.work_dir)
     elif checkpoint:
@@ -124,30 +132,13 @@ def resolve_device(device: Optional[str]) -> torch.device:
     return resolved
 
 
-def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] = None,
-             out_dir: Optional[Union[str, os.PathLike]] = None, preset: Optional[str] = None,
-             model_key: str = 'student', cfg_options: Optional[Dict[str, Any]] = None, overwrite: bool = False,
-             device: Optional[str] = None, console: Optional[Console] = None,
-             on_batch: Optional[Callable[[BatchEvent], None]] = None, tables: bool = True) -> List[BenchmarkResult]:
-    """Evaluate ``model.<model_key>`` of the config's model on its ``evaluation`` benchmark.
-
-    Builds the model, loads ``checkpoint`` (none: the weights the config names), prints the plan
-    and its cost, runs (resuming from ``out_dir``'s partial results) and writes results.json,
-    results.csv and results.md. ``preset`` ('quick' or 'mmt-ard-release', alias 'paper') overrides the config's budgets.
-    ``tables=False`` leaves the plan and result tables out of the terminal (a caller summarising
-    many evaluations); the cost estimate and progress bar stay.
-    """
-    ensure_plugins_loaded()
-    console = console or Console()
-    run_device = resolve_device(device)
-    if out_dir is not None:
-        check_output_dir(out_dir, '--out folder')
-    cfg = resolve_config(config, cfg_options)
+def _config_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], model_key: str,
+                    console: Console) -> Tuple[ImageTextEncoder, ModelSource]:
+    """``model.<model_key>`` of the config's model, with ``checkpoint`` loaded over it."""
     if 'model' not in cfg:
-        raise ConfigError('The config has no `model` to evaluate; pass a training config (the one the checkpoint '
-                          'was trained with).')
-    val_loader = cfg.get('val_dataloader') or {}
-    spec = benchmark_spec(cfg.get('evaluation'), preset, fallback_dataset=val_loader.get('dataset'))
+        raise ConfigError('Nothing names the model to evaluate: the config has no `model`. Pass a training config '
+                          '(the one the checkpoint was trained with), or name the model with --model ARCH '
+                          '--pretrained TAG|FILE.')
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
         load_model_checkpoint(model, checkpoint, model_key)
@@ -156,8 +147,64 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
         console.print(f'[yellow]warning:[/] no --checkpoint, and model.{model_key} names no pretrained weights: '
                       f'this evaluates a randomly initialised image tower. Pass --checkpoint '
                       f'work_dirs/<run>/iter_N.pth to evaluate a trained model.', highlight=False)
+    node = cfg.model
+    for part in model_key.split('.'):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    node = node.get('encoder', node) if isinstance(node, dict) else {}  # a teacher entry wraps its encoder
+    return encoder, encoder_source(node, None if checkpoint is None else str(checkpoint))
+
+
+def _command_line_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], model_key: str,
+                          flags: EvalFlags) -> Tuple[ImageTextEncoder, ModelSource]:
+    if checkpoint is not None:
+        raise ConfigError('--checkpoint loads weights into a config\'s model; with --model give the weights as '
+                          '--pretrained FILE (an mmtard checkpoint, an exported or an open_clip file).')
+    if model_key != 'student':
+        raise ConfigError(f'--model-key {model_key!r} picks an encoder of the config\'s model; --model / --pretrained '
+                          f'name the evaluated model themselves. Drop one of the two.')
+    student = cfg.model.get('student') if 'model' in cfg else None
+    return command_line_encoder(flags.model, flags.pretrained, flags.text_tower, flags.text_pretrained,
+                                None if student is None else student.to_dict() if hasattr(student, 'to_dict')
+                                else dict(student))
+
+
+def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str, os.PathLike]] = None,
+             out_dir: Optional[Union[str, os.PathLike]] = None, preset: Optional[str] = None,
+             model_key: str = 'student', cfg_options: Optional[Dict[str, Any]] = None, overwrite: bool = False,
+             device: Optional[str] = None, console: Optional[Console] = None,
+             on_batch: Optional[Callable[[BatchEvent], None]] = None, tables: bool = True,
+             flags: Optional[EvalFlags] = None) -> List[BenchmarkResult]:
+    """Evaluate ``model.<model_key>`` of the config's model, or the model ``flags`` name, on the benchmark.
+
+    Builds the model, loads ``checkpoint`` (none: the weights the config names), prints the plan
+    and its cost, runs (resuming from ``out_dir``'s partial results) and writes results.json,
+    results.csv and results.md. ``preset`` ('quick' or 'mmt-ard-release', alias 'paper') overrides the config's budgets.
+    ``flags`` (the command line's --model, --dataset, --eps, ...) override the config, which they can replace.
+    ``tables=False`` leaves the plan and result tables out of the terminal (a caller summarising
+    many evaluations); the cost estimate and progress bar stay.
+    """
+    ensure_plugins_loaded()
+    console = console or Console()
+    flags = flags or EvalFlags()
+    run_device = resolve_device(device)
+    if out_dir is not None:
+        check_output_dir(out_dir, '--out folder')
+    if config is None and not flags.names_model:
+        raise ConfigError('Nothing names the model to evaluate: give a CONFIG, or --model ARCH --pretrained '
+                          'TAG|FILE|hf-hub:ID (e.g. --model ViT-B-32 --pretrained openai).')
+    cfg = resolve_config(config if config is not None else Config(dict(evaluation=dict())), cfg_options)
+    evaluation, preset = flags.evaluation_section(cfg.get('evaluation'), preset)
+    if config is None and not evaluation.get('datasets'):
+        raise ConfigError('No dataset to evaluate on: give --dataset NAME|PATH (a benchmark name such as cifar10 '
+                          'read from --data-root, an image folder with one sub-folder per class, or a caption CSV).')
+    val_loader = cfg.get('val_dataloader') or {}
+    spec = benchmark_spec(evaluation, preset, fallback_dataset=val_loader.get('dataset'))
+    if flags.names_model:
+        encoder, source = _command_line_encoder(cfg, checkpoint, model_key, flags)
+    else:
+        encoder, source = _config_encoder(cfg, checkpoint, model_key, console)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
-        cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset)
+        cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)
     prepare_out_dir(out, overwrite)
     bench = Benchmark(encoder, spec, out, device=run_device)
     prepared = bench.prepare()
@@ -165,7 +212,8 @@ def evaluate(config: ConfigLike, checkpoint: Optional[Union[str, os.PathLike]] =
         console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
     (out / 'evaluation.json').write_text(json.dumps(
         {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
-         'model_key': model_key, 'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
+         'model_key': model_key, 'model': source.model, 'pretrained': source.pretrained,
+         'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
         indent=2, default=str) + '\n')
     rows = bench.plan(prepared)
     if tables:

@@ -77,21 +77,30 @@ def _architecture_only(student_cfg: Dict[str, Any]) -> Dict[str, Any]:
     return with_random_weights(cfg)
 
 
+def is_training_checkpoint(content: Any) -> bool:
+    """Whether a read checkpoint was written by `mmtard train`: its config text and a student's weights."""
+    meta = content.get('meta') if isinstance(content, Mapping) else None
+    state = content.get('state_dict') if isinstance(content, Mapping) else None
+    return isinstance(meta, Mapping) and isinstance(meta.get('cfg'), str) and isinstance(state, Mapping) \
+        and any(str(key).startswith('student.') for key in state)
+
+
 def load_trained_student(checkpoint: Union[str, os.PathLike]) -> TrainedStudent:
     """The student of a checkpoint written by `mmtard train`, in eval mode, built without downloads."""
+    return trained_student(read_checkpoint(str(checkpoint)), Path(checkpoint))
+
+
+def trained_student(content: Any, path: Path) -> TrainedStudent:
+    """:func:`load_trained_student` of a checkpoint already read from ``path``."""
     from ..plugins import ensure_plugins_loaded
     from ..registry import STUDENTS
 
-    path = Path(checkpoint)
-    content = read_checkpoint(str(path))
-    meta = content.get('meta') if isinstance(content, Mapping) else None
-    state = content.get('state_dict') if isinstance(content, Mapping) else None
-    if not isinstance(meta, Mapping) or not isinstance(meta.get('cfg'), str) or not isinstance(state, Mapping) \
-            or not any(str(key).startswith('student.') for key in state):
+    if not is_training_checkpoint(content):
         raise CheckpointError(
             f'{str(path)!r} is not a checkpoint written by `mmtard train` (it lacks the training config in '
             f"meta['cfg'] or a student's weights). Export the iter_N.pth / epoch_N.pth files of a training work "
             f'dir; a plain weight file needs no export.')
+    meta = content['meta']
     try:
         cfg = Config.fromstring(meta['cfg'], file_format='.py')
     except Exception as err:  # mmengine parses the stored config text as Python

@@ -1,7 +1,8 @@
-"""`mmtard eval`: a thin wrapper over :func:`mmtard.apis.evaluate.evaluate`."""
+"""`mmtard eval`: a thin wrapper over :func:`mmtard.apis.evaluate.evaluate`, with a config, with
+CLIP_benchmark / open_clip style flags instead of one, or both (flags override the config)."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import click
 
@@ -11,31 +12,100 @@ from .common import cfg_options_option, console, friendly_errors, load_plugins_r
 #: The names of :data:`mmtard.evaluation.plan.PRESETS` and its PRESET_ALIASES, spelt out so that `--help` needs no
 #: torch (a test keeps them equal).
 PRESET_NAMES = ('quick', 'mmt-ard-release', 'paper')
+#: The keys of :data:`mmtard.apis.eval_flags.ATTACKS`, spelt out for the same reason (a test keeps them equal).
+ATTACK_NAMES = ('autoattack', 'autoattack-standard', 'apgd-ce', 'pgd')
+
+
+class ManyValuesOption(click.Option):
+    """An option taking one or more values after it, as in ``--eps 1 2 4`` (argparse's ``nargs='+'``):
+    the values run up to the next option; repeating the option adds more."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, multiple=True, **kwargs)
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is None:
+                continue
+            store = option.process
+
+            def process(value: Any, state: Any, store: Any = store) -> None:
+                store(value, state)
+                while state.rargs and not state.rargs[0].startswith('-') and not state.rargs[0].endswith('.py'):
+                    store(state.rargs.pop(0), state)  # a CONFIG (*.py) after the values stays the argument
+
+            option.process = process
 
 
 @click.command('eval')
-@click.argument('config', type=click.Path(dir_okay=False))
+@click.argument('config', type=click.Path(dir_okay=False), required=False)
+@click.option('--model', default=None, metavar='ARCH',
+              help='Evaluate this open_clip architecture (e.g. ViT-B-32) or timm model instead of the config\'s.')
+@click.option('--pretrained', default=None, metavar='TAG|FILE|hf-hub:ID',
+              help='Its weights: an open_clip tag (openai), hf-hub:org/name, a file written by `mmtard train` or '
+                   '`mmtard export`, or an open_clip / timm state dict. With a CONFIG alone: replaces the '
+                   'student\'s weights.')
+@click.option('--text-tower', default=None, metavar='ARCH',
+              help='open_clip architecture whose text tower pairs with a timm --model.')
+@click.option('--text-pretrained', default=None, metavar='TAG|FILE', help='Weights of that text tower.')
+@click.option('--dataset', 'datasets', cls=ManyValuesOption, metavar='NAME|PATH ...',
+              help='Datasets: benchmark names (imagenet, cifar10, ... read from --data-root/<name>, never '
+                   'downloaded), image folders (one sub-folder per class) or caption CSVs. Replaces the config\'s.')
+@click.option('--data-root', default='data', show_default=True, type=click.Path(file_okay=False),
+              help='Folder holding the benchmark datasets by name.')
+@click.option('--eps', cls=ManyValuesOption, type=float, metavar='EPS ...',
+              help='Linf radii in 1/255 units, e.g. --eps 1 2 4.')
+@click.option('--attack', type=click.Choice(ATTACK_NAMES), default=None,
+              help="autoattack: APGD-CE (5 restarts) + APGD-T (9 targets), the robust-CLIP standard; "
+                   "autoattack-standard adds FAB-T and Square; apgd-ce; pgd.")
+@click.option('--n-iter', type=click.IntRange(min=1), default=None, help='Iterations of the attack (steps for PGD).')
+@click.option('--n-clean', type=click.IntRange(min=1), default=None, help='Samples for clean accuracy per dataset.')
+@click.option('--n-robust', type=click.IntRange(min=1), default=None, help='Of those, samples attacked.')
+@click.option('--classnames', default=None, metavar='FILE|NAME',
+              help='Class names of the --dataset folders: a JSON {"folder": "name"} mapping (or list of the '
+                   'folder names), or a bundled dataset\'s name (caltech101, eurosat, ...).')
+@click.option('--templates', default=None, metavar='NAME|FILE',
+              help='Prompt templates: a set name (openai_imagenet, simple, ...), a dataset name, or a file (JSON '
+                   'list, or one template per line, each with one {}).')
 @click.option('--checkpoint', '-c', type=click.Path(dir_okay=False), default=None,
-              help='mmengine checkpoint written by `mmtard train` (default: the weights the config names).')
+              help='mmengine checkpoint written by `mmtard train`, loaded into the CONFIG\'s model.')
 @click.option('--out', type=click.Path(file_okay=False), default=None,
-              help='Output folder (default: <work_dir>/eval/<checkpoint>_<model key>_<preset>); an unfinished '
-                   'evaluation there is resumed.')
+              help='Output folder (default: <work_dir>/eval/<checkpoint>_<model key>_<preset>, without a config '
+                   'work_dirs/eval/<model>_<pretrained>_<preset>); an unfinished evaluation there is resumed.')
 @click.option('--preset', type=click.Choice(PRESET_NAMES), default=None,
               help="Sample budgets and eps: 'quick' (256 clean / 64 robust, eps 2) or 'mmt-ard-release' (alias "
                    "'paper': what the MMT-ARD release ran: full split / 1000 robust, ImageNet 5000 / 5000, eps 1, 2, "
-                   '4); overrides the config.')
+                   '4); overrides the config; --eps / --n-clean / --n-robust override it.')
 @click.option('--model-key', default='student', show_default=True,
-              help="Which encoder of the model to evaluate, e.g. 'teachers.robust'.")
+              help="Which encoder of the config's model to evaluate, e.g. 'teachers.robust'.")
 @click.option('--device', default=None, help='torch device (default: cuda if available, else cpu).')
 @click.option('--overwrite', is_flag=True, help='Replace the finished results (and partial results) in the out folder.')
 @cfg_options_option
 @friendly_errors
-def eval_command(config: str, checkpoint: Optional[str], out: Optional[str], preset: Optional[str], model_key: str,
-                 device: Optional[str], overwrite: bool, cfg_options: Tuple[str, ...]) -> None:
-    """Zero-shot clean and robust accuracy (and retrieval recall) of CONFIG's model on its benchmark."""
+def eval_command(config: Optional[str], model: Optional[str], pretrained: Optional[str], text_tower: Optional[str],
+                 text_pretrained: Optional[str], datasets: Tuple[str, ...], data_root: str, eps: Tuple[float, ...],
+                 attack: Optional[str], n_iter: Optional[int], n_clean: Optional[int], n_robust: Optional[int],
+                 classnames: Optional[str], templates: Optional[str], checkpoint: Optional[str], out: Optional[str],
+                 preset: Optional[str], model_key: str, device: Optional[str], overwrite: bool,
+                 cfg_options: Tuple[str, ...]) -> None:
+    """Zero-shot clean and robust accuracy (and retrieval recall) of a model on a benchmark.
+
+    \b
+    With a CONFIG: its model (and --checkpoint) on its `evaluation` benchmark.
+    Without one:   mmtard eval --model ViT-B-32 --pretrained openai --dataset cifar10 imagenet --eps 1 2 4
+                   mmtard eval --model mmtard-tiny-vit --pretrained iter_100.pth --dataset ./my_folder
+    Flags given with a CONFIG override its settings.
+    """
+    from ..apis.eval_flags import EvalFlags
     from ..apis.evaluate import evaluate
     from ..config import parse_cfg_options
 
     load_plugins_reporting_failures()
+    flags = EvalFlags(model=model, pretrained=pretrained, text_tower=text_tower, text_pretrained=text_pretrained,
+                      datasets=datasets, data_root=data_root, eps=eps, attack=attack, n_iter=n_iter, n_clean=n_clean,
+                      n_robust=n_robust, classnames=classnames, templates=templates)
     evaluate(config, checkpoint=checkpoint, out_dir=out, preset=preset, model_key=model_key,
-             cfg_options=parse_cfg_options(cfg_options), overwrite=overwrite, device=device, console=console)
+             cfg_options=parse_cfg_options(cfg_options), overwrite=overwrite, device=device, console=console,
+             flags=flags)

@@ -1,0 +1,84 @@
+"""`mmtard eval`'s command-line settings (CLIP_benchmark / open_clip conventions) and how they override a
+config's ``evaluation`` section: a flag given wins over the config, and everything left out comes
+from the config (or, without one, from the defaults and the preset)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+from ..errors import ConfigError
+from ..evaluation.dataset_names import CONFIG_DATA_ROOT, dataset_entries, template_option
+
+#: ``--attack`` choices -> ``evaluation.attack``. 'autoattack' is the robust-CLIP literature's (and
+#: the MMT-ARD release's) AutoAttack 'custom': APGD-CE (5 restarts) + APGD-T (9 targets).
+ATTACKS = {
+    'autoattack': dict(type='AutoAttack', version='custom'),
+    'autoattack-standard': dict(type='AutoAttack', version='standard'),
+    'apgd-ce': dict(type='AutoAttack', version='apgd-ce'),
+    'pgd': dict(type='PGD'),
+}
+#: The option of each attack type that ``--n-iter`` sets.
+_ITERATIONS_KEY = {'AutoAttack': 'n_iter', 'APGD': 'n_iter', 'PGD': 'steps'}
+
+
+@dataclass
+class EvalFlags:
+    """Everything `mmtard eval` can take from the command line instead of a config (None / empty: not given)."""
+
+    model: Optional[str] = None
+    pretrained: Optional[str] = None
+    text_tower: Optional[str] = None
+    text_pretrained: Optional[str] = None
+    datasets: Sequence[str] = field(default_factory=tuple)
+    data_root: str = CONFIG_DATA_ROOT
+    eps: Sequence[float] = field(default_factory=tuple)
+    attack: Optional[str] = None
+    n_iter: Optional[int] = None
+    n_clean: Optional[int] = None
+    n_robust: Optional[int] = None
+    classnames: Optional[str] = None
+    templates: Optional[str] = None
+
+    @property
+    def names_model(self) -> bool:
+        """Whether the command line names the evaluated model (then the config's model is not built)."""
+        return self.model is not None or self.pretrained is not None
+
+    def evaluation_section(self, section: Optional[Mapping[str, Any]],
+                           preset: Optional[str]) -> Tuple[Dict[str, Any], Optional[str]]:
+        """The config's ``evaluation`` section with these flags applied, and the preset to resolve it
+        with: budgets given as flags beat ``--preset``, which then only fills in the rest."""
+        from ..evaluation.plan import DEFAULTS, _plain
+
+        result = _plain(dict(section or {}))
+        if self.datasets:
+            result['datasets'] = dataset_entries(self.datasets, self.data_root, self.classnames, self.templates)
+        elif self.classnames is not None or self.templates is not None:
+            entries = [entry if 'dataset' in entry else {'dataset': entry} for entry in result.get('datasets', [])]
+            if not entries:
+                raise ConfigError('--classnames / --templates apply to the datasets evaluated: give --dataset too.')
+            for entry in entries:
+                if self.classnames is not None:
+                    entry['classnames'] = self.classnames
+                if self.templates is not None:
+                    entry['templates'] = template_option(self.templates)
+            result['datasets'] = entries
+        budgets = {key: value for key, value in (('eps', list(self.eps)), ('n_clean', self.n_clean),
+                                                 ('n_robust', self.n_robust)) if value not in (None, [])}
+        if budgets:
+            if preset is not None:
+                result['preset'], preset = preset, None
+            result.update(budgets)
+        if self.attack is not None:
+            if self.attack not in ATTACKS:
+                raise ConfigError(f'--attack {self.attack!r}: choose one of {", ".join(ATTACKS)}.')
+            result['attack'] = dict(ATTACKS[self.attack])
+        if self.n_iter is not None:
+            attack = dict(result.get('attack') or DEFAULTS['attack'])
+            key = _ITERATIONS_KEY.get(attack.get('type'))
+            if key is None:
+                raise ConfigError(f"--n-iter: the attack {attack.get('type')!r} has no known iteration option; set "
+                                  f"it with -o evaluation.attack.<option>=N.")
+            attack[key] = self.n_iter
+            result['attack'] = attack
+        return result, preset

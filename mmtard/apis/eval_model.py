@@ -1,0 +1,102 @@
+"""Which encoder `mmtard eval` evaluates when the command line names it, in open_clip's terms:
+``--model ARCH --pretrained TAG|FILE|hf-hub:ID``, for open_clip architectures and timm backbones.
+
+``FILE`` may be a checkpoint written by `mmtard train` (its own training config rebuilds the student
+exactly: architecture, QuickGELU, normalisation, LoRA), a file written by `mmtard export`, or any
+open_clip / timm state dict. Results record the model and weights as :class:`ModelSource`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from ..errors import ConfigError, did_you_mean
+from ..models.encoders.base import ImageTextEncoder
+
+#: ``--pretrained`` value that asks timm for its own pretrained backbone weights.
+TIMM_PRETRAINED = 'timm'
+
+
+@dataclass
+class ModelSource:
+    """What results record about the evaluated model: ``model`` its architecture as the user names it
+    (an open_clip or timm name), ``pretrained`` the weights' tag, hf-hub id or file name ('' for none)."""
+
+    model: str
+    pretrained: str = ''
+
+
+def pretrained_label(pretrained: Any) -> str:
+    """How results name weights: a file by its name, a tag or hf-hub id as written, none as ''."""
+    if pretrained in (None, False):
+        return ''
+    text = str(pretrained)
+    return Path(text).name if os.path.isfile(text) else text
+
+
+def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None) -> ModelSource:
+    """The :class:`ModelSource` of an encoder config (``checkpoint``: the mmtard checkpoint loaded over it)."""
+    return ModelSource(str(cfg.get('arch', cfg.get('type', ''))),
+                       pretrained_label(checkpoint) if checkpoint else pretrained_label(cfg.get('pretrained')))
+
+
+def encoder_config(model: str, pretrained: Optional[str], text_tower: Optional[str] = None,
+                   text_pretrained: Optional[str] = None) -> Dict[str, Any]:
+    """The STUDENTS config of ``--model`` with ``--pretrained``: open_clip architectures first, then timm
+    backbones (which need an open_clip ``--text-tower`` for their zero-shot head)."""
+    import open_clip
+    import timm
+
+    if model in open_clip.list_models():
+        if text_tower is not None:
+            raise ConfigError(f'--text-tower pairs a timm backbone with an open_clip text tower; {model!r} is an '
+                              f'open_clip CLIP with its own. Drop --text-tower.')
+        return dict(type='OpenCLIPEncoder', arch=model, pretrained=pretrained)
+    if timm.is_model(model):
+        if text_tower is None:
+            raise ConfigError(f'{model!r} is a timm image backbone: zero-shot evaluation needs a text tower to pair '
+                              f'it with. Pass --text-tower ARCH (an open_clip architecture, e.g. ViT-B-32) and '
+                              f'--text-pretrained TAG|FILE, as the model was trained with; or give --pretrained the '
+                              f'mmtard checkpoint, which records both.')
+        weights: Any = True if pretrained == TIMM_PRETRAINED else pretrained
+        return dict(type='TimmEncoder', arch=model, pretrained=weights,
+                    text_tower=dict(arch=text_tower, pretrained=text_pretrained))
+    names = open_clip.list_models()
+    raise ConfigError(f'--model {model!r} is neither an open_clip architecture nor a timm model.'
+                      f'{did_you_mean(model, names)} `python -c "import open_clip; print(open_clip.list_models())"` '
+                      f'lists the open_clip ones; weight tags go in --pretrained.')
+
+
+def _architecture(encoder_cfg: Mapping[str, Any]) -> str:
+    return str(encoder_cfg.get('arch', encoder_cfg.get('type', '')))
+
+
+def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_tower: Optional[str] = None,
+                         text_pretrained: Optional[str] = None,
+                         config_student: Optional[Mapping[str, Any]] = None) -> tuple[ImageTextEncoder, ModelSource]:
+    """The encoder ``--model`` / ``--pretrained`` name, and its source. ``config_student``: the
+    config's student, whose architecture ``--pretrained`` alone keeps."""
+    from ..checkpoint import read_checkpoint
+    from ..registry import STUDENTS
+    from .export import is_training_checkpoint, trained_student
+
+    if pretrained is not None and os.path.isfile(pretrained) and not pretrained.endswith('.safetensors'):
+        content = read_checkpoint(pretrained)
+        if is_training_checkpoint(content):
+            student = trained_student(content, Path(pretrained))
+            trained_arch = _architecture(student.cfg.model.student)
+            if model is not None and model != trained_arch:
+                raise ConfigError(f'--model {model!r} differs from the architecture {trained_arch!r} the checkpoint '
+                                  f'{pretrained!r} was trained with; drop --model (the checkpoint names it).')
+            return student.encoder, ModelSource(trained_arch, pretrained_label(pretrained))
+    if model is None:
+        if config_student is None:
+            raise ConfigError('--pretrained needs --model ARCH (the architecture the weights are for), or a CONFIG '
+                              'whose student it replaces the weights of.')
+        cfg = {**config_student, 'pretrained': pretrained}
+    else:
+        cfg = encoder_config(model, pretrained, text_tower, text_pretrained)
+    encoder = STUDENTS.build(cfg)
+    return encoder, ModelSource(_architecture(cfg), pretrained_label(pretrained))

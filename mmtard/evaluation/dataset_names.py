@@ -1,0 +1,95 @@
+"""What `mmtard eval --dataset NAME|PATH` evaluates on: a benchmark dataset by name, read from a data
+root on disk (never downloaded), or any image folder or caption CSV by path.
+
+The named datasets are those of the paper's benchmark config, ``configs/_base_/evaluation/
+paper_zero_shot.py`` (ImageNet and the 13 zero-shot sets), read from that file so the two never
+drift apart: each entry's ``root='data/<name>'`` is moved under ``--data-root``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..errors import ConfigError, did_you_mean
+
+#: The benchmark config whose ``evaluation.datasets`` define the dataset names.
+PAPER_BENCHMARK = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'evaluation' / 'paper_zero_shot.py'
+#: The data root the benchmark config's roots start with.
+CONFIG_DATA_ROOT = 'data'
+CAPTION_SUFFIXES = ('.csv', '.tsv')
+
+
+def named_datasets(benchmark: Path = PAPER_BENCHMARK) -> Dict[str, Dict[str, Any]]:
+    """Dataset name -> the benchmark config's entry (``dict(name=, dataset=dict(type=..., root='data/..'))``)."""
+    from mmengine.config import Config
+
+    if not benchmark.is_file():
+        raise ConfigError(f'Dataset names are defined by {benchmark}, which this installation lacks (mmtard is '
+                          f'not installed from its repository). Give the dataset\'s folder or caption CSV path '
+                          f'to --dataset instead.')
+    entries = Config.fromfile(str(benchmark)).evaluation.datasets
+    return {entry['name']: entry.to_dict() for entry in entries}
+
+
+def _under_root(entry: Dict[str, Any], data_root: str) -> Dict[str, Any]:
+    entry = copy.deepcopy(entry)
+    root = Path(entry['dataset']['root'])
+    relative = root.relative_to(CONFIG_DATA_ROOT) if root.parts[:1] == (CONFIG_DATA_ROOT,) else root
+    entry['dataset']['root'] = str(Path(data_root).expanduser() / relative)
+    entry['dataset'].pop('image_size', None)  # follow the evaluated model's input size
+    return entry
+
+
+def _path_entry(path: Path) -> Dict[str, Any]:
+    if path.is_dir():
+        return dict(name=path.name or str(path), dataset=dict(type='ImageFolderDataset', root=str(path)))
+    if path.suffix.lower() in CAPTION_SUFFIXES:
+        return dict(name=path.stem, task='retrieval', dataset=dict(
+            type='CaptionCSVDataset', csv_file=str(path), delimiter='\t' if path.suffix.lower() == '.tsv' else ','))
+    raise ConfigError(f'--dataset {str(path)!r} is a file but not a caption CSV (.csv/.tsv with a header row '
+                      f'filepath,caption). Give an image folder (one sub-folder per class), a caption CSV, or a '
+                      f'benchmark dataset name.')
+
+
+def dataset_entries(datasets: Sequence[str], data_root: str = CONFIG_DATA_ROOT, classnames: Optional[str] = None,
+                    templates: Optional[str] = None) -> List[Dict[str, Any]]:
+    """``evaluation.datasets`` entries for the ``--dataset`` values, with ``--classnames`` / ``--templates``
+    (a JSON file, a template-set name or a JSON/text file of templates) applied to each."""
+    entries = []
+    known: Optional[Dict[str, Dict[str, Any]]] = None
+    for value in datasets:
+        path = Path(value).expanduser()
+        if path.exists():
+            entry = _path_entry(path)
+        else:
+            known = known if known is not None else named_datasets()
+            if value not in known:
+                looks_like_path = '/' in value or '.' in Path(value).name
+                raise ConfigError(
+                    f'--dataset {value!r} is {"no existing path" if looks_like_path else "neither a path nor a benchmark dataset name"}.'
+                    f'{did_you_mean(value, list(known))} Benchmark names (read from --data-root, default '
+                    f'{CONFIG_DATA_ROOT}/<name>): {", ".join(known)}; or give an image folder or caption CSV path.')
+            entry = _under_root(known[value], data_root)
+        if classnames is not None:
+            entry['classnames'] = classnames
+        if templates is not None:
+            entry['templates'] = template_option(templates)
+        entries.append(entry)
+    return entries
+
+
+def template_option(value: str) -> Any:
+    """``--templates``: a template-set or bundled dataset name, or a file (a JSON list, or one template per line)."""
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return value  # a name, checked with the others by get_templates
+    text = path.read_text(encoding='utf-8')
+    if path.suffix.lower() == '.json':
+        try:
+            return json.loads(text)
+        except ValueError as err:
+            raise ConfigError(f'--templates file {path} is not valid JSON ({err}); give a JSON list of templates '
+                              f'such as ["a photo of a {{}}."] or a text file with one template per line.') from None
+    return [line.strip() for line in text.splitlines() if line.strip()]

@@ -1,0 +1,103 @@
+"""`mmtard eval` without a config (open_clip / CLIP_benchmark style flags), and flags over a config."""
+import json
+
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from mmtard.cli.eval import eval_command
+
+from eval_helpers import write_config
+
+COLOURS = {'blue': (20, 40, 230), 'red': (230, 30, 20), 'green': (30, 200, 40)}
+
+
+def image_folder(root, per_class=3, size=(48, 40)):
+    """Three classes of plain-coloured images (bigger than the model's 32 px input)."""
+    for name, colour in COLOURS.items():
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new('RGB', size, tuple(min(255, c + 10 * i) for c in colour)).save(root / name / f'{i}.png')
+    return root
+
+
+def run(*args):
+    return CliRunner().invoke(eval_command, [str(a) for a in args])
+
+
+def rows(out):
+    return json.loads((out / 'results.json').read_text())
+
+
+def test_eval_without_a_config_on_an_image_folder(tmp_path, checkpoint):
+    folder = image_folder(tmp_path / 'my_photos')
+    result = run('--model', 'mmtard-tiny-vit', '--pretrained', checkpoint, '--dataset', folder, '--eps', 1, 2,
+                 '--n-clean', 6, '--n-robust', 3, '--n-iter', 2, '--out', tmp_path / 'out', '-o',
+                 'evaluation.batch_size=3')
+    assert result.exit_code == 0, result.output
+    assert "image_size is not set, so images are resized to the model's input size, 32 px" in ' '.join(
+        result.output.split())
+    records = rows(tmp_path / 'out')
+    assert [(r['dataset'], r['eps'], r['n'], r['n_robust']) for r in records] == [
+        ('my_photos', 1.0, 6, 3), ('my_photos', 2.0, 6, 3)]
+    assert records[0]['attack'] == 'APGD-CE (2 it, 5 restarts) [reduced]'  # 3 classes: APGD-T needs 4
+    # the same weights as a plain open_clip state dict give the same model and the same numbers
+    from mmtard.models.encoders import OpenCLIPEncoder
+    encoder = OpenCLIPEncoder('mmtard-tiny-vit', pretrained=checkpoint)
+    torch.save(encoder.model.state_dict(), tmp_path / 'open_clip.pt')
+    again = run('--model', 'mmtard-tiny-vit', '--pretrained', tmp_path / 'open_clip.pt', '--dataset', folder,
+                '--n-clean', 6, '--eps', 1, '--n-robust', 3, '--n-iter', 2, '--out', tmp_path / 'again')
+    assert again.exit_code == 0, again.output
+    assert rows(tmp_path / 'again')[0]['model_checksum'] == records[0]['model_checksum']
+    assert rows(tmp_path / 'again')[0]['clean_acc'] == records[0]['clean_acc']
+
+
+def test_flags_override_a_config(tmp_path, shapes, checkpoint):
+    config = write_config(tmp_path / 'eval_cfg.py', f"evaluation = dict(datasets=[{shapes(16)!r}], n_clean=16, "
+                                                    f"n_robust=8, eps=[2], batch_size=8, "
+                                                    f"attack=dict(type='AutoAttack', n_iter=3))\n")
+    result = run(config, '--pretrained', checkpoint, '--eps', 1, 4, '--n-robust', 4, '--attack', 'apgd-ce',
+                 '--n-iter', 2, '--out', tmp_path / 'out')
+    assert result.exit_code == 0, result.output
+    records = rows(tmp_path / 'out')
+    assert [(r['eps'], r['n'], r['n_robust']) for r in records] == [(1.0, 16, 4), (4.0, 16, 4)]  # n_clean: config's
+    assert records[0]['attack'] == 'APGD-CE (2 it, 5 restarts) [reduced]'
+    plain = run(config, '--out', tmp_path / 'plain', '--eps', 1, '--n-robust', 4, '--attack', 'apgd-ce', '--n-iter', 2)
+    assert plain.exit_code == 0, plain.output
+    assert rows(tmp_path / 'plain')[0]['model_checksum'] != records[0]['model_checksum']  # --pretrained took effect
+    # the values of --eps end at the CONFIG argument
+    later = run('--eps', 1, 2, config, '--out', tmp_path / 'later', '--n-robust', 2, '--n-iter', 1)
+    assert later.exit_code == 0, later.output
+    assert [r['eps'] for r in rows(tmp_path / 'later')] == [1.0, 2.0]
+
+
+def test_command_line_mistakes_are_one_clear_paragraph(tmp_path):
+    nothing = run('--dataset', tmp_path)
+    assert nothing.exit_code == 2 and '--model ARCH --pretrained' in nothing.output
+    unknown = run('--model', 'mmtard-tiny-vit', '--dataset', 'cifar-10')
+    assert unknown.exit_code == 2 and "'cifar10'" in unknown.output and 'imagenet-sketch' in unknown.output
+    missing = run('--model', 'mmtard-tiny-vit', '--dataset', 'cifar10', '--data-root', tmp_path / 'data',
+                  '--out', tmp_path / 'out')
+    assert missing.exit_code == 2 and str(tmp_path / 'data' / 'cifar10') in ' '.join(missing.output.split())
+    arch = run('--model', 'ViT-B-3', '--dataset', image_folder(tmp_path / 'f'), '--out', tmp_path / 'out2')
+    assert arch.exit_code == 2 and "'ViT-B-32'" in arch.output
+    for result in (nothing, unknown, missing, arch):
+        assert 'Traceback' not in result.output
+
+
+def test_pretrained_takes_a_training_checkpoint_with_its_own_architecture(tmp_path, checkpoint):
+    from mmengine.config import Config
+
+    from eval_helpers import MODEL
+
+    content = torch.load(checkpoint, weights_only=True)
+    content['meta']['cfg'] = Config(dict(model=MODEL)).pretty_text  # as `mmtard train` writes it
+    torch.save(content, tmp_path / 'iter_1.pth')
+    folder = image_folder(tmp_path / 'photos')
+    result = run('--pretrained', tmp_path / 'iter_1.pth', '--dataset', folder, '--eps', 1, '--n-robust', 2,
+                 '--n-iter', 1, '--out', tmp_path / 'out')
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / 'out' / 'evaluation.json').read_text())
+    assert (written['model'], written['pretrained']) == ('mmtard-tiny-vit', 'iter_1.pth')
+    wrong = run('--model', 'ViT-B-32', '--pretrained', tmp_path / 'iter_1.pth', '--dataset', folder)
+    assert wrong.exit_code == 2 and "architecture 'mmtard-tiny-vit'" in wrong.output
