@@ -19,7 +19,7 @@ KNOWN_TOP_LEVEL_KEYS = (
     'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
     'experiment_name', 'cfg', 'benchmark', 'evaluation', 'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters',
-    'activation_checkpointing', 'efficient_conv_bn_eval', 'compile', 'gpu_ids')
+    'activation_checkpointing', 'efficient_conv_bn_eval', 'compile', 'gpu_ids', 'console_log_level')
 
 
 def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
@@ -34,8 +34,10 @@ def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
         try:
             parsed[key.strip()] = DictAction._parse_iterable(value)
         except Exception:  # mmengine asserts on unbalanced brackets and quotes
-            raise ConfigError(f"--cfg-options {option!r}: the value {value!r} cannot be parsed; brackets and quotes "
-                              f"must balance, e.g. -o model.val_attack.eps=[1,2] or -o 'name=\"a b\"'.") from None
+            raise ConfigError(f"--cfg-options {option!r}: the value {value!r} cannot be parsed. Values are numbers, "
+                              f"strings, lists and tuples with balanced brackets and quotes, e.g. -o "
+                              f"model.val_attack.eps=[1,2]; set a dict key by key (-o a.b.c=1) or in a config "
+                              f"file.") from None
     return parsed
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
@@ -141,15 +142,41 @@ def init_cpu_process_group(launcher: str) -> None:
         dist.init_process_group(backend='gloo')
 
 
+#: ``--log-backend`` names: mmengine's vis backend and the package it needs (not an mmtard dependency).
+LOG_BACKENDS = {'tensorboard': ('TensorboardVisBackend', 'tensorboard'), 'wandb': ('WandbVisBackend', 'wandb')}
+
+
+def add_log_backends(cfg: Config, backends: Sequence[str]) -> None:
+    """Log to TensorBoard / Weights & Biases as well, through mmengine's vis backends (the local
+    backend stays: `mmtard plot` reads it)."""
+    for name in backends:
+        if name not in LOG_BACKENDS:
+            raise ConfigError(f'--log-backend {name!r} is not one of {", ".join(LOG_BACKENDS)}.')
+        backend, package = LOG_BACKENDS[name]
+        if importlib.util.find_spec(package) is None:
+            raise ConfigError(f'--log-backend {name} needs the {package!r} package, which is not installed: '
+                              f'pip install {package} (with the pip of the environment mmtard runs in).')
+        visualizer = cfg.get('visualizer') or dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+        visualizer['vis_backends'] = [*visualizer.get('vis_backends', []), dict(type=backend)]
+        cfg.visualizer = visualizer
+
+
 def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
           resume: Union[None, bool, str, os.PathLike] = None, cfg_options: Optional[Dict[str, Any]] = None,
-          launcher: str = 'none', overwrite: bool = False) -> Any:
-    """Build mmengine's Runner from the config and train; returns the Runner (``runner.work_dir``, ``runner.model``)."""
+          launcher: str = 'none', overwrite: bool = False, verbose: bool = False,
+          log_backends: Sequence[str] = ()) -> Any:
+    """Build mmengine's Runner from the config and train; returns the Runner (``runner.work_dir``, ``runner.model``).
+
+    mmengine's environment and config dump go to the work dir's log file only, unless ``verbose``.
+    """
     from ..engine.runner import MMTardRunner
 
     ensure_plugins_loaded()
     resume = normalise_resume(resume)
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
+    add_log_backends(cfg, log_backends)
+    if verbose or 'console_log_level' not in cfg:
+        cfg.console_log_level = 'INFO' if verbose else 'WARNING'
     lock = work_dir_lock(cfg.work_dir) if int(os.environ.get('RANK', 0)) == 0 else contextlib.nullcontext()
     with lock:
         check_work_dir(Path(cfg.work_dir), resume, overwrite)  # again, now that no other run can write there

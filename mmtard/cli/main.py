@@ -36,10 +36,14 @@ def cli() -> None:
               help='Distributed launcher: pytorch under torchrun, slurm under srun.')
 @click.option('--amp', is_flag=True, help='bfloat16 mixed precision (sets optim_wrapper.type=BF16AmpOptimWrapper); '
               'logits, KL terms and the attack stay fp32.')
+@click.option('--verbose', '-v', is_flag=True, help="Also print mmengine's environment, config and set-up log "
+              '(always in the work dir\'s log file).')
+@click.option('--log-backend', 'log_backends', multiple=True, type=click.Choice(['tensorboard', 'wandb']),
+              help='Also log to TensorBoard or Weights & Biases (needs that package; repeatable).')
 @cfg_options_option
 @friendly_errors
 def train(config: Optional[str], work_dir: Optional[str], resume: Optional[str], overwrite: bool, launcher: str,
-          amp: bool, cfg_options: Tuple[str, ...]) -> None:
+          amp: bool, verbose: bool, log_backends: Tuple[str, ...], cfg_options: Tuple[str, ...]) -> None:
     """Train the model a CONFIG describes (distiller, teacher recipe or baseline)."""
     from ..apis.train import train as train_api
     from ..config import parse_cfg_options
@@ -55,7 +59,7 @@ def train(config: Optional[str], work_dir: Optional[str], resume: Optional[str],
 
         options['optim_wrapper.type'] = AMP_OPTIM_WRAPPER
     runner = train_api(config, work_dir=work_dir, resume=resume, cfg_options=options,
-                       launcher=launcher, overwrite=overwrite)
+                       launcher=launcher, overwrite=overwrite, verbose=verbose, log_backends=log_backends)
     from mmengine.dist import get_rank
 
     if get_rank() == 0:

@@ -64,11 +64,21 @@ def resize_batch(images: np.ndarray, image_size: int) -> torch.Tensor:
     return batch.contiguous()
 
 
+#: Smallest image side accepted: resized to model resolution, a smaller image is a few flat blocks of
+#: colour (a placeholder or a broken export), nothing a model could classify. MNIST (28 px) passes.
+MIN_IMAGE_SIDE = 8
+
+
 def load_image(file: Union[str, os.PathLike], image_size: int) -> torch.Tensor:
     """Read an image file through :func:`resize_center_crop`; a file that is not a readable image
     is an error naming it, not a PIL traceback from a data-loader worker."""
     try:
         with Image.open(file) as image:
+            if min(image.size) < MIN_IMAGE_SIDE:
+                raise DatasetReadError(
+                    f'The image {str(file)!r} is {image.size[0]}x{image.size[1]} px: below {MIN_IMAGE_SIDE} px a '
+                    f'side, resized to {image_size} px it is flat blocks of colour, not a picture. It is a '
+                    f'placeholder or a broken export; replace it, or delete it from the dataset.')
             return resize_center_crop(image, image_size)
     except (OSError, ValueError) as err:  # PIL.UnidentifiedImageError and truncated files are OSErrors
         raise DatasetReadError(f'The image {str(file)!r} cannot be read ({error_detail(err)}). It is '

@@ -1,14 +1,15 @@
 """Hooks that mmtard's training configs add to mmengine's Runner."""
 from __future__ import annotations
 
+import logging
 import math
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..errors import MMTardError
+from ..errors import ConfigError, MMTardError
 from ..registry import HOOKS
 
 
@@ -46,6 +47,12 @@ class ZeroShotClassesHook(Hook):
 
     def before_train(self, runner: Any) -> None:
         self._set(runner, 'train_dataloader')
+        classnames = getattr(unwrap(runner.model), 'classnames', None)
+        if classnames is not None and len(classnames) < 2:
+            raise ConfigError(f'The training data has {len(classnames)} class ({classnames}): zero-shot logits '
+                              f'over one class are constant, so every loss is zero and nothing is learnt. Train '
+                              f'on a dataset with at least 2 classes (an image folder needs one sub-folder per '
+                              f'class).')
 
     def before_val(self, runner: Any) -> None:
         self._set(runner, 'val_dataloader')
@@ -148,9 +155,28 @@ class NaNGuardHook(Hook):
                 f'checkpoint in {runner.work_dir} with --resume.')
 
 
+def console_handlers(runner: Any) -> List[logging.StreamHandler]:
+    """The handlers of mmengine's logger that write to the terminal (not its log file)."""
+    return [h for h in runner.logger.handlers if type(h) is logging.StreamHandler]
+
+
+def validation_count(loop: Any, after: int, until: int) -> int:
+    """How many validations mmengine's train ``loop`` runs at iterations (or epochs) ``after+1 .. until``."""
+    interval, begin = getattr(loop, 'val_interval', 0), getattr(loop, 'val_begin', 1)
+    if not interval:
+        return 0
+    return sum(1 for i in range(after + 1, until + 1) if i >= begin and (i % interval == 0 or i == until))
+
+
 @HOOKS.register_module()
 class RichProgressHook(Hook):
-    """A rich progress bar with time estimate and the current loss, on an interactive terminal only."""
+    """One progress display for the whole run, on an interactive terminal: training and validation
+    batches in one bar with one time estimate, the current loss, and each validation's metrics above it.
+
+    mmengine's own console lines (with their own ETA) are then not shown (they stay in the work
+    dir's log file), and its warnings are written through the bar, never glued to it. Elsewhere
+    (a log file, CI) there is no bar and mmengine's per-interval lines show progress instead.
+    """
 
     priority = 'LOW'
 
@@ -158,25 +184,62 @@ class RichProgressHook(Hook):
         self.force = force
         self._progress = None
         self._task = None
+        self._streams: List[Tuple[logging.StreamHandler, Any]] = []
+        self._status = ''
+
+    def _validation_units(self, runner: Any) -> Tuple[int, int, int]:
+        """(batches per validation, validations before now, validations in all)."""
+        loader = getattr(getattr(runner, '_val_loop', None), 'dataloader', None)
+        if loader is None:
+            return 0, 0, 0
+        loop = runner.train_loop
+        by_epoch = hasattr(loop, 'max_epochs')
+        now, end = (runner.epoch, loop.max_epochs) if by_epoch else (runner.iter, runner.max_iters)
+        return len(loader), validation_count(loop, 0, now), validation_count(loop, 0, end)
 
     def before_train(self, runner: Any) -> None:
         if not (self.force or sys.stdout.isatty()):
+            level = logging.getLevelName(str(runner.cfg.get('log_level', 'INFO')).upper())
+            for handler in console_handlers(runner):  # no bar: mmengine's interval lines show progress
+                handler.setLevel(max(logging.INFO, level if isinstance(level, int) else logging.INFO))
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn('[bold]train'), BarColumn(), TextColumn('{task.completed}/{task.total}'),
-                                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn('{task.fields[status]}'))
-        self._task = self._progress.add_task('train', total=runner.max_iters, completed=runner.iter, status='')
+        val_batches, done_vals, all_vals = self._validation_units(runner)
+        self._progress = Progress(TextColumn('[bold]{task.description}'), BarColumn(),
+                                  TextColumn('{task.fields[step]}'), TimeElapsedColumn(), TextColumn('ETA'),
+                                  TimeRemainingColumn(), TextColumn('{task.fields[status]}'))
+        self._task = self._progress.add_task('train', total=runner.max_iters + all_vals * val_batches,
+                                             completed=runner.iter + done_vals * val_batches,
+                                             step=f'{runner.iter}/{runner.max_iters} it', status='')
         self._progress.start()
+        for handler in console_handlers(runner):  # write through the bar (rich redirected sys.stdout)
+            self._streams.append((handler, handler.setStream(sys.stdout)))
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
                          outputs: Optional[Dict[str, Any]] = None) -> None:
         if self._progress is None:
             return
         loss = loss_value(outputs) if outputs and 'loss' in outputs else float('nan')
-        self._progress.update(self._task, completed=runner.iter + 1, status=f'loss {loss:.4f}')
+        self._status = f'loss {loss:.4f}'
+        self._progress.update(self._task, advance=1, description='train', status=self._status,
+                              step=f'{runner.iter + 1}/{runner.max_iters} it')
+
+    def after_val_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, description='validate')
+
+    def after_val_epoch(self, runner: Any, metrics: Optional[Dict[str, float]] = None) -> None:
+        if self._progress is not None and metrics:
+            shown = '  '.join(f'{name} {value:.4f}' for name, value in metrics.items()
+                              if isinstance(value, (int, float)))
+            self._progress.console.print(f'validation at iteration {runner.iter}: {shown}', highlight=False)
+            self._progress.update(self._task, description='train')
 
     def after_train(self, runner: Any) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        for handler, stream in self._streams:
+            handler.setStream(stream)
+        self._streams = []

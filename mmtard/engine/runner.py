@@ -1,6 +1,7 @@
 """mmengine's Runner, with lean checkpoints and checkpoint loading that fails clearly instead of half-way."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional
 
 from mmengine.dist import master_only
@@ -12,6 +13,16 @@ from ..errors import CheckpointError, MMTardError, error_detail
 from .lean_checkpoint import TEACHERS_META_KEY, leaving_out_frozen_teachers, load_training_state, teacher_identities
 
 
+#: mmengine warnings about its own internals or expected behaviour, which a user cannot act on: kept
+#: in the log file, left off the terminal unless --verbose.
+MMENGINE_NOTICES = ('"FileClient" will be deprecated', '"HardDiskBackend" is the alias',
+                    'Reach the end of the dataloader', 'Advance dataloader')
+
+
+def drop_mmengine_notices(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(MMENGINE_NOTICES)
+
+
 class MMTardRunner(Runner):
     """``load_from`` loads strictly: mmengine's default would report the missing keys in the log
     and then train from random weights. A checkpoint that cannot be read, or does not fit the
@@ -21,6 +32,19 @@ class MMTardRunner(Runner):
     Checkpoints leave the frozen teachers' weights out and record their identity instead
     (:mod:`mmtard.engine.lean_checkpoint`); loading one checks the config's teachers against it.
     """
+
+    def build_logger(self, log_level: Any = 'INFO', log_file: Optional[str] = None, **kwargs: Any) -> Any:
+        """mmengine's logger, whose terminal output starts at the config's ``console_log_level``
+        (`mmtard train` sets WARNING unless --verbose): the environment and config dump, hook tables
+        and set-up notes go to the work dir's log file only."""
+        logger = super().build_logger(log_level=log_level, log_file=log_file, **kwargs)
+        console_level = logging.getLevelName(str(self.cfg.get('console_log_level', 'INFO')).upper())
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and isinstance(console_level, int):
+                handler.setLevel(max(handler.level, console_level))
+                if console_level > logging.INFO:
+                    handler.addFilter(drop_mmengine_notices)
+        return logger
 
     @property
     def unwrapped_model(self) -> Any:

@@ -161,6 +161,11 @@ class Benchmark:
         spec = self.spec
         if task == 'classification':
             classnames, templates = dataset_class_text(dataset, entry.classnames, entry.templates)
+            if len(classnames) < 2:
+                raise ConfigError(f'The dataset {entry.name!r} has {len(classnames)} class ({classnames}): zero-shot '
+                                  f'classification picks one of several classes, so with one every prediction is '
+                                  f'right. Point it at a dataset with at least 2 classes (an image folder needs one '
+                                  f'sub-folder per class).')
             count, labels = len(dataset), dataset_labels(dataset)
             attack_cfg = attack_config(spec, entry, len(classnames))
         else:
