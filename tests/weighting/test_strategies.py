@@ -168,3 +168,35 @@ def test_builtin_strategies_split_their_loss_into_per_teacher_parts(strategy):
     assert set(out.parts) == {'robust', 'clean'}
     assert torch.stack(list(out.parts.values())).sum().item() == pytest.approx(out.loss.item(), rel=1e-6)
     assert all(part.item() > 0 for part in out.parts.values())
+
+
+def test_reference_weighting_warns_once_per_teacher_about_negative_cosines_and_clamp_min_floors_them():
+    import warnings
+
+    kl = [[0.2, 0.2], [0.4, 0.4]]
+    classes = [[1.0, 0.0], [0.0, 1.0]]
+    robust = term('robust', 'adv', kl, embeddings=[[-0.6, 0.8], [0.0, 1.0]], class_embeddings=classes)  # c = -0.6, 1
+    clean = term('clean', 'clean', kl, embeddings=[[1.0, 0.0], [0.0, 1.0]], class_embeddings=classes)  # c = 1, 1
+    terms, labels = {'robust': robust, 'clean': clean}, torch.tensor([0, 1])
+    release = ReferenceCosineWeighting()
+    raw = release(terms, labels)
+    # robust part: 50 * mean(-0.6*0.2, -0.6*0.2, 1*0.4, 1*0.4) = 50 * 0.56 / 4, smaller than unclamped-at-0
+    assert raw.parts['robust'].item() == pytest.approx(50 * (-0.24 + 0.8) / 4)
+    with pytest.warns(RuntimeWarning, match="teacher 'robust'.*-0.600.*clamp_min=0"):
+        release(terms, labels)  # checked one step late: no GPU sync in the step that made it
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        release(terms, labels)  # once
+        clamped = ReferenceCosineWeighting(clamp_min=0)
+        out = clamped(terms, labels)
+        clamped(terms, labels)  # floored at 0: nothing negative to warn about
+    assert out.parts['robust'].item() == pytest.approx(50 * 0.8 / 4)
+    assert out.parts['clean'].item() == raw.parts['clean'].item()
+
+
+@pytest.mark.parametrize('value', [-2, 1.5, 'zero', True])
+def test_reference_weighting_refuses_a_clamp_min_that_is_no_cosine(value):
+    from mmtard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match='clamp_min'):
+        ReferenceCosineWeighting(clamp_min=value)
