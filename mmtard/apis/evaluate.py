@@ -42,16 +42,20 @@ def load_model_checkpoint(model: nn.Module, checkpoint: Union[str, os.PathLike],
         raise CheckpointError(f'--checkpoint {str(path)!r}: no such file. Pass a .pth file written by '
                               f'`mmtard train` (e.g. work_dirs/<config>/iter_100.pth), or leave --checkpoint out '
                               f'to evaluate the weights the config names.')
+    advice = ('Check that it was written by training this same config (same model type and architectures) '
+              'and that the file is complete.')
     try:
-        load_training_state(model, read_checkpoint(str(path)), f'The checkpoint {str(path)!r}',
-                            checked_teachers=[model_key])
+        content = read_checkpoint(str(path))
+    except CheckpointError as err:
+        raise CheckpointError(f'The checkpoint {str(path)!r} could not be loaded into the config\'s model: {err} '
+                              f'{advice}') from None
+    try:  # what does not fit, or a changed teacher, is a CheckpointError naming the keys or the teacher
+        load_training_state(model, content, f'The checkpoint {str(path)!r}', checked_teachers=[model_key])
     except MMTardError:
         raise
-    except Exception as err:  # torch.load's unpickling errors and load_state_dict's RuntimeError vary
+    except Exception as err:  # load_state_dict's RuntimeErrors (dtype, device) vary
         raise CheckpointError(f'The checkpoint {str(path)!r} could not be loaded into the config\'s model '
-                              f'({error_detail(err)}). Check '
-                              f'that it was written by training this same config (same model type and '
-                              f'architectures) and that the file is complete.') from None
+                              f'({error_detail(err)}). {advice}') from None
 
 
 def select_encoder(model: nn.Module, model_key: str) -> ImageTextEncoder:

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 import torch
 from mmengine.config import Config
 
-from ..checkpoint import extract_state_dict, load_exact, read_checkpoint
+from ..checkpoint import StateDict, extract_state_dict, load_exact, read_checkpoint
 from ..config import with_random_weights
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..models.encoders import ImageTextEncoder, OpenCLIPEncoder, TimmEncoder
@@ -40,7 +40,6 @@ FILE_SUFFIXES = ('.pt', '.safetensors')
 #: The default output next to the checkpoint: ``<stem>-<format><suffix>``.
 DEFAULT_SUFFIX = {'open_clip': '.safetensors', 'vision': '.pt', 'hf-hub': '', 'timm': '.safetensors'}
 HF_CONFIG, HF_WEIGHTS, HF_CARD = 'open_clip_config.json', 'open_clip_model.safetensors', 'README.md'
-StateDict = Dict[str, torch.Tensor]
 
 
 @dataclass
