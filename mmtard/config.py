@@ -19,7 +19,8 @@ KNOWN_TOP_LEVEL_KEYS = (
     'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
     'experiment_name', 'cfg', 'benchmark', 'evaluation', 'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters',
-    'activation_checkpointing', 'efficient_conv_bn_eval', 'compile', 'gpu_ids', 'console_log_level')
+    'activation_checkpointing', 'efficient_conv_bn_eval', 'compile', 'gpu_ids', 'console_log_level',
+    'resume_lr_from_config')
 
 
 def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:

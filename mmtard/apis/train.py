@@ -164,10 +164,12 @@ def add_log_backends(cfg: Config, backends: Sequence[str]) -> None:
 def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
           resume: Union[None, bool, str, os.PathLike] = None, cfg_options: Optional[Dict[str, Any]] = None,
           launcher: str = 'none', overwrite: bool = False, verbose: bool = False,
-          log_backends: Sequence[str] = ()) -> Any:
+          log_backends: Sequence[str] = (), lr_from_config: bool = False) -> Any:
     """Build mmengine's Runner from the config and train; returns the Runner (``runner.work_dir``, ``runner.model``).
 
     mmengine's environment and config dump go to the work dir's log file only, unless ``verbose``.
+    ``lr_from_config``: on resume, the config's learning rate (with ``cfg_options``) replaces the
+    checkpoint's, the schedule scaled to it (after a divergence: resume with a lower lr).
     """
     from ..engine.runner import MMTardRunner
 
@@ -175,6 +177,13 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
     resume = normalise_resume(resume)
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
     add_log_backends(cfg, log_backends)
+    if lr_from_config:
+        if resume is None:
+            raise ConfigError('--lr-from-config applies to a resumed run (its checkpoint saved a learning rate); '
+                              'add --resume, or drop the option: a fresh run takes the config\'s lr anyway.')
+        if not isinstance((cfg.get('optim_wrapper') or {}).get('optimizer', {}).get('lr'), (int, float)):
+            raise ConfigError('--lr-from-config needs optim_wrapper.optimizer.lr in the config (or -o).')
+        cfg.resume_lr_from_config = True
     if verbose or 'console_log_level' not in cfg:
         cfg.console_log_level = 'INFO' if verbose else 'WARNING'
     lock = work_dir_lock(cfg.work_dir) if int(os.environ.get('RANK', 0)) == 0 else contextlib.nullcontext()

@@ -40,10 +40,13 @@ def cli() -> None:
               '(always in the work dir\'s log file).')
 @click.option('--log-backend', 'log_backends', multiple=True, type=click.Choice(['tensorboard', 'wandb']),
               help='Also log to TensorBoard or Weights & Biases (needs that package; repeatable).')
+@click.option('--lr-from-config', is_flag=True, help="With --resume: the config's learning rate (and -o's) "
+              "replaces the one the checkpoint saved, the schedule scaled to it.")
 @cfg_options_option
 @friendly_errors
 def train(config: Optional[str], work_dir: Optional[str], resume: Optional[str], overwrite: bool, launcher: str,
-          amp: bool, verbose: bool, log_backends: Tuple[str, ...], cfg_options: Tuple[str, ...]) -> None:
+          amp: bool, verbose: bool, log_backends: Tuple[str, ...], lr_from_config: bool,
+          cfg_options: Tuple[str, ...]) -> None:
     """Train the model a CONFIG describes (distiller, teacher recipe or baseline)."""
     from ..apis.train import train as train_api
     from ..config import parse_cfg_options
@@ -59,7 +62,8 @@ def train(config: Optional[str], work_dir: Optional[str], resume: Optional[str],
 
         options['optim_wrapper.type'] = AMP_OPTIM_WRAPPER
     runner = train_api(config, work_dir=work_dir, resume=resume, cfg_options=options,
-                       launcher=launcher, overwrite=overwrite, verbose=verbose, log_backends=log_backends)
+                       launcher=launcher, overwrite=overwrite, verbose=verbose, log_backends=log_backends,
+                       lr_from_config=lr_from_config)
     from mmengine.dist import get_rank
 
     if get_rank() == 0:

@@ -11,6 +11,7 @@ from mmengine.model import is_model_wrapper
 
 from ..errors import ConfigError, MMTardError
 from ..registry import HOOKS
+from ..work_dir import resume_advice
 
 
 def unwrap(model: Any) -> Any:
@@ -136,11 +137,24 @@ class NonFiniteLossError(MMTardError):
 
 @HOOKS.register_module()
 class NaNGuardHook(Hook):
-    """Stop at the first non-finite loss, saying where, instead of training on garbage.
+    """Stop at the first non-finite loss, saying where, instead of training on garbage; never save
+    non-finite weights, so the last checkpoint is always from before the divergence.
 
-    mmengine already reads every logged value on the host each iteration, so this check adds no
-    synchronisation. The last saved checkpoint stays valid for ``--resume``.
+    mmengine already reads every logged value on the host each iteration, so the loss check adds no
+    synchronisation; the weights are checked once per checkpoint. The advice names the checkpoint
+    and the command that resumes from it with a lower learning rate (``--lr-from-config``).
     """
+
+    @staticmethod
+    def _advice(runner: Any) -> str:
+        lr = (runner.cfg.get('optim_wrapper') or {}).get('optimizer', {}).get('lr')
+        lower = f'{lr / 10:g}' if isinstance(lr, (int, float)) else '<lower>'
+        advice = resume_advice(runner.work_dir, getattr(runner.cfg, 'filename', None))
+        if 'continue from it with:' in advice:
+            advice += f' --lr-from-config -o optim_wrapper.optimizer.lr={lower}'
+        return (f'Common causes: a learning rate too high for the student, bf16 teachers on an unstable model, '
+                f'or an attack step size far above eps. Lower the learning rate (--lr-from-config makes the '
+                f'config\'s lr and -o win over the one the checkpoint saved) or fix the config. {advice}')
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
                          outputs: Optional[Dict[str, Any]] = None) -> None:
@@ -148,11 +162,17 @@ class NaNGuardHook(Hook):
             return
         value = loss_value(outputs)
         if not math.isfinite(value):
-            raise NonFiniteLossError(
-                f'The training loss became {value} at iteration {runner.iter + 1}. Common causes: a learning '
-                f'rate too high for the student, bf16 teachers on an unstable model, or an attack step size '
-                f'far above eps. Lower optim_wrapper.optimizer.lr or fix the config, then resume from the last '
-                f'checkpoint in {runner.work_dir} with --resume.')
+            raise NonFiniteLossError(f'The training loss became {value} at iteration {runner.iter + 1}. '
+                                     f'{self._advice(runner)}')
+
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        import torch
+
+        trainable = [p for p in unwrap(runner.model).parameters() if p.requires_grad]
+        if trainable and not bool(torch.stack([p.detach().isfinite().all() for p in trainable]).all()):
+            done = checkpoint.get('meta', {}).get('iter', runner.iter)
+            raise NonFiniteLossError(f'The trained weights became non-finite (NaN or inf) by iteration {done}, '
+                                     f'so its checkpoint was not saved. {self._advice(runner)}')
 
 
 def console_handlers(runner: Any) -> List[logging.StreamHandler]:

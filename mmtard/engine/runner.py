@@ -23,6 +23,22 @@ def drop_mmengine_notices(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith(MMENGINE_NOTICES)
 
 
+def scale_resumed_learning_rate(runner: Runner, lr: float) -> None:
+    """Scale a resumed run's learning rates (optimizer groups and schedulers) so that the initial one is ``lr``."""
+    groups = runner.optim_wrapper.optimizer.param_groups
+    initial = groups[0].get('initial_lr', groups[0]['lr'])
+    factor = lr / initial
+    for group in groups:
+        for key in ('lr', 'initial_lr'):
+            if key in group:
+                group[key] *= factor
+    for scheduler in runner.param_schedulers or []:
+        if getattr(scheduler, 'param_name', None) == 'lr':
+            scheduler.base_values = [value * factor for value in scheduler.base_values]
+            scheduler._last_value = [value * factor for value in scheduler._last_value]
+    runner.logger.info(f'--lr-from-config: learning rates scaled by {factor:g} (initial lr {initial:g} -> {lr:g})')
+
+
 class MMTardRunner(Runner):
     """``load_from`` loads strictly: mmengine's default would report the missing keys in the log
     and then train from random weights. A checkpoint that cannot be read, or does not fit the
@@ -45,6 +61,14 @@ class MMTardRunner(Runner):
                 if console_level > logging.INFO:
                     handler.addFilter(drop_mmengine_notices)
         return logger
+
+    def resume(self, filename: str, *args: Any, **kwargs: Any) -> None:
+        """mmengine's resume; with the config's ``resume_lr_from_config`` (`--lr-from-config`), the
+        learning rate the checkpoint saved yields to the config's (and ``-o``'s): every param group
+        and scheduler is scaled by config lr / the run's initial lr, so the schedule keeps its shape."""
+        super().resume(filename, *args, **kwargs)
+        if self.cfg.get('resume_lr_from_config'):
+            scale_resumed_learning_rate(self, self.cfg.optim_wrapper.optimizer.lr)
 
     @property
     def unwrapped_model(self) -> Any:

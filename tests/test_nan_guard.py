@@ -1,0 +1,101 @@
+"""A diverging run stops at once, keeps only checkpoints from before the divergence, and its advice
+works as written: resuming with --lr-from-config and a lower -o lr continues at the lower lr."""
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mmtard.checkpoint import trusted_checkpoint_globals
+from mmtard.cli.main import cli
+from mmtard.weighting import ReferenceCosineWeighting
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
+SETTINGS = ['-o', 'train_cfg.max_iters=4', '-o', 'train_cfg.val_interval=100', '-o', 'default_hooks.checkpoint.interval=1',
+            '-o', 'default_hooks.checkpoint.max_keep_ckpts=10', '-o', 'train_dataloader.batch_size=8',
+            '-o', 'train_dataloader.dataset.num_samples=16', '-o', 'val_dataloader.dataset.num_samples=8',
+            '-o', 'model.attack.steps=1', '-o', 'model.val_attack.steps=1']
+CONFIG_LR = 5e-4  # the tiny schedule's
+
+
+def load(path):
+    with trusted_checkpoint_globals():
+        return torch.load(path, map_location='cpu')
+
+
+def diverging_at(step, monkeypatch, weights=False):
+    """Make the loss (or, with ``weights``, the student's weights) non-finite from call ``step`` on."""
+    original, calls = ReferenceCosineWeighting.forward, []
+
+    def forward(self, terms, labels):
+        calls.append(1)
+        out = original(self, terms, labels)
+        if len(calls) >= step:
+            if weights:  # a finite loss whose gradient is NaN (d sqrt(u)/du at 0 is inf, times du = 0)
+                out.loss = out.loss + torch.sqrt(out.loss - out.loss)
+            else:
+                out.loss = out.loss + float('inf')
+        return out
+
+    monkeypatch.setattr(ReferenceCosineWeighting, 'forward', forward)
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    work = tmp_path_factory.mktemp('nan') / 'full'
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *SETTINGS], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return work
+
+
+def test_a_non_finite_loss_stops_and_the_advice_resumes_at_a_lower_lr(uninterrupted, tmp_path, monkeypatch):
+    work = tmp_path / 'diverged'
+    diverging_at(3, monkeypatch)
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *SETTINGS])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2 and 'The training loss became inf at iteration 3' in text, text
+    assert sorted(p.name for p in work.glob('*.pth')) == ['iter_1.pth', 'iter_2.pth']
+    command = re.search(r'continue from it with: (mmtard train .*?)$', text).group(1)
+    assert f'--resume {work / "iter_2.pth"} --lr-from-config -o optim_wrapper.optimizer.lr={CONFIG_LR / 10:g}' in command
+    monkeypatch.undo()
+    result = CliRunner().invoke(cli, [*command.split()[1:], *SETTINGS], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lowered = load(work / 'iter_4.pth')['optimizer']['param_groups']
+    full = load(uninterrupted / 'iter_4.pth')['optimizer']['param_groups']
+    assert [g['lr'] for g in lowered] == pytest.approx([g['lr'] / 10 for g in full], rel=1e-6)
+    assert lowered[0]['initial_lr'] == pytest.approx(CONFIG_LR / 10)
+
+
+def test_without_lr_from_config_the_checkpoints_lr_wins(uninterrupted, tmp_path):
+    work = tmp_path / 'plain'
+    shutil.copytree(uninterrupted, work)
+    for name in ('iter_3.pth', 'iter_4.pth'):
+        (work / name).unlink()
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', str(work / 'iter_2.pth'),
+                                      *SETTINGS, '-o', 'optim_wrapper.optimizer.lr=1e-9'], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert load(work / 'iter_4.pth')['optimizer']['param_groups'][0]['lr'] == \
+        load(uninterrupted / 'iter_4.pth')['optimizer']['param_groups'][0]['lr']
+
+
+def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
+    work = tmp_path / 'nan-weights'
+    diverging_at(3, monkeypatch, weights=True)
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *SETTINGS])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2 and 'Traceback' not in text, text
+    assert 'The trained weights became non-finite (NaN or inf) by iteration 3' in text, text[-1500:]
+    assert f'--resume {work / "iter_2.pth"} --lr-from-config' in text
+    saved = sorted(p.name for p in work.glob('*.pth'))
+    assert saved == ['iter_1.pth', 'iter_2.pth']
+    assert all(torch.isfinite(v).all() for v in load(work / 'iter_2.pth')['state_dict'].values()
+               if v.is_floating_point())
+
+
+def test_lr_from_config_without_resume_is_refused(tmp_path):
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), '--lr-from-config'])
+    assert result.exit_code == 2 and 'applies to a resumed run' in result.output
+    assert not (tmp_path / 'w').exists()
