@@ -1,8 +1,9 @@
 """What a weighting strategy receives (one term per teacher) and what it returns."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -54,12 +55,30 @@ def spread_logs(prefix: str, values: Tensor) -> Dict[str, Tensor]:
 def teacher_coefficients(value: Mapping[str, float], name: str) -> Dict[str, float]:
     """A ``{teacher name: non-negative number}`` option, checked when the config is built rather
     than at the first training step."""
-    if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+    if not isinstance(value, Mapping) or not value or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < math.inf
             for k, v in value.items()):
-        raise ConfigError(f'{name}={value!r} must map teacher names to non-negative numbers, '
-                          f"e.g. {name}=dict(robust=50.0, clean=5.0).")
+        raise ConfigError(f'{name}={value!r} must map teacher names to finite non-negative numbers (at least '
+                          f"one teacher), e.g. {name}=dict(robust=50.0, clean=5.0).")
     return {k: float(v) for k, v in value.items()}
+
+
+def finite_number(value: float, name: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """A finite number option in [low, high], checked when the config is built."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        bounds = '' if (low, high) == (-math.inf, math.inf) else f' in [{low:g}, {high:g}]'
+        raise ConfigError(f'{name}={value!r} must be a finite number{bounds}.')
+    return float(value)
+
+
+def teacher_names(value: Sequence[str], name: str) -> List[str]:
+    """A non-empty list of teacher names (a bare string would be read letter by letter)."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value \
+            or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{name}={value!r} must be a non-empty list of teacher names, e.g. {name}=['robust', "
+                          f"'clean'].")
+    return list(value)
 
 
 class Weighting(nn.Module):

@@ -9,7 +9,8 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..losses import true_class_probability
 from ..registry import WEIGHTINGS
-from .base import TeacherTerm, Weighting, WeightingOutput, spread_logs
+from ..checks import check_flag
+from .base import TeacherTerm, Weighting, WeightingOutput, finite_number, spread_logs, teacher_names
 
 
 @WEIGHTINGS.register_module()
@@ -35,13 +36,15 @@ class DynamicConfidenceWeighting(Weighting):
                  use_hardness: bool = True, hardness_teachers: Optional[Sequence[str]] = None,
                  center: bool = True) -> None:
         super().__init__()
-        if not 0.0 < hardness_floor <= 1.0:
+        if finite_number(hardness_floor, 'hardness_floor', 0.0, 1.0) == 0.0:
             raise ConfigError(f'DynamicConfidenceWeighting: hardness_floor must be in (0, 1], got {hardness_floor}; '
                               f'it keeps easy samples from being ignored entirely (default 0.1).')
-        self.gamma, self.beta, self.hardness_floor = float(gamma), float(beta), float(hardness_floor)
-        self.use_hardness = use_hardness
-        self.center = center
-        self.hardness_teachers = list(hardness_teachers) if hardness_teachers is not None else None
+        self.gamma, self.beta = finite_number(gamma, 'gamma'), finite_number(beta, 'beta')
+        self.hardness_floor = float(hardness_floor)
+        self.use_hardness = check_flag(use_hardness, 'use_hardness')
+        self.center = check_flag(center, 'center')
+        self.hardness_teachers = (teacher_names(hardness_teachers, 'hardness_teachers')
+                                  if hardness_teachers is not None else None)
 
     def forward(self, terms: Mapping[str, TeacherTerm], labels: Tensor) -> WeightingOutput:
         names = list(terms)

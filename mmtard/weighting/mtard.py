@@ -6,9 +6,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
 from ..registry import WEIGHTINGS
-from .base import TeacherTerm, Weighting, WeightingOutput
+from .base import TeacherTerm, Weighting, WeightingOutput, finite_number, teacher_names
 
 
 @WEIGHTINGS.register_module()
@@ -25,9 +24,8 @@ class MTARDWeighting(Weighting):
 
     def __init__(self, teachers: Sequence[str] = ('robust', 'clean'), lr: float = 0.025) -> None:
         super().__init__()
-        if not 0.0 <= lr <= 1.0:
-            raise ConfigError(f'MTARDWeighting: lr must be in [0, 1], got {lr} (MTARD used 0.025).')
-        self.teachers, self.lr = list(teachers), float(lr)
+        self.teachers = teacher_names(teachers, 'teachers')
+        self.lr = finite_number(lr, 'lr', 0.0, 1.0)  # MTARD used 0.025
         n = len(self.teachers)
         self.register_buffer('weights', torch.full((n,), 1.0 / n))
         self.register_buffer('first_losses', torch.full((n,), float('nan')))
