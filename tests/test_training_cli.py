@@ -133,7 +133,7 @@ def test_a_distributed_launcher_outside_its_launcher_is_explained(tmp_path, monk
     ('optim_wrapper.optimizer.lr=abc', "lr='abc' must be a positive number"),
     ('model.attack.momentum=high', "momentum='high' must be a number in"),
     ('model.attack.random_start=maybe', "random_start='maybe' must be True or False"),
-    ('model.weighting.coefficients.clean=five', 'must map teacher names to non-negative numbers'),
+    ('model.weighting.coefficients.clean=five', 'must map teacher names to finite non-negative numbers'),
     ('model.attack.eps=-3', 'eps=-3 is negative'),
     ('model.val_attack.norm=L3', "norm='L3' is not a supported threat model"),
 ])
