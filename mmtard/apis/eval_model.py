@@ -8,24 +8,15 @@ open_clip / timm state dict. Results record the model and weights as :class:`Mod
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigError, did_you_mean
+from ..evaluation.results import ModelSource
 from ..models.encoders.base import ImageTextEncoder
 
 #: ``--pretrained`` value that asks timm for its own pretrained backbone weights.
 TIMM_PRETRAINED = 'timm'
-
-
-@dataclass
-class ModelSource:
-    """What results record about the evaluated model: ``model`` its architecture as the user names it
-    (an open_clip or timm name), ``pretrained`` the weights' tag, hf-hub id or file name ('' for none)."""
-
-    model: str
-    pretrained: str = ''
 
 
 def pretrained_label(pretrained: Any) -> str:

@@ -19,13 +19,14 @@ from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExis
 from ..evaluation.benchmark import BatchEvent, Benchmark
 from ..evaluation.partial import PARTIAL_FILE
 from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
-from ..evaluation.results import RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, rich_table, write_results
+from ..evaluation.results import (RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, ModelSource, rich_table,
+                                  write_results)
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
 from ..work_dir import check_output_dir
 from .eval_flags import EvalFlags
-from .eval_model import ModelSource, command_line_encoder, encoder_source
+from .eval_model import command_line_encoder, encoder_source
 from .train import default_work_dir
 
 ConfigLike = Union[str, os.PathLike, Config]
@@ -210,7 +211,7 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)
     prepare_out_dir(out, overwrite)
-    bench = Benchmark(encoder, spec, out, device=run_device)
+    bench = Benchmark(encoder, spec, out, device=run_device, source=source)
     prepared = bench.prepare()
     for note in (note for p in prepared for note in p.notes):
         console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)

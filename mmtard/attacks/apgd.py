@@ -5,7 +5,7 @@ restarts from the best point found. With the DLR losses it is the backbone of Au
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -13,7 +13,7 @@ from torch import Tensor
 from ..checks import check_choice, check_positive_int
 from ..registry import ATTACKS
 from .ball import per_sample, project, random_delta, unit_direction
-from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, Forward, float32_update
+from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, AttackBudget, Forward, float32_update
 from .objectives import Objective, TargetedDLR, classification_objective
 
 LOSSES = ('ce', 'dlr', 'dlr-targeted')
@@ -80,6 +80,14 @@ class APGD(Attack):
         :class:`~mmtard.attacks.autoattack.AutoAttack`, whose versions differ in them."""
         return self.n_iter < REFERENCE_N_ITER or (self.loss == 'dlr-targeted' and
                                                    self.n_target_classes < REFERENCE_N_TARGETS)
+
+    def budget(self, num_classes: int) -> AttackBudget:
+        targets = min(self.n_target_classes, max(num_classes - 1, 1)) if self.loss == 'dlr-targeted' else None
+        return AttackBudget(self.n_iter, self.n_restarts, targets)
+
+    def passes_per_sample(self, num_classes: int) -> Dict[str, int]:
+        budget = self.budget(num_classes)  # each run also evaluates its start point
+        return {self.name: (budget.iterations + 1) * budget.restarts * (budget.targets or 1)}
 
     @property
     def min_classes(self) -> int:

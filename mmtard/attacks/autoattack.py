@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from ..registry import ATTACKS
 from .apgd import APGD
 from .ball import per_sample
-from .base import Attack, Forward, RobustEvalResult
+from .base import Attack, AttackBudget, Forward, RobustEvalResult
 from .fab import FABTargeted
 from .objectives import Objective
 from .square import Square
@@ -104,6 +104,20 @@ class AutoAttack(Attack):
         untargeted = any(stage.name in UNTARGETED_APGD for stage in self.stages)
         return any(stage.reduced for stage in self.stages) or (
             untargeted and self.n_restarts < reference_restarts(self.version))
+
+    def budget(self, num_classes: int) -> AttackBudget:
+        """Iterations of the gradient stages (Square's queries where it runs alone), the untargeted APGD
+        stages' restarts, and the targets of the targeted stages (None without one)."""
+        budgets = [stage.budget(num_classes) for stage in self.stages]
+        gradient = [b for stage, b in zip(self.stages, budgets) if not isinstance(stage, Square)] or budgets
+        targets = [b.targets for b in budgets if b.targets is not None]
+        return AttackBudget(max(b.iterations for b in gradient), self.n_restarts, max(targets) if targets else None)
+
+    def passes_per_sample(self, num_classes: int) -> Dict[str, int]:
+        passes: Dict[str, int] = {}
+        for stage in self.stages:
+            passes.update(stage.passes_per_sample(num_classes))
+        return passes
 
     def budget_label(self) -> str:
         stages = ' + '.join(stage.budget_label() for stage in self.stages)

@@ -33,6 +33,17 @@ class NonFiniteGradientError(MMTardError, FloatingPointError):
     """The model produced a NaN or infinite input gradient and ``nan_policy='raise'`` was chosen."""
 
 
+@dataclass(frozen=True)
+class AttackBudget:
+    """An attack's strength as results record it: ``iterations`` per run (gradient steps, or queries
+    of a black-box attack), ``restarts`` (runs from new random starts) and ``targets`` (target classes,
+    each a run of its own; None for an untargeted attack), for a task of a given number of classes."""
+
+    iterations: int
+    restarts: int = 1
+    targets: Optional[int] = None
+
+
 @dataclass
 class AttackResult:
     """``adv``: detached adversarial pixels; ``nan_grad_count``: (sample, step) pairs whose input
@@ -121,6 +132,19 @@ class Attack:
         """Whether the budget is below the reference implementation's (fewer iterations, targets,
         restarts or queries): such results are labelled ``[reduced]``. False where no reference exists."""
         return False
+
+    def budget(self, num_classes: int) -> AttackBudget:
+        """The attack's iterations, restarts and targets on a ``num_classes``-way task (results record
+        them). Every attack used in evaluation states its own."""
+        raise MMTardError(f'The attack {type(self).__name__} does not state its budget: implement '
+                          f'budget(num_classes) -> AttackBudget(iterations, restarts, targets) '
+                          f'(docs/interfaces.md, "An attack").')
+
+    def passes_per_sample(self, num_classes: int) -> Dict[str, int]:
+        """Upper bound of forward+backward passes of one attacked sample, per stage (every sample
+        surviving every iteration, restart and target): what the evaluation plan's cost estimate adds up."""
+        budget = self.budget(num_classes)
+        return {self.name: budget.iterations * budget.restarts * (budget.targets or 1)}
 
     # ----------------------------------------------------------------- randomness
     def generator(self, device: torch.device) -> Optional[torch.Generator]:

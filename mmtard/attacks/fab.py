@@ -15,7 +15,7 @@ from torch import Tensor
 from ..checks import check_positive_int
 from ..errors import ConfigError
 from .ball import per_sample
-from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, Forward, float32_update, predict
+from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, AttackBudget, Forward, float32_update, predict
 from .objectives import Objective, TargetedObjective
 
 
@@ -75,6 +75,9 @@ class FABTargeted(Attack):
     @property
     def name(self) -> str:
         return 'fab-t'
+
+    def budget(self, num_classes: int) -> AttackBudget:
+        return AttackBudget(self.n_iter, 1, min(self.n_target_classes, max(num_classes - 1, 1)))
 
     def budget_label(self) -> str:
         return f'FAB-T ({self.n_target_classes} targets, {self.n_iter} it)'

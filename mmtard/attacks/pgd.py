@@ -13,7 +13,7 @@ from ..checks import check_choice, check_flag, check_positive_int
 from ..errors import ConfigError
 from ..registry import ATTACKS
 from .ball import project, random_delta, unit_direction
-from .base import Attack, Forward, float32_update
+from .base import Attack, AttackBudget, Forward, float32_update
 from .objectives import CLASSIFICATION_LOSSES, Objective
 from .units import to_pixels
 
@@ -50,6 +50,9 @@ class PGD(Attack):
         self.random_start = check_flag(random_start, 'random_start')
         self.maximize = check_flag(maximize, 'maximize')
         self.loss = check_choice(loss, tuple(CLASSIFICATION_LOSSES), 'loss')
+
+    def budget(self, num_classes: int) -> AttackBudget:
+        return AttackBudget(self.steps)
 
     def budget_label(self) -> str:
         settings = [f'step {self.step_size * 255:.3g}/255'] + (

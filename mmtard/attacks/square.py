@@ -15,7 +15,7 @@ from ..checks import check_positive_int
 from ..errors import ConfigError
 from ..registry import ATTACKS
 from .ball import per_sample, project
-from .base import REFERENCE_N_QUERIES, Attack, Forward, float32_update
+from .base import REFERENCE_N_QUERIES, Attack, AttackBudget, Forward, float32_update
 from .objectives import Margin, Objective
 
 #: (fraction of the query budget, divisor of p_init) from the reference schedule for 10,000 queries.
@@ -54,6 +54,9 @@ class Square(Attack):
         if not 0.0 < p_init <= 1.0:
             raise ConfigError(f'p_init={p_init!r} must be a fraction in (0, 1]; the reference uses 0.8.')
         self.p_init = float(p_init)
+
+    def budget(self, num_classes: int) -> AttackBudget:
+        return AttackBudget(self.n_queries)  # one forward pass per query, no gradient
 
     def budget_label(self) -> str:
         return f'Square ({self.n_queries} queries)'

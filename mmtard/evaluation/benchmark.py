@@ -30,9 +30,8 @@ from ..errors import ConfigError
 from ..models.zero_shot import ZeroShotClassifier
 from ..registry import DATASETS
 from .partial import PARTIAL_FILE, PartialResults
-from .plan import (BenchmarkSpec, DatasetSpec, PlanRow, attack_config, build_attack, derived_seed, fingerprint,
-                   stage_passes)
-from .results import BenchmarkResult
+from .plan import BenchmarkSpec, DatasetSpec, PlanRow, attack_config, build_attack, derived_seed, fingerprint
+from .results import BenchmarkResult, ModelSource, eps_label
 from .retrieval import caption_gallery, distinct_images, retrieval_recall
 
 #: Template that embeds a caption as it is (captions go through ``class_embeddings`` for its disk cache).
@@ -105,13 +104,15 @@ class Benchmark:
         spec: datasets, eps, budgets and attacks.
         out_dir: holds the partial results (``partial.jsonl``) and, by default, the text cache.
         device: where the encoder and the batches go.
+        source: the model's architecture and weights as results name them.
     """
 
     def __init__(self, encoder: ImageTextEncoder, spec: BenchmarkSpec, out_dir: Path,
-                 device: Optional[torch.device] = None) -> None:
+                 device: Optional[torch.device] = None, source: Optional[ModelSource] = None) -> None:
         self.device = torch.device(device) if device is not None else encoder.device
         self.encoder = encoder.to(self.device).eval().requires_grad_(False)
         self.spec = spec
+        self.source = source or ModelSource(encoder.architecture)
         self.out_dir = Path(out_dir)
         self.cache_dir = str(spec.cache_dir or self.out_dir / 'text_cache')
         self.model_checksum = encoder.model_checksum()
@@ -190,7 +191,7 @@ class Benchmark:
         if not self.spec.eps:
             return {}
         num_classes = len(prepared.classnames) if prepared.task == 'classification' else 2  # retrieval: untargeted
-        return stage_passes(build_attack(prepared.attack_cfg, self.spec.eps[0], 0), num_classes)
+        return build_attack(prepared.attack_cfg, self.spec.eps[0], 0).passes_per_sample(num_classes)
 
     def attack_label(self, prepared: PreparedDataset) -> Tuple[str, bool]:
         """The dataset's attack as results name it (its budget; '[reduced]' below the reference's),
@@ -266,19 +267,26 @@ class Benchmark:
 
     def _record(self, p: PreparedDataset, eps: float, clean_acc: float, robust_acc: Optional[float],
                 per_attack: Dict[str, float], metrics: Dict[str, float], time_s: float,
-                sample_indices: Optional[List[int]] = None) -> BenchmarkResult:
+                sample_indices: Optional[List[int]] = None,
+                attacked_clean_acc: Optional[float] = None) -> BenchmarkResult:
         """``sample_indices``: dataset indices of the attacked samples (default the robust subset)."""
         if sample_indices is None:
             sample_indices = list(p.robust_indices)
         attacked = robust_acc is not None
         attack, reduced = self.attack_label(p) if attacked else ('', False)
+        threat = build_attack(p.attack_cfg, eps, 0) if attacked else None
+        budget = threat.budget(len(p.classnames) if p.task == 'classification' else 2) if threat else None
         return BenchmarkResult(
             dataset=p.spec.name, split=p.split, task=p.task, n=len(p.clean_indices),
             n_robust=len(p.robust_indices) if attacked else 0, eps=float(eps), attack=attack,
             clean_acc=clean_acc, robust_acc=robust_acc, per_attack=per_attack, metrics=metrics,
             time_s=round(time_s, 3), model_checksum=self.model_checksum, mmtard_version=__version__,
             seed=self.spec.seed, sample_indices=sample_indices if attacked else [], attack_reduced=reduced,
-            sampling=p.sampling)
+            sampling=p.sampling, model=self.source.model, pretrained=self.source.pretrained,
+            norm=threat.norm if threat else '', eps_255=eps_label(eps) if attacked else '',
+            attack_iterations=budget.iterations if budget else None,
+            attack_restarts=budget.restarts if budget else None, attack_targets=budget.targets if budget else None,
+            attacked_clean_acc=attacked_clean_acc if attacked else None, preset=self.spec.preset)
 
     # ----------------------------------------------------------------- classification
     def _classification(self, p: PreparedDataset,
@@ -313,9 +321,9 @@ class Benchmark:
             records.append(self._record(
                 p, eps, clean_acc, sum(v['robust'] for v in robust) / n,
                 {name: sum(v['per_attack'][name] for v in robust) / n for name in stages},
-                {'attacked_clean_acc': sum(v['clean'] for v in robust) / n,
-                 **({'nan_grads': sum(v['nan_grads'] for v in robust)} if any(v['nan_grads'] for v in robust) else {})},
-                clean_time + sum(v['time_s'] for v in robust)))
+                {'nan_grads': sum(v['nan_grads'] for v in robust)} if any(v['nan_grads'] for v in robust) else {},
+                clean_time + sum(v['time_s'] for v in robust),
+                attacked_clean_acc=sum(v['clean'] for v in robust) / n))
         return records
 
     # ----------------------------------------------------------------- retrieval
@@ -370,8 +378,9 @@ class Benchmark:
             recalls = retrieval_recall(embed(robust) @ text.T, truths)
             stage = '+'.join(self.stages(p))
             records.append(self._record(
-                p, eps, attacked_clean['i2t_r1'], recalls['i2t_r1'], {stage: recalls['i2t_r1']},
+                p, eps, metrics['i2t_r1'], recalls['i2t_r1'], {stage: recalls['i2t_r1']},
                 {**metrics, **{f'attacked_clean_{k}': v for k, v in attacked_clean.items()},
                  **{f'robust_{k}': v for k, v in recalls.items()}},
-                clean_time + sum(v['time_s'] for v in robust), sample_indices=rows))
+                clean_time + sum(v['time_s'] for v in robust), sample_indices=rows,
+                attacked_clean_acc=attacked_clean['i2t_r1']))
         return records

@@ -16,7 +16,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from rich.markup import escape
 from rich.table import Table
 
-from ..attacks.apgd import APGD
 from ..attacks.base import Attack
 from ..attacks.units import to_pixels
 from ..checks import check_choice, check_positive_int
@@ -229,18 +228,6 @@ def derived_seed(*parts: Any) -> int:
 def fingerprint(value: Any) -> str:
     """Short sha256 of a JSON-able value (the settings a partial result depends on)."""
     return hashlib.sha256(json.dumps(_plain(value), sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def stage_passes(attack: Attack, num_classes: int) -> Dict[str, int]:
-    """Upper bound of forward+backward passes per attacked sample, per stage (every sample
-    surviving every iteration, restart and target)."""
-    passes = {}
-    for stage in getattr(attack, 'stages', [attack]):
-        iters = getattr(stage, 'n_iter', None) or getattr(stage, 'steps', None) or getattr(stage, 'n_queries', 1)
-        targets = min(stage.n_target_classes, max(num_classes - 1, 1)) if stage.name.endswith('-t') else 1
-        iters = int(iters) + (1 if isinstance(stage, APGD) else 0)  # APGD also evaluates its start point
-        passes[stage.name] = iters * getattr(stage, 'n_restarts', 1) * targets
-    return passes
 
 
 def format_duration(seconds: float) -> str:

@@ -1,15 +1,17 @@
 """One result schema for every benchmark row, and the files and tables it is written to.
 
 Every number a paper table needs (clean and robust accuracy per dataset and eps, per attack stage,
-retrieval recalls) and everything needed to trust it later (sample indices, the model's weights
-checksum, seed, mmtard version) sit in one flat record, so JSON, CSV, markdown and the terminal
-show the same thing.
+retrieval recalls) and everything needed to trust it later (the model and its weights, the threat
+model, the attack's budget, how the samples were chosen, seed, mmtard version) sit in one record,
+so JSON, CSV, markdown and the terminal show the same thing, and rows of different runs merge
+into one table. docs/results.md describes every field.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +23,19 @@ from rich.table import Table
 RESULTS_JSON = 'results.json'
 RESULTS_CSV = 'results.csv'
 RESULTS_MD = 'results.md'
-#: Fields the CSV stores as JSON text (they are containers).
-_JSON_FIELDS = ('per_attack', 'metrics', 'sample_indices')
+#: Container fields: the CSV spreads ``per_attack`` and ``metrics`` over one column per key
+#: (``per_attack.apgd-ce``, ``metrics.i2t_r5``) and leaves the sample indices to results.json.
+_SPREAD_FIELDS = ('per_attack', 'metrics')
+_JSON_ONLY_FIELDS = ('sample_indices',)
+
+
+@dataclass
+class ModelSource:
+    """What results record about the evaluated model: ``model`` its architecture as the user names it
+    (an open_clip or timm name), ``pretrained`` the weights' tag, hf-hub id or file name ('' for none)."""
+
+    model: str = ''
+    pretrained: str = ''
 
 
 @dataclass
@@ -40,9 +53,16 @@ class BenchmarkResult:
     ``n``, as the field reports it); for retrieval, recalls ``i2t_r1`` ... (clean images, their own
     gallery), ``attacked_clean_i2t_r1`` ... and ``robust_i2t_r1`` ... (the attacked images' clean and
     attacked embeddings, against the attacked images' gallery); and ``nan_grads`` when the attack met
-    non-finite input gradients (a sign of gradient masking). For retrieval rows ``clean_acc`` /
-    ``robust_acc`` are image->text recall@1 on the attacked images' gallery, so the two describe
-    the same task and one column summarises every task.
+    non-finite input gradients (a sign of gradient masking). For retrieval rows ``clean_acc`` is
+    image->text recall@1 of all ``n`` images (their own gallery), ``attacked_clean_acc`` and
+    ``robust_acc`` that recall of the attacked images, clean and attacked (the attacked images'
+    gallery), so one set of columns summarises every task.
+
+    ``model`` / ``pretrained``: the architecture and the weights' tag or file name (``model_checksum``
+    identifies the weights); ``norm``, ``eps`` and ``eps_255`` (e.g. '4/255') the threat model;
+    ``attack_iterations`` / ``attack_restarts`` / ``attack_targets`` the attack's budget;
+    ``attacked_clean_acc`` the clean accuracy of the ``n_robust`` attacked samples (robust accuracy's
+    own baseline); ``preset`` the budget preset the counts came from.
     """
 
     dataset: str
@@ -63,13 +83,28 @@ class BenchmarkResult:
     sample_indices: List[int] = field(default_factory=list)
     attack_reduced: bool = False
     sampling: str = ''
+    model: str = ''
+    pretrained: str = ''
+    norm: str = ''
+    eps_255: str = ''
+    attack_iterations: Optional[int] = None
+    attack_restarts: Optional[int] = None
+    attack_targets: Optional[int] = None
+    attacked_clean_acc: Optional[float] = None
+    preset: str = ''
 
     def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, row: Dict[str, Any]) -> 'BenchmarkResult':
-        """A record from its dict; fields an older mmtard did not write keep their defaults."""
+        """A record from its dict; fields an older mmtard did not write keep their defaults (an older
+        classification row's ``metrics['attacked_clean_acc']`` becomes the field)."""
+        row = dict(row)
+        metrics = dict(row.get('metrics') or {})
+        if row.get('attacked_clean_acc') is None and 'attacked_clean_acc' in metrics:
+            row['attacked_clean_acc'] = metrics.pop('attacked_clean_acc')
+            row['metrics'] = metrics
         return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in row})
 
 
@@ -77,12 +112,21 @@ def field_names() -> List[str]:
     return [f.name for f in dataclasses.fields(BenchmarkResult)]
 
 
+def eps_label(eps: float) -> str:
+    """eps in 1/255 units as written in papers: '4/255' ('' for no attack)."""
+    return f'{eps:g}/255' if eps else ''
+
+
+def decimals_for(n: int) -> int:
+    """Decimals a fraction measured on ``n`` samples is worth: its resolution is 1/n, so one decimal
+    more than 1/n's first significant digit would be noise (64 samples: 2, 1000: 3, 5000: 4)."""
+    return max(1, math.ceil(math.log10(n))) if n > 0 else 1
+
+
 def attacked_clean_acc(record: BenchmarkResult) -> Optional[float]:
-    """Clean accuracy of the attacked samples alone (robust accuracy's own baseline): for retrieval
-    rows that is ``clean_acc`` itself; None for rows without an attack or from older results."""
-    if record.robust_acc is None:
-        return None
-    return record.clean_acc if record.task == 'retrieval' else record.metrics.get('attacked_clean_acc')
+    """Clean accuracy of the attacked samples alone (robust accuracy's own baseline); None for rows
+    without an attack."""
+    return None if record.robust_acc is None else record.attacked_clean_acc
 
 
 def _mean(values: List[Optional[float]]) -> Optional[float]:
@@ -105,16 +149,18 @@ def average_rows(records: Sequence[BenchmarkResult]) -> List[Dict[str, Any]]:
     return rows
 
 
-def _percent(value: Optional[float]) -> str:
-    return '-' if value is None else f'{100 * value:.2f}'
+def percent(value: Optional[float], n: int) -> str:
+    """A fraction measured on ``n`` samples as a percentage with the decimals ``n`` supports."""
+    return '-' if value is None else f'{100 * value:.{max(decimals_for(n) - 2, 0)}f}'
 
 
 def _table_rows(records: Sequence[BenchmarkResult]) -> List[List[str]]:
-    rows = [[r.dataset, r.task, f'{r.eps:g}', str(r.n), str(r.n_robust), r.attack, _percent(r.clean_acc),
-             _percent(attacked_clean_acc(r)), _percent(r.robust_acc)] for r in records]
+    rows = [[r.dataset, r.task, f'{r.eps:g}', str(r.n), str(r.n_robust), r.attack, percent(r.clean_acc, r.n),
+             percent(attacked_clean_acc(r), r.n_robust), percent(r.robust_acc, r.n_robust)] for r in records]
     if len({r.dataset for r in records}) > 1:
         rows += [[a['dataset'], a['task'], f"{a['eps']:g}", str(a['n']), str(a['n_robust']), a['attack'],
-                  _percent(a['clean_acc']), _percent(a['attacked_clean_acc']), _percent(a['robust_acc'])]
+                  percent(a['clean_acc'], a['n']), percent(a['attacked_clean_acc'], a['n_robust']),
+                  percent(a['robust_acc'], a['n_robust'])]
                  for a in average_rows(records)]
     return rows
 
@@ -148,20 +194,41 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _rounded(value: Any, n: int) -> Any:
+    return round(value, decimals_for(n)) if isinstance(value, float) else value
+
+
+def flat_row(record: BenchmarkResult) -> Dict[str, Any]:
+    """One value per key: ``per_attack`` and ``metrics`` spread as ``per_attack.<stage>`` and
+    ``metrics.<name>``, the sample indices left out, and accuracies rounded to the decimals their
+    sample count supports (measured on the attacked samples: ``n_robust``; else ``n``)."""
+    row = {k: v for k, v in record.as_dict().items() if k not in _SPREAD_FIELDS + _JSON_ONLY_FIELDS}
+    for key in ('clean_acc',):
+        row[key] = _rounded(row[key], record.n)
+    for key in ('robust_acc', 'attacked_clean_acc'):
+        row[key] = _rounded(row[key], record.n_robust)
+    row.update({f'per_attack.{k}': _rounded(v, record.n_robust) for k, v in record.per_attack.items()})
+    row.update({f'metrics.{k}': _rounded(v, record.n_robust if k.startswith(('robust_', 'attacked_')) else record.n)
+                for k, v in record.metrics.items()})
+    return row
+
+
+def write_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
+    """Flat rows as CSV (columns: the union of the rows' keys in first-seen order; missing cells empty)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    with open(tmp, 'w', newline='', encoding='utf-8') as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval='')
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: '' if v is None else v for k, v in row.items()})
+    os.replace(tmp, path)
+
+
 def write_results(records: Sequence[BenchmarkResult], out_dir: Path) -> None:
     """Write results.csv, results.md, then results.json (whose presence marks a finished run)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = field_names()
-    csv_path = out_dir / RESULTS_CSV
-    tmp = csv_path.with_name(f'.{csv_path.name}.{os.getpid()}.tmp')
-    with open(tmp, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=names)
-        writer.writeheader()
-        for record in records:
-            row = record.as_dict()
-            writer.writerow({k: json.dumps(v) if k in _JSON_FIELDS else ('' if v is None else v)
-                             for k, v in row.items()})
-    os.replace(tmp, csv_path)
+    write_csv([flat_row(record) for record in records], out_dir / RESULTS_CSV)
     _write_atomic(out_dir / RESULTS_MD, markdown_table(records))
     _write_atomic(out_dir / RESULTS_JSON, json.dumps([r.as_dict() for r in records], indent=2) + '\n')
 

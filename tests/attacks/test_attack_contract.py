@@ -171,3 +171,17 @@ def test_nan_gradients_are_zeroed_and_counted_or_raised(name):
 
 def test_classes_used_in_tests():
     assert PROBLEMS['logits-ce'][0](IMAGES).shape == (len(IMAGES), N_CLASSES)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_every_attack_states_its_budget_and_cost(name):
+    """Results record the budget and the plan counts the passes from the attack itself: the cost of
+    each stage is at least its iterations x restarts x targets (APGD also evaluates its start)."""
+    attack = build(name)
+    for num_classes in (2, 10):
+        budget = attack.budget(num_classes)
+        assert budget.iterations >= 1 and budget.restarts >= 1
+        assert budget.targets is None or 1 <= budget.targets <= num_classes - 1
+        passes = attack.passes_per_sample(num_classes)
+        assert passes and all(isinstance(p, int) and p >= 1 for p in passes.values())
+        assert sum(passes.values()) >= budget.iterations

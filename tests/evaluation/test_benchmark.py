@@ -73,12 +73,16 @@ def test_result_schema_in_json_and_csv(make_config, shapes, checkpoint, tmp_path
     assert [list(row) for row in rows] == [field_names()] * 4
     types = {f.name: f.type for f in dataclasses.fields(BenchmarkResult)}
     row = rows[0]
-    for name in ('dataset', 'split', 'task', 'attack', 'model_checksum', 'mmtard_version', 'sampling'):
+    for name in ('dataset', 'split', 'task', 'attack', 'model_checksum', 'mmtard_version', 'sampling', 'model',
+                 'pretrained', 'norm', 'eps_255', 'preset'):
         assert isinstance(row[name], str), (name, types[name])
-    for name in ('n', 'n_robust', 'seed'):
+    for name in ('n', 'n_robust', 'seed', 'attack_iterations', 'attack_restarts', 'attack_targets'):
         assert isinstance(row[name], int)
-    for name in ('eps', 'clean_acc', 'robust_acc', 'time_s'):
+    for name in ('eps', 'clean_acc', 'robust_acc', 'attacked_clean_acc', 'time_s'):
         assert isinstance(row[name], float)
+    assert (row['model'], row['pretrained'], row['norm'], row['eps_255'], row['preset']) == \
+        ('mmtard-tiny-vit', 'iter_1.pth', 'Linf', '1/255', 'quick')
+    assert (row['attack_iterations'], row['attack_restarts'], row['attack_targets']) == (3, 5, 9)
     assert isinstance(row['per_attack'], dict) and list(row['per_attack']) == ['apgd-ce', 'apgd-t']
     assert isinstance(row['metrics'], dict) and isinstance(row['sample_indices'], list)
     # 3 iterations: the attack is named for what it is, reduced, never 'AutoAttack'
@@ -87,15 +91,18 @@ def test_result_schema_in_json_and_csv(make_config, shapes, checkpoint, tmp_path
     assert row['sampling'] == 'class-balanced-random'  # the quick preset's, on a dataset that exposes its labels
     assert len(row['sample_indices']) == 16 and all(isinstance(i, int) for i in row['sample_indices'])
     assert row['robust_acc'] == row['per_attack']['apgd-t'] <= row['per_attack']['apgd-ce'] <= \
-        row['metrics']['attacked_clean_acc']  # robust accuracy falls from the attacked samples' clean one
+        row['attacked_clean_acc']  # robust accuracy falls from the attacked samples' clean one
     assert read_results(out) == records
 
     with open(out / 'results.csv', newline='') as f:
         csv_rows = list(csv.DictReader(f))
-    assert list(csv_rows[0]) == field_names() and len(csv_rows) == 4
-    assert float(csv_rows[0]['robust_acc']) == row['robust_acc'] and int(csv_rows[0]['n']) == 32
-    assert json.loads(csv_rows[0]['per_attack']) == row['per_attack']
-    assert json.loads(csv_rows[0]['sample_indices']) == row['sample_indices']
+    flat = [name for name in field_names() if name not in ('per_attack', 'metrics', 'sample_indices')]
+    assert list(csv_rows[0]) == flat + ['per_attack.apgd-ce', 'per_attack.apgd-t'] and len(csv_rows) == 4
+    assert not any(cell.startswith(('{', '[')) for r in csv_rows for cell in r.values())  # one value per cell
+    # 16 attacked samples: resolution 1/16, so 2 decimals; 32 clean samples: 2 decimals
+    assert float(csv_rows[0]['robust_acc']) == round(row['robust_acc'], 2) and int(csv_rows[0]['n']) == 32
+    assert float(csv_rows[0]['per_attack.apgd-ce']) == round(row['per_attack']['apgd-ce'], 2)
+    assert csv_rows[0]['eps_255'] == '1/255' and csv_rows[0]['attack_targets'] == '9'
     markdown = (out / 'results.md').read_text()
     assert markdown.count('| average |') == 2 and '| a | classification | 1 |' in markdown
     assert markdown.count('[reduced]') == 6  # every row, the averages too
@@ -103,7 +110,7 @@ def test_result_schema_in_json_and_csv(make_config, shapes, checkpoint, tmp_path
     terminal.print(rich_table(records))
     assert terminal.export_text().count(row['attack']) == 6  # '[reduced]' is text there, not rich markup
     first = next(line for line in markdown.splitlines() if line.startswith('| a | classification | 1 |'))
-    assert f"| {100 * row['metrics']['attacked_clean_acc']:.2f} | {100 * row['robust_acc']:.2f} |" in first
+    assert f"| {100 * row['attacked_clean_acc']:.0f} | {100 * row['robust_acc']:.0f} |" in first  # 16 samples
 
 
 def test_killed_evaluation_resumes_to_the_same_numbers_without_reattacking(make_config, checkpoint, tmp_path,
@@ -224,11 +231,11 @@ def test_evaluating_random_weights_without_a_checkpoint_warns(make_config, check
 def test_attacked_samples_clean_accuracy_is_recorded(make_config, checkpoint, tmp_path, quiet):
     both, = evaluate(make_config(n_clean=16, n_robust=16), checkpoint=checkpoint, out_dir=tmp_path / 'a',
                      console=quiet)
-    assert both.metrics['attacked_clean_acc'] == both.clean_acc  # the same 16 samples
+    assert both.attacked_clean_acc == both.clean_acc  # the same 16 samples
     subset, = evaluate(make_config(n_clean=32, n_robust=16), checkpoint=checkpoint, out_dir=tmp_path / 'b',
                        console=quiet)
-    assert subset.metrics['attacked_clean_acc'] == both.clean_acc  # nested subsets: the same 16 again
-    assert subset.robust_acc <= subset.metrics['attacked_clean_acc']
+    assert subset.attacked_clean_acc == both.clean_acc  # nested subsets: the same 16 again
+    assert subset.robust_acc <= subset.attacked_clean_acc
 
 
 def test_release_preset_samples_a_seeded_shuffle_and_records_it(make_config, shapes, tmp_path, quiet):

@@ -6,8 +6,7 @@ import pytest
 from mmtard.config import load_config
 from mmtard.errors import ConfigError
 from mmtard.evaluation.benchmark import evaluation_subset
-from mmtard.evaluation.plan import (PRESETS, SAMPLINGS, attack_config, benchmark_spec, build_attack, derived_seed,
-                                   stage_passes)
+from mmtard.evaluation.plan import PRESETS, SAMPLINGS, attack_config, benchmark_spec, build_attack, derived_seed
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = dict(type='ShapesDataset', split='test', classes='held_out', num_samples=16)
@@ -71,7 +70,7 @@ def test_tasks_with_fewer_than_four_classes_get_apgd_ce_only():
     assert attack_config(spec, entry, 3)['version'] == 'apgd-ce'  # APGD-T's targeted DLR needs 4 classes
     assert attack_config(spec, entry, 4)['version'] == 'custom'
     attack = build_attack(attack_config(spec, entry, 10), eps=2, seed=0)
-    assert stage_passes(attack, 10) == {'apgd-ce': 505, 'apgd-t': 909}  # (100 steps + the start) x 5 restarts; x 9 targets
+    assert attack.passes_per_sample(10) == {'apgd-ce': 505, 'apgd-t': 909}  # (100 steps + the start) x 5 restarts; x 9 targets
 
 
 def test_explicit_attack_version_needs_autoattack():

@@ -64,8 +64,9 @@ def test_retrieval_benchmark_records_clean_and_robust_recalls(make_config, capti
         ('captions', 'retrieval', 6, 4, 'APGD-CE (3 it, 1 restart) [reduced]', 'random')
     assert set(record.metrics) == {f'{p}{d}_r{k}' for p in ('', 'attacked_clean_', 'robust_')
                                    for d in ('i2t', 't2i') for k in (1, 5, 10)}
-    # clean and robust of the row: the attacked images, against their own 4-image gallery
-    assert record.clean_acc == record.metrics['attacked_clean_i2t_r1']
+    # clean recall over all 6 images; clean and robust recall of the 4 attacked ones, against their own gallery
+    assert record.clean_acc == record.metrics['i2t_r1']
+    assert record.attacked_clean_acc == record.metrics['attacked_clean_i2t_r1']
     assert record.robust_acc == record.metrics['robust_i2t_r1']
     assert record.metrics['i2t_r10'] == 1.0  # 6 images, 7 captions: every caption is in the top 10
     assert len(record.sample_indices) == 4 and set(record.sample_indices) <= set(range(6))  # dataset rows
