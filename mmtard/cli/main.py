@@ -15,6 +15,7 @@ from .common import cfg_options_option, console, friendly_errors, load_plugins_r
 from .demo import demo_command
 from .eval import eval_command
 from .plot import plot_command
+from .results import results_group
 from .export import export_command
 from .study import study_command
 
@@ -116,3 +117,4 @@ cli.add_command(demo_command)
 cli.add_command(plot_command)
 cli.add_command(study_command)
 cli.add_command(export_command)
+cli.add_command(results_group)

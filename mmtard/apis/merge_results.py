@@ -1,0 +1,149 @@
+"""Several evaluations in one table and one figure: the function behind `mmtard results merge`, in
+the spirit of CLIP_benchmark's `clip_benchmark build`.
+
+Every row already names its model, weights, threat model and attack (docs/results.md), so runs of
+different models, datasets and eps merge without a side file: the CSV holds every row (one value per
+cell, plus the run folder it came from), the markdown table is robust accuracy per model and eps
+(clean accuracy as eps 0) across datasets, and the PNG draws accuracy against eps, one panel per
+dataset, one line per model.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from ..errors import ConfigError
+from ..evaluation.results import RESULTS_JSON, BenchmarkResult, flat_row, percent, read_results, write_csv
+from ..work_dir import check_output_dir
+
+TABLE_SUFFIXES = ('.csv', '.md')
+#: The folder `--overwrite` moves replaced results into (mmtard.apis.evaluate.REPLACED_DIR): never merged.
+_REPLACED = 'replaced'
+PathLike = Union[str, os.PathLike]
+
+
+def result_files(folders: Sequence[PathLike]) -> List[Path]:
+    """The results.json of each folder, or of every finished evaluation below it."""
+    found: List[Path] = []
+    for folder in map(Path, folders):
+        if (folder / RESULTS_JSON).is_file():
+            found.append(folder / RESULTS_JSON)
+        elif folder.is_dir():
+            below = sorted(p for p in folder.rglob(RESULTS_JSON) if _REPLACED not in p.relative_to(folder).parts)
+            if not below:
+                raise ConfigError(f'{str(folder)!r} holds no finished evaluation ({RESULTS_JSON}, written by '
+                                           f'`mmtard eval` when it finishes); pass the --out folders of evaluations.')
+            found.extend(below)
+        else:
+            raise ConfigError(f'{str(folder)!r} is not a folder; pass the --out folders of `mmtard eval` runs '
+                                       f'(or folders holding them).')
+    return list(dict.fromkeys(found))
+
+
+def model_label(record: BenchmarkResult) -> str:
+    """A model as tables name it: architecture and weights ('ViT-B-32 openai'), else its checksum."""
+    label = ' '.join(part for part in (record.model, record.pretrained) if part)
+    return label or f'model {record.model_checksum[:8]}'
+
+
+def merge(folders: Sequence[PathLike]) -> List[Tuple[Path, BenchmarkResult]]:
+    """Every row of every evaluation under ``folders`` with the run folder it came from. A row measured
+    twice (same weights, dataset, eps, attack and samples) is kept once."""
+    rows: List[Tuple[Path, BenchmarkResult]] = []
+    seen = set()
+    for path in result_files(folders):
+        for record in read_results(path.parent):
+            key = (record.model_checksum, record.dataset, record.task, record.eps, record.attack, record.n,
+                   record.n_robust, record.sampling, record.seed)
+            if key not in seen:
+                seen.add(key)
+                rows.append((path.parent, record))
+    return rows
+
+
+def _curves(rows: Sequence[Tuple[Path, BenchmarkResult]]) -> Dict[str, Dict[str, Dict[float, Tuple[float, int]]]]:
+    """dataset -> model -> eps -> (accuracy, samples): clean accuracy at eps 0, robust at each eps."""
+    curves: Dict[str, Dict[str, Dict[float, Tuple[float, int]]]] = {}
+    for _, record in rows:
+        points = curves.setdefault(record.dataset, {}).setdefault(model_label(record), {})
+        points.setdefault(0.0, (record.clean_acc, record.n))
+        if record.robust_acc is not None:
+            points[record.eps] = (record.robust_acc, record.n_robust)
+    return curves
+
+
+def markdown_summary(rows: Sequence[Tuple[Path, BenchmarkResult]]) -> str:
+    """Accuracy % per model and eps (rows) and dataset (columns): clean at eps 0, robust otherwise."""
+    curves = _curves(rows)
+    datasets = list(curves)
+    models = list(dict.fromkeys(model for per_model in curves.values() for model in per_model))
+    lines = ['| model | eps (/255) | ' + ' | '.join(datasets) + ' |', '|' + '---|' * (len(datasets) + 2)]
+    for model in models:
+        eps_values = sorted({eps for per_model in curves.values() for eps in per_model.get(model, {})})
+        for eps in eps_values:
+            cells = []
+            for dataset in datasets:
+                point = curves[dataset].get(model, {}).get(eps)
+                cells.append('-' if point is None else percent(point[0], point[1]))
+            lines.append(f'| {model} | {"clean" if eps == 0 else f"{eps:g}"} | ' + ' | '.join(cells) + ' |')
+    attacks = sorted({(model_label(r), r.dataset, r.attack, r.n_robust, r.sampling) for _, r in rows if r.attack})
+    lines += ['', '| model | dataset | attack | n robust | sampling |', '|---|---|---|---|---|']
+    lines += [f'| {m} | {d} | {a} | {n} | {s} |' for m, d, a, n, s in attacks]
+    return '\n'.join(lines) + '\n'
+
+
+def plot_accuracy_vs_eps(rows: Sequence[Tuple[Path, BenchmarkResult]], out: Path) -> Path:
+    """PNG: accuracy % against eps (clean at 0), one panel per dataset, one line per model."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    curves = _curves(rows)
+    columns = min(len(curves), 4)
+    lines = -(-len(curves) // columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.4 * lines), squeeze=False)
+    for ax, (dataset, per_model) in zip(axes.flat, curves.items()):
+        for model, points in per_model.items():
+            eps = sorted(points)
+            ax.plot(eps, [100 * points[e][0] for e in eps], marker='o', label=model)
+        ax.set_title(dataset)
+        ax.set_xlabel('eps (/255), 0 = clean')
+        ax.set_ylabel('accuracy %')
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(curves):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def merge_results(folders: Sequence[PathLike], out: Optional[PathLike] = None,
+                  plot: Optional[PathLike] = None) -> Tuple[List[Tuple[Path, BenchmarkResult]], Optional[Path], Path]:
+    """Merge the evaluations under ``folders``; write the table ``out`` (.csv: every row flat, with its
+    ``run`` folder; .md: the summary table), and the figure ``plot`` (default: ``out`` as .png, else
+    ``results.png`` here). Returns (rows, table path or None, figure path)."""
+    if not folders:
+        raise ConfigError('Give at least one folder: the --out folders of `mmtard eval` runs (or folders holding them).')
+    table = Path(out) if out is not None else None
+    if table is not None and table.suffix.lower() not in TABLE_SUFFIXES:
+        raise ConfigError(f'-o {str(table)!r}: the table is written as .csv (every row) or .md (the summary); give '
+                          f'a file name ending in one of them.')
+    figure = Path(plot) if plot is not None else (table.with_suffix('.png') if table is not None else Path('results.png'))
+    for path, what in ((table, 'table'), (figure, 'figure')):
+        if path is not None:
+            check_output_dir(path.parent if str(path.parent) else Path('.'), f'{what} folder')
+    rows = merge(folders)
+    if table is not None:
+        table.parent.mkdir(parents=True, exist_ok=True)
+        if table.suffix.lower() == '.csv':
+            write_csv([{'run': str(run), **flat_row(record)} for run, record in rows], table)
+        else:
+            table.write_text(markdown_summary(rows), encoding='utf-8')
+    return rows, table, plot_accuracy_vs_eps(rows, figure)
+
