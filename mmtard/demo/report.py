@@ -207,7 +207,7 @@ def markdown_report(rows: Sequence[Dict[str, Any]], runs: Sequence[Run], seeds: 
                     timings: Dict[str, float], size_name: str) -> str:
     n_clean = {row['dataset']: row['n'] for row in rows}
     n_robust = {row['dataset']: row['n_robust'] for row in rows}
-    attack = rows[0]['attack_name'] if rows else '-'
+    attack = rows[0]['attack'] if rows else '-'
     stage_times = '\n'.join(f'| {run.stage.label} | {run.seed} | {run.seconds:.0f} s | '
                             f'{"reused" if run.reused else "trained"} |' for run in runs)
     counts = '\n'.join(f'| {name} | {n_clean[name]} | {n_robust.get(name, 0)} | {100 * CHANCE.get(name, 0):.1f}% |'
@@ -269,5 +269,5 @@ Evaluation: {timings.get('evaluation', 0):.0f} s. Whole pipeline this run: {timi
 
 Figure: `demo.png` (left: clean vs robust accuracy at {EVAL_EPS[-1]}/255; right: the students' validation
 accuracy, clean and under PGD-10 at {EVAL_EPS[-1]}/255, along training). All rows: `results.json` (the
-evaluation suite's schema plus model, model_seed and attack_name).
+evaluation suite's schema plus model and model_seed).
 """

@@ -24,7 +24,8 @@ class Stage:
     """One training run of the chain.
 
     ``inputs`` maps a config key to the stage whose final checkpoint it receives; ``kind`` is
-    'base', 'teacher' or 'student' (students are repeated per seed, the rest trained once).
+    'base', 'teacher' or 'student' (students are repeated per seed, the rest trained once);
+    ``options`` are config overrides on top of the stage's config file (a study's variants).
     """
 
     name: str
@@ -32,6 +33,7 @@ class Stage:
     config: str
     kind: str
     inputs: Dict[str, str] = field(default_factory=dict)
+    options: Dict[str, Any] = field(default_factory=dict)
 
 
 STUDENT_INPUTS = {'model.student.pretrained': 'base'}
@@ -140,7 +142,7 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, finished: Dict[
         raise ConfigError(f'The demo config {config} is missing from the installed mmtard package: reinstall '
                           f'it (pip install mmtard, or pip install -e . from a clone).')
     cfg = load_config(config)
-    options = size_options(cfg, size)
+    options = {**size_options(cfg, size), **stage.options}
     options.update({key: str(finished[source].checkpoint) for key, source in stage.inputs.items()})
     options['log_level'] = 'WARNING'  # the pipeline reports progress itself; mmengine's INFO would drown it
     shapes_cache = str(root / '.cache' / 'shapes')

@@ -23,8 +23,8 @@ def test_every_stage_trained_and_evaluated(demo_dir):
     assert {row['model'] for row in rows} == {stage.name for stage in STAGES}
     assert {row['dataset'] for row in rows} == {'shapes-seen-51', 'held-out-13', 'held-out-among-64', 'mnist-digits'}
     assert {row['eps'] for row in rows} == {1.0, 2.0, 4.0}, "the paper's evaluation radii"
-    names = {row['attack_name'] for row in rows}
-    assert len(names) == 1 and 'reduced' in names.pop(), 'a reduced attack is never called AutoAttack'
+    names = {row['attack'] for row in rows}
+    assert len(names) == 1 and '[reduced]' in names.pop(), 'a reduced attack is never called AutoAttack'
     for row in rows:
         assert set(field_names()) <= set(row), 'rows keep the evaluation suite schema'
         assert 0.0 <= row['clean_acc'] <= 1.0 and 0.0 <= row['robust_acc'] <= 1.0
