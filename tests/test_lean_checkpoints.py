@@ -104,3 +104,11 @@ def test_checkpoints_that_still_hold_teachers_load_exactly(teacher_files):
     partial = {k: v for k, v in source.state_dict().items() if not k.startswith('teachers.clean.')}
     with pytest.raises(CheckpointError, match='missing: teachers.clean'):
         load_training_state(target, {'state_dict': partial, 'meta': {}}, 'old checkpoint')
+
+
+def test_a_random_teacher_that_differs_is_explained_as_such():
+    model = MODELS.build(resolve_config(TINY).model)  # teachers with random weights, not built by the run
+    recorded = {name: {'config': {'type': 'OpenCLIPEncoder', 'arch': 'mmtard-tiny-vit', 'pretrained': None},
+                       'weights_sha256': '0' * 64} for name in ('teachers.clean', 'teachers.robust')}
+    with pytest.raises(CheckpointError, match='names no weight file, and random weights match only when'):
+        load_training_state(model, {'state_dict': {}, 'meta': {TEACHERS_META_KEY: recorded}}, 'ckpt')

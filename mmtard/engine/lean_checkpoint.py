@@ -70,12 +70,16 @@ def check_teacher_identities(model: nn.Module, recorded: Mapping[str, Mapping[st
             continue
         expected, actual = recorded[name]['weights_sha256'], teacher.weights_checksum()
         if actual != expected:
+            random = isinstance(teacher.config, Mapping) and teacher.config.get('pretrained') in (None, False)
+            cause = ('it names no weight file, and random weights match only when the model is built as the run '
+                     'built it (same seed, before anything else draws random numbers)' if random else
+                     'so its weight file changed since, or the config now names another one')
             raise CheckpointError(
                 f'The frozen teacher {name!r} is not the one {source} was trained with: its weights now have '
                 f'sha256 {actual[:12]}..., the checkpoint recorded {expected[:12]}... The teacher is rebuilt from '
                 f'the config ({teacher.config!r}; when the checkpoint was written: {recorded[name]["config"]!r}), '
-                f'so its weight file changed since, or the config now names another one. Restore the original '
-                f'teacher weights, or start a new run (another --work-dir, without --resume) with these teachers.')
+                f'{cause}. Restore the original teacher weights, or start a new run (another --work-dir, '
+                f'without --resume) with these teachers.')
 
 
 def load_training_state(model: nn.Module, checkpoint: Mapping[str, Any], source: str,
