@@ -12,6 +12,7 @@ custom_hooks = [
     dict(type='ZeroShotClassesHook'),  # class names/templates from the dataset unless the model sets them
     dict(type='NaNGuardHook'),
     dict(type='RandomStateHook'),  # attack noise continues exactly after --resume
+    dict(type='CleanTeacherCacheHook'),  # loads what `mmtard cache-teacher` computed, if anything
     dict(type='RichProgressHook'),
 ]
 

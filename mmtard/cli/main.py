@@ -11,6 +11,7 @@ from typing import Optional, Tuple
 import click
 
 from .. import __version__
+from .cache_teacher import cache_teacher_command
 from .common import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
 from .demo import demo_command
 from .eval import eval_command
@@ -117,4 +118,5 @@ cli.add_command(demo_command)
 cli.add_command(plot_command)
 cli.add_command(study_command)
 cli.add_command(export_command)
+cli.add_command(cache_teacher_command)
 cli.add_command(results_group)

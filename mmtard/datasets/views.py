@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Dict, Sequence, Union
+from typing import Any, Dict, Iterator, Sequence, Tuple, Union
 
 import torch
 from torch.utils.data import Dataset
@@ -56,6 +56,14 @@ class FixedViewsDataset(Dataset):
         item['inputs'] = self.view(item['inputs'], image, view)
         item['index'] = image * self.views + view
         return item
+
+    def every_view(self) -> Iterator[Tuple[int, torch.Tensor]]:
+        """(index, pixels) of every view of every image, as training would draw them."""
+        for position in range(len(self.dataset)):
+            item = self.dataset[position]
+            image, pixels = int(item.get('index', position)), item['inputs']
+            for view in range(self.views):
+                yield image * self.views + view, self.view(pixels, image, view)
 
     def view(self, pixels: torch.Tensor, image: int, view: int) -> torch.Tensor:
         """View ``view`` of ``image`` (C, H, W): the same crop and flip every time it is drawn."""

@@ -2,5 +2,7 @@
 from .amp import BF16AmpOptimWrapper
 from .ddp import DeviceAwareDDP
 from .hooks import NaNGuardHook, RandomStateHook, RichProgressHook, ZeroShotClassesHook
+from .teacher_cache_files import CleanTeacherCacheHook
 
-__all__ = ['BF16AmpOptimWrapper', 'DeviceAwareDDP', 'NaNGuardHook', 'RandomStateHook', 'RichProgressHook', 'ZeroShotClassesHook']
+__all__ = ['BF16AmpOptimWrapper', 'CleanTeacherCacheHook', 'DeviceAwareDDP', 'NaNGuardHook', 'RandomStateHook',
+           'RichProgressHook', 'ZeroShotClassesHook']

@@ -100,6 +100,11 @@ class MMTARD(ZeroShotModel):
     def text_towers(self) -> Dict[str, nn.Module]:
         return {'student': self.student, **{name: teacher for name, teacher in self.teachers.items()}}
 
+    def clean_cache(self, name: str) -> TeacherEmbeddingCache:
+        """The store of teacher ``name``'s clean-input embeddings (filled as training sees samples,
+        or beforehand by `mmtard cache-teacher`)."""
+        return self._clean_cache[name]
+
     def clean_teacher_embeddings(self, name: str, images: Tensor, index: Optional[Tensor]) -> Tensor:
         """Teacher embeddings of clean images; with the cache on, the teacher runs only on samples
         whose embedding no earlier step has stored."""

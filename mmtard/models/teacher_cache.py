@@ -1,10 +1,14 @@
-"""Clean-input teacher embeddings kept per dataset index, so later epochs skip those forwards."""
+"""Clean-input teacher embeddings kept per dataset index, so later epochs (and runs) skip those forwards."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+import os
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+from ..errors import CheckpointError
 
 
 class TeacherEmbeddingCache:
@@ -50,3 +54,25 @@ class TeacherEmbeddingCache:
             host = embeddings.clone()  # not a view of a tensor the caller may change
         for key, row in zip(keys, host):
             self._rows[key] = (row, event)
+
+    def save(self, path: Path, identity: Mapping[str, str]) -> None:
+        """Write every stored row, with ``identity`` (what they were computed from), atomically."""
+        keys = sorted(self._rows)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+        torch.save({'identity': dict(identity), 'keys': torch.tensor(keys, dtype=torch.long),
+                    'embeddings': self.load(keys)}, tmp)
+        os.replace(tmp, path)
+
+    def load_file(self, path: Path, identity: Mapping[str, str]) -> int:
+        """Store the rows :meth:`save` wrote, if they were computed from ``identity``; how many."""
+        content = torch.load(path, map_location='cpu', weights_only=True)
+        written = content.get('identity', {})
+        differing = sorted(key for key in set(identity) | set(written) if identity.get(key) != written.get(key))
+        if differing:
+            details = ', '.join(f'{key}: {written.get(key)!r} there, {identity.get(key)!r} here' for key in differing)
+            raise CheckpointError(
+                f'The teacher-output cache {str(path)!r} was computed for another {" and ".join(differing)} than '
+                f'this run uses ({details}). Run `mmtard cache-teacher` again with this config, or delete the file.')
+        self.store(content['keys'].tolist(), content['embeddings'])
+        return len(content['keys'])

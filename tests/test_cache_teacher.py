@@ -1,0 +1,75 @@
+"""`mmtard cache-teacher`: clean-teacher outputs of every fixed view computed once, loaded by training."""
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mmtard.cli.main import cli
+from mmtard.datasets import FixedViewsDataset, ShapesDataset
+from mmtard.models import teacher_cache
+from mmtard.models.encoders import OpenCLIPEncoder
+from mmtard.models.teacher import FrozenTeacher
+
+from test_training_cli import FAST, TINY
+
+VIEWS, IMAGES = 2, 16
+#: The fast training settings, less the sample count of the (here wrapped) dataset.
+RUN = [arg for pair in zip(FAST[::2], FAST[1::2]) if 'num_samples=64' not in pair[1] for arg in pair]
+
+
+@pytest.fixture(scope='module')
+def config(tmp_path_factory):
+    """The tiny config on two fixed views of 16 shapes, clean-teacher outputs cached, teachers from files."""
+    folder = tmp_path_factory.mktemp('cache-teacher')
+    for seed, name in enumerate(('clean', 'robust')):
+        torch.manual_seed(20 + seed)
+        torch.save(OpenCLIPEncoder('mmtard-tiny-vit').model.state_dict(), folder / f'{name}.pt')
+    shapes = dict(type='ShapesDataset', split='train', classes='seen', num_samples=IMAGES,
+                  cache_dir=str(folder / 'shapes'))
+    teachers = [dict(name=name, teacher_input='clean' if name == 'clean' else 'adv',
+                     encoder=dict(type='OpenCLIPEncoder', arch='mmtard-tiny-vit', pretrained=str(folder / f'{name}.pt')))
+                for name in ('clean', 'robust')]
+    path = folder / 'views.py'
+    path.write_text(f'_base_ = [{str(TINY)!r}]\n'
+                    f'train_dataloader = dict(dataset=dict(_delete_=True, type="FixedViewsDataset", views={VIEWS}, '
+                    f'dataset={shapes!r}))\n'
+                    f'model = dict(cache_clean_teacher_outputs=True, teachers={teachers!r})\n')
+    return path
+
+
+def test_cache_holds_the_clean_teachers_output_for_every_view(config, tmp_path):
+    result = CliRunner().invoke(cli, ['cache-teacher', str(config), '--work-dir', str(tmp_path), '--batch-size', '5'])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / 'clean_teacher_cache').iterdir()) == ['clean.pt']  # robust sees x_adv
+    content = torch.load(tmp_path / 'clean_teacher_cache' / 'clean.pt')
+    assert content['keys'].tolist() == list(range(IMAGES * VIEWS))
+    views = FixedViewsDataset(ShapesDataset(num_samples=IMAGES, cache_dir=str(config.parent / 'shapes')), views=VIEWS)
+    teacher = FrozenTeacher(OpenCLIPEncoder('mmtard-tiny-vit', pretrained=str(config.parent / 'clean.pt')))
+    for key in (0, 7, 31):
+        image, view = divmod(key, VIEWS)
+        expected = teacher(views.view(views.dataset[image]['inputs'], image, view)[None])[0]
+        torch.testing.assert_close(content['embeddings'][key], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_training_reads_the_cache_and_runs_no_clean_teacher_forward(config, tmp_path, monkeypatch):
+    assert CliRunner().invoke(cli, ['cache-teacher', str(config), '--work-dir', str(tmp_path)]).exit_code == 0
+    stored = []
+    original = teacher_cache.TeacherEmbeddingCache.store
+    monkeypatch.setattr(teacher_cache.TeacherEmbeddingCache, 'store',
+                        lambda self, keys, embeddings: stored.append(len(keys)) or original(self, keys, embeddings))
+    result = CliRunner().invoke(cli, ['train', str(config), '--work-dir', str(tmp_path), *RUN], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert stored == [IMAGES * VIEWS], 'the file filled the cache once; no training step missed it'
+
+
+def test_a_cache_of_other_data_is_refused(config, tmp_path):
+    assert CliRunner().invoke(cli, ['cache-teacher', str(config), '--work-dir', str(tmp_path)]).exit_code == 0
+    result = CliRunner().invoke(cli, ['train', str(config), '--work-dir', str(tmp_path), *RUN,
+                                      '-o', 'train_dataloader.dataset.views=3'])
+    assert result.exit_code == 2, result.output
+    assert 'was computed for another training data' in result.output and 'mmtard cache-teacher' in result.output
+
+
+def test_a_config_that_does_not_cache_is_told_how(tmp_path):
+    result = CliRunner().invoke(cli, ['cache-teacher', str(TINY), '--work-dir', str(tmp_path)])
+    assert result.exit_code == 2 and 'model.cache_clean_teacher_outputs=True' in result.output
+    assert not (tmp_path / 'clean_teacher_cache').exists()
