@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 from mmengine.config import Config
+from torch.utils.data import DataLoader, Dataset
 
 from ..checks import check_positive_int
 from ..config import resolve_config
@@ -18,29 +19,22 @@ from .train import default_work_dir
 DEFAULT_BATCH = 64
 
 
-def every_sample(dataset: Any) -> Iterator[Tuple[int, torch.Tensor]]:
-    """(index, pixels) of everything training can draw: every fixed view, or every image."""
-    from ..datasets.views import FixedViewsDataset
+class EverySample(Dataset):
+    """Everything training can draw from ``dataset``: each fixed view of each image
+    (:class:`~mmtard.datasets.views.FixedViewsDataset`), or each image."""
 
-    if isinstance(dataset, FixedViewsDataset):
-        yield from dataset.every_view()
-        return
-    for position in range(len(dataset)):
-        item = dataset[position]
-        yield int(item.get('index', position)), item['inputs']
+    def __init__(self, dataset: Any) -> None:
+        from ..datasets.views import FixedViewsDataset
 
+        self.dataset = dataset
+        self.views = dataset.views if isinstance(dataset, FixedViewsDataset) else None
 
-def _batches(samples: Iterator[Tuple[int, torch.Tensor]], size: int) -> Iterator[Tuple[List[int], torch.Tensor]]:
-    keys: List[int] = []
-    pixels: List[torch.Tensor] = []
-    for key, image in samples:
-        keys.append(key)
-        pixels.append(image)
-        if len(keys) == size:
-            yield keys, torch.stack(pixels)
-            keys, pixels = [], []
-    if keys:
-        yield keys, torch.stack(pixels)
+    def __len__(self) -> int:
+        return len(self.dataset) * (self.views or 1)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        item = self.dataset.fixed_view(*divmod(index, self.views)) if self.views else self.dataset[index]
+        return {'index': int(item.get('index', index)), 'inputs': item['inputs']}
 
 
 def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
@@ -67,14 +61,15 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
     if not isinstance(model, MMTARD):
         raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got {type(model).__name__}.')
     dataset_cfg = cfg.train_dataloader.dataset.to_dict()
-    dataset = DATASETS.build(dataset_cfg)
+    samples = EverySample(DATASETS.build(dataset_cfg))
+    workers = cfg.train_dataloader.get('num_workers', 0)
     written = {}
     for name in clean_input_teachers(model):
         teacher, cache = model.teachers[name].to(run_device), TeacherEmbeddingCache()
-        for keys, pixels in _batches(every_sample(dataset), batch_size):
-            cache.store(keys, teacher(pixels.to(run_device)).cpu())
+        for batch in DataLoader(samples, batch_size=batch_size, num_workers=workers):
+            cache.store(batch['index'].tolist(), teacher(batch['inputs'].to(run_device)).cpu())
             if progress is not None:
-                progress(len(keys))
+                progress(len(batch['index']))
         written[name] = cache_file(folder, name)
         cache.save(written[name], cache_identity(model, name, dataset_cfg))
     return written

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Dict, Iterator, Sequence, Tuple, Union
+from typing import Any, Dict, Sequence, Union
 
 import torch
 from torch.utils.data import Dataset
@@ -50,20 +50,15 @@ class FixedViewsDataset(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
-        item = dict(self.dataset[index])
-        image = int(item.get('index', index))
-        view = int(torch.randint(self.views, ()))
+        return self.fixed_view(index, int(torch.randint(self.views, ())))
+
+    def fixed_view(self, position: int, view: int) -> Dict[str, Any]:
+        """The item of image ``position`` as training gets it when it draws ``view``."""
+        item = dict(self.dataset[position])
+        image = int(item.get('index', position))
         item['inputs'] = self.view(item['inputs'], image, view)
         item['index'] = image * self.views + view
         return item
-
-    def every_view(self) -> Iterator[Tuple[int, torch.Tensor]]:
-        """(index, pixels) of every view of every image, as training would draw them."""
-        for position in range(len(self.dataset)):
-            item = self.dataset[position]
-            image, pixels = int(item.get('index', position)), item['inputs']
-            for view in range(self.views):
-                yield image * self.views + view, self.view(pixels, image, view)
 
     def view(self, pixels: torch.Tensor, image: int, view: int) -> torch.Tensor:
         """View ``view`` of ``image`` (C, H, W): the same crop and flip every time it is drawn."""
