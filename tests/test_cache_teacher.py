@@ -26,7 +26,8 @@ def config(tmp_path_factory):
     shapes = dict(type='ShapesDataset', split='train', classes='seen', num_samples=IMAGES,
                   cache_dir=str(folder / 'shapes'))
     teachers = [dict(name=name, teacher_input='clean' if name == 'clean' else 'adv',
-                     encoder=dict(type='OpenCLIPEncoder', arch='mmtard-tiny-vit', pretrained=str(folder / f'{name}.pt')))
+                     encoder=dict(type='OpenCLIPEncoder', arch='mmtard-tiny-vit',
+                                  pretrained=str(folder / f'{name}.pt')))
                 for name in ('clean', 'robust')]
     path = folder / 'views.py'
     path.write_text(f'_base_ = [{str(TINY)!r}]\n'

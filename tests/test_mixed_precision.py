@@ -64,7 +64,8 @@ def test_bf16_step_keeps_attack_logits_and_kl_in_fp32(distiller, monkeypatch):
     logits, attacks, kls, block_outputs = [], [], [], []
     kl_per_class = distillers.kl_per_class
     monkeypatch.setattr(distillers, 'kl_per_class', lambda *a: kls.append(kl_per_class(*a)) or kls[-1])
-    distiller.student.model.visual.transformer.resblocks[0].mlp.c_fc.register_forward_hook(lambda m, i, o: block_outputs.append(o.dtype))
+    first_mlp = distiller.student.model.visual.transformer.resblocks[0].mlp.c_fc
+    first_mlp.register_forward_hook(lambda module, args, out: block_outputs.append(out.dtype))
     images = torch.rand(4, 3, 32, 32)
     with recording(distiller, 'zero_shot_logits', logits), recording(distiller.attack, 'perturb', attacks), \
             wrapper.optim_context(distiller):
@@ -87,7 +88,8 @@ def test_bf16_wrapper_state_round_trips_in_amp_format():
     assert state['loss_scaler'] == {} and state['state']
     restored = BF16AmpOptimWrapper(optimizer=torch.optim.AdamW([torch.nn.Parameter(torch.ones(3))], lr=0.1))
     restored.load_state_dict(state)
-    assert torch.equal(restored.optimizer.state_dict()['state'][0]['exp_avg'], wrapper.optimizer.state[param]['exp_avg'])
+    restored_moment = restored.optimizer.state_dict()['state'][0]['exp_avg']
+    assert torch.equal(restored_moment, wrapper.optimizer.state[param]['exp_avg'])
 
 
 def saved_bytes_and_grads(encoder, images):

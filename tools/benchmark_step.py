@@ -248,7 +248,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     options = list(args.cfg_options) + (['model.cache_clean_teacher_outputs=True'] if args.compare_release else [])
     model = build_model(args.config, options, device, args.random_weights)
     results = measure(model, device, args.batch_size, args.steps, args.warmup, args.amp, args.compare_release)
-    title = f'{args.config} | batch {args.batch_size} | {device}{" | bf16" if args.amp else ""} | median of {args.steps} steps'
+    precision = ' | bf16' if args.amp else ''
+    title = f'{args.config} | batch {args.batch_size} | {device}{precision} | median of {args.steps} steps'
     console = Console()
     ours = results['mmtard']
     if args.compare_release:

@@ -82,7 +82,8 @@ def ddp_step(work_dir: Path) -> Dict[str, Any]:
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900,
                           env={**os.environ, 'OMP_NUM_THREADS': '1'})
     checkpoint = work_dir / 'iter_2.pth'
-    return {'ok': done.returncode == 0 and checkpoint.is_file(), 'backend': 'nccl' if torch.cuda.is_available() else 'gloo',
+    return {'ok': done.returncode == 0 and checkpoint.is_file(),
+            'backend': 'nccl' if torch.cuda.is_available() else 'gloo',
             'checkpoint': str(checkpoint), 'log_tail': (done.stdout + done.stderr)[-2000:]}
 
 

@@ -59,7 +59,8 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
     folder = Path(work_dir) if work_dir is not None else Path(cfg.get('work_dir') or default_work_dir(config))
     model = MODELS.build(cfg.model)
     if not isinstance(model, MMTARD):
-        raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got {type(model).__name__}.')
+        raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got '
+                          f'{type(model).__name__}.')
     dataset_cfg = cfg.train_dataloader.dataset.to_dict()
     samples = EverySample(DATASETS.build(dataset_cfg))
     workers = cfg.train_dataloader.get('num_workers', 0)

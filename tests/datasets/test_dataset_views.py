@@ -23,7 +23,8 @@ def test_every_draw_is_one_of_the_images_fixed_views(shapes):
         item = views[5]
         image, view = divmod(item['index'], 3)
         assert image == 5 and item['label'] == shapes[5]['label']
-        assert item['inputs'].shape == shapes[5]['inputs'].shape and 0 <= item['inputs'].min() <= item['inputs'].max() <= 1
+        assert item['inputs'].shape == shapes[5]['inputs'].shape
+        assert 0 <= item['inputs'].min() <= item['inputs'].max() <= 1
         if view in seen:
             assert torch.equal(seen[view], item['inputs']), 'a view is the same pixels every time'
         seen[view] = item['inputs']
