@@ -71,14 +71,17 @@ ATTACKS = MMTardRegistry('attack', locations=['mmtard.attacks'], listed_as='atta
                          description='adversarial attacks on pixel inputs in [0,1]')
 WEIGHTINGS = MMTardRegistry('weighting', locations=['mmtard.weighting'], listed_as='weightings', cheap_to_build=True,
                             description='per-sample weighting of the teachers\' distillation terms')
+EVAL_TASKS = MMTardRegistry('evaluation task', locations=['mmtard.evaluation'], listed_as='tasks',
+                            description='how a benchmark scores a dataset clean and under attack (by name in '
+                                        'evaluation.datasets[i].task)')
 
 #: Every registry above (for finding a component whose registry a config leaves implicit).
 ALL_REGISTRIES: Tuple[MMTardRegistry, ...] = (
     MODELS, DATASETS, TRANSFORMS, DATA_SAMPLERS, METRICS, EVALUATOR, HOOKS, LOOPS, LOG_PROCESSORS, VISUALIZERS,
     VISBACKENDS, FUNCTIONS, MODEL_WRAPPERS, OPTIMIZERS, OPTIM_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS,
-    TEACHERS, STUDENTS, ATTACKS, WEIGHTINGS)
+    TEACHERS, STUDENTS, ATTACKS, WEIGHTINGS, EVAL_TASKS)
 
 #: Registries `mmtard list` shows, by the short name users type, in the order it shows them.
 PUBLIC_REGISTRIES: Dict[str, MMTardRegistry] = {
     registry.listed_as: registry for registry in
-    (MODELS, TEACHERS, STUDENTS, ATTACKS, WEIGHTINGS, DATASETS, TRANSFORMS, METRICS, HOOKS, LOOPS)}
+    (MODELS, TEACHERS, STUDENTS, ATTACKS, WEIGHTINGS, DATASETS, TRANSFORMS, METRICS, HOOKS, LOOPS, EVAL_TASKS)}

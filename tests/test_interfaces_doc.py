@@ -28,8 +28,8 @@ def example(isolated_registries):
 
 
 def test_the_doc_has_an_example_of_every_kind_a_plugin_can_add():
-    assert sorted(examples()) == ['FGSM', 'PixelBytesTeacher', 'SolidColours', 'TorchvisionEncoder',
-                                  'WorstTeacherWeighting']
+    assert sorted(examples()) == ['EmbeddingShiftTask', 'FGSM', 'PixelBytesTeacher', 'SolidColours',
+                                  'TorchvisionEncoder', 'WorstTeacherWeighting']
 
 
 def test_weighting_example(example):
@@ -100,3 +100,24 @@ def test_teacher_family_example(example, tmp_path):
     assert weights.shape == (2, 32) and len(list(tmp_path.iterdir())) == 1
     assert torch.equal(encoder.class_embeddings(['cat', 'dog'], ['a {}.', 'the {}.'], cache_dir=str(tmp_path)),
                        weights)
+
+
+def test_evaluation_task_example(example, tmp_path):
+    """The task runs through the whole benchmark (plan, storage, rows) with no change outside its module:
+    the attack moves embeddings more at a larger eps, and the row carries the task's numbers."""
+    from mmengine.config import Config
+    from rich.console import Console
+
+    from mmtard.apis.evaluate import evaluate
+
+    example('SolidColours')
+    example('EmbeddingShiftTask')
+    cfg = Config(dict(model=dict(type='CleanFinetune', student=dict(type='OpenCLIPEncoder', arch=TINY_VIT)),
+                      evaluation=dict(datasets=[dict(name='colours', dataset=dict(type='SolidColours', num_images=6),
+                                                     task='embedding-shift')],
+                                      eps=[1, 16], n_clean=6, n_robust=4, batch_size=4,
+                                      retrieval_attack=dict(type='APGD', loss='ce', n_iter=3))))
+    small, large = evaluate(cfg, out_dir=tmp_path / 'out', console=Console(quiet=True), tables=False)
+    assert (small.task, small.n, small.n_robust, small.clean_acc) == ('embedding-shift', 6, 4, 1.0)
+    assert 0.0 < large.robust_acc < small.robust_acc < 1.0
+    assert small.metrics == {'mean_cosine': small.robust_acc} and small.attack_iterations == 3

@@ -16,7 +16,7 @@ from torch import nn
 from ..checkpoint import read_checkpoint
 from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExistsError, did_you_mean, error_detail
-from ..evaluation.benchmark import BatchEvent, Benchmark
+from ..evaluation.benchmark import BatchEvent, Benchmark, Plan
 from ..evaluation.partial import PARTIAL_FILE
 from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
 from ..evaluation.results import (RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, ModelSource, rich_table,
@@ -212,29 +212,30 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)
     prepare_out_dir(out, overwrite)
     bench = Benchmark(encoder, spec, out, device=run_device, source=source)
-    prepared = bench.prepare()
-    for note in (note for p in prepared for note in p.notes):
-        console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
-    (out / 'evaluation.json').write_text(json.dumps(
-        {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
-         'model_key': model_key, 'model': source.model, 'pretrained': source.pretrained,
-         'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
-        indent=2, default=str) + '\n')
-    rows = bench.plan(prepared)
-    if tables:
-        console.print(plan_table(rows))
-    console.print(cost_summary(rows, bench.calibrate(prepared[0]), spec.batch_size), highlight=False)
-    if len(bench.partial):
-        console.print(f'Resuming: {len(bench.partial)} finished batches in {out / PARTIAL_FILE} are reused.')
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task('evaluating', total=bench.n_batches(prepared))
+        bar = progress.add_task('evaluating', total=None)
+
+        def planned(plan: Plan) -> None:
+            for note in plan.notes:
+                console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
+            (out / 'evaluation.json').write_text(json.dumps(
+                {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
+                 'model_key': model_key, 'model': source.model, 'pretrained': source.pretrained,
+                 'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
+                indent=2, default=str) + '\n')
+            if tables:
+                console.print(plan_table(plan.rows))
+            console.print(cost_summary(plan.rows, plan.seconds_per_batch, spec.batch_size), highlight=False)
+            if plan.reused:
+                console.print(f'Resuming: {plan.reused} finished batches in {out / PARTIAL_FILE} are reused.')
+            progress.update(bar, total=plan.batches)
 
         def report(event: BatchEvent) -> None:
-            progress.update(task, advance=1, description=f'{event.dataset} {event.stage} eps={event.eps:g}')
+            progress.update(bar, advance=1, description=f'{event.dataset} {event.stage} eps={event.eps:g}')
             if on_batch is not None:
                 on_batch(event)
 
-        records = bench.run(prepared, report)
+        records = bench.run(planned, report)
     write_results(records, out)
     if tables:
         console.print(rich_table(records))

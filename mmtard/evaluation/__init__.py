@@ -4,6 +4,7 @@ from .metrics import ZeroShotAccuracy
 from .plan import PRESETS, BenchmarkSpec, DatasetSpec, benchmark_spec
 from .results import BenchmarkResult, read_results, write_results
 from .retrieval import retrieval_recall
+from .tasks import Summary, Task, TaskSetup
 
-__all__ = ["BatchEvent", "Benchmark", "BenchmarkResult", "BenchmarkSpec", "DatasetSpec", "PRESETS",
-           "ZeroShotAccuracy", "benchmark_spec", "read_results", "retrieval_recall", "write_results"]
+__all__ = ["BatchEvent", "Benchmark", "BenchmarkResult", "BenchmarkSpec", "DatasetSpec", "PRESETS", "Summary", "Task",
+           "TaskSetup", "ZeroShotAccuracy", "benchmark_spec", "read_results", "retrieval_recall", "write_results"]

@@ -1,16 +1,15 @@
 """Zero-shot clean and robust benchmark of one image-text encoder over several datasets.
 
-Per classification dataset: class embeddings from the encoder's own text tower, logits
-``s * f(x) W^T``, clean accuracy on a deterministic subset and robust accuracy at every eps on a
-nested smaller subset under the attack composition (AutoAttack-style: each stage only attacks the
-samples every earlier stage failed on). Per caption dataset: image<->text recall@k, clean and with
-images attacked to push their own caption away. Every batch is stored as soon as it is done
-(:mod:`.partial`), and every batch's attack is seeded by (seed, dataset, eps, batch) alone, so an
-interrupted run resumes to the very numbers an uninterrupted one gives.
+:meth:`Benchmark.run` owns the phase order: build every dataset and its task and draw the samples
+(bad input is refused before any model pass), plan the work and time one batch (the caller sees the
+plan and its cost before anything long runs), then per dataset its clean batches and, per eps, its
+attacked batches, and finally one row per dataset and eps. What a dataset's batches compute is its
+:class:`~mmtard.evaluation.tasks.Task`'s (classification, retrieval). Every batch is stored as soon
+as it is done (:mod:`.partial`), and every batch's attack is seeded by (seed, dataset, eps, batch)
+alone, so an interrupted run resumes to the very numbers an uninterrupted one gives.
 """
 from __future__ import annotations
 
-import base64
 import inspect
 import time
 from dataclasses import dataclass, field
@@ -22,20 +21,15 @@ import torch
 from torch import Tensor
 
 from .. import __version__
-from ..attacks.objectives import CaptionSetCrossEntropy
-from ..datasets.sampling import balanced_subset, dataset_labels
-from ..datasets.templates import dataset_class_text
-from ..models.encoders.base import ImageTextEncoder
+from ..attacks.base import Attack
+from ..datasets.sampling import balanced_subset
 from ..errors import ConfigError
-from ..models.zero_shot import ZeroShotClassifier
-from ..registry import DATASETS
+from ..models.encoders.base import ImageTextEncoder
+from ..registry import DATASETS, EVAL_TASKS
 from .partial import PARTIAL_FILE, PartialResults
-from .plan import BenchmarkSpec, DatasetSpec, PlanRow, attack_config, build_attack, derived_seed, fingerprint
+from .plan import BenchmarkSpec, DatasetSpec, PlanRow, build_attack, derived_seed, fingerprint
 from .results import BenchmarkResult, ModelSource, eps_label
-from .retrieval import caption_gallery, distinct_images, retrieval_recall
-
-#: Template that embeds a caption as it is (captions go through ``class_embeddings`` for its disk cache).
-CAPTION_TEMPLATE = ['{}']
+from .tasks import Batch, Summary, Task, TaskSetup
 
 
 @dataclass
@@ -52,20 +46,36 @@ class BatchEvent:
 
 @dataclass
 class PreparedDataset:
-    """A built dataset with its text side, its sample subsets and its attack."""
+    """A built dataset with its task, its sample subsets and what its stored batches depend on."""
 
     spec: DatasetSpec
-    dataset: Any
-    task: str
+    task: Task
+    task_name: str
+    setup: TaskSetup
     split: str
-    classnames: List[str]
-    templates: List[str]
     clean_indices: List[int]
     robust_indices: List[int]
-    attack_cfg: Dict[str, Any]
     fingerprint: str
     sampling: str
     notes: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """What :meth:`Benchmark.run` is about to do, reported before any long work: per dataset its
+    :class:`PlanRow`, the seconds one batch's forward+backward took, the batches to go through and
+    how many finished ones the partial results already hold."""
+
+    datasets: List[PreparedDataset]
+    rows: List[PlanRow]
+    seconds_per_batch: float
+    batches: int
+    reused: int
+
+    @property
+    def notes(self) -> List[str]:
+        """Warnings the datasets' preparation raised (e.g. images resized to the model's input size)."""
+        return [note for p in self.datasets for note in p.notes]
 
 
 #: Changes whenever what a stored batch means changes (an objective, a metric), so partial results
@@ -86,14 +96,6 @@ def evaluation_subset(count: int, labels: Optional[Sequence[int]], n: Optional[i
     if sampling == 'class-balanced-random' and labels is not None:
         return balanced_subset(labels, n, seed)
     return sorted(int(i) for i in np.random.default_rng(seed).permutation(count)[:n])
-
-
-def _encode(tensor: Tensor) -> str:
-    return base64.b64encode(tensor.detach().float().cpu().numpy().astype('<f4').tobytes()).decode('ascii')
-
-
-def _decode(text: str, dim: int) -> Tensor:
-    return torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype='<f4').copy()).view(-1, dim)
 
 
 class Benchmark:
@@ -118,11 +120,21 @@ class Benchmark:
         self.model_checksum = encoder.model_checksum()
         self.partial = PartialResults(self.out_dir / PARTIAL_FILE, self.model_checksum)
 
-    # ----------------------------------------------------------------- planning
-    def prepare(self) -> List[PreparedDataset]:
-        """Build every dataset (a missing one raises its own DatasetNotFoundError) and its subsets."""
-        return [self._prepare(entry) for entry in self.spec.datasets]
+    def run(self, on_plan: Optional[Callable[[Plan], None]] = None,
+            on_batch: Optional[Callable[[BatchEvent], None]] = None) -> List[BenchmarkResult]:
+        """Evaluate every dataset at every eps; finished batches are taken from the partial results.
+        ``on_plan`` sees the :class:`Plan` before the first batch, ``on_batch`` every batch."""
+        prepared = [self._prepare(entry) for entry in self.spec.datasets]
+        if on_plan is not None:
+            on_plan(Plan(prepared, [self._plan_row(p) for p in prepared], self._calibrate(prepared[0]),
+                         sum(len(self._batches(p.clean_indices)) + len(self.spec.eps) * len(self._batches(p.robust_indices))
+                             for p in prepared), len(self.partial)))
+        records: List[BenchmarkResult] = []
+        for p in prepared:
+            records.extend(self._evaluate(p, on_batch))
+        return records
 
+    # ----------------------------------------------------------------- preparing
     def _sized_config(self, entry: DatasetSpec) -> Tuple[Dict[str, Any], List[str]]:
         """The entry's dataset config with ``image_size`` set to the model's input size where the
         dataset takes that option and the config leaves it out (a 224 px default would otherwise
@@ -153,61 +165,50 @@ class Benchmark:
                 f'pixels than the model sees, and the robust accuracy would not be at the stated eps. Set '
                 f'image_size={size} in its dataset config (or leave image_size out: it then follows the model).')
 
+    def _task(self, entry: DatasetSpec, dataset: Any) -> Tuple[str, Task]:
+        """The entry's task, or the first registered one that handles the dataset, with its name."""
+        name = entry.task or next((name for name in EVAL_TASKS.module_dict
+                                   if EVAL_TASKS.get(name).handles(dataset)), None)
+        if name is None:
+            raise ConfigError(f'No evaluation task scores the dataset {entry.name!r} ({type(dataset).__name__}): '
+                              f'it has neither class names nor captions. Name its task with task=... in its '
+                              f'evaluation.datasets entry ({", ".join(EVAL_TASKS.module_dict)}).')
+        return name, EVAL_TASKS.get(name)(dataset, entry, self.spec, self.encoder, self.device, self.cache_dir)
+
     def _prepare(self, entry: DatasetSpec) -> PreparedDataset:
+        """Build the dataset (a missing one raises its own DatasetNotFoundError), its task and its subsets."""
         config, notes = self._sized_config(entry)
         dataset = DATASETS.build(config)
         self._check_image_size(entry, dataset)
-        task = entry.task or ('retrieval' if not hasattr(dataset, 'classnames') and hasattr(dataset, 'captions')
-                              else 'classification')
+        task_name, task = self._task(entry, dataset)
+        setup = task.prepare()
         spec = self.spec
-        if task == 'classification':
-            classnames, templates = dataset_class_text(dataset, entry.classnames, entry.templates)
-            if len(classnames) < 2:
-                raise ConfigError(f'The dataset {entry.name!r} has {len(classnames)} class ({classnames}): zero-shot '
-                                  f'classification picks one of several classes, so with one every prediction is '
-                                  f'right. Point it at a dataset with at least 2 classes (an image folder needs one '
-                                  f'sub-folder per class).')
-            count, labels = len(dataset), dataset_labels(dataset)
-            attack_cfg = attack_config(spec, entry, len(classnames))
-        else:
-            classnames, templates = [], []
-            count, labels = distinct_images(dataset.image_files), None
-            attack_cfg = dict(spec.retrieval_attack)
         n_clean, n_robust = spec.budget(entry.name)
         # what is recorded is what ran: without labels, a class-balanced subset is a plain random one
-        sampling = 'random' if spec.sampling == 'class-balanced-random' and labels is None else spec.sampling
-        settings = dict(protocol=PROTOCOL, dataset=config, task=task, classnames=classnames, templates=templates,
-                        n_clean=n_clean, n_robust=n_robust, sampling=sampling, batch_size=spec.batch_size,
-                        attack=attack_cfg, logit_scale=spec.logit_scale)
+        sampling = 'random' if spec.sampling == 'class-balanced-random' and setup.labels is None else spec.sampling
+        settings = dict(protocol=PROTOCOL, dataset=config, task=task_name, classnames=setup.classnames,
+                        templates=setup.templates, n_clean=n_clean, n_robust=n_robust, sampling=sampling,
+                        batch_size=spec.batch_size, attack=setup.attack, logit_scale=spec.logit_scale)
         return PreparedDataset(
-            spec=entry, dataset=dataset, task=task, split=str(entry.dataset.get('split', '')),
-            classnames=classnames, templates=templates,
-            clean_indices=evaluation_subset(count, labels, n_clean, spec.seed, sampling),
-            robust_indices=evaluation_subset(count, labels, n_robust, spec.seed, sampling) if spec.eps else [],
-            attack_cfg=attack_cfg, fingerprint=fingerprint(settings), sampling=sampling, notes=notes)
+            spec=entry, task=task, task_name=task_name, setup=setup, split=str(entry.dataset.get('split', '')),
+            clean_indices=evaluation_subset(setup.count, setup.labels, n_clean, spec.seed, sampling),
+            robust_indices=evaluation_subset(setup.count, setup.labels, n_robust, spec.seed, sampling) if spec.eps else [],
+            fingerprint=fingerprint(settings), sampling=sampling, notes=notes)
 
-    def stages(self, prepared: PreparedDataset) -> Dict[str, int]:
-        """Attack stages of a dataset with their passes per attacked sample (upper bound)."""
-        if not self.spec.eps:
-            return {}
-        num_classes = len(prepared.classnames) if prepared.task == 'classification' else 2  # retrieval: untargeted
-        return build_attack(prepared.attack_cfg, self.spec.eps[0], 0).passes_per_sample(num_classes)
+    # ----------------------------------------------------------------- planning
+    def _attack(self, p: PreparedDataset, eps: float, seed: int = 0) -> Attack:
+        return build_attack(p.setup.attack, eps, seed)
 
-    def attack_label(self, prepared: PreparedDataset) -> Tuple[str, bool]:
-        """The dataset's attack as results name it (its budget; '[reduced]' below the reference's),
-        and whether it is reduced; ('', False) without eps."""
-        if not self.spec.eps:
-            return '', False
-        attack = build_attack(prepared.attack_cfg, self.spec.eps[0], 0)
-        return attack.describe(), attack.reduced
+    def _plan_row(self, p: PreparedDataset) -> PlanRow:
+        """What runs on a dataset and what its attack costs (its stages' own passes per sample)."""
+        attack = self._attack(p, self.spec.eps[0]) if self.spec.eps else None
+        return PlanRow(p.spec.name, p.task_name, len(p.setup.classnames), len(p.clean_indices), len(p.robust_indices),
+                       list(self.spec.eps), attack.passes_per_sample(p.setup.num_classes) if attack else {},
+                       attack.describe() if attack else '', p.sampling)
 
-    def plan(self, prepared: Sequence[PreparedDataset]) -> List[PlanRow]:
-        return [PlanRow(p.spec.name, p.task, len(p.classnames), len(p.clean_indices), len(p.robust_indices),
-                        list(self.spec.eps), self.stages(p), self.attack_label(p)[0], p.sampling) for p in prepared]
-
-    def calibrate(self, prepared: PreparedDataset) -> float:
+    def _calibrate(self, p: PreparedDataset) -> float:
         """Seconds of one forward+backward pass (input gradient) on one batch of real images."""
-        images, _ = self._load(prepared, prepared.clean_indices[:self.spec.batch_size])
+        images, _ = p.task.load(p.clean_indices[:self.spec.batch_size])
         self._input_gradient(images[:2])  # warm-up: first calls pay for allocations
         start = time.perf_counter()
         self._input_gradient(images)
@@ -219,36 +220,23 @@ class Benchmark:
             torch.autograd.grad(self.encoder(x).sum(), x)
 
     # ----------------------------------------------------------------- running
-    def run(self, prepared: Sequence[PreparedDataset],
-            on_batch: Optional[Callable[[BatchEvent], None]] = None) -> List[BenchmarkResult]:
-        """Evaluate every dataset at every eps; finished batches are taken from the partial results."""
-        records: List[BenchmarkResult] = []
-        for p in prepared:
-            run = self._classification if p.task == 'classification' else self._retrieval
-            records.extend(run(p, on_batch))
-        return records
-
-    def n_batches(self, prepared: Sequence[PreparedDataset]) -> int:
-        """Batches :meth:`run` goes through (for progress bars)."""
-        return sum(len(self._batches(p.clean_indices)) + len(self.spec.eps) * len(self._batches(p.robust_indices))
-                   for p in prepared)
-
     def _batches(self, indices: List[int]) -> List[List[int]]:
         size = self.spec.batch_size
         return [indices[i:i + size] for i in range(0, len(indices), size)]
 
-    def _stored(self, p: PreparedDataset, stage: str, eps: float, batches: List[List[int]],
-                compute: Callable[[int, List[int]], Dict[str, Any]],
-                on_batch: Optional[Callable[[BatchEvent], None]]) -> List[Dict[str, Any]]:
+    def _stored(self, p: PreparedDataset, stage: str, eps: float, indices: List[int],
+                compute: Callable[[int, List[int]], Batch],
+                on_batch: Optional[Callable[[BatchEvent], None]]) -> List[Batch]:
         """Per batch: the stored value when this batch was done before, else ``compute`` it and store it."""
+        batches = self._batches(indices)
         values = []
-        for b, indices in enumerate(batches):
+        for b, batch in enumerate(batches):
             key = dict(dataset=p.spec.name, plan=p.fingerprint, stage=stage, eps=eps, batch=b, seed=self.spec.seed)
             value = self.partial.get(key)
             reused = value is not None
             if value is None:
                 start = time.perf_counter()
-                value = compute(b, indices)
+                value = compute(b, batch)
                 value['time_s'] = time.perf_counter() - start
                 self.partial.put(key, value)
             values.append(value)
@@ -256,131 +244,38 @@ class Benchmark:
                 on_batch(BatchEvent(p.spec.name, stage, eps, b, len(batches), reused))
         return values
 
-    def _load(self, p: PreparedDataset, indices: Sequence[int]) -> Tuple[Tensor, Optional[Tensor]]:
-        items = [p.dataset[int(i)] for i in indices]
-        images = torch.stack([item['inputs'] for item in items]).to(self.device)
-        labels = torch.tensor([item['label'] for item in items], device=self.device) if 'label' in items[0] else None
-        return images, labels
+    def _evaluate(self, p: PreparedDataset, on_batch: Optional[Callable[[BatchEvent], None]]) -> List[BenchmarkResult]:
+        """The dataset's clean batches, then per eps its attacked batches, each batch's attack seeded
+        by (seed, dataset, eps, batch) alone; one row per eps (one clean row without eps)."""
+        p.task.start(p.clean_indices, p.robust_indices)
+        clean = self._stored(p, 'clean', 0.0, p.clean_indices, lambda b, batch: p.task.clean_batch(batch), on_batch)
+        clean_time = sum(v['time_s'] for v in clean)
+        if not self.spec.eps:
+            return [self._record(p, 0.0, p.task.summarise(clean, None, None), clean_time)]
+        records = []
+        for eps in self.spec.eps:
+            def robust_batch(b: int, batch: List[int], eps: float = eps) -> Batch:
+                seed = derived_seed(self.spec.seed, p.spec.name, eps, b)
+                return p.task.robust_batch(batch, self._attack(p, eps, seed))
 
-    def _attack_seed(self, p: PreparedDataset, eps: float, batch: int) -> int:
-        return derived_seed(self.spec.seed, p.spec.name, eps, batch)
+            robust = self._stored(p, 'robust', eps, p.robust_indices, robust_batch, on_batch)
+            summary = p.task.summarise(clean, robust, self._attack(p, eps))
+            records.append(self._record(p, eps, summary, clean_time + sum(v['time_s'] for v in robust)))
+        return records
 
-    def _record(self, p: PreparedDataset, eps: float, clean_acc: float, robust_acc: Optional[float],
-                per_attack: Dict[str, float], metrics: Dict[str, float], time_s: float,
-                sample_indices: Optional[List[int]] = None,
-                attacked_clean_acc: Optional[float] = None) -> BenchmarkResult:
-        """``sample_indices``: dataset indices of the attacked samples (default the robust subset)."""
-        if sample_indices is None:
-            sample_indices = list(p.robust_indices)
-        attacked = robust_acc is not None
-        attack, reduced = self.attack_label(p) if attacked else ('', False)
-        threat = build_attack(p.attack_cfg, eps, 0) if attacked else None
-        budget = threat.budget(len(p.classnames) if p.task == 'classification' else 2) if threat else None
+    def _record(self, p: PreparedDataset, eps: float, summary: Summary, time_s: float) -> BenchmarkResult:
+        """A result row: the task's numbers with the model, threat model, attack and samples they belong to."""
+        attack = self._attack(p, eps) if summary.robust_acc is not None else None
+        budget = attack.budget(p.setup.num_classes) if attack else None
+        sample_indices = summary.sample_indices if summary.sample_indices is not None else list(p.robust_indices)
         return BenchmarkResult(
-            dataset=p.spec.name, split=p.split, task=p.task, n=len(p.clean_indices),
-            n_robust=len(p.robust_indices) if attacked else 0, eps=float(eps), attack=attack,
-            clean_acc=clean_acc, robust_acc=robust_acc, per_attack=per_attack, metrics=metrics,
-            time_s=round(time_s, 3), model_checksum=self.model_checksum, mmtard_version=__version__,
-            seed=self.spec.seed, sample_indices=sample_indices if attacked else [], attack_reduced=reduced,
-            sampling=p.sampling, model=self.source.model, pretrained=self.source.pretrained,
-            norm=threat.norm if threat else '', eps_255=eps_label(eps) if attacked else '',
-            attack_iterations=budget.iterations if budget else None,
-            attack_restarts=budget.restarts if budget else None, attack_targets=budget.targets if budget else None,
-            attacked_clean_acc=attacked_clean_acc if attacked else None, preset=self.spec.preset)
-
-    # ----------------------------------------------------------------- classification
-    def _classification(self, p: PreparedDataset,
-                        on_batch: Optional[Callable[[BatchEvent], None]]) -> List[BenchmarkResult]:
-        weights = self.encoder.class_embeddings(p.classnames, p.templates, cache_dir=self.cache_dir)
-        classifier = ZeroShotClassifier(self.encoder, weights.to(self.device), self.spec.logit_scale)
-
-        def clean_batch(b: int, indices: List[int]) -> Dict[str, Any]:
-            images, labels = self._load(p, indices)
-            with torch.no_grad():
-                correct = classifier(images).argmax(dim=1) == labels
-            return {'n': len(indices), 'correct': int(correct.sum())}
-
-        clean = self._stored(p, 'clean', 0.0, self._batches(p.clean_indices), clean_batch, on_batch)
-        clean_acc = sum(v['correct'] for v in clean) / max(sum(v['n'] for v in clean), 1)
-        clean_time = sum(v['time_s'] for v in clean)
-        if not self.spec.eps:
-            return [self._record(p, 0.0, clean_acc, None, {}, {}, clean_time)]
-        records = []
-        for eps in self.spec.eps:
-            def robust_batch(b: int, indices: List[int], eps: float = eps) -> Dict[str, Any]:
-                images, labels = self._load(p, indices)
-                result = build_attack(p.attack_cfg, eps, self._attack_seed(p, eps, b)).evaluate(
-                    classifier, images, labels)
-                return {'n': len(indices), 'robust': int(result.robust.sum()), 'clean': int(result.clean.sum()),
-                        'per_attack': {name: round(acc * len(indices)) for name, acc in result.per_attack.items()},
-                        'nan_grads': result.nan_grad_count}
-
-            robust = self._stored(p, 'robust', eps, self._batches(p.robust_indices), robust_batch, on_batch)
-            n = sum(v['n'] for v in robust)
-            stages = list(robust[0]['per_attack'])
-            records.append(self._record(
-                p, eps, clean_acc, sum(v['robust'] for v in robust) / n,
-                {name: sum(v['per_attack'][name] for v in robust) / n for name in stages},
-                {'nan_grads': sum(v['nan_grads'] for v in robust)} if any(v['nan_grads'] for v in robust) else {},
-                clean_time + sum(v['time_s'] for v in robust),
-                attacked_clean_acc=sum(v['clean'] for v in robust) / n))
-        return records
-
-    # ----------------------------------------------------------------- retrieval
-    def _retrieval(self, p: PreparedDataset,
-                   on_batch: Optional[Callable[[BatchEvent], None]]) -> List[BenchmarkResult]:
-        dataset = p.dataset
-
-        def gallery(image_order: List[int]) -> Tuple[List[int], Tensor, List[List[int]]]:
-            rows, texts, truths = caption_gallery(dataset.image_files, dataset.captions, image_order)
-            text = self.encoder.class_embeddings(texts, CAPTION_TEMPLATE, cache_dir=self.cache_dir)
-            return rows, text.to(self.device), truths
-
-        def embed(values: List[Dict[str, Any]]) -> Tensor:
-            return torch.cat([_decode(v['embeddings'], self.encoder.embed_dim) for v in values]).to(self.device)
-
-        rows, text, truths = gallery(p.clean_indices)
-        position = {image: row for image, row in zip(p.clean_indices, rows)}
-
-        def clean_batch(b: int, indices: List[int]) -> Dict[str, Any]:
-            images, _ = self._load(p, [position[i] for i in indices])
-            with torch.no_grad():
-                return {'embeddings': _encode(self.encoder(images))}
-
-        clean = self._stored(p, 'clean', 0.0, self._batches(p.clean_indices), clean_batch, on_batch)
-        clean_embeddings = embed(clean)
-        metrics = retrieval_recall(clean_embeddings @ text.T, truths)
-        clean_time = sum(v['time_s'] for v in clean)
-        if not self.spec.eps:
-            return [self._record(p, 0.0, metrics['i2t_r1'], None, {}, metrics, clean_time)]
-        rows, text, truths = gallery(p.robust_indices)
-        # The attacked images are scored against their own, smaller gallery: so is their clean
-        # recall, so that clean and robust numbers of a row describe the same retrieval task.
-        clean_row = {image: i for i, image in enumerate(p.clean_indices)}
-        attacked_clean = retrieval_recall(
-            clean_embeddings[[clean_row[i] for i in p.robust_indices]] @ text.T, truths)
-        classifier = ZeroShotClassifier(self.encoder, text, self.spec.logit_scale)
-        positives = torch.zeros(len(truths), text.shape[0], dtype=torch.bool, device=self.device)
-        for image, captions in enumerate(truths):
-            positives[image, captions] = True
-        attacked = {image: (row, k) for k, (image, row) in enumerate(zip(p.robust_indices, rows))}
-        records = []
-        for eps in self.spec.eps:
-            def robust_batch(b: int, indices: List[int], eps: float = eps) -> Dict[str, Any]:
-                images, _ = self._load(p, [attacked[i][0] for i in indices])
-                objective = CaptionSetCrossEntropy(positives[[attacked[i][1] for i in indices]])
-                attack = build_attack(p.attack_cfg, eps, self._attack_seed(p, eps, b))
-                adv = attack.perturb(classifier, images, objective).adv
-                with torch.no_grad():
-                    return {'embeddings': _encode(self.encoder(adv))}
-
-            robust = self._stored(p, 'robust', eps, self._batches(p.robust_indices), robust_batch, on_batch)
-            recalls = retrieval_recall(embed(robust) @ text.T, truths)
-            stage = '+'.join(self.stages(p))
-            records.append(self._record(
-                p, eps, metrics['i2t_r1'], recalls['i2t_r1'], {stage: recalls['i2t_r1']},
-                {**metrics, **{f'attacked_clean_{k}': v for k, v in attacked_clean.items()},
-                 **{f'robust_{k}': v for k, v in recalls.items()}},
-                clean_time + sum(v['time_s'] for v in robust), sample_indices=rows,
-                attacked_clean_acc=attacked_clean['i2t_r1']))
-        return records
+            dataset=p.spec.name, split=p.split, task=p.task_name, n=len(p.clean_indices),
+            n_robust=len(p.robust_indices) if attack else 0, eps=float(eps), attack=attack.describe() if attack else '',
+            clean_acc=summary.clean_acc, robust_acc=summary.robust_acc, per_attack=summary.per_attack,
+            metrics=summary.metrics, time_s=round(time_s, 3), model_checksum=self.model_checksum,
+            mmtard_version=__version__, seed=self.spec.seed, sample_indices=sample_indices if attack else [],
+            attack_reduced=attack.reduced if attack else False, sampling=p.sampling, model=self.source.model,
+            pretrained=self.source.pretrained, norm=attack.norm if attack else '', eps_255=eps_label(eps) if attack else '',
+            attack_iterations=budget.iterations if budget else None, attack_restarts=budget.restarts if budget else None,
+            attack_targets=budget.targets if budget else None, attacked_clean_acc=summary.attacked_clean_acc,
+            preset=self.spec.preset)

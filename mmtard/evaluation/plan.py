@@ -20,7 +20,7 @@ from ..attacks.base import Attack
 from ..attacks.units import to_pixels
 from ..checks import check_choice, check_positive_int
 from ..errors import ConfigError, did_you_mean
-from ..registry import ATTACKS
+from ..registry import ATTACKS, EVAL_TASKS
 
 #: How the evaluated samples are chosen (:func:`mmtard.evaluation.benchmark.evaluation_subset`):
 #: 'random' - the first n of a seeded shuffle, as CLIP_benchmark's shuffled loader gives them;
@@ -55,7 +55,6 @@ DEFAULTS: Dict[str, Any] = dict(
     cache_dir=None,
 )
 DATASET_KEYS = ('dataset', 'name', 'classnames', 'templates', 'attack_version', 'task')
-TASKS = ('classification', 'retrieval')
 
 
 @dataclass
@@ -129,8 +128,10 @@ def _dataset_spec(entry: Any, position: int) -> DatasetSpec:
             f'{did_you_mean(key, DATASET_KEYS) if unknown else ""} An entry is a DATASETS config '
             f"(dict(type=...)) or dict(dataset=dict(type=...), name=..., classnames=..., templates=..., "
             f"attack_version='auto', task=None).")
-    if entry.get('task') is not None and entry['task'] not in TASKS:
-        raise ConfigError(f"evaluation.datasets[{position}].task={entry['task']!r} must be one of {TASKS} or None.")
+    if entry.get('task') is not None and EVAL_TASKS.find(entry['task']) is None:
+        tasks = list(EVAL_TASKS.module_dict)
+        raise ConfigError(f"evaluation.datasets[{position}].task={entry['task']!r} is not an evaluation task."
+                          f"{did_you_mean(str(entry['task']), tasks)} Tasks: {', '.join(tasks)}, or None to infer it.")
     return DatasetSpec(name=str(entry.get('name') or _dataset_name(entry['dataset'])), dataset=entry['dataset'],
                        classnames=entry.get('classnames'), templates=entry.get('templates'),
                        attack_version=entry.get('attack_version', 'auto'), task=entry.get('task'))

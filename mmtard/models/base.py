@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..registry import ATTACKS, STUDENTS
 from .data_preprocessor import PixelDataPreprocessor
 from .teacher import FrozenTeacher
+from .zero_shot import zero_shot_logits
 
 ClassNames = Optional[Union[Sequence[str], str]]
 
@@ -82,10 +83,9 @@ class ZeroShotModel(BaseModel):
 
     # ----------------------------------------------------------------- logits
     def zero_shot_logits(self, name: str, embeddings: Tensor) -> Tensor:
-        """``logit_scale * f(x) W^T`` in fp32 even under autocast: at scale 100, bf16 would round
-        logits to steps of 0.25-0.5 in every KL term, weight and attack objective."""
-        with torch.autocast(embeddings.device.type, enabled=False):
-            return self.logit_scale * (embeddings.float() @ self.class_embeddings_of(name).float().t())
+        """The zero-shot head (:func:`~mmtard.models.zero_shot.zero_shot_logits`, as evaluation's) over
+        model ``name``'s class embeddings."""
+        return zero_shot_logits(embeddings, self.class_embeddings_of(name), self.logit_scale)
 
     def student_logits(self, images: Tensor) -> Tensor:
         return self.zero_shot_logits('student', self.student(images))

@@ -1,4 +1,5 @@
-"""Zero-shot classification head: image embeddings against fixed class-text embeddings.
+"""Zero-shot classification head: image embeddings against fixed class-text embeddings, the one
+head of training, validation and evaluation (:func:`zero_shot_logits`).
 
 Every teacher and the student classify with their *own* text tower's class embeddings, so their
 logits live over the same classes even when their embedding spaces differ.
@@ -9,6 +10,13 @@ import torch
 from torch import nn
 
 from .encoders.base import ImageTextEncoder
+
+
+def zero_shot_logits(embeddings: torch.Tensor, class_embeddings: torch.Tensor, logit_scale: float) -> torch.Tensor:
+    """``logit_scale * f(x) W^T`` in fp32 even under autocast: at scale 100, bf16 would round logits to
+    steps of 0.25-0.5 in every KL term, weight and attack objective."""
+    with torch.autocast(embeddings.device.type, enabled=False):
+        return logit_scale * (embeddings.float() @ class_embeddings.float().t())
 
 
 class ZeroShotClassifier(nn.Module):
@@ -34,4 +42,4 @@ class ZeroShotClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, num_classes) logits of pixels in [0,1]."""
-        return self.logit_scale * self.encoder(images) @ self.class_embeddings.T
+        return zero_shot_logits(self.encoder(images), self.class_embeddings, self.logit_scale)
