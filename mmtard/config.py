@@ -71,8 +71,13 @@ def check_cfg_option_keys(cfg: Config, cfg_options: Dict[str, Any]) -> None:
     has already been copied into the settings that use it (``train_cfg.max_iters``), so changing it
     would change nothing."""
     tree = cfg.to_dict()
-    for key in cfg_options:
+    for key, value in cfg_options.items():
         path = key.split('.')
+        current = _value_at(tree, path)
+        if isinstance(current, dict) and 'type' in current and not isinstance(value, dict):
+            raise ConfigError(f"--cfg-options {key}={value!r}: {key} is a component (type {current['type']!r}), "
+                              f"which -o cannot replace with a value. Set its keys one by one, e.g. -o {key}.type=... "
+                              f"-o {key}.<option>=..., or replace it in a config file.")
         if path[0] in KNOWN_TOP_LEVEL_KEYS:
             continue
         working = sorted(set(_paths_ending_with({k: v for k, v in tree.items() if k in KNOWN_TOP_LEVEL_KEYS}, path)))

@@ -12,7 +12,7 @@ import inspect
 from typing import Any, Dict, Optional, Tuple
 
 from .component_registry import MMTardRegistry, accepted_options, unknown_option_error
-from .errors import ConfigError
+from .errors import ConfigError, UnknownComponentError, did_you_mean
 from .registry import ALL_REGISTRIES
 
 
@@ -37,6 +37,20 @@ def options_kept_on_type_change(options: Dict[str, Any], new_type: str) -> Dict[
             if key != 'type' and (valid is None or key in valid or key in found[1].builder_keys)}
 
 
+def check_registered(kind: str, where: str, only_typos: bool = True) -> None:
+    """Refuse a ``type`` no registry knows before the Runner sets up: with ``only_typos``, only one
+    close to a registered name ('ReferenceCosineWieghting'; other names may be free-form, left to
+    their builder). Names with a scope or module path ('mmdet.X') are left to mmengine."""
+    if '.' in kind or any(registry.find(kind) is not None for registry in ALL_REGISTRIES):
+        return
+    names = {name for registry in ALL_REGISTRIES
+             for level in (registry, registry.parent) if level is not None for name in level.module_dict}
+    close = did_you_mean(kind, names)
+    if close or not only_typos:
+        raise UnknownComponentError(f'{where}={kind!r} is not a registered component.{close} Run `mmtard list` to '
+                                    f'see the registered names (a plugin\'s appear once it is installed).')
+
+
 def check_component_options(node: Any, where: str = '') -> None:
     """Refuse a config key that the component it configures does not take (``model.atack=...``)."""
     import mmengine.runner  # noqa: F401  (registers mmengine's own loops, hooks and optimizers)
@@ -44,6 +58,8 @@ def check_component_options(node: Any, where: str = '') -> None:
     if isinstance(node, dict):
         kind = node.get('type')
         found = find_component(kind) if isinstance(kind, str) else None
+        if isinstance(kind, str) and found is None:
+            check_registered(kind, f'{where}.type'.lstrip('.'))
         if found is not None:
             target, registry = found
             valid = accepted_options(target)
@@ -64,6 +80,8 @@ def check_component_values(node: Any, where: str = 'model') -> None:
     and loads weights."""
     if isinstance(node, dict):
         found = find_component(node['type']) if isinstance(node.get('type'), str) else None
+        if isinstance(node.get('type'), str) and found is None:  # in a model, every typed dict is a component
+            check_registered(node['type'], f'{where}.type', only_typos=False)
         if found is not None and found[1].cheap_to_build:
             try:
                 inspect.signature(found[0]).bind(**{k: v for k, v in node.items() if k != 'type'})
