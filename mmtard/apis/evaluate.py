@@ -206,6 +206,10 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
     spec = benchmark_spec(evaluation, preset, fallback_dataset=val_loader.get('dataset'))
     if flags.names_model:
         encoder, source = _command_line_encoder(cfg, checkpoint, model_key, flags)
+        if flags.pretrained is None:
+            console.print(f'[yellow]warning:[/] --model {flags.model} without --pretrained evaluates a randomly '
+                          f'initialised model; give its weights with --pretrained TAG|FILE|hf-hub:ID.',
+                          highlight=False, soft_wrap=True)
     else:
         encoder, source = _config_encoder(cfg, checkpoint, model_key, console)
     out = Path(out_dir) if out_dir is not None else default_out_dir(

@@ -101,3 +101,41 @@ def test_pretrained_takes_a_training_checkpoint_with_its_own_architecture(tmp_pa
     assert (written['model'], written['pretrained']) == ('mmtard-tiny-vit', 'iter_1.pth')
     wrong = run('--model', 'ViT-B-32', '--pretrained', tmp_path / 'iter_1.pth', '--dataset', folder)
     assert wrong.exit_code == 2 and "architecture 'mmtard-tiny-vit'" in wrong.output
+
+
+def test_classnames_templates_and_a_caption_csv_from_the_command_line(tmp_path, checkpoint, monkeypatch):
+    from mmtard.models.encoders import OpenCLIPEncoder
+
+    embedded = []
+    original = OpenCLIPEncoder.class_embeddings
+
+    def spy(self, classnames, templates, cache_dir=None):
+        embedded.append((list(classnames), list(templates)))
+        return original(self, classnames, templates, cache_dir=cache_dir)
+
+    monkeypatch.setattr(OpenCLIPEncoder, 'class_embeddings', spy)
+    folder = image_folder(tmp_path / 'photos')
+    (tmp_path / 'names.json').write_text(json.dumps({'blue': 'sky', 'green': 'grass', 'red': 'fire truck'}))
+    (tmp_path / 'templates.txt').write_text('a photo of {}.\nan image showing {}.\n')
+    Image.new('RGB', (40, 40), (200, 10, 10)).save(tmp_path / 'a.png')
+    Image.new('RGB', (40, 40), (10, 10, 200)).save(tmp_path / 'b.png')
+    (tmp_path / 'captions.csv').write_text('filepath,caption\na.png,a red square\nb.png,a blue square\n')
+    result = run('--model', 'mmtard-tiny-vit', '--pretrained', checkpoint, '--dataset', folder, tmp_path / 'captions.csv',
+                 '--classnames', tmp_path / 'names.json', '--templates', tmp_path / 'templates.txt', '--eps', 1,
+                 '--n-robust', 2, '--n-iter', 1, '--out', tmp_path / 'out')
+    assert result.exit_code == 0, result.output
+    assert embedded[0] == (['sky', 'grass', 'fire truck'], ['a photo of {}.', 'an image showing {}.'])  # blue, green, red
+    assert [(r['dataset'], r['task'], r['n']) for r in rows(tmp_path / 'out')] == [
+        ('photos', 'classification', 9), ('captions', 'retrieval', 2)]
+
+
+def test_a_timm_backbone_needs_a_text_tower_and_runs_with_one(tmp_path):
+    folder = image_folder(tmp_path / 'photos', per_class=1)
+    missing = run('--model', 'test_vit', '--dataset', folder, '--out', tmp_path / 'no')
+    assert missing.exit_code == 2 and '--text-tower' in missing.output and 'Traceback' not in missing.output
+    result = run('--model', 'test_vit', '--text-tower', 'mmtard-tiny-vit', '--dataset', folder, '--eps', 1,
+                 '--n-robust', 2, '--n-iter', 1, '--attack', 'pgd', '--out', tmp_path / 'out')
+    assert result.exit_code == 0, result.output
+    row, = rows(tmp_path / 'out')
+    assert (row['model'], row['pretrained'], row['attack_iterations'], row['n']) == ('test_vit', '', 1, 3)
+    assert 'without --pretrained evaluates a randomly initialised model' in ' '.join(result.output.split())
