@@ -408,3 +408,15 @@ def test_resuming_a_checkpoint_without_the_students_weights_is_refused(in_tmp):
     assert result.exit_code == 2 and 'student.' in text and 'Traceback' not in text, text
     assert {k: v for k, v in snapshot(in_tmp / 'run').items() if k.endswith('.pth')} == \
         {k: v for k, v in before.items() if k.endswith('.pth')}
+
+
+def test_ctrl_c_during_an_evaluation_says_how_to_continue(in_tmp, monkeypatch):
+    import mmtard.apis.evaluate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mmtard.apis.evaluate, 'evaluate', interrupted)
+    result = CliRunner().invoke(cli, ['eval', TINY, '--out', 'ev'])
+    assert result.exit_code == 130 and 'run the same command again' in result.output
+    assert 'Traceback' not in result.output and 'Aborted' not in result.output

@@ -25,7 +25,8 @@ def friendly_errors(func: Callable) -> Callable:
             err_console.print(f'[bold red]error:[/] {err}', highlight=False, soft_wrap=True)
             raise SystemExit(getattr(err, 'exit_code', 2)) from None
         except KeyboardInterrupt:
-            err_console.print('[bold red]interrupted[/]', highlight=False)
+            err_console.print('[bold red]interrupted[/] (Ctrl-C). An evaluation keeps its finished batches: run the '
+                              'same command again to continue where it stopped.', highlight=False, soft_wrap=True)
             raise SystemExit(130) from None
 
     return wrapper
