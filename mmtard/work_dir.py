@@ -116,6 +116,23 @@ def is_complete_checkpoint(path: Path) -> bool:
         return False
 
 
+def latest_checkpoint(work_dir: os.PathLike | str) -> Optional[Path]:
+    """The checkpoint mmengine's ``last_checkpoint`` file names, found in ``work_dir`` itself when the
+    file names another folder (mmengine writes absolute paths: a copied or moved work dir would
+    otherwise resume from the original's checkpoint); else the newest ``*.pth``."""
+    work_dir = Path(work_dir)
+    pointer = work_dir / 'last_checkpoint'
+    if pointer.is_file():
+        named = Path(pointer.read_text().strip())
+        local = work_dir / named.name
+        if local.is_file():
+            return local
+        if named.is_file():
+            return named
+    candidates = sorted(work_dir.glob('*.pth'), key=lambda p: p.stat().st_mtime_ns)
+    return candidates[-1] if candidates else None
+
+
 def newest_complete_checkpoint(work_dir: os.PathLike | str, exclude: Iterable[os.PathLike | str] = ()) -> Optional[Path]:
     """The most recently written checkpoint in ``work_dir`` that is complete, apart from ``exclude``."""
     excluded = {Path(p).resolve() for p in exclude}

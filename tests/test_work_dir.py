@@ -79,3 +79,19 @@ def test_two_concurrent_trains_the_second_is_refused_and_the_first_finishes_inta
     with trusted_checkpoint_globals():
         assert torch.load(work / 'iter_6.pth', map_location='cpu')['meta']['iter'] == 6
     assert not lock.exists()
+
+
+def test_resume_of_a_copied_work_dir_reads_the_copys_checkpoint(tmp_path):
+    """mmengine's last_checkpoint holds an absolute path: a copied work dir would resume from the original."""
+    from mmtard.apis.train import prepare_config
+
+    work = tmp_path / 'copy'
+    work.mkdir()
+    (work / 'iter_4.pth').write_bytes(b'x')
+    (work / 'last_checkpoint').write_text(str(tmp_path / 'original' / 'iter_4.pth'))
+    cfg = prepare_config(str(TINY), work_dir=work, resume='auto')
+    assert cfg.resume and cfg.load_from == str(work / 'iter_4.pth')
+    (work / 'iter_4.pth').unlink()
+    (work / 'last_checkpoint').write_text(str(tmp_path / 'gone.pth'))
+    with pytest.raises(Exception, match='holds no checkpoint to resume from'):
+        prepare_config(str(TINY), work_dir=work, resume='auto')

@@ -15,8 +15,8 @@ from ..config import resolve_config
 from ..config_check import check_component_values
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
 from ..plugins import ensure_plugins_loaded
-from ..work_dir import (check_output_dir, is_complete_checkpoint, remove_incomplete_checkpoints, resume_advice,
-                        work_dir_lock)
+from ..work_dir import (check_output_dir, is_complete_checkpoint, latest_checkpoint, remove_incomplete_checkpoints,
+                        resume_advice, work_dir_lock)
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Variables each launcher sets and mmengine's process-group set-up reads.
@@ -67,7 +67,7 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
     check_work_dir(Path(cfg.work_dir), resume, overwrite)
     if resume is not None:
         cfg.resume = True
-        cfg.load_from = None if resume == 'auto' else str(resume)
+        cfg.load_from = str(latest_checkpoint(cfg.work_dir) if resume == 'auto' else resume)
     if launcher not in LAUNCHERS:
         raise ConfigError(f'Unknown launcher {launcher!r}; use one of {LAUNCHERS}.')
     missing_env = [name for name in LAUNCHER_ENV.get(launcher, ()) if name not in os.environ]
@@ -101,7 +101,7 @@ def check_work_dir(run_dir: Path, resume: Optional[str], overwrite: bool) -> Non
                 f"--resume {resume!r} continues another run, but the work dir {str(run_dir)!r} already holds "
                 f"checkpoints of its own, which the resumed run would replace. Give a fresh --work-dir, "
                 f"or pass --overwrite.")
-        if resume == 'auto' and not has_checkpoints(run_dir):
+        if resume == 'auto' and latest_checkpoint(run_dir) is None:
             raise CheckpointError(f"--resume: the work dir {str(run_dir)!r} holds no checkpoint to resume "
                                   f"from. Run without --resume, or point --work-dir at the earlier run.")
 
@@ -202,8 +202,7 @@ def train_with_advice(runner: Any, work_dir: str, config: Optional[str], resume:
     except KeyboardInterrupt:
         raise TrainingStopped(f'Training was interrupted. {resume_advice(work_dir, config)}', exit_code=130) from None
     except CheckpointError as err:
-        last = Path(work_dir) / 'last_checkpoint'
-        failed = resume if resume != 'auto' else (last.read_text().strip() if last.is_file() else None)
+        failed = resume if resume != 'auto' else latest_checkpoint(work_dir)
         if failed is None or is_complete_checkpoint(Path(failed)):
             raise
         raise CheckpointError(f'{err} {resume_advice(work_dir, config, exclude=[failed])}') from None
