@@ -420,3 +420,15 @@ def test_ctrl_c_during_an_evaluation_says_how_to_continue(in_tmp, monkeypatch):
     result = CliRunner().invoke(cli, ['eval', TINY, '--out', 'ev'])
     assert result.exit_code == 130 and 'run the same command again' in result.output
     assert 'Traceback' not in result.output and 'Aborted' not in result.output
+
+
+def test_resuming_a_weights_only_file_says_it_holds_no_training_state(in_tmp):
+    from mmtard.config import resolve_config
+    from mmtard.registry import MODELS
+
+    Path('run').mkdir()
+    torch.save({'state_dict': MODELS.build(resolve_config(TINY).model).state_dict()}, 'run/iter_5.pth')
+    result = CliRunner().invoke(cli, ['train', TINY, '--work-dir', 'run', '--resume', 'run/iter_5.pth'])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2 and 'holds weights but not the training state' in text and 'Traceback' not in text
+    assert "-o load_from=run/iter_5.pth" in text and not list(Path('run').glob('iter_[!5]*.pth'))

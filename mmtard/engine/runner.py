@@ -66,7 +66,14 @@ class MMTardRunner(Runner):
         """mmengine's resume; with the config's ``resume_lr_from_config`` (`--lr-from-config`), the
         learning rate the checkpoint saved yields to the config's (and ``-o``'s): every param group
         and scheduler is scaled by config lr / the run's initial lr, so the schedule keeps its shape."""
-        super().resume(filename, *args, **kwargs)
+        try:
+            super().resume(filename, *args, **kwargs)
+        except KeyError as err:  # mmengine reads checkpoint['meta']['iter'], ['message_hub'], ... unguarded
+            raise CheckpointError(
+                f'{filename!r} holds weights but not the training state --resume continues (no {err} entry): it '
+                f'was not written by `mmtard train` (an exported or hand-saved state dict?). To start from its '
+                f'weights instead, run without --resume and with -o load_from={filename} (the whole model) or '
+                f'-o model.student.pretrained=<file> (the student).') from None
         if self.cfg.get('resume_lr_from_config'):
             scale_resumed_learning_rate(self, self.cfg.optim_wrapper.optimizer.lr)
 
