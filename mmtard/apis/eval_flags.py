@@ -3,6 +3,7 @@ config's ``evaluation`` section: a flag given wins over the config, and everythi
 from the config (or, without one, from the defaults and the preset)."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -48,9 +49,9 @@ class EvalFlags:
                            preset: Optional[str]) -> Tuple[Dict[str, Any], Optional[str]]:
         """The config's ``evaluation`` section with these flags applied, and the preset to resolve it
         with: budgets given as flags beat ``--preset``, which then only fills in the rest."""
-        from ..evaluation.plan import DEFAULTS, _plain
+        from ..evaluation.plan import DEFAULTS
 
-        result = _plain(dict(section or {}))
+        result = copy.deepcopy(section.to_dict() if hasattr(section, 'to_dict') else dict(section or {}))
         if self.datasets:
             result['datasets'] = dataset_entries(self.datasets, self.data_root, self.classnames, self.templates)
         elif self.classnames is not None or self.templates is not None:

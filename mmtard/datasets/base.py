@@ -5,12 +5,11 @@ config that swaps the data also swaps the label space, and nothing can get out o
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List
 
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError
 
 
 class ClassificationDataset(Dataset):
@@ -39,11 +38,3 @@ class ClassificationDataset(Dataset):
         """mmengine's convention: a fresh dict with at least ``classes``."""
         return {'classes': tuple(self.classnames), 'templates': tuple(self.templates),
                 'image_size': self.image_size, 'dataset_type': type(self).__name__}
-
-    @staticmethod
-    def check_classnames(classnames: Sequence[str], expected: int, source: str) -> List[str]:
-        names = [str(c) for c in classnames]
-        if len(names) != expected:
-            raise ConfigError(f'{source} gives {len(names)} class names but the dataset has {expected} '
-                              f'classes; give exactly one name per class, in label order.')
-        return names

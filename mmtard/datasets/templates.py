@@ -229,7 +229,35 @@ def dataset_class_text(dataset: Any, classnames: ClassNamesSpec = None,
         named_templates = class_names_and_templates(None, templates)[1]
     else:
         names, named_templates = class_names_and_templates(classnames, templates)
-    if names is not None and len(names) != len(own):
-        raise ConfigError(f'classnames gives {len(names)} class names but the dataset has {len(own)} classes; '
-                          f'give exactly one name per class, in label order.')
+    if names is not None:
+        _check_count(names, len(own), 'the dataset')
     return names or own, named_templates or list(dataset.templates)
+
+
+def _check_count(names: Sequence[str], num_classes: int, dataset: str) -> None:
+    if len(names) != num_classes:
+        raise ConfigError(f'classnames gives {len(names)} class names but {dataset} has {num_classes} classes; '
+                          f'give exactly one name per class, in label order.')
+
+
+def standard_class_text(dataset: str, own_classes: Sequence[str], classnames: Optional[Sequence[str]] = None,
+                        templates: Union[None, str, Sequence[str]] = None) -> Tuple[List[str], List[str]]:
+    """Class names and templates of a benchmark dataset whose labels are fixed (torchvision's): the given
+    names (one per class, in label order), else the bundled standard ones of ``dataset``, else its own
+    ``own_classes``; the given templates, else the bundled ones, else 'simple'."""
+    key = _bundle_key(dataset)
+    bundled = get_class_names_and_templates(key) if key else None
+    num_classes = len(bundled[0]) if bundled and bundled[0] else len(own_classes)
+    if classnames is not None:
+        names = [str(c) for c in classnames]
+        if num_classes:
+            _check_count(names, num_classes, dataset)
+    elif bundled and bundled[0]:
+        names = bundled[0]
+    elif own_classes:
+        names = [str(c).replace('_', ' ') for c in own_classes]
+    else:
+        raise ConfigError(f'{dataset} has no class names; pass classnames=[...].')
+    if templates is not None:
+        return names, get_templates(templates)
+    return names, bundled[1] if bundled else get_templates('simple')

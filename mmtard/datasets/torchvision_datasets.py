@@ -13,7 +13,7 @@ from ..registry import DATASETS
 from .base import ClassificationDataset
 from .preprocess import resize_center_crop
 from .sampling import balanced_subset, dataset_labels
-from .templates import available_metadata, get_class_names_and_templates, get_templates
+from .templates import standard_class_text
 
 #: Datasets whose torchvision class takes ``train: bool`` rather than ``split: str``.
 _TRAIN_FLAG = ('CIFAR10', 'CIFAR100', 'MNIST', 'FashionMNIST')
@@ -57,27 +57,11 @@ class TorchvisionDataset(ClassificationDataset):
                 f'{name} ({split} split) was not found or is incomplete under {self.root} (torchvision: '
                 f'{err}). Pass download=True to let torchvision download it there, or place the files '
                 f'there yourself in torchvision\'s layout; nothing is downloaded by default.') from None
-        self.classnames, self.templates = self._text(classnames, templates)
+        self.classnames, self.templates = standard_class_text(name, getattr(self.dataset, 'classes', None) or [],
+                                                              classnames, templates)
         self._labels = dataset_labels(self.dataset)
         self.sample_indices = balanced_subset(self._labels or [0] * len(self.dataset),
                                               max_samples, sample_seed)
-
-    def _text(self, classnames: Optional[List[str]],
-              templates: Union[None, str, List[str]]) -> Tuple[List[str], List[str]]:
-        key = self.name.lower()
-        bundled = get_class_names_and_templates(key) if key in available_metadata() else None
-        num_classes = len(bundled[0]) if bundled and bundled[0] else len(getattr(self.dataset, 'classes', []))
-        if classnames is not None:
-            names = self.check_classnames(classnames, num_classes or len(classnames), 'classnames')
-        elif bundled and bundled[0]:
-            names = bundled[0]
-        elif getattr(self.dataset, 'classes', None):
-            names = [str(c).replace('_', ' ') for c in self.dataset.classes]
-        else:
-            raise ConfigError(f'torchvision\'s {self.name} has no class names; pass classnames=[...].')
-        if templates is not None:
-            return names, get_templates(templates)
-        return names, bundled[1] if bundled else get_templates('simple')
 
     def __len__(self) -> int:
         return len(self.sample_indices)

@@ -97,3 +97,17 @@ def test_a_bundled_datasets_names_map_its_release_folders_by_name(tmp_path):
     (tmp_path / 'Forest').rename(tmp_path / 'Woods')
     with pytest.raises(ConfigError, match=r"no class for the folders \['Woods'\]"):
         ImageFolderDataset(str(tmp_path), image_size=8, classnames='eurosat')
+
+
+def test_fixed_label_datasets_take_bundled_own_or_given_names():
+    from mmtard.datasets.templates import standard_class_text
+
+    names, templates = standard_class_text('CIFAR10', ['airplane', 'automobile'] + ['x'] * 8)
+    assert names[1] == 'automobile' and templates == get_class_names_and_templates('cifar10')[1]
+    assert standard_class_text('Food101', ['apple_pie', 'baby_back_ribs']) == (['apple pie', 'baby back ribs'],
+                                                                                ['a photo of a {}.'])
+    assert standard_class_text('Food101', ['a', 'b'], ['pie', 'ribs'], 'openai_imagenet_7')[0] == ['pie', 'ribs']
+    with pytest.raises(ConfigError, match='gives 1 class names but CIFAR10 has 10 classes'):
+        standard_class_text('CIFAR10', [], ['one'])
+    with pytest.raises(ConfigError, match='has no class names'):
+        standard_class_text('Country211', [])
