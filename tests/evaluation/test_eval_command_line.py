@@ -101,6 +101,16 @@ def test_pretrained_takes_a_training_checkpoint_with_its_own_architecture(tmp_pa
     assert (written['model'], written['pretrained']) == ('mmtard-tiny-vit', 'iter_1.pth')
     wrong = run('--model', 'ViT-B-32', '--pretrained', tmp_path / 'iter_1.pth', '--dataset', folder)
     assert wrong.exit_code == 2 and "architecture 'mmtard-tiny-vit'" in wrong.output
+    # what `mmtard export` writes evaluates as the same model, with the same numbers
+    from mmtard.apis.export import export
+
+    exported = export(tmp_path / 'iter_1.pth', 'open_clip', tmp_path / 'student.safetensors').path
+    again = run('--model', 'mmtard-tiny-vit', '--pretrained', exported, '--dataset', folder, '--eps', 1,
+                '--n-robust', 2, '--n-iter', 1, '--out', tmp_path / 'exported')
+    assert again.exit_code == 0, again.output
+    first, second = rows(tmp_path / 'out')[0], rows(tmp_path / 'exported')[0]
+    assert second['pretrained'] == 'student.safetensors' and second['model_checksum'] == first['model_checksum']
+    assert (second['clean_acc'], second['robust_acc']) == (first['clean_acc'], first['robust_acc'])
 
 
 def test_classnames_templates_and_a_caption_csv_from_the_command_line(tmp_path, checkpoint, monkeypatch):
