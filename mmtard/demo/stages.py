@@ -106,11 +106,16 @@ def final_checkpoint(work_dir: Path, max_iters: int) -> Path:
     return work_dir / f'iter_{max_iters}.pth'
 
 
+def scaled_iters(max_iters: int, size: Size) -> int:
+    """A stage's iterations at ``size``."""
+    return max_iters if size.name == 'full' else max(2, int(round(max_iters * size.iters_scale)))
+
+
 def size_options(cfg: Any, size: Size) -> Dict[str, Any]:
     """Config overrides that shrink a stage to ``size`` (nothing for 'full')."""
     if size.name == 'full':
         return {}
-    iters = max(2, int(round(cfg.train_cfg.max_iters * size.iters_scale)))
+    iters = scaled_iters(cfg.train_cfg.max_iters, size)
     options: Dict[str, Any] = {
         'train_cfg.max_iters': iters, 'train_cfg.val_interval': iters,
         'default_hooks.checkpoint.interval': iters, 'default_hooks.logger.interval': 1,

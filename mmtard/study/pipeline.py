@@ -15,7 +15,8 @@ from rich.console import Console
 
 from ..demo.pipeline import default_demo_dir
 from ..demo.scoring import EVAL_EPS, HELD13, LOGIT_SCALE, SEEN, demo_attack, score_run
-from ..demo.stages import Run, Size, train_all, train_stage
+from ..config import load_config
+from ..demo.stages import CONFIG_DIR, Run, Size, scaled_iters, train_all, train_stage
 from ..errors import ConfigError, did_you_mean
 from ..plugins import ensure_plugins_loaded
 from .arms import ARMS, BASELINE, UPSTREAM, WEAK_TEACHER, Arm
@@ -54,14 +55,16 @@ def select_arms(names: Optional[Sequence[str]]) -> List[Arm]:
     return [arm for arm in ARMS if arm.name in names]
 
 
-def validation_interval(size: Size) -> int:
-    iters = 500 if size.name == 'full' else max(2, int(round(500 * size.iters_scale)))
-    return max(1, iters // VALIDATIONS)
+def validation_interval(arms: Sequence[Arm], size: Size) -> int:
+    """Every arm validates this often: VALIDATIONS times along the students' budget."""
+    budgets = {load_config(CONFIG_DIR / arm.stage.config).train_cfg.max_iters for arm in arms}
+    if len(budgets) != 1:
+        raise ConfigError(f'The study compares arms at one training budget; their configs have {sorted(budgets)}.')
+    return max(1, scaled_iters(budgets.pop(), size) // VALIDATIONS)
 
 
-def arm_options(size: Size) -> Dict[str, Any]:
-    """Study-wide overrides: validate (and log the timer's window) every few iterations."""
-    interval = validation_interval(size)
+def arm_options(interval: int) -> Dict[str, Any]:
+    """Study-wide overrides: validate (and log the timer's window) every ``interval`` iterations."""
     return {'train_cfg.val_interval': interval, 'default_hooks.logger.interval': interval,
             'log_processor.window_size': interval}
 
@@ -76,12 +79,12 @@ def study_benchmark(size: StudySize, cache_dir: Path) -> Dict[str, Any]:
                 cache_dir=str(cache_dir.parent / 'text'))
 
 
-def train_and_score(arm: Arm, seed: int, root: Path, size: StudySize, finished: Dict[str, Run],
+def train_and_score(arm: Arm, seed: int, root: Path, size: StudySize, finished: Dict[str, Run], interval: int,
                     threads: int) -> Tuple[Run, List[Dict[str, Any]]]:
     """Train one arm for one seed (or reuse it) and evaluate it; runs in a worker process."""
     torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
     console = Console()
-    stage = replace(arm.stage, options={**arm.stage.options, **arm_options(size.demo)})
+    stage = replace(arm.stage, options={**arm.stage.options, **arm_options(interval)})
     run = train_stage(stage, seed, root, size.demo, finished, console.print)
     console.print(f'[bold]evaluating[/] {arm.stage.label} (seed {seed})')
     records = score_run(run, study_benchmark(size, root / '.cache' / 'shapes'), console)
@@ -91,16 +94,17 @@ def train_and_score(arm: Arm, seed: int, root: Path, size: StudySize, finished: 
 
 
 def train_arms(arms: Sequence[Arm], seeds: int, root: Path, size: StudySize, finished: Dict[str, Run],
-               jobs: int) -> Tuple[Dict[str, List[Run]], List[Dict[str, Any]]]:
+               interval: int, jobs: int) -> Tuple[Dict[str, List[Run]], List[Dict[str, Any]]]:
     """Every (arm, seed) in ``jobs`` worker processes, each with its share of the CPU threads."""
     tasks = [(arm, seed) for arm in arms for seed in range(seeds)]
     threads = max(1, (os.cpu_count() or 1) // jobs)
     if jobs == 1:
-        results = [train_and_score(arm, seed, root, size, finished, threads) for arm, seed in tasks]
+        results = [train_and_score(arm, seed, root, size, finished, interval, threads) for arm, seed in tasks]
     else:
         context = multiprocessing.get_context('spawn')  # a fork of a process with torch threads can hang
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [pool.submit(train_and_score, arm, seed, root, size, finished, threads) for arm, seed in tasks]
+            futures = [pool.submit(train_and_score, arm, seed, root, size, finished, interval, threads)
+                       for arm, seed in tasks]
             results = [future.result() for future in futures]
     runs: Dict[str, List[Run]] = {arm.name: [] for arm in arms}
     rows: List[Dict[str, Any]] = []
@@ -133,8 +137,8 @@ def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 3, size:
                                                          stages=list(UPSTREAM))}
     if any(WEAK_TEACHER.name in arm.stage.inputs.values() for arm in chosen_arms):
         finished[WEAK_TEACHER.name] = train_stage(WEAK_TEACHER, 0, root, chosen.demo, finished, console.print)
-    runs, rows = train_arms(chosen_arms, seeds, root, chosen, finished, jobs)
-    interval = validation_interval(chosen.demo)
+    interval = validation_interval(chosen_arms, chosen.demo)
+    runs, rows = train_arms(chosen_arms, seeds, root, chosen, finished, interval, jobs)
     curves: Dict[str, List[Curve]] = {name: [read_curve(run.work_dir, interval) for run in arm_runs]
                                       for name, arm_runs in runs.items()}
     teachers = {name: run.seconds for name, run in finished.items()}

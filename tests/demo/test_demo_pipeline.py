@@ -1,5 +1,9 @@
 """The embedded demo at its 'smoke' size: every stage, the report's schema, the figure, the cache."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -9,12 +13,23 @@ from mmtard.demo.report import COLUMNS
 from mmtard.demo.stages import STAGES
 from mmtard.evaluation.results import field_names
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope='module')
 def demo_dir(tmp_path_factory):
-    work = tmp_path_factory.mktemp('demo')
-    result = CliRunner().invoke(cli, ['demo', '--work-dir', str(work), '--size', 'smoke'], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    """The smoke demo, run by a non-editable install of mmtard (its stage configs are package data),
+    from a folder that holds no repository."""
+    work, site = tmp_path_factory.mktemp('demo'), tmp_path_factory.mktemp('site')
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-build-isolation',
+                    '--target', str(site), str(REPO)], check=True)
+    env = {**os.environ, 'PYTHONPATH': str(site)}
+    where = subprocess.run([sys.executable, '-c', 'import mmtard.demo.stages as s; print(s.CONFIG_DIR)'], cwd=work,
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where).is_relative_to(site), f'the installed copy must run, not the repository ({where})'
+    result = subprocess.run([sys.executable, '-m', 'mmtard', 'demo', '--work-dir', str(work), '--size', 'smoke'],
+                            cwd=work, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
     return work
 
 
