@@ -1,4 +1,5 @@
-"""Output folders: a path that can be one, and one training run per work dir.
+"""Output folders: a path that can be one, one training run per work dir, and which of its
+checkpoints a stopped run continues from (the newest complete one, named with its command).
 
 Two runs writing into one work dir overwrite (and, through ``max_keep_ckpts``, delete) each other's
 checkpoints. The lock is an OS advisory lock (``flock``) on ``<work_dir>/.mmtard-train.lock``: the

@@ -19,6 +19,15 @@ FAST = ['-o', 'train_cfg.max_iters=4', '-o', 'train_cfg.val_interval=2', '-o', '
         '-o', 'default_hooks.checkpoint.interval=4', '-o', 'default_hooks.logger.interval=2']
 
 
+@pytest.fixture(scope='module')
+def force_bar():
+    """``-o custom_hooks.<i>.force=True`` for the config's RichProgressHook: a bar off a terminal too."""
+    from mmtard.config import resolve_config
+
+    hooks = [hook['type'] for hook in resolve_config(str(TINY)).custom_hooks]
+    return ['-o', f'custom_hooks.{hooks.index("RichProgressHook")}.force=True']
+
+
 def test_default_output_is_quiet_and_the_config_is_saved(tmp_path):
     result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), *FAST])
     assert result.exit_code == 0, result.output
@@ -36,9 +45,9 @@ def test_verbose_prints_the_environment(tmp_path):
     assert 'System environment' in result.output and 'Config:' in result.output
 
 
-def test_the_progress_display_covers_validation_and_replaces_mmengines_lines(tmp_path):
+def test_the_progress_display_covers_validation_and_replaces_mmengines_lines(tmp_path, force_bar):
     result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), *FAST,
-                                      '-o', 'custom_hooks.3.force=True'])
+                                      *force_bar])
     assert result.exit_code == 0, result.output
     assert result.output.count('validation at iteration') == 2  # after iterations 2 and 4
     assert 'Iter(train)' not in result.output and 'eta:' not in result.output, 'one ETA: the bar\'s'
@@ -69,3 +78,29 @@ def test_log_backends_are_added_beside_the_local_one(monkeypatch):
     add_log_backends(cfg, ['tensorboard', 'wandb'])
     assert [b['type'] for b in cfg.visualizer['vis_backends']] == ['LocalVisBackend', 'TensorboardVisBackend',
                                                                    'WandbVisBackend']
+
+
+def test_the_progress_display_is_closed_when_training_stops_with_an_error(tmp_path, monkeypatch, force_bar):
+    """mmengine calls no hook on an error: left running, the display would keep the cursor hidden."""
+    import sys
+
+    from mmtard.engine.hooks import RichProgressHook
+    from mmtard.weighting import ReferenceCosineWeighting
+
+    original_forward = ReferenceCosineWeighting.forward
+
+    def diverging(self, terms, labels):
+        out = original_forward(self, terms, labels)
+        out.loss = out.loss + float('inf')
+        return out
+
+    monkeypatch.setattr(ReferenceCosineWeighting, 'forward', diverging)
+    closed = []
+    original_close = RichProgressHook.close
+    monkeypatch.setattr(RichProgressHook, 'close', lambda self: (closed.append(self._progress is not None),
+                                                                 original_close(self)))
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), *FAST,
+                                      *force_bar])
+    assert result.exit_code == 2 and 'The training loss became inf' in result.output
+    assert closed == [True]
+    assert type(sys.stdout).__name__ != 'FileProxy'

@@ -197,6 +197,8 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
 
 def train_with_advice(runner: Any, work_dir: str, config: Optional[str], resume: Optional[str]) -> None:
     """``runner.train()``; when it stops early, say which checkpoint to continue from, and how."""
+    from ..engine.hooks import RichProgressHook
+
     try:
         runner.train()
     except KeyboardInterrupt:
@@ -211,3 +213,7 @@ def train_with_advice(runner: Any, work_dir: str, config: Optional[str], resume:
         note = f" The incomplete {', '.join(repr(str(p)) for p in removed)} was removed." if removed else ''
         raise TrainingStopped(f'Training stopped: {error_detail(err)}.{note} Fix the cause (free disk space, '
                               f'permissions), then continue. {resume_advice(work_dir, config)}') from None
+    finally:
+        for hook in runner.hooks:
+            if isinstance(hook, RichProgressHook):
+                hook.close()

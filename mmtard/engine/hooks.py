@@ -257,6 +257,11 @@ class RichProgressHook(Hook):
             self._progress.update(self._task, description='train')
 
     def after_train(self, runner: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the display and give mmengine's handlers their stream back; also called when training
+        stops with an error, which mmengine reports to no hook (else the cursor stays hidden)."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
