@@ -28,7 +28,7 @@ def metric_values(rows: Sequence[Dict[str, Any]], model: str, dataset: str, eps:
     """One value per seed: clean accuracy over all n samples (eps 0) or robust accuracy at eps."""
     values = {}
     for row in rows:
-        if row['model'] != model or row['dataset'] != dataset:
+        if row['stage'] != model or row['dataset'] != dataset:
             continue
         if eps == 0:
             values[row['model_seed']] = row['clean_acc']
@@ -50,7 +50,7 @@ def cell(values: Sequence[float]) -> str:
 
 
 def models_in(rows: Sequence[Dict[str, Any]]) -> List[Tuple[str, str]]:
-    present = {row['model']: row['label'] for row in rows}
+    present = {row['stage']: row['label'] for row in rows}
     return [(s.name, s.label) for s in STAGES if s.name in present]
 
 
@@ -269,5 +269,5 @@ Evaluation: {timings.get('evaluation', 0):.0f} s. Whole pipeline this run: {timi
 
 Figure: `demo.png` (left: clean vs robust accuracy at {EVAL_EPS[-1]}/255; right: the students' validation
 accuracy, clean and under PGD-10 at {EVAL_EPS[-1]}/255, along training). All rows: `results.json` (the
-evaluation suite's schema plus model and model_seed).
+evaluation suite's schema plus stage and model_seed).
 """

@@ -57,12 +57,12 @@ def score_run(run: Run, benchmark: Dict[str, Any], console: Console) -> List[Ben
 
 def score_all(runs: List[Run], root: Path, size: Size, console: Console,
               log: Callable[[str], None]) -> List[Dict[str, Any]]:
-    """One row per (run, dataset, eps): the evaluation schema plus model and seed."""
+    """One row per (run, dataset, eps): the evaluation schema plus the stage and its seed."""
     rows = []
     benchmark = demo_benchmark(size, root / '.cache' / 'shapes')
     for run in runs:
         log(f'[bold]evaluating[/] {run.stage.label} (seed {run.seed})')
         for record in score_run(run, benchmark, console):
-            rows.append({'model': run.stage.name, 'label': run.stage.label, 'kind': run.stage.kind,
+            rows.append({'stage': run.stage.name, 'label': run.stage.label, 'kind': run.stage.kind,
                          'model_seed': run.seed, **record.as_dict()})
     return rows

@@ -35,7 +35,7 @@ def demo_dir(tmp_path_factory):
 
 def test_every_stage_trained_and_evaluated(demo_dir):
     rows = json.loads((demo_dir / 'results.json').read_text())
-    assert {row['model'] for row in rows} == {stage.name for stage in STAGES}
+    assert {row['stage'] for row in rows} == {stage.name for stage in STAGES}
     assert {row['dataset'] for row in rows} == {'shapes-seen-51', 'held-out-13', 'held-out-among-64', 'mnist-digits'}
     assert {row['eps'] for row in rows} == {1.0, 2.0, 4.0}, "the paper's evaluation radii"
     names = {row['attack'] for row in rows}
