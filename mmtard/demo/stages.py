@@ -69,13 +69,12 @@ class Size:
     eval_robust: int
     apgd_iters: int
     apgd_targets: int
-    pgd_steps: int
 
     @classmethod
     def named(cls, name: str) -> 'Size':
         sizes = {
-            'full': cls('full', 1.0, 20000, 512, 1000, 400, 20, 3, 10),
-            'smoke': cls('smoke', 0.01, 512, 64, 64, 32, 3, 1, 2),
+            'full': cls('full', 1.0, 20000, 512, 1000, 400, 20, 3),
+            'smoke': cls('smoke', 0.01, 512, 64, 64, 32, 3, 1),
         }
         if name not in sizes:
             raise ConfigError(f'Unknown demo size {name!r}; use one of {sorted(sizes)}.')
