@@ -13,13 +13,13 @@ from .common import console, friendly_errors, load_plugins_reporting_failures
               help='Where every stage, evaluation and the report go; finished stages are reused '
                    '(default: work_dirs/demo, or work_dirs/demo-smoke for --size smoke).')
 @click.option('--seeds', type=click.IntRange(min=1), default=1, show_default=True,
-              help='Train the students with this many seeds (error bars in the report).')
+              help='Train the whole chain (base CLIPs, teachers, students) with this many seeds.')
 @click.option('--size', type=click.Choice(['full', 'smoke']), default='full', show_default=True,
               help="'smoke' is a seconds-long miniature of the pipeline (what the test suite runs).")
 @friendly_errors
 def demo_command(work_dir: Optional[str], seeds: int, size: str) -> None:
-    """Train a tiny CLIP, its clean and robust teachers and four students offline, then evaluate them all."""
-    from ..demo.pipeline import run_demo
+    """Train tiny CLIPs, clean and robust teachers and four students offline, then evaluate them all."""
+    from ..apps.demo import run_demo
 
     load_plugins_reporting_failures()
     run_demo(work_dir, seeds=seeds, size=size, console=console)

@@ -13,20 +13,21 @@ from .common import console, friendly_errors, load_plugins_reporting_failures
               help='Where the arms, evaluations and the report go; finished runs are reused '
                    '(default: work_dirs/study, or work_dirs/study-smoke for --size smoke).')
 @click.option('--demo-dir', type=click.Path(file_okay=False), default=None,
-              help="Where the demo's base CLIP and teachers are (or are trained): default the demo's own folder.")
-@click.option('--seeds', type=click.IntRange(min=1), default=3, show_default=True,
-              help='Seeds per arm (mean and std in every figure).')
+              help="Where each seed's base CLIPs and teachers are (or are trained): default the demo's own folder.")
+@click.option('--seeds', type=click.IntRange(min=1), default=2, show_default=True,
+              help='Chain seeds: each retrains the base CLIPs, the teachers and every arm.')
 @click.option('--size', type=click.Choice(['full', 'smoke']), default='full', show_default=True,
               help="'smoke' is a minutes-long miniature (what the test suite runs).")
 @click.option('--arm', 'arms', multiple=True,
-              help="Run only these arms (repeat the option; 'ard', the baseline, must be one). Default: all.")
+              help="Run only these arms or methods (repeat the option; the baseline 'ard' of each group must be "
+                   "one). Default: all.")
 @click.option('--jobs', type=click.IntRange(min=1), default=2, show_default=True,
               help='Runs trained at once, each in its own process with its share of the CPU threads.')
 @friendly_errors
 def study_command(work_dir: Optional[str], demo_dir: Optional[str], seeds: int, size: str, arms: Tuple[str, ...],
                   jobs: int) -> None:
     """Single-teacher ARD vs MMT-ARD: clean/robust frontiers, zero-shot, and steps to a robustness target."""
-    from ..study.pipeline import run_study
+    from ..apps.study.pipeline import run_study
 
     load_plugins_reporting_failures()
     run_study(work_dir, seeds=seeds, size=size, demo_dir=demo_dir, arms=arms, jobs=jobs, console=console)

@@ -26,7 +26,7 @@ RESULTS_MD = 'results.md'
 #: Container fields: the CSV spreads ``per_attack`` and ``metrics`` over one column per key
 #: (``per_attack.apgd-ce``, ``metrics.i2t_r5``) and leaves the sample indices to results.json.
 _SPREAD_FIELDS = ('per_attack', 'metrics')
-_JSON_ONLY_FIELDS = ('sample_indices',)
+_JSON_ONLY_FIELDS = ('sample_indices', 'clean_correct', 'robust_correct')
 
 
 @dataclass
@@ -63,6 +63,9 @@ class BenchmarkResult:
     ``attack_iterations`` / ``attack_restarts`` / ``attack_targets`` the attack's budget;
     ``attacked_clean_acc`` the clean accuracy of the ``n_robust`` attacked samples (robust accuracy's
     own baseline); ``preset`` the budget preset the counts came from.
+    ``clean_correct`` / ``robust_correct``: per-sample outcomes, '1' right and '0' wrong, of the ``n``
+    clean samples and of the ``n_robust`` attacked ones (in ``sample_indices`` order), for paired
+    bootstrap confidence intervals ('' where the task gives none).
     """
 
     dataset: str
@@ -92,6 +95,8 @@ class BenchmarkResult:
     attack_targets: Optional[int] = None
     attacked_clean_acc: Optional[float] = None
     preset: str = ''
+    clean_correct: str = ''
+    robust_correct: str = ''
 
     def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -55,7 +55,9 @@ class TaskSetup:
 @dataclass
 class Summary:
     """A result row's numbers (:class:`~mmtard.evaluation.results.BenchmarkResult` has their meaning);
-    ``sample_indices``: dataset indices of the attacked samples where they are not the robust subset's."""
+    ``sample_indices``: dataset indices of the attacked samples where they are not the robust subset's;
+    ``clean_correct`` / ``robust_correct``: per-sample outcomes ('1' right, '0' wrong) of the clean
+    samples and of the attacked ones, in sample order ('' when a task or a stored batch has none)."""
 
     clean_acc: float
     robust_acc: Optional[float] = None
@@ -63,6 +65,8 @@ class Summary:
     per_attack: Dict[str, float] = field(default_factory=dict)
     metrics: Dict[str, float] = field(default_factory=dict)
     sample_indices: Optional[List[int]] = None
+    clean_correct: str = ''
+    robust_correct: str = ''
 
 
 class Task:
@@ -115,6 +119,16 @@ def _fraction(values: List[Batch], key: str) -> float:
     return sum(v[key] for v in values) / max(sum(v['n'] for v in values), 1)
 
 
+def outcome_bits(correct: Tensor) -> str:
+    """Per-sample outcomes as a string of '0'/'1': compact in JSON, and what paired bootstraps need."""
+    return ''.join('1' if value else '0' for value in correct.tolist())
+
+
+def _joined_bits(values: List[Batch], key: str) -> str:
+    """The batches' per-sample outcomes in order; '' if any batch lacks them (stored by an older mmtard)."""
+    return ''.join(v[key] for v in values) if all(key in v for v in values) else ''
+
+
 @EVAL_TASKS.register_module(name='classification')
 class ClassificationTask(Task):
     """Zero-shot classification: logits ``s * f(x) W^T`` over the class embeddings of the encoder's own
@@ -143,24 +157,25 @@ class ClassificationTask(Task):
         images, labels = self.load(indices)
         with torch.no_grad():
             correct = self.classifier(images).argmax(dim=1) == labels
-        return {'n': len(indices), 'correct': int(correct.sum())}
+        return {'n': len(indices), 'correct': int(correct.sum()), 'correct_bits': outcome_bits(correct)}
 
     def robust_batch(self, indices: List[int], attack: Attack) -> Batch:
         images, labels = self.load(indices)
         result = attack.evaluate(self.classifier, images, labels)
         return {'n': len(indices), 'robust': int(result.robust.sum()), 'clean': int(result.clean.sum()),
                 'per_attack': {name: round(acc * len(indices)) for name, acc in result.per_attack.items()},
-                'nan_grads': result.nan_grad_count}
+                'nan_grads': result.nan_grad_count, 'robust_bits': outcome_bits(result.robust)}
 
     def summarise(self, clean: List[Batch], robust: Optional[List[Batch]], attack: Optional[Attack]) -> Summary:
-        clean_acc = _fraction(clean, 'correct')
+        clean_acc, clean_bits = _fraction(clean, 'correct'), _joined_bits(clean, 'correct_bits')
         if robust is None:
-            return Summary(clean_acc)
+            return Summary(clean_acc, clean_correct=clean_bits)
         n = sum(v['n'] for v in robust)
         nan_grads = sum(v['nan_grads'] for v in robust)
         return Summary(clean_acc, _fraction(robust, 'robust'), _fraction(robust, 'clean'),
                        {name: sum(v['per_attack'][name] for v in robust) / n for name in robust[0]['per_attack']},
-                       {'nan_grads': nan_grads} if nan_grads else {})
+                       {'nan_grads': nan_grads} if nan_grads else {}, clean_correct=clean_bits,
+                       robust_correct=_joined_bits(robust, 'robust_bits'))
 
 
 def _encode(tensor: Tensor) -> str:

@@ -73,11 +73,15 @@ class MMTARD(ZeroShotModel):
     ``cache_clean_teacher_outputs``: keep clean-input teacher embeddings per dataset index across
     epochs; valid when an index always names the same pixels: no random augmentation, or a fixed
     set of augmented views (:class:`~mmtard.datasets.views.FixedViewsDataset`, whose index names the view).
+    ``val_teacher_transfer``: validation also runs the training attack on the validation images and
+    reports each teacher's accuracy on them and on clean x (``teacher_<name>_adv_acc``,
+    ``teacher_<name>_clean_acc``) and the student's on them (``train_attack_acc``): how far the
+    student's adversarial examples transfer to the teachers, whose outputs on x_adv become targets.
     """
 
     def __init__(self, student: dict, teachers: Sequence[dict], weighting: Optional[dict] = None,
                  attack: Optional[dict] = None, attack_target: str = 'clean',
-                 cache_clean_teacher_outputs: bool = False, classnames: ClassNames = None,
+                 cache_clean_teacher_outputs: bool = False, val_teacher_transfer: bool = False, classnames: ClassNames = None,
                  templates: ClassNames = None, logit_scale: float = 100.0, val_attack: Optional[dict] = None,
                  text_cache_dir: Optional[str] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -95,6 +99,7 @@ class MMTARD(ZeroShotModel):
         self.weighting = WEIGHTINGS.build(weighting or dict(type='ReferenceCosineWeighting'))
         self.attack = ATTACKS.build(attack or dict(type='PGD', eps=4, steps=10, step_size=1, momentum=0.9))
         self.cache_clean_teacher_outputs = cache_clean_teacher_outputs
+        self.val_teacher_transfer = val_teacher_transfer
         self._clean_cache = {s.name: TeacherEmbeddingCache() for s in self.specs}
 
     def text_towers(self) -> Dict[str, nn.Module]:
@@ -133,6 +138,26 @@ class MMTARD(ZeroShotModel):
             [keys[pos] for pos in hits]).to(images.device, dtype=fresh.dtype, non_blocking=True)
         return embeddings
 
+    def attack_target_logits(self, clean: Tensor, logits: Dict[str, Tensor], index: Optional[Tensor]) -> Tensor:
+        """The training attack's target: the attack target teacher's logits on clean x, from ``logits``
+        when that teacher scored x already (one forward per teacher and step)."""
+        if self.attack_target in logits:
+            return logits[self.attack_target]
+        # the target teacher sees x_adv in the loss: one extra clean forward for the attack
+        return self.zero_shot_logits(self.attack_target, self.clean_teacher_embeddings(self.attack_target, clean, index))
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor, labels: Optional[Tensor]) -> List[Dict[str, Tensor]]:
+        records = super().predict(inputs, labels)
+        if self.val_teacher_transfer and labels is not None:
+            target = torch.softmax(self.attack_target_logits(inputs, {}, None).float(), dim=-1)
+            adv = self.attack_student(self.attack, self.student_logits, inputs, KLToTarget(target)).adv
+            records[0]['train_attack_pred'] = self.student_logits(adv).argmax(dim=-1)
+            for name, teacher in self.teachers.items():
+                for kind, images in (('clean', inputs), ('adv', adv)):
+                    records[0][f'teacher_{name}_{kind}_pred'] = self.teacher_outputs(teacher, name, images)[1].argmax(-1)
+        return records
+
     def loss(self, inputs: Tensor, labels: Tensor, index: Optional[Tensor]) -> Dict[str, Tensor]:
         clean = inputs
         embeddings: Dict[str, Tensor] = {}
@@ -141,11 +166,7 @@ class MMTARD(ZeroShotModel):
             if spec.teacher_input == 'clean':
                 embeddings[spec.name] = self.clean_teacher_embeddings(spec.name, clean, index)
                 logits[spec.name] = self.zero_shot_logits(spec.name, embeddings[spec.name])
-        if self.attack_target in logits:
-            target_logits = logits[self.attack_target]
-        else:  # the target teacher sees x_adv in the loss: one extra clean forward for the attack
-            target_logits = self.zero_shot_logits(
-                self.attack_target, self.clean_teacher_embeddings(self.attack_target, clean, index))
+        target_logits = self.attack_target_logits(clean, logits, index)
         target_probs = torch.softmax(target_logits.float(), dim=-1)
         result = self.attack_student(self.attack, self.student_logits, clean, KLToTarget(target_probs))
         adv = result.adv

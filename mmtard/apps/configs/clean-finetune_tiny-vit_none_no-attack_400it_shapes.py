@@ -1,4 +1,5 @@
-# Demo stage 2a: the clean teacher, cross-entropy fine-tuning of the base CLIP's image tower.
+# The clean-teacher recipe (cross-entropy fine-tuning of an image tower) on the student's own base CLIP:
+# the study's same-base teachers, which share the student's origin and architecture.
 _base_ = ['_base_/models.py', '_base_/data.py', '_base_/schedule.py']
 
 max_iters = 400

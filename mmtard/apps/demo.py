@@ -11,9 +11,9 @@ from rich.console import Console
 
 from ..errors import ConfigError
 from ..plugins import ensure_plugins_loaded
-from .report import figure, markdown_report, summary_table
-from .scoring import score_all
-from .stages import Size, train_all
+from .chain import STAGES, Size, run_jobs, train_job
+from .demo_report import figure, markdown_report, summary_table
+from .scoring import benchmark, score_run
 
 
 def default_demo_dir(size: str) -> Path:
@@ -24,8 +24,8 @@ def default_demo_dir(size: str) -> Path:
 
 def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1, size: str = 'full',
              console: Optional[Console] = None) -> Dict[str, Path]:
-    """Train and evaluate the chain; write results.json, report.md and demo.png into ``work_dir``
-    (default: :func:`default_demo_dir`).
+    """Train and evaluate the chain for ``seeds`` chain seeds; write results.json, report.md and demo.png
+    into ``work_dir`` (default: :func:`default_demo_dir`).
 
     Finished stages and evaluations are reused, so a rerun only rebuilds the report.
     """
@@ -36,18 +36,23 @@ def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1,
     root = Path(work_dir) if work_dir is not None else default_demo_dir(size)
     root.mkdir(parents=True, exist_ok=True)
     chosen = Size.named(size)
-    seed_list = list(range(seeds))
     start = time.perf_counter()
-    runs = train_all(root, seed_list, chosen, console.print)
+    jobs = [(stage, seed) for seed in range(seeds) for stage in STAGES]
+    done = run_jobs(jobs, train_job, (root, chosen, console.print), 1, console.print)
+    runs = [done[(stage.name, seed)][0] for stage, seed in jobs]
     eval_start = time.perf_counter()
-    rows = score_all(runs, root, chosen, console, console.print)
-    timings = {'evaluation': time.perf_counter() - eval_start}
-    timings['total'] = time.perf_counter() - start
+    section = benchmark(chosen, root / '.cache' / 'shapes')
+    rows = []
+    for run in runs:
+        console.print(f'[bold]evaluating[/] {run.stage.label} (seed {run.seed})')
+        rows += [{'stage': run.stage.name, 'label': run.stage.label, 'kind': run.stage.kind, 'model_seed': run.seed,
+                  **record.as_dict()} for record in score_run(run, section, console)]
+    timings = {'evaluation': time.perf_counter() - eval_start, 'total': time.perf_counter() - start}
     outputs = {'results': root / 'results.json', 'report': root / 'report.md', 'figure': root / 'demo.png'}
     outputs['results'].write_text(json.dumps(rows, indent=2) + '\n')
-    outputs['report'].write_text(markdown_report(rows, runs, seed_list, timings, chosen.name))
+    outputs['report'].write_text(markdown_report(rows, runs, seeds, timings, chosen.name))
     figure(rows, runs, outputs['figure'])
-    wide = Console(file=console.file, width=max(console.width, 160))  # ten columns: never squeeze them
+    wide = Console(file=console.file, width=max(console.width, 160))  # many columns: never squeeze them
     wide.print(summary_table(rows))
     console.print(f'Report: {outputs["report"]}  figure: {outputs["figure"]}  rows: {outputs["results"]}  '
                   f'({timings["total"]:.0f} s)', highlight=False)

@@ -8,4 +8,5 @@ model = dict(
               dict(name='robust', encoder={{_base_.robust_teacher}}, teacher_input='adv')],
     weighting=dict(type='ReferenceCosineWeighting', coefficients=dict(robust=50.0, clean=5.0)),
     attack={{_base_.attack}}, attack_target='clean', logit_scale={{_base_.logit_scale}},
-    val_attack={{_base_.val_attack}}, cache_clean_teacher_outputs=True)
+    val_attack={{_base_.val_attack}}, cache_clean_teacher_outputs=True,
+    val_teacher_transfer=True)

@@ -1,0 +1,267 @@
+"""The miniature's training chain: base CLIPs -> clean and robust teachers -> students, per seed.
+
+Every stage is an ordinary config in ``mmtard/apps/configs/`` (installed with the package) that
+``mmtard train`` runs alone; the chain only fills in the checkpoints of earlier stages, the seed and
+(for the test suite) a smaller size. A seed is a whole chain: each seed trains its own base CLIPs
+and teachers, so seed-to-seed spread covers the teachers' variance too, not only the students'. A
+stage whose final checkpoint exists is reused, so a rerun costs only the report.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..config import load_config
+from ..errors import ConfigError
+from ..evaluation.plan import fingerprint
+
+CONFIG_DIR = Path(__file__).resolve().parent / 'configs'  # package data: works from any install
+#: The student's base CLIP and, pretrained separately with its own seed, the teachers' larger one.
+STUDENT_ARCH, TEACHER_ARCH = 'mmtard-tiny-vit', 'mmtard-small-vit'
+#: Added to the chain seed for the teachers' base CLIP, so its data order is not the student base's.
+TEACHER_SEED_OFFSET = 100
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training run of the chain.
+
+    ``inputs`` maps a config key to the stage whose final checkpoint it receives; ``kind`` is
+    'base', 'teacher' or 'student'; ``options`` are config overrides on top of the stage's config file
+    (a study's variants); ``seed_offset`` is added to the chain seed for this stage's randomness.
+    """
+
+    name: str
+    label: str
+    config: str
+    kind: str
+    inputs: Dict[str, str] = field(default_factory=dict)
+    options: Dict[str, Any] = field(default_factory=dict)
+    seed_offset: int = 0
+
+
+def robust_teacher_options(eps: float) -> Dict[str, Any]:
+    """PMG-AFT trained at ``eps`` (1/255 units) with its config's PGD-3 shape: step 2.5 eps / 3."""
+    return {'model.attack.eps': eps, 'model.attack.step_size': 2.5 * eps / 3}
+
+
+def student_eps_options(eps: float) -> Dict[str, Any]:
+    """A student trained (and validated) at ``eps`` instead of its config's 4/255."""
+    return {'model.attack.eps': eps, 'model.val_attack.eps': eps}
+
+
+STUDENT_INPUTS = {'model.student.pretrained': 'base'}
+TEACHER_BASE_INPUTS = {'model.student.pretrained': 'teacher-base'}
+TEACHER_INPUTS = {**STUDENT_INPUTS, 'model.teachers.0.encoder.pretrained': 'clean-teacher',
+                  'model.teachers.1.encoder.pretrained': 'robust-teacher'}
+BASE = Stage('base', 'base CLIP (student)', 'clip-pretrain_tiny-vit_none_no-attack_1200it_shapes-mnist.py', 'base')
+TEACHER_BASE = Stage('teacher-base', 'base CLIP (teachers, 3.7x wider)',
+                     'clip-pretrain_small-vit_none_no-attack_1200it_shapes-mnist.py', 'base',
+                     seed_offset=TEACHER_SEED_OFFSET)
+CLEAN_TEACHER = Stage('clean-teacher', 'clean teacher', 'clean-finetune_small-vit_none_no-attack_400it_shapes.py',
+                      'teacher', TEACHER_BASE_INPUTS)
+ROBUST_TEACHER = Stage('robust-teacher', 'PMG-AFT teacher', 'pmg-aft_small-vit_frozen-base_pgd3-eps4_500it_shapes.py',
+                       'teacher', TEACHER_BASE_INPUTS)
+UPSTREAM = (BASE, TEACHER_BASE, CLEAN_TEACHER, ROBUST_TEACHER)
+STUDENTS = (
+    Stage('undefended', 'undefended student', 'clean-finetune_tiny-vit_none_no-attack_500it_shapes.py', 'student',
+          STUDENT_INPUTS),
+    Stage('single-ard', 'single-teacher ARD', 'single-teacher-ard_tiny-vit_small-pmg-aft_pgd5-eps4_500it_shapes.py',
+          'student', {**STUDENT_INPUTS, 'model.teacher.pretrained': 'robust-teacher'}),
+    Stage('mmtard-reference', 'MMT-ARD (reference cosine)',
+          'mmtard_tiny-vit_small-clean-pmg-aft_pgd5-eps4_500it_shapes.py', 'student', TEACHER_INPUTS),
+    Stage('mmtard-dynamic', 'MMT-ARD (dynamic confidence)',
+          'mmtard-dynamic-confidence_tiny-vit_small-clean-pmg-aft_pgd5-eps4_500it_shapes.py', 'student',
+          TEACHER_INPUTS),
+)
+#: The embedded demo's chain.
+STAGES = UPSTREAM + STUDENTS
+
+
+@dataclass
+class Size:
+    """How big the chain runs: ``full`` is the README's, ``smoke`` is the test suite's miniature."""
+
+    name: str
+    iters_scale: float
+    train_samples: int
+    val_samples: int
+    eval_clean: int
+    eval_robust: int
+    apgd_iters: int
+    apgd_targets: int
+
+    @classmethod
+    def named(cls, name: str) -> 'Size':
+        sizes = {
+            'full': cls('full', 1.0, 20000, 512, 1000, 400, 20, 3),
+            'smoke': cls('smoke', 0.01, 512, 64, 64, 32, 3, 1),
+        }
+        if name not in sizes:
+            raise ConfigError(f'Unknown size {name!r}; use one of {sorted(sizes)}.')
+        return sizes[name]
+
+
+@dataclass
+class Run:
+    """A finished (or reused) training run."""
+
+    stage: Stage
+    seed: int
+    work_dir: Path
+    checkpoint: Path
+    config: Path
+    seconds: float
+    reused: bool
+
+
+def stage_dir(root: Path, stage: Stage, seed: int, settings: str) -> Path:
+    """``<root>/<stage>/<settings fingerprint>/seed<k>``: changed settings never reuse (or overwrite) a
+    run made with other ones; changed upstream checkpoints change the fingerprint too."""
+    return root / stage.name / settings / f'seed{seed}'
+
+
+def scaled_iters(max_iters: int, size: Size) -> int:
+    """A stage's iterations at ``size``."""
+    return max_iters if size.name == 'full' else max(2, int(round(max_iters * size.iters_scale)))
+
+
+def size_options(cfg: Any, size: Size) -> Dict[str, Any]:
+    """Config overrides that shrink a stage to ``size`` (nothing for 'full')."""
+    if size.name == 'full':
+        return {}
+    iters = scaled_iters(cfg.train_cfg.max_iters, size)
+    options: Dict[str, Any] = {
+        'train_cfg.max_iters': iters, 'train_cfg.val_interval': iters,
+        'default_hooks.checkpoint.interval': iters, 'default_hooks.logger.interval': 1,
+        'val_dataloader.dataset.num_samples': size.val_samples,
+        'param_scheduler': [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=1),
+                            dict(type='CosineAnnealingLR', by_epoch=False, begin=1, end=iters, eta_min=0.0)],
+    }
+    options[f'{shapes_key(cfg)}.num_samples'] = size.train_samples
+    if cfg.train_dataloader.dataset.type == 'ConcatCaptions':
+        options['train_dataloader.dataset.datasets.1.dataset.num_samples'] = size.train_samples // 4
+    options['train_dataloader.batch_size'] = min(cfg.train_dataloader.batch_size, 32)
+    return options
+
+
+def shapes_key(cfg: Any) -> str:
+    """Config key of the training set's shapes dataset (the first part of the base model's mix)."""
+    if cfg.train_dataloader.dataset.type == 'ConcatCaptions':
+        return 'train_dataloader.dataset.datasets.0'
+    return 'train_dataloader.dataset'
+
+
+def stage_options(stage: Stage, root: Path, size: Size, inputs: Dict[str, 'Run']) -> Tuple[Any, Dict[str, Any]]:
+    """The stage's config and every override the chain applies to it (seed excluded)."""
+    config = CONFIG_DIR / stage.config
+    if not config.is_file():
+        raise ConfigError(f'The stage config {config} is missing from the installed mmtard package: reinstall '
+                          f'it (pip install mmtard, or pip install -e . from a clone).')
+    cfg = load_config(config)
+    options = {**size_options(cfg, size), **stage.options}
+    options.update({key: str(inputs[source].checkpoint) for key, source in stage.inputs.items()})
+    options['log_level'] = 'WARNING'  # the chain reports progress itself; mmengine's INFO would drown it
+    shapes_cache = str(root / '.cache' / 'shapes')
+    options[f'{shapes_key(cfg)}.cache_dir'] = shapes_cache
+    options['val_dataloader.dataset.cache_dir'] = shapes_cache
+    return cfg, options
+
+
+def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[str, Run],
+                log: Callable[[str], None]) -> Run:
+    """Train one stage of chain ``seed`` (or reuse its final checkpoint); ``inputs`` holds the runs of
+    the stages it starts from, by stage name."""
+    from ..apis.train import has_checkpoints, train
+
+    cfg, options = stage_options(stage, root, size, inputs)
+    settings = fingerprint([cfg.to_dict(), options])
+    options['randomness.seed'] = seed + stage.seed_offset
+    work_dir = stage_dir(root, stage, seed, settings)
+    max_iters = options.get('train_cfg.max_iters', cfg.train_cfg.max_iters)
+    checkpoint = work_dir / f'iter_{max_iters}.pth'
+    marker = work_dir / 'stage.json'
+    config = CONFIG_DIR / stage.config
+    if checkpoint.is_file() and marker.is_file():
+        log(f'[dim]reusing[/] {stage.label} (seed {seed}): {checkpoint}')
+        seconds = json.loads(marker.read_text())['seconds']
+        return Run(stage, seed, work_dir, checkpoint, config, seconds, reused=True)
+    log(f'[bold]training[/] {stage.label} (seed {seed}) -> {work_dir}')
+    start = time.perf_counter()
+    train(config, work_dir=work_dir, resume='auto' if has_checkpoints(work_dir) else None, cfg_options=options)
+    seconds = time.perf_counter() - start
+    marker.write_text(json.dumps({'seconds': seconds, 'options': options}, indent=2, default=str) + '\n')
+    return Run(stage, seed, work_dir, checkpoint, config, seconds, reused=False)
+
+
+#: A unit of work: a stage of one chain seed; its inputs are the same seed's stages.
+Job = Tuple[Stage, int]
+
+
+def run_jobs(jobs: Sequence[Job], work: Callable[..., Any], args: Tuple[Any, ...], workers: int,
+             log: Callable[[str], None]) -> Dict[Tuple[str, int], Any]:
+    """Run every job once its inputs are done, up to ``workers`` at a time, each in its own process
+    with its share of the CPU threads (one process runs them in order).
+
+    ``work(stage, seed, inputs, threads, *args)`` returns a tuple whose first item is the job's
+    :class:`Run`; ``inputs`` maps the stage names of its inputs to their runs. Returns ``work``'s
+    results by (stage name, seed).
+    """
+    names = {stage.name for stage, _ in jobs}
+    for stage, _ in jobs:
+        missing = set(stage.inputs.values()) - names
+        if missing:
+            raise ConfigError(f'Stage {stage.name!r} starts from {sorted(missing)}, which the run does not train.')
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    done: Dict[Tuple[str, int], Any] = {}
+    pending = list(jobs)
+
+    def ready() -> List[Job]:
+        return [(s, k) for s, k in pending if all((name, k) in done for name in s.inputs.values())]
+
+    def inputs_of(stage: Stage, seed: int) -> Dict[str, Run]:
+        return {name: done[(name, seed)][0] for name in stage.inputs.values()}
+
+    if workers == 1:
+        while pending:
+            stage, seed = ready()[0]
+            pending.remove((stage, seed))
+            done[(stage.name, seed)] = work(stage, seed, inputs_of(stage, seed), threads, *args)
+        return done
+    context = multiprocessing.get_context('spawn')  # a fork of a process with torch threads can hang
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        running: Dict[Future, Job] = {}
+        while pending or running:
+            for stage, seed in ready():
+                if len(running) >= workers:
+                    break
+                pending.remove((stage, seed))
+                running[pool.submit(work, stage, seed, inputs_of(stage, seed), threads, *args)] = (stage, seed)
+            if not running:
+                raise ConfigError(f'No job can start: {[s.name for s, _ in pending]} wait on each other.')
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                stage, seed = running.pop(future)
+                done[(stage.name, seed)] = future.result()
+    return done
+
+
+def train_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,
+              log: Optional[Callable[[str], None]] = None) -> Tuple[Run]:
+    """:func:`run_jobs`'s work for a training-only job."""
+    torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
+    return (train_stage(stage, seed, root, size, inputs, log or _print),)
+
+
+def _print(message: str) -> None:
+    from rich.console import Console
+
+    Console().print(message)

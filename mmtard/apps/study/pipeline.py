@@ -1,0 +1,134 @@
+"""Run the study: per seed a whole chain (base CLIPs, teachers), every arm, evaluation, report."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from rich.console import Console
+
+from ...errors import ConfigError, did_you_mean
+from ...plugins import ensure_plugins_loaded
+from ..chain import Run, Size, Stage, run_jobs, train_stage
+from ..scoring import SEEN, HELD13, benchmark, score_run
+from .arms import BASELINE, TEACHER_ARCHS, UPSTREAM, Arm, study_arms
+from .efficiency import VALIDATIONS, read_curve
+from .report import write_report
+
+
+@dataclass
+class StudySize:
+    """The study's budget on top of a chain size: the students' iterations, validation images and
+    attacked samples, and how many chain seeds the 2x-budget arms run (the first ones)."""
+
+    chain: Size
+    student_iters: int
+    val_samples: int
+    n_robust: int
+    long_budget_seeds: int
+
+    @classmethod
+    def named(cls, name: str) -> 'StudySize':
+        sizes = {'full': (200, 256, 400, 1), 'smoke': (4, 16, 16, 1)}
+        if name not in sizes:
+            raise ConfigError(f'Unknown study size {name!r}; use one of {sorted(sizes)}.')
+        return cls(Size.named(name), *sizes[name])
+
+
+def select_arms(arms: Sequence[Arm], names: Optional[Sequence[str]]) -> List[Arm]:
+    """The arms to run, by arm or method name; every comparison needs the baseline of its group."""
+    if not names:
+        return list(arms)
+    known = list(dict.fromkeys([arm.name for arm in arms] + [arm.method for arm in arms]))
+    for name in names:
+        if name not in known:
+            raise ConfigError(f'Unknown study arm {name!r}.{did_you_mean(name, known)} Arms (or whole methods): '
+                              f'{", ".join(known)}.')
+    chosen = [arm for arm in arms if arm.name in names or arm.method in names]
+    for group in {arm.group for arm in chosen}:
+        if not any(arm.method == BASELINE and arm.group == group for arm in chosen):
+            raise ConfigError(f'--arm must include the baseline {BASELINE!r} (or its arm for train eps {group[0]}, '
+                              f'{group[1]} teachers, budget {group[2]}x): every figure compares with it.')
+    return chosen
+
+
+def arm_options(interval: int, val_samples: int) -> Dict[str, Any]:
+    """Study-wide overrides: validate on ``val_samples`` images (and log the timer's window) every
+    ``interval`` iterations."""
+    return {'train_cfg.val_interval': interval, 'default_hooks.logger.interval': interval,
+            'log_processor.window_size': interval, 'val_dataloader.dataset.num_samples': val_samples}
+
+
+def seeds_of(arm: Arm, seeds: int, size: StudySize) -> int:
+    """Chain seeds an arm runs: all of them, or the first ``long_budget_seeds`` for a 2x-budget arm."""
+    return seeds if arm.budget == 1 else min(seeds, size.long_budget_seeds)
+
+
+def study_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, roots: Tuple[Path, Path],
+              size: StudySize, arms: Dict[str, Arm]) -> Tuple[Run, List[Dict[str, Any]]]:
+    """:func:`~mmtard.apps.chain.run_jobs`'s work: train a stage (or reuse it); score an arm's student."""
+    torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
+    console = Console()
+    upstream_root, root = roots
+    if stage.name not in arms:
+        return train_stage(stage, seed, upstream_root, size.chain, inputs, console.print), []
+    arm = arms[stage.name]
+    run = train_stage(stage, seed, root, size.chain, inputs, console.print)
+    console.print(f'[bold]evaluating[/] {stage.label} (seed {seed})')
+    records = score_run(run, study_benchmark(size, root))
+    info = {'arm': arm.name, 'method': arm.method, 'label': stage.label, 'family': arm.family,
+            'parameter': arm.parameter, 'value': arm.value, 'train_eps': arm.train_eps, 'teachers': arm.teachers,
+            'teacher_arch': TEACHER_ARCHS[arm.teachers], 'teacher_base': 'student base' if arm.teachers != 'independent'
+            else 'separately pretrained', 'budget': arm.budget, 'model_seed': seed}
+    return run, [{**info, **record.as_dict()} for record in records]
+
+
+def study_benchmark(size: StudySize, root: Path) -> Dict[str, Any]:
+    """Seen classes (the frontier) and the 13 held-out combinations (zero-shot), at the paper's eps."""
+    return benchmark(size.chain, root / '.cache' / 'shapes', datasets=(SEEN, HELD13), n_robust=size.n_robust)
+
+
+def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size: str = 'full',
+              demo_dir: Optional[Union[str, Path]] = None, arms: Optional[Sequence[str]] = None, jobs: int = 2,
+              console: Optional[Console] = None) -> Dict[str, Path]:
+    """Train and evaluate every arm for ``seeds`` chain seeds; write results.json, curves.json,
+    report.md and the figures into ``work_dir`` (default ``work_dirs/study[-<size>]``). Each seed's base
+    CLIPs and teachers are trained in ``demo_dir`` (default the demo's folder for this size, so the
+    demo and the study share seed 0's). Finished runs and evaluations are reused, so a rerun only
+    rebuilds the report. ``arms`` picks arms or whole methods by name; ``jobs`` trains that many at once.
+    """
+    from ..demo import default_demo_dir
+
+    if seeds < 1 or jobs < 1:
+        raise ConfigError(f'--seeds and --jobs must be at least 1, got {seeds} and {jobs}.')
+    chosen = StudySize.named(size)
+    interval = max(1, chosen.student_iters // VALIDATIONS)
+    all_arms = [replace(arm, stage=replace(arm.stage, options={**arm.stage.options, **arm_options(interval, chosen.val_samples)}))
+                for arm in study_arms(chosen.student_iters)]
+    chosen_arms = select_arms(all_arms, arms)
+    ensure_plugins_loaded()
+    console = console or Console()
+    root = Path(work_dir) if work_dir is not None else Path('work_dirs') / ('study' if size == 'full' else f'study-{size}')
+    upstream_root = Path(demo_dir) if demo_dir is not None else default_demo_dir(size)
+    root.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    needed = {source for arm in chosen_arms for source in arm.stage.inputs.values()}
+    needed |= {source for stage in UPSTREAM if stage.name in needed for source in stage.inputs.values()}
+    upstream = [stage for stage in UPSTREAM if stage.name in needed]
+    by_cost = sorted(chosen_arms, key=lambda arm: -arm.budget)  # the longest runs first: less idle at the end
+    jobs_list = [(stage, seed) for seed in range(seeds) for stage in upstream]
+    jobs_list += [(arm.stage, seed) for arm in by_cost for seed in range(seeds_of(arm, seeds, chosen))]
+    done = run_jobs(jobs_list, study_job, ((upstream_root, root), chosen, {a.name: a for a in chosen_arms}), jobs,
+                    console.print)
+    rows = [row for arm in chosen_arms for seed in range(seeds_of(arm, seeds, chosen)) for row in done[(arm.name, seed)][1]]
+    runs = {arm.name: [done[(arm.name, seed)][0] for seed in range(seeds_of(arm, seeds, chosen))] for arm in chosen_arms}
+    upstream_runs = {stage.name: [done[(stage.name, seed)][0] for seed in range(seeds)] for stage in upstream}
+    curves = {name: [read_curve(run.work_dir, interval) for run in arm_runs]
+              for arm in chosen_arms for name, arm_runs in [(arm.name, runs[arm.name])]}
+    outputs = write_report(root, rows, chosen_arms, runs, curves, upstream_runs, chosen, seeds,
+                           time.perf_counter() - start)
+    console.print(f'Report: {outputs["report"]}  ({time.perf_counter() - start:.0f} s)', highlight=False)
+    return outputs
