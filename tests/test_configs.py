@@ -6,9 +6,9 @@ import pytest
 from mmtard.config import resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIGS = REPO / 'mmtard' / 'demo' / 'configs'  # the demo's stages ship inside the package
-CONFIGS = sorted(p for root in (REPO / 'configs', DEMO_CONFIGS) for p in root.rglob('*.py') if '_base_' not in p.parts)
-BASE_FILES = sorted(p for root in (REPO / 'configs', DEMO_CONFIGS) for p in (root / '_base_').rglob('*.py'))
+CHAIN_CONFIGS = REPO / 'mmtard' / 'apps' / 'configs'  # the demo's and study's stages ship inside the package
+CONFIGS = sorted(p for root in (REPO / 'configs', CHAIN_CONFIGS) for p in root.rglob('*.py') if '_base_' not in p.parts)
+BASE_FILES = sorted(p for root in (REPO / 'configs', CHAIN_CONFIGS) for p in (root / '_base_').rglob('*.py'))
 
 
 def config_id(path: Path) -> str:
@@ -25,7 +25,7 @@ def test_config_parses_and_names_a_model(path):
     assert cfg.model.type
     assert cfg.default_scope == 'mmtard'
     assert cfg.train_dataloader.dataset.type
-    if 'demo' not in path.parts:  # the demo's stages are scored by `mmtard demo` itself
+    if not path.is_relative_to(CHAIN_CONFIGS):  # the chain's stages are scored by the demo and the study
         assert cfg.evaluation.datasets, 'every config names the benchmark `mmtard eval` runs'
     parts = path.stem.split('_')
     assert len(parts) == 6, f'{path.name}: expected {{algorithm}}_{{student}}_{{teachers}}_{{attack}}_{{schedule}}_{{data}}'

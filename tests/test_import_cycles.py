@@ -1,5 +1,6 @@
 """No module of mmtard imports one that imports it back, at module or function level, and no
-sub-package (mmtard.apis, mmtard.demo, ...) imports one that imports it back."""
+sub-package (mmtard.apis, mmtard.apps, ...) imports one that imports it back, and the core never imports
+the applications."""
 import ast
 from pathlib import Path
 from typing import Dict, List, Set
@@ -84,7 +85,7 @@ def import_graph(root: Path) -> Dict[str, Set[str]]:
 
 
 def part_graph(edges: Dict[str, Set[str]]) -> Dict[str, Set[str]]:
-    """The same imports between the package's first-level parts (``mmtard.apis``, ``mmtard.demo``)."""
+    """The same imports between the package's first-level parts (``mmtard.apis``, ``mmtard.apps``)."""
     part = lambda name: '.'.join(name.split('.')[:2])  # noqa: E731
     parts: Dict[str, Set[str]] = {}
     for source, targets in edges.items():
@@ -98,6 +99,13 @@ def test_no_module_imports_one_that_imports_it_back():
 
 def test_no_part_of_the_package_imports_one_that_imports_it_back():
     assert cycles(part_graph(import_graph(PACKAGE))) == []
+
+
+def test_the_core_never_imports_the_applications():
+    """Demo and study stand on the public API; only the command line (their front end) reaches them."""
+    parts = part_graph(import_graph(PACKAGE))
+    importers = sorted(part for part, targets in parts.items() if 'mmtard.apps' in targets)
+    assert importers == ['mmtard.cli']
 
 
 @pytest.fixture

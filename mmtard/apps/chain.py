@@ -206,14 +206,21 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[st
 Job = Tuple[Stage, int]
 
 
+def same_seed(stage: Stage, seed: int) -> int:
+    """A job's inputs come from its own chain seed."""
+    return seed
+
+
 def run_jobs(jobs: Sequence[Job], work: Callable[..., Any], args: Tuple[Any, ...], workers: int,
-             log: Callable[[str], None]) -> Dict[Tuple[str, int], Any]:
+             log: Callable[[str], None], input_seed: Callable[[Stage, int], int] = same_seed
+             ) -> Dict[Tuple[str, int], Any]:
     """Run every job once its inputs are done, up to ``workers`` at a time, each in its own process
     with its share of the CPU threads (one process runs them in order).
 
     ``work(stage, seed, inputs, threads, *args)`` returns a tuple whose first item is the job's
-    :class:`Run`; ``inputs`` maps the stage names of its inputs to their runs. Returns ``work``'s
-    results by (stage name, seed).
+    :class:`Run`; ``inputs`` maps the stage names of its inputs to their runs, taken from seed
+    ``input_seed(stage, seed)`` (e.g. several student seeds on one chain). Returns ``work``'s results
+    by (stage name, seed).
     """
     names = {stage.name for stage, _ in jobs}
     for stage, _ in jobs:
@@ -225,10 +232,10 @@ def run_jobs(jobs: Sequence[Job], work: Callable[..., Any], args: Tuple[Any, ...
     pending = list(jobs)
 
     def ready() -> List[Job]:
-        return [(s, k) for s, k in pending if all((name, k) in done for name in s.inputs.values())]
+        return [(s, k) for s, k in pending if all((name, input_seed(s, k)) in done for name in s.inputs.values())]
 
     def inputs_of(stage: Stage, seed: int) -> Dict[str, Run]:
-        return {name: done[(name, seed)][0] for name in stage.inputs.values()}
+        return {name: done[(name, input_seed(stage, seed))][0] for name in stage.inputs.values()}
 
     if workers == 1:
         while pending:

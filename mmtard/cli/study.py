@@ -15,7 +15,9 @@ from .common import console, friendly_errors, load_plugins_reporting_failures
 @click.option('--demo-dir', type=click.Path(file_okay=False), default=None,
               help="Where each seed's base CLIPs and teachers are (or are trained): default the demo's own folder.")
 @click.option('--seeds', type=click.IntRange(min=1), default=2, show_default=True,
-              help='Chain seeds: each retrains the base CLIPs, the teachers and every arm.')
+              help='Student seeds of the main methods (sweep points and 2x-budget arms run the first).')
+@click.option('--chain-seeds', type=click.IntRange(min=1), default=1, show_default=True,
+              help='Independent chains (base CLIPs and teachers); student seed k learns from chain k mod this.')
 @click.option('--size', type=click.Choice(['full', 'smoke']), default='full', show_default=True,
               help="'smoke' is a minutes-long miniature (what the test suite runs).")
 @click.option('--arm', 'arms', multiple=True,
@@ -24,10 +26,11 @@ from .common import console, friendly_errors, load_plugins_reporting_failures
 @click.option('--jobs', type=click.IntRange(min=1), default=2, show_default=True,
               help='Runs trained at once, each in its own process with its share of the CPU threads.')
 @friendly_errors
-def study_command(work_dir: Optional[str], demo_dir: Optional[str], seeds: int, size: str, arms: Tuple[str, ...],
-                  jobs: int) -> None:
+def study_command(work_dir: Optional[str], demo_dir: Optional[str], seeds: int, chain_seeds: int, size: str,
+                  arms: Tuple[str, ...], jobs: int) -> None:
     """Single-teacher ARD vs MMT-ARD: clean/robust frontiers, zero-shot, and steps to a robustness target."""
     from ..apps.study.pipeline import run_study
 
     load_plugins_reporting_failures()
-    run_study(work_dir, seeds=seeds, size=size, demo_dir=demo_dir, arms=arms, jobs=jobs, console=console)
+    run_study(work_dir, seeds=seeds, size=size, demo_dir=demo_dir, arms=arms, jobs=jobs, chain_seeds=chain_seeds,
+              console=console)

@@ -224,3 +224,35 @@ def test_contrastive_pretraining_needs_and_uses_captions():
     assert model.log_temperature.grad is not None
     with pytest.raises(ConfigError, match='freeze_text=False'):
         MODELS.build(dict(type='ContrastivePretrain', student=TINY))
+
+
+def test_validation_reports_how_the_training_attack_transfers_to_each_teacher():
+    from mmtard.evaluation.metrics import ZeroShotAccuracy
+
+    model = build(mmtard_cfg(val_teacher_transfer=True))
+    x, y = batch()
+    x_adv = (x + 4 / 255 * torch.sign(torch.randn_like(x))).clamp(0, 1)
+    model.attack = FixedAttack(x_adv)
+    (record,) = model.predict(x, y)
+    (objective,) = model.attack.calls  # the training attack's own objective: the clean teacher on clean x
+    expected_target = F.softmax(model.zero_shot_logits('clean', model.teachers['clean'](x)), -1)
+    assert torch.allclose(objective.target_probs, expected_target, atol=1e-6)
+    for name, teacher in model.teachers.items():
+        for kind, images in (('clean', x), ('adv', x_adv)):
+            expected = model.zero_shot_logits(name, teacher(images)).argmax(-1)
+            assert torch.equal(record[f'teacher_{name}_{kind}_pred'], expected)
+    assert torch.equal(record['train_attack_pred'], model.student_logits(x_adv).argmax(-1))
+    metric = ZeroShotAccuracy()
+    metric.process(None, [record])
+    values = metric.compute_metrics(metric.results)
+    assert values['clean_acc'] == pytest.approx((record['pred'] == y).float().mean().item())
+    assert values['teacher_robust_adv_acc'] == pytest.approx((record['teacher_robust_adv_pred'] == y).float().mean().item())
+    assert set(values) == {'clean_acc', 'train_attack_acc', 'teacher_clean_clean_acc', 'teacher_clean_adv_acc',
+                           'teacher_robust_clean_acc', 'teacher_robust_adv_acc'}
+
+
+def test_validation_runs_no_extra_attack_by_default():
+    model = build(mmtard_cfg())
+    model.attack = FixedAttack(batch()[0])
+    (record,) = model.predict(*batch())
+    assert model.attack.calls == [] and set(record) == {'pred', 'label'}

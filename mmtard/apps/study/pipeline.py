@@ -14,7 +14,7 @@ from ...errors import ConfigError, did_you_mean
 from ...plugins import ensure_plugins_loaded
 from ..chain import Run, Size, Stage, run_jobs, train_stage
 from ..scoring import SEEN, HELD13, benchmark, score_run
-from .arms import BASELINE, TEACHER_ARCHS, UPSTREAM, Arm, study_arms
+from .arms import BASELINE, MAIN, TEACHER_ARCHS, UPSTREAM, Arm, study_arms
 from .efficiency import VALIDATIONS, read_curve
 from .report import write_report
 
@@ -22,17 +22,18 @@ from .report import write_report
 @dataclass
 class StudySize:
     """The study's budget on top of a chain size: the students' iterations, validation images and
-    attacked samples, and how many chain seeds the 2x-budget arms run (the first ones)."""
+    attacked samples, and how many student seeds the sweep and 2x-budget arms run (the first ones;
+    the main methods run every seed)."""
 
     chain: Size
     student_iters: int
     val_samples: int
     n_robust: int
-    long_budget_seeds: int
+    extra_arm_seeds: int
 
     @classmethod
     def named(cls, name: str) -> 'StudySize':
-        sizes = {'full': (200, 256, 400, 1), 'smoke': (4, 16, 16, 1)}
+        sizes = {'full': (150, 256, 400, 1), 'smoke': (4, 16, 16, 1)}
         if name not in sizes:
             raise ConfigError(f'Unknown study size {name!r}; use one of {sorted(sizes)}.')
         return cls(Size.named(name), *sizes[name])
@@ -63,8 +64,9 @@ def arm_options(interval: int, val_samples: int) -> Dict[str, Any]:
 
 
 def seeds_of(arm: Arm, seeds: int, size: StudySize) -> int:
-    """Chain seeds an arm runs: all of them, or the first ``long_budget_seeds`` for a 2x-budget arm."""
-    return seeds if arm.budget == 1 else min(seeds, size.long_budget_seeds)
+    """Student seeds an arm runs: every one for a main method at 1x budget, else the first
+    ``extra_arm_seeds`` (sweep points and 2x-budget arms)."""
+    return seeds if arm.budget == 1 and arm.method in MAIN else min(seeds, size.extra_arm_seeds)
 
 
 def study_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, roots: Tuple[Path, Path],
@@ -82,8 +84,13 @@ def study_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, roo
     info = {'arm': arm.name, 'method': arm.method, 'label': stage.label, 'family': arm.family,
             'parameter': arm.parameter, 'value': arm.value, 'train_eps': arm.train_eps, 'teachers': arm.teachers,
             'teacher_arch': TEACHER_ARCHS[arm.teachers], 'teacher_base': 'student base' if arm.teachers != 'independent'
-            else 'separately pretrained', 'budget': arm.budget, 'model_seed': seed}
+            else 'separately pretrained', 'budget': arm.budget, 'model_seed': seed, 'chain_seed': inputs_seed(inputs)}
     return run, [{**info, **record.as_dict()} for record in records]
+
+
+def inputs_seed(inputs: Dict[str, Run]) -> int:
+    """The chain seed a student learned from (that of the runs it starts from)."""
+    return next(iter(inputs.values())).seed
 
 
 def study_benchmark(size: StudySize, root: Path) -> Dict[str, Any]:
@@ -93,17 +100,19 @@ def study_benchmark(size: StudySize, root: Path) -> Dict[str, Any]:
 
 def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size: str = 'full',
               demo_dir: Optional[Union[str, Path]] = None, arms: Optional[Sequence[str]] = None, jobs: int = 2,
-              console: Optional[Console] = None) -> Dict[str, Path]:
-    """Train and evaluate every arm for ``seeds`` chain seeds; write results.json, curves.json,
-    report.md and the figures into ``work_dir`` (default ``work_dirs/study[-<size>]``). Each seed's base
-    CLIPs and teachers are trained in ``demo_dir`` (default the demo's folder for this size, so the
-    demo and the study share seed 0's). Finished runs and evaluations are reused, so a rerun only
-    rebuilds the report. ``arms`` picks arms or whole methods by name; ``jobs`` trains that many at once.
+              chain_seeds: int = 1, console: Optional[Console] = None) -> Dict[str, Path]:
+    """Train and evaluate every arm for ``seeds`` student seeds on ``chain_seeds`` chains (student seed
+    k learns from chain k mod ``chain_seeds``); write results.json, curves.json, report.md and the
+    figures into ``work_dir`` (default ``work_dirs/study[-<size>]``). Each chain's base CLIPs and teachers
+    are trained in ``demo_dir`` (default the demo's folder for this size, so the demo and the study
+    share chain 0). Finished runs and evaluations are reused, so a rerun only rebuilds the report.
+    ``arms`` picks arms or whole methods by name; ``jobs`` trains that many at once.
     """
     from ..demo import default_demo_dir
 
-    if seeds < 1 or jobs < 1:
-        raise ConfigError(f'--seeds and --jobs must be at least 1, got {seeds} and {jobs}.')
+    if min(seeds, jobs, chain_seeds) < 1 or chain_seeds > seeds:
+        raise ConfigError(f'--seeds, --jobs and --chain-seeds must be at least 1 and --chain-seeds at most --seeds '
+                          f'(each chain teaches at least one student seed); got {seeds}, {jobs} and {chain_seeds}.')
     chosen = StudySize.named(size)
     interval = max(1, chosen.student_iters // VALIDATIONS)
     all_arms = [replace(arm, stage=replace(arm.stage, options={**arm.stage.options, **arm_options(interval, chosen.val_samples)}))
@@ -119,16 +128,16 @@ def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size:
     needed |= {source for stage in UPSTREAM if stage.name in needed for source in stage.inputs.values()}
     upstream = [stage for stage in UPSTREAM if stage.name in needed]
     by_cost = sorted(chosen_arms, key=lambda arm: -arm.budget)  # the longest runs first: less idle at the end
-    jobs_list = [(stage, seed) for seed in range(seeds) for stage in upstream]
+    jobs_list = [(stage, seed) for seed in range(chain_seeds) for stage in upstream]
     jobs_list += [(arm.stage, seed) for arm in by_cost for seed in range(seeds_of(arm, seeds, chosen))]
     done = run_jobs(jobs_list, study_job, ((upstream_root, root), chosen, {a.name: a for a in chosen_arms}), jobs,
-                    console.print)
+                    console.print, lambda stage, seed: seed % chain_seeds if stage.kind == 'student' else seed)
     rows = [row for arm in chosen_arms for seed in range(seeds_of(arm, seeds, chosen)) for row in done[(arm.name, seed)][1]]
     runs = {arm.name: [done[(arm.name, seed)][0] for seed in range(seeds_of(arm, seeds, chosen))] for arm in chosen_arms}
-    upstream_runs = {stage.name: [done[(stage.name, seed)][0] for seed in range(seeds)] for stage in upstream}
+    upstream_runs = {stage.name: [done[(stage.name, seed)][0] for seed in range(chain_seeds)] for stage in upstream}
     curves = {name: [read_curve(run.work_dir, interval) for run in arm_runs]
               for arm in chosen_arms for name, arm_runs in [(arm.name, runs[arm.name])]}
-    outputs = write_report(root, rows, chosen_arms, runs, curves, upstream_runs, chosen, seeds,
-                           time.perf_counter() - start)
+    outputs = write_report(root, rows, chosen_arms, runs, curves, upstream_runs, chosen, (seeds, chain_seeds),
+                           time.perf_counter() - start, interval, jobs)
     console.print(f'Report: {outputs["report"]}  ({time.perf_counter() - start:.0f} s)', highlight=False)
     return outputs

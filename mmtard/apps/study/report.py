@@ -201,20 +201,23 @@ def transfer_findings(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm],
 
 # ----------------------------------------------------------------------------- efficiency
 def efficiency_table(arms: Sequence[Arm], curves: Dict[str, List[Curve]]) -> str:
+    """Per main method, group and seed: iterations to each target (ARD / method = ratio)."""
     lines = []
     for arm in arms:
         base = counterpart(arms, arm, BASELINE)
         if arm.method == BASELINE or arm.method not in MAIN or base is None:
             continue
-        for fraction in TARGET_FRACTIONS:
-            for r in races(curves[base.name], curves[arm.name], (base.name, arm.name), fraction):
-                ratio, wall = r.ratio(base.name, arm.name), r.ratio(base.name, arm.name, 'seconds')
-                lines.append([LABELS[arm.method], group_title(arm.group), f'{100 * fraction:.0f}%', r.seed,
-                              f'{100 * r.target:.1f}', _int(r.iters[base.name]), _int(r.iters[arm.name]),
-                              _ratio(ratio), _ratio(wall)])
-    return markdown_table(['method', 'group', 'target (of the lower final)', 'seed', 'target robust %',
-                           'ARD iterations', 'method iterations', 'iterations ratio (ARD / method)',
-                           'training-seconds ratio'], lines, numeric_from=2)
+        by_fraction = [races(curves[base.name], curves[arm.name], (base.name, arm.name), f) for f in TARGET_FRACTIONS]
+        for seed_races in zip(*by_fraction):
+            finals = [f'{100 * curve.robust[-1]:.1f}' for curve in (curves[base.name][seed_races[0].seed],
+                                                                  curves[arm.name][seed_races[0].seed])]
+            cells = [f'{_int(r.iters[base.name])} / {_int(r.iters[arm.name])} = {_ratio(r.ratio(base.name, arm.name))}'
+                     for r in seed_races]
+            lines.append([LABELS[arm.method], group_title(arm.group), seed_races[0].seed, ' / '.join(finals), *cells,
+                          _ratio(seed_races[0].ratio(base.name, arm.name, 'seconds'))])
+    return markdown_table(['method', 'group', 'seed', 'final val robust %, ARD / method',
+                           *(f'{100 * f:.0f}% target: iterations ARD / method' for f in TARGET_FRACTIONS),
+                           'training-seconds ratio, 100% target'], lines, numeric_from=2)
 
 
 def _int(value: Optional[float]) -> str:
@@ -317,8 +320,9 @@ def figures(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], curves: Dict[st
 
 # ----------------------------------------------------------------------------- the report
 def markdown_report(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], runs: Dict[str, List[Run]],
-                    curves: Dict[str, List[Curve]], upstream: Dict[str, List[Run]], size: Any, seeds: int,
-                    seconds: float, root: Path) -> str:
+                    curves: Dict[str, List[Curve]], upstream: Dict[str, List[Run]], size: Any,
+                    seeds: Tuple[int, int], seconds: float, root: Path, interval: int, jobs: int) -> str:
+    """The whole report; ``seeds`` is (student seeds, chain seeds)."""
     counts = {row['dataset']: (row['n'], row['n_robust']) for row in rows if row['eps']}
     attack = rows[0]['attack'] if rows else '-'
     diagnostics = transfer_rows(arms, runs)
@@ -329,19 +333,26 @@ def markdown_report(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], runs: D
                                for name, (n, k) in counts.items()])
     frontiers = '\n\n'.join(f'### {group_title(group)}\n\n{frontier_table(rows, [a for a in arms if a.group == group])}'
                             for group in groups)
+    seeds, chain_seeds = seeds
+    uncovered = ('The teachers\' and base CLIPs\' own seed-to-seed variance is NOT covered: one chain. '
+                 if chain_seeds == 1 else '')
     return f"""# Does MMT-ARD beat single-teacher distillation? The paper's claims in miniature
 
-`mmtard study --size {size.chain.name} --seeds {seeds}`: {len(arms)} arms, chain seeds {list(range(seeds))}. A seed
-is a whole chain: the student's base CLIP, the teachers' separately pretrained base CLIP
-({TEACHER_ARCHS[INDEPENDENT]}), both teachers and every student are trained anew per seed. The paper
-claims, for a ViT-B-32 student over single-teacher adversarial distillation: {PAPER_CLAIMS}.
-Students train for {size.student_iters} iterations (budgets {budgets}) with PGD (step 1/255, momentum
-0.9) at their train eps; robust accuracy is measured at {', '.join(f'{k}/255' for k in EVAL_EPS)} under {attack}.
+`mmtard study --size {size.chain.name} --seeds {seeds} --chain-seeds {chain_seeds}`: {len(arms)} arms. The
+student is a tiny CLIP ({TEACHER_ARCHS[SAME_BASE]}); both teachers come from a separately pretrained,
+larger CLIP ({TEACHER_ARCHS[INDEPENDENT]}), as the paper's ViT-L-14 teachers are larger than and
+independent of its ViT-B-32 student; the same-base arms use teachers made from the student's own base
+CLIP instead. The paper claims, for a ViT-B-32 student over single-teacher adversarial distillation:
+{PAPER_CLAIMS}. Students train for {size.student_iters} iterations (the 2x arms {2 * size.student_iters})
+with PGD (step 1/255, momentum 0.9) at their train eps; robust accuracy is measured at
+{', '.join(f'{k}/255' for k in EVAL_EPS)} under {attack}.
 
-Intervals are 95% two-level bootstrap intervals of the paired difference (chain seeds, then the
-test samples, the same samples for both models): they count sampling error and seed-to-seed
-spread, and with {seeds} seed{'s' if seeds != 1 else ''} the seed level is coarse. "better" / "worse" means the whole interval is
-above / below 0; everything else is a tie at this precision.
+Seeds: the main methods ({', '.join(LABELS[m] for m in MAIN)}) ran student seeds {list(range(seeds))} on
+chain{'s' if chain_seeds > 1 else ''} {list(range(chain_seeds))} (a chain: both base CLIPs and all teachers); the sweep points and
+the 2x-budget arms ran {size.extra_arm_seeds} student seed(s). {uncovered}Intervals are 95% two-level
+bootstrap intervals of the paired difference (student seeds, then the test samples, the same samples
+for both models): they count sampling error and seed-to-seed spread of the students. "better" /
+"worse" means the whole interval is above / below 0; everything else is a tie at this precision.
 
 ## Verdict against single-teacher ARD (points, difference [95% interval])
 
@@ -374,10 +385,10 @@ each arm's clean accuracy (and, for zero-shot, at its robust accuracy); no extra
 ## Training efficiency
 
 Per seed, the target is the lower of the two arms' final validation robust accuracies (PGD-10 at the
-train eps on {size.chain.val_samples} validation images, every {size.student_iters // 10} iterations) and
+train eps on {size.val_samples} validation images, every {interval} iterations) and
 fractions of it, so both arms reach it. Ratio > 1: the method needs fewer iterations (seconds) than ARD.
-Training seconds come from runs trained {2}-at-a-time on a shared machine; the side-by-side step
-cost below is the reliable per-step figure.
+Training seconds come from runs trained {jobs} at a time; the side-by-side step cost below is the
+reliable per-step figure.
 
 {efficiency_table(arms, curves)}
 
@@ -404,13 +415,14 @@ teacher_base, budget, model_seed, and per-sample outcomes); curves: `curves.json
 
 
 def write_report(root: Path, rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], runs: Dict[str, List[Run]],
-                 curves: Dict[str, List[Curve]], upstream: Dict[str, List[Run]], size: Any, seeds: int,
-                 seconds: float) -> Dict[str, Path]:
+                 curves: Dict[str, List[Curve]], upstream: Dict[str, List[Run]], size: Any,
+                 seeds: Tuple[int, int], seconds: float, interval: int, jobs: int) -> Dict[str, Path]:
     outputs = {'results': root / 'results.json', 'curves': root / 'curves.json', 'report': root / 'report.md',
                'frontier': root / 'frontier.png', 'efficiency': root / 'efficiency.png'}
     outputs['results'].write_text(json.dumps(list(rows), indent=2) + '\n')
     outputs['curves'].write_text(json.dumps({name: [c.__dict__ for c in value] for name, value in curves.items()},
                                             indent=2) + '\n')
     figures(rows, arms, curves, outputs['frontier'], outputs['efficiency'])
-    outputs['report'].write_text(markdown_report(rows, arms, runs, curves, upstream, size, seeds, seconds, root))
+    outputs['report'].write_text(markdown_report(rows, arms, runs, curves, upstream, size, seeds, seconds, root,
+                                                         interval, jobs))
     return outputs

@@ -1,0 +1,72 @@
+"""The embedded demo at its 'smoke' size: every stage, the report's schema, the figure, the cache."""
+import json
+
+from click.testing import CliRunner
+
+from mmtard.apps.chain import STAGES, STUDENT_ARCH, TEACHER_ARCH
+from mmtard.apps.demo_report import COLUMNS
+from mmtard.cli.main import cli
+from mmtard.evaluation.results import field_names
+
+
+def test_every_stage_trained_and_evaluated(smoke_demo):
+    rows = json.loads((smoke_demo / 'results.json').read_text())
+    assert {row['stage'] for row in rows} == {stage.name for stage in STAGES}
+    assert {row['dataset'] for row in rows} == {'shapes-seen-51', 'held-out-13', 'held-out-among-64', 'mnist-digits'}
+    assert {row['eps'] for row in rows} == {1.0, 2.0, 4.0}, "the paper's evaluation radii"
+    names = {row['attack'] for row in rows}
+    assert len(names) == 1 and '[reduced]' in names.pop(), 'a reduced attack is never called AutoAttack'
+    for row in rows:
+        assert set(field_names()) <= set(row), 'rows keep the evaluation suite schema'
+        assert 0.0 <= row['clean_acc'] <= 1.0 and 0.0 <= row['robust_acc'] <= 1.0
+        assert row['n_robust'] == len(row['sample_indices']) == len(row['robust_correct'])
+        assert row['robust_correct'].count('1') == round(row['robust_acc'] * row['n_robust'])
+        assert row['clean_correct'].count('1') == round(row['clean_acc'] * row['n'])
+    for stage in STAGES:
+        assert len(list((smoke_demo / stage.name).glob('*/seed0/stage.json'))) == 1
+
+
+def test_teachers_are_larger_and_pretrained_apart_from_the_student(smoke_demo):
+    configs = {stage.name: json.loads(next((smoke_demo / stage.name).glob('*/seed0/stage.json')).read_text())['options']
+               for stage in STAGES}
+    assert 'teacher-base' in configs['robust-teacher']['model.student.pretrained']
+    assert 'teacher-base' in configs['clean-teacher']['model.student.pretrained']
+    assert '/base/' in configs['single-ard']['model.student.pretrained']
+    assert configs['teacher-base']['randomness.seed'] != configs['base']['randomness.seed']
+    report = (smoke_demo / 'report.md').read_text()
+    assert STUDENT_ARCH in report and TEACHER_ARCH in report
+
+
+def test_report_and_figure(smoke_demo):
+    report = (smoke_demo / 'report.md').read_text()
+    for title, *_ in COLUMNS:
+        assert title in report
+    assert 'What was measured' in report and 'chance' in report
+    verdict = report.split('## Verdict')[1].split('##')[0]
+    for label in ('MMT-ARD (reference cosine)', 'MMT-ARD (dynamic confidence)'):
+        assert label in verdict
+    assert verdict.count('[') >= 2 * 6, 'every comparison has its interval'
+    assert 'PMG-AFT teacher' in report, "the robust teacher's own accuracy is reported"
+    shares = report.split('## Per-term loss shares')[1].split('##')[0]
+    for label in ('single-teacher ARD', 'MMT-ARD (reference cosine)', 'MMT-ARD (dynamic confidence)'):
+        assert label in shares
+    assert 'clean ' in shares and 'robust ' in shares and '%' in shares
+    png = (smoke_demo / 'demo.png').read_bytes()
+    assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000
+
+
+def test_rerun_reuses_every_stage_and_evaluation(smoke_demo, monkeypatch):
+    import mmtard.apis.evaluate as evaluate_api
+    import mmtard.apis.train as train_api
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError('a finished stage or evaluation ran again')
+
+    monkeypatch.setattr(train_api, 'train', forbidden)
+    monkeypatch.setattr(evaluate_api, 'evaluate', forbidden)
+    before = (smoke_demo / 'results.json').read_text()
+    result = CliRunner().invoke(cli, ['demo', '--work-dir', str(smoke_demo), '--size', 'smoke'],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert 'reusing' in result.output
+    assert (smoke_demo / 'results.json').read_text() == before
