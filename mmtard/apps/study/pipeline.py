@@ -14,7 +14,8 @@ from ...errors import ConfigError, did_you_mean
 from ...plugins import ensure_plugins_loaded
 from ..chain import Run, Size, Stage, run_jobs, train_stage
 from ..scoring import SEEN, HELD13, benchmark, score_run
-from .arms import BASELINE, MAIN, TEACHER_ARCHS, UPSTREAM, Arm, study_arms
+from . import step_cost
+from .arms import BASELINE, CONTROLLED, INDEPENDENT, MAIN, TEACHER_ARCHS, UPSTREAM, Arm, study_arms
 from .efficiency import VALIDATIONS, read_curve
 from .report import write_report
 
@@ -64,9 +65,13 @@ def arm_options(interval: int, val_samples: int) -> Dict[str, Any]:
 
 
 def seeds_of(arm: Arm, seeds: int, size: StudySize) -> int:
-    """Student seeds an arm runs: every one for a main method at 1x budget, else the first
-    ``extra_arm_seeds`` (sweep points and 2x-budget arms)."""
-    return seeds if arm.budget == 1 and arm.method in MAIN else min(seeds, size.extra_arm_seeds)
+    """Student seeds an arm runs: every one for the verdict's comparison (the baseline and the release's
+    MMT-ARD at 4/255 with independent teachers, 1x budget), else the first ``extra_arm_seeds``."""
+    return seeds if is_seeded(arm) else min(seeds, size.extra_arm_seeds)
+
+
+def is_seeded(arm: Arm) -> bool:
+    return arm.method in CONTROLLED and arm.group == (4, INDEPENDENT, 1)
 
 
 def study_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, roots: Tuple[Path, Path],
@@ -127,7 +132,9 @@ def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size:
     needed = {source for arm in chosen_arms for source in arm.stage.inputs.values()}
     needed |= {source for stage in UPSTREAM if stage.name in needed for source in stage.inputs.values()}
     upstream = [stage for stage in UPSTREAM if stage.name in needed]
-    by_cost = sorted(chosen_arms, key=lambda arm: -arm.budget)  # the longest runs first: less idle at the end
+    # the longest runs first (less idle at the end), then the verdict's arms: 4/255, independent teachers
+    by_cost = sorted(chosen_arms, key=lambda arm: (-arm.budget, arm.train_eps != 4, arm.teachers != INDEPENDENT,
+                                                   not is_seeded(arm)))
     jobs_list = [(stage, seed) for seed in range(chain_seeds) for stage in upstream]
     jobs_list += [(arm.stage, seed) for arm in by_cost for seed in range(seeds_of(arm, seeds, chosen))]
     done = run_jobs(jobs_list, study_job, ((upstream_root, root), chosen, {a.name: a for a in chosen_arms}), jobs,
@@ -137,6 +144,11 @@ def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size:
     upstream_runs = {stage.name: [done[(stage.name, seed)][0] for seed in range(chain_seeds)] for stage in upstream}
     curves = {name: [read_curve(run.work_dir, interval) for run in arm_runs]
               for arm in chosen_arms for name, arm_runs in [(arm.name, runs[arm.name])]}
+    if not (root / 'step_cost.json').is_file():  # measured once, when no run trains beside it
+        timed = [arm for arm in chosen_arms if arm.method in MAIN and arm.group == (4, INDEPENDENT, 1)]
+        if timed:
+            inputs = {name: runs[0] for name, runs in upstream_runs.items()}
+            step_cost.write(step_cost.measure(timed, inputs, root, chosen.chain), root)
     outputs = write_report(root, rows, chosen_arms, runs, curves, upstream_runs, chosen, (seeds, chain_seeds),
                            time.perf_counter() - start, interval, jobs)
     console.print(f'Report: {outputs["report"]}  ({time.perf_counter() - start:.0f} s)', highlight=False)

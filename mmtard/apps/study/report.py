@@ -347,9 +347,9 @@ CLIP instead. The paper claims, for a ViT-B-32 student over single-teacher adver
 with PGD (step 1/255, momentum 0.9) at their train eps; robust accuracy is measured at
 {', '.join(f'{k}/255' for k in EVAL_EPS)} under {attack}.
 
-Seeds: the main methods ({', '.join(LABELS[m] for m in MAIN)}) ran student seeds {list(range(seeds))} on
-chain{'s' if chain_seeds > 1 else ''} {list(range(chain_seeds))} (a chain: both base CLIPs and all teachers); the sweep points and
-the 2x-budget arms ran {size.extra_arm_seeds} student seed(s). {uncovered}Intervals are 95% two-level
+Seeds: single-teacher ARD and the release's MMT-ARD at 4/255 (independent teachers, 1x budget) ran
+student seeds {list(range(seeds))}, every other arm the first {size.extra_arm_seeds}, all on chain{'s' if chain_seeds > 1 else ''}
+{list(range(chain_seeds))} (a chain: both base CLIPs and all teachers). {uncovered}Intervals are 95% two-level
 bootstrap intervals of the paired difference (student seeds, then the test samples, the same samples
 for both models): they count sampling error and seed-to-seed spread of the students. "better" /
 "worse" means the whole interval is above / below 0; everything else is a tie at this precision.
