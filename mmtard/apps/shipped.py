@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Sequence
 
 import torch
 
@@ -26,8 +26,8 @@ from .chain import CONFIG_DIR, Run, Size, Stage, size_options
 SHIPPED_DIR = Path(__file__).resolve().parent / 'pretrained'
 MANIFEST = 'manifest.json'
 TOKEN_KEY = 'model.token_embedding.weight'
-#: How shipped files name the kept rows of the token embedding.
-ROWS_KEY = 'token_embedding_rows'
+#: How shipped files name the kept rows of the token embedding, and its full number of rows.
+ROWS_KEY, SIZE_KEY = 'token_embedding_rows', 'token_embedding_size'
 
 
 def recipe(stage: Stage, size: Size, input_recipes: Dict[str, str]) -> str:
@@ -64,7 +64,8 @@ def pack(run: Run, tokenizer: Callable[[Sequence[str]], torch.Tensor], out_dir: 
 
     state = load_state_dict_file(str(run.checkpoint))
     rows = used_token_rows(tokenizer, chain_texts())
-    state = {**state, TOKEN_KEY: state[TOKEN_KEY][rows].clone(), ROWS_KEY: rows}
+    state = {**state, TOKEN_KEY: state[TOKEN_KEY][rows].clone(), ROWS_KEY: rows,
+             SIZE_KEY: torch.tensor(state[TOKEN_KEY].shape[0])}
     name = f'{run.stage.name}.safetensors'
     save_file({k: v.contiguous() for k, v in state.items()}, str(out_dir / name))
     return name
@@ -80,7 +81,7 @@ def unpack(file: Path, target: Path) -> Path:
     state = load_file(str(file))
     rows = state.pop(ROWS_KEY)
     kept = state[TOKEN_KEY]
-    full = kept.new_zeros((int(state.pop('token_embedding_size')), kept.shape[1]))
+    full = kept.new_zeros((int(state.pop(SIZE_KEY)), kept.shape[1]))
     full[rows] = kept
     state[TOKEN_KEY] = full
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -114,18 +115,13 @@ def shipped_runs(stages: Sequence[Stage], size: Size, root: Path,
 
 
 def write_manifest(runs: Sequence[Run], stages: Sequence[Stage], size: Size,
-                   tokenizer: Callable[[Sequence[str]], torch.Tensor], out_dir: Path,
-                   token_embedding_sizes: Dict[str, int]) -> Dict[str, Dict[str, object]]:
+                   tokenizer: Callable[[Sequence[str]], torch.Tensor], out_dir: Path) -> Dict[str, Dict[str, object]]:
     """Pack ``runs`` into ``out_dir`` with the manifest that records their recipes."""
     current = recipes(stages, size)
     manifest: Dict[str, Dict[str, object]] = {}
     for run in runs:
         name = pack(run, tokenizer, out_dir)
-        manifest[run.stage.name] = {'file': name, 'recipe': current[run.stage.name], 'seconds': round(run.seconds, 1),
-                                    'token_embedding_size': token_embedding_sizes[run.stage.name]}
+        manifest[run.stage.name] = {'file': name, 'recipe': current[run.stage.name], 'seconds': round(run.seconds, 1)}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + '\n')
     return manifest
 
-
-def _first(values: Iterable[Optional[Run]]) -> Optional[Run]:
-    return next((v for v in values if v is not None), None)
