@@ -37,6 +37,31 @@ class EverySample(Dataset):
         return {'index': int(item.get('index', index)), 'inputs': item['inputs']}
 
 
+def check_fixed_pixels(samples: EverySample, probes: int = 2) -> None:
+    """Refuse training data whose pixels change from one read to the next (random augmentation): a
+    cache would serve every later epoch the teacher's outputs of crops it no longer sees."""
+    import random
+
+    import numpy as np
+
+    states = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        for index in range(min(probes, len(samples))):
+            reads = []
+            for seed in (1, 2):
+                torch.manual_seed(seed), np.random.seed(seed), random.seed(seed)
+                reads.append(samples[index]['inputs'])
+            if not torch.equal(*reads):
+                raise ConfigError(
+                    f'The training data ({type(samples.dataset).__name__}) gives different pixels each time item '
+                    f'{index} is read (random augmentation): cached teacher outputs would belong to crops training '
+                    f'no longer sees. Wrap the dataset in FixedViewsDataset (a fixed set of augmented views per '
+                    f'image, e.g. train_dataloader.dataset=dict(type=\'FixedViewsDataset\', views=4, '
+                    f'dataset=<your dataset>)), or remove the random augmentation.')
+    finally:
+        torch.set_rng_state(states[0]), np.random.set_state(states[1]), random.setstate(states[2])
+
+
 def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
                   cfg_options: Optional[Dict[str, Any]] = None, batch_size: int = DEFAULT_BATCH,
                   device: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> Dict[str, Path]:
@@ -63,6 +88,7 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
                           f'{type(model).__name__}.')
     dataset_cfg = cfg.train_dataloader.dataset.to_dict()
     samples = EverySample(DATASETS.build(dataset_cfg))
+    check_fixed_pixels(samples)
     workers = cfg.train_dataloader.get('num_workers', 0)
     written = {}
     for name in clean_input_teachers(model):

@@ -27,10 +27,22 @@ def pretrained_label(pretrained: Any) -> str:
     return Path(text).name if os.path.isfile(text) else text
 
 
-def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None) -> ModelSource:
+def weights_folder(pretrained: Any) -> str:
+    """The name of the folder a weights file sits in (for a checkpoint: its training run's work dir),
+    which tells apart the many runs' ``iter_N.pth``; '' for a tag or hf-hub id."""
+    if pretrained in (None, False) or not os.path.isfile(str(pretrained)):
+        return ''
+    return Path(str(pretrained)).resolve().parent.name
+
+
+def model_source(model: str, pretrained: Any, model_key: str = '') -> ModelSource:
+    """How results name a model: architecture, weights, their folder and the encoder within the model."""
+    return ModelSource(model, pretrained_label(pretrained), weights_folder(pretrained), model_key)
+
+
+def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None, model_key: str = '') -> ModelSource:
     """The :class:`ModelSource` of an encoder config (``checkpoint``: the mmtard checkpoint loaded over it)."""
-    return ModelSource(str(cfg.get('arch', cfg.get('type', ''))),
-                       pretrained_label(checkpoint) if checkpoint else pretrained_label(cfg.get('pretrained')))
+    return model_source(str(cfg.get('arch', cfg.get('type', ''))), checkpoint or cfg.get('pretrained'), model_key)
 
 
 def encoder_config(model: str, pretrained: Optional[str], text_tower: Optional[str] = None,
@@ -81,7 +93,7 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
             if model is not None and model != trained_arch:
                 raise ConfigError(f'--model {model!r} differs from the architecture {trained_arch!r} the checkpoint '
                                   f'{pretrained!r} was trained with; drop --model (the checkpoint names it).')
-            return student.encoder, ModelSource(trained_arch, pretrained_label(pretrained))
+            return student.encoder, model_source(trained_arch, pretrained)
     if model is None:
         if config_student is None:
             raise ConfigError('--pretrained needs --model ARCH (the architecture the weights are for), or a CONFIG '
@@ -90,4 +102,4 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
     else:
         cfg = encoder_config(model, pretrained, text_tower, text_pretrained)
     encoder = STUDENTS.build(cfg)
-    return encoder, ModelSource(_architecture(cfg), pretrained_label(pretrained))
+    return encoder, model_source(_architecture(cfg), pretrained)

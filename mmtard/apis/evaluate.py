@@ -84,10 +84,11 @@ def default_out_dir(cfg: Config, config: Optional[ConfigLike], checkpoint: Optio
                     source: Optional[ModelSource] = None) -> Path:
     """``<work_dir>/eval/<checkpoint>_<model key>_<preset>``: stable, so re-running resumes. The work
     dir is the config's, else the checkpoint's folder (the run it came from), else mmengine's default.
-    Without a config: ``work_dirs/eval/<model>_<pretrained>_<preset>``."""
+    Without a config: ``work_dirs/eval/<model>_<weights folder>_<pretrained>_<preset>``."""
     if config is None:
         name = '_'.join(part.replace('/', '-').replace(':', '-') for part in
-                        (source.model, Path(source.pretrained).stem or 'random') if part) if source else 'model'
+                        (source.model, source.weights_folder, Path(source.pretrained).stem or 'random')
+                        if part) if source else 'model'
         return Path('work_dirs') / 'eval' / f'{name}_{preset}'
     if cfg.get('work_dir'):
         work_dir = Path(cfg.work_dir)
@@ -156,7 +157,7 @@ def _config_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], 
     for part in model_key.split('.'):
         node = node.get(part, {}) if isinstance(node, dict) else {}
     node = node.get('encoder', node) if isinstance(node, dict) else {}  # a teacher entry wraps its encoder
-    return encoder, encoder_source(node, None if checkpoint is None else str(checkpoint))
+    return encoder, encoder_source(node, None if checkpoint is None else str(checkpoint), model_key)
 
 
 def _command_line_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], model_key: str,

@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from rich.markup import escape
 from rich.table import Table
 
+from ..errors import ConfigError, error_detail
+
 RESULTS_JSON = 'results.json'
 RESULTS_CSV = 'results.csv'
 RESULTS_MD = 'results.md'
@@ -36,6 +38,10 @@ class ModelSource:
 
     model: str = ''
     pretrained: str = ''
+    # --- row identity: what besides the weights' file name tells two models apart ---
+    weights_folder: str = ''
+    model_key: str = ''
+    # --- end of row identity ---
 
 
 @dataclass
@@ -63,6 +69,12 @@ class BenchmarkResult:
     ``attack_iterations`` / ``attack_restarts`` / ``attack_targets`` the attack's budget;
     ``attacked_clean_acc`` the clean accuracy of the ``n_robust`` attacked samples (robust accuracy's
     own baseline); ``preset`` the budget preset the counts came from.
+
+    Row identity (every mmtard checkpoint is ``iter_N.pth``, so a file name alone mixes models up):
+    ``weights_folder`` the name of the folder the weights file sits in (the training run's work dir;
+    '' for a tag such as 'openai'), ``model_key`` the encoder evaluated within a config's model
+    ('student', 'teachers.robust'; '' for a model named on the command line); with
+    ``model_checksum`` they tell models apart (:func:`model_label`).
     """
 
     dataset: str
@@ -92,6 +104,10 @@ class BenchmarkResult:
     attack_targets: Optional[int] = None
     attacked_clean_acc: Optional[float] = None
     preset: str = ''
+    # --- row identity (see the docstring): keep these together, after every other field ---
+    weights_folder: str = ''
+    model_key: str = ''
+    # --- end of row identity ---
 
     def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -99,13 +115,31 @@ class BenchmarkResult:
     @classmethod
     def from_dict(cls, row: Dict[str, Any]) -> 'BenchmarkResult':
         """A record from its dict; fields an older mmtard did not write keep their defaults (an older
-        classification row's ``metrics['attacked_clean_acc']`` becomes the field)."""
+        classification row's ``metrics['attacked_clean_acc']`` becomes the field; rows written before
+        ``split`` and ``task`` existed were test-split classification, or retrieval when they hold recalls)."""
         row = dict(row)
         metrics = dict(row.get('metrics') or {})
         if row.get('attacked_clean_acc') is None and 'attacked_clean_acc' in metrics:
             row['attacked_clean_acc'] = metrics.pop('attacked_clean_acc')
             row['metrics'] = metrics
+        row.setdefault('split', '')
+        row.setdefault('task', 'retrieval' if 'i2t_r1' in metrics else 'classification')
+        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING and f.name not in row]
+        if missing:
+            raise ValueError(f'the row of dataset {row.get("dataset", "?")!r} lacks {", ".join(missing)}')
         return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in row})
+
+
+def model_label(record: BenchmarkResult) -> str:
+    """A model as tables name it: architecture and weights, the weights with their run folder
+    ('mmtard-tiny-vit student_dual/iter_500.pth', 'ViT-B-32 openai'), and the encoder when it is not
+    the student ('... [teachers.robust]'); else its checksum."""
+    weights = '/'.join(part for part in (record.weights_folder, record.pretrained) if part)
+    label = ' '.join(part for part in (record.model, weights) if part)
+    if record.model_key not in ('', 'student'):
+        label += f' [{record.model_key}]'
+    return label or f'model {record.model_checksum[:8]}'
 
 
 def field_names() -> List[str]:
@@ -234,6 +268,23 @@ def write_results(records: Sequence[BenchmarkResult], out_dir: Path) -> None:
 
 
 def read_results(out_dir: Path) -> List[BenchmarkResult]:
-    """The records of a finished evaluation's results.json."""
-    with open(Path(out_dir) / RESULTS_JSON, encoding='utf-8') as f:
-        return [BenchmarkResult.from_dict(row) for row in json.load(f)]
+    """The records of a finished evaluation's results.json; a damaged file is a :class:`ConfigError`
+    naming it."""
+    path = Path(out_dir) / RESULTS_JSON
+    damaged = (f'Delete it and run the evaluation again (`mmtard eval` with the same --out), or leave its folder '
+               f'out.')
+    try:
+        with open(path, encoding='utf-8') as f:
+            content = json.load(f)
+    except ValueError as err:
+        raise ConfigError(f'{str(path)!r} is not valid JSON ({error_detail(err)}): it was cut short or edited. '
+                          f'{damaged}') from None
+    except OSError as err:
+        raise ConfigError(f'{str(path)!r} cannot be read ({error_detail(err)}).') from None
+    if not isinstance(content, list) or not all(isinstance(row, dict) for row in content):
+        raise ConfigError(f'{str(path)!r} is not an mmtard results file: it holds a {type(content).__name__}, '
+                          f'not a list of result rows (objects). {damaged}')
+    try:
+        return [BenchmarkResult.from_dict(row) for row in content]
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f'{str(path)!r} is not an mmtard results file: {err}. {damaged}') from None
