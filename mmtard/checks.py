@@ -2,6 +2,7 @@
 value with a message that names the option and what it accepts, before anything is built."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from .errors import ConfigError, did_you_mean
@@ -20,6 +21,13 @@ def check_positive_int(value: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f'{name}={value!r} must be a whole number >= 1.')
     return value
+
+
+def check_positive_number(value: float, name: str) -> float:
+    """Return ``value`` as a float if it is a finite number > 0 (not a string, not a bool), else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f'{name}={value!r} must be a finite number > 0.')
+    return float(value)
 
 
 def check_flag(value: bool, name: str) -> bool:

@@ -10,6 +10,7 @@ import torch
 from mmengine.config import Config
 from torch.utils.data import DataLoader, Dataset
 
+from ..atomic_files import write_error
 from ..checks import check_positive_int
 from ..config import resolve_config
 from ..errors import ConfigError
@@ -98,5 +99,8 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
             if progress is not None:
                 progress(len(batch['index']))
         written[name] = cache_file(folder, name)
-        cache.save(written[name], cache_identity(model, name, dataset_cfg))
+        try:
+            cache.save(written[name], cache_identity(model, name, dataset_cfg))
+        except OSError as err:
+            raise write_error(err, written[name], f'the cache of teacher {name!r}') from None
     return written

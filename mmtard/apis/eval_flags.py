@@ -39,6 +39,7 @@ class EvalFlags:
     n_robust: Optional[int] = None
     classnames: Optional[str] = None
     templates: Optional[str] = None
+    logit_scale: Optional[float] = None
 
     @property
     def names_model(self) -> bool:
@@ -70,6 +71,8 @@ class EvalFlags:
             if preset is not None:
                 result['preset'], preset = preset, None
             result.update(budgets)
+        if self.logit_scale is not None:
+            result['logit_scale'] = self.logit_scale
         if self.attack is not None:
             if self.attack not in ATTACKS:
                 raise ConfigError(f'--attack {self.attack!r}: choose one of {", ".join(ATTACKS)}.')

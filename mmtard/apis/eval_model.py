@@ -12,32 +12,11 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigError, did_you_mean
-from ..evaluation.results import ModelSource
+from ..evaluation.results import ModelSource, model_source
 from ..models.encoders.base import ImageTextEncoder
 
 #: ``--pretrained`` value that asks timm for its own pretrained backbone weights.
 TIMM_PRETRAINED = 'timm'
-
-
-def pretrained_label(pretrained: Any) -> str:
-    """How results name weights: a file by its name, a tag or hf-hub id as written, none as ''."""
-    if pretrained in (None, False):
-        return ''
-    text = str(pretrained)
-    return Path(text).name if os.path.isfile(text) else text
-
-
-def weights_folder(pretrained: Any) -> str:
-    """The name of the folder a weights file sits in (for a checkpoint: its training run's work dir),
-    which tells apart the many runs' ``iter_N.pth``; '' for a tag or hf-hub id."""
-    if pretrained in (None, False) or not os.path.isfile(str(pretrained)):
-        return ''
-    return Path(str(pretrained)).resolve().parent.name
-
-
-def model_source(model: str, pretrained: Any, model_key: str = '') -> ModelSource:
-    """How results name a model: architecture, weights, their folder and the encoder within the model."""
-    return ModelSource(model, pretrained_label(pretrained), weights_folder(pretrained), model_key)
 
 
 def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None, model_key: str = '') -> ModelSource:

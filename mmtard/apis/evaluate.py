@@ -19,8 +19,8 @@ from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExis
 from ..evaluation.benchmark import BatchEvent, Benchmark, Plan
 from ..evaluation.partial import PARTIAL_FILE
 from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
-from ..evaluation.results import (RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, ModelSource, rich_table,
-                                  write_results)
+from ..evaluation.results import (REPLACED_DIR, RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, ModelSource,
+                                  rich_table, write_results)
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
@@ -100,10 +100,6 @@ def default_out_dir(cfg: Config, config: Optional[ConfigLike], checkpoint: Optio
         work_dir = default_work_dir(config)
     name = Path(checkpoint).stem if checkpoint else 'no-checkpoint'
     return work_dir / 'eval' / f'{name}_{model_key}_{preset}'
-
-
-#: Where ``--overwrite`` moves the results it replaces, so a new run that fails loses nothing.
-REPLACED_DIR = 'replaced'
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:

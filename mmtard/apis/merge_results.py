@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import ConfigError
-from ..evaluation.results import (RESULTS_JSON, BenchmarkResult, flat_row, model_label, percent,
+from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, flat_row, model_label, percent,
                                   read_results, write_csv)
 from ..work_dir import check_output_dir
 
 TABLE_SUFFIXES = ('.csv', '.md')
-#: The folder `--overwrite` moves replaced results into (mmtard.apis.evaluate.REPLACED_DIR): never merged.
-_REPLACED = 'replaced'
 PathLike = Union[str, os.PathLike]
 
 
@@ -31,7 +29,7 @@ def result_files(folders: Sequence[PathLike]) -> List[Path]:
         if (folder / RESULTS_JSON).is_file():
             found.append(folder / RESULTS_JSON)
         elif folder.is_dir():
-            below = sorted(p for p in folder.rglob(RESULTS_JSON) if _REPLACED not in p.relative_to(folder).parts)
+            below = sorted(p for p in folder.rglob(RESULTS_JSON) if REPLACED_DIR not in p.relative_to(folder).parts)
             if not below:
                 raise ConfigError(f'{str(folder)!r} holds no finished evaluation ({RESULTS_JSON}, written by '
                                            f'`mmtard eval` when it finishes); pass the --out folders of evaluations.')

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -20,11 +21,15 @@ from typing import Any, Dict, List, Optional, Sequence
 from rich.markup import escape
 from rich.table import Table
 
+from ..atomic_files import write_bytes_atomic
 from ..errors import ConfigError, error_detail
 
 RESULTS_JSON = 'results.json'
 RESULTS_CSV = 'results.csv'
 RESULTS_MD = 'results.md'
+#: Where ``mmtard eval --overwrite`` moves the results it replaces, so a new run that fails loses nothing;
+#: never merged or reported.
+REPLACED_DIR = 'replaced'
 #: Container fields: the CSV spreads ``per_attack`` and ``metrics`` over one column per key
 #: (``per_attack.apgd-ce``, ``metrics.i2t_r5``) and leaves the sample indices to results.json.
 _SPREAD_FIELDS = ('per_attack', 'metrics')
@@ -42,6 +47,27 @@ class ModelSource:
     weights_folder: str = ''
     model_key: str = ''
     # --- end of row identity ---
+
+
+def pretrained_label(pretrained: Any) -> str:
+    """How results name weights: a file by its name, a tag or hf-hub id as written, none as ''."""
+    if pretrained in (None, False):
+        return ''
+    text = str(pretrained)
+    return Path(text).name if os.path.isfile(text) else text
+
+
+def weights_folder(pretrained: Any) -> str:
+    """The name of the folder a weights file sits in (for a checkpoint: its training run's work dir),
+    which tells apart the many runs' ``iter_N.pth``; '' for a tag or hf-hub id."""
+    if pretrained in (None, False) or not os.path.isfile(str(pretrained)):
+        return ''
+    return Path(str(pretrained)).resolve().parent.name
+
+
+def model_source(model: str, pretrained: Any, model_key: str = '') -> ModelSource:
+    """How results name a model: architecture, weights, their folder and the encoder within the model."""
+    return ModelSource(model, pretrained_label(pretrained), weights_folder(pretrained), model_key)
 
 
 @dataclass
@@ -74,7 +100,8 @@ class BenchmarkResult:
     ``weights_folder`` the name of the folder the weights file sits in (the training run's work dir;
     '' for a tag such as 'openai'), ``model_key`` the encoder evaluated within a config's model
     ('student', 'teachers.robust'; '' for a model named on the command line); with
-    ``model_checksum`` they tell models apart (:func:`model_label`).
+    ``model_checksum`` they tell models apart (:func:`model_label`). ``logit_scale``: the scale of the
+    zero-shot logits the attack's loss saw (accuracy does not depend on it; attack strength does).
     """
 
     dataset: str
@@ -104,9 +131,10 @@ class BenchmarkResult:
     attack_targets: Optional[int] = None
     attacked_clean_acc: Optional[float] = None
     preset: str = ''
-    # --- row identity (see the docstring): keep these together, after every other field ---
+    # --- row identity (see the docstring) and the logit scale: keep these together, after every other field ---
     weights_folder: str = ''
     model_key: str = ''
+    logit_scale: Optional[float] = None
     # --- end of row identity ---
 
     def as_dict(self) -> Dict[str, Any]:
@@ -223,9 +251,7 @@ def rich_table(records: Sequence[BenchmarkResult], title: str = 'mmtard evaluati
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(text, encoding='utf-8')
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode('utf-8'))
 
 
 def _rounded(value: Any, n: int) -> Any:
@@ -250,13 +276,12 @@ def flat_row(record: BenchmarkResult) -> Dict[str, Any]:
 def write_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
     """Flat rows as CSV (columns: the union of the rows' keys in first-seen order; missing cells empty)."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    with open(tmp, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval='')
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: '' if v is None else v for k, v in row.items()})
-    os.replace(tmp, path)
+    text = io.StringIO(newline='')
+    writer = csv.DictWriter(text, fieldnames=columns, restval='')
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: '' if v is None else v for k, v in row.items()})
+    _write_atomic(path, text.getvalue())
 
 
 def write_results(records: Sequence[BenchmarkResult], out_dir: Path) -> None:

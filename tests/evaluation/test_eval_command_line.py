@@ -109,7 +109,9 @@ def test_pretrained_takes_a_training_checkpoint_with_its_own_architecture(tmp_pa
                 '--n-robust', 2, '--n-iter', 1, '--out', tmp_path / 'exported')
     assert again.exit_code == 0, again.output
     first, second = rows(tmp_path / 'out')[0], rows(tmp_path / 'exported')[0]
-    assert second['pretrained'] == 'student.safetensors' and second['model_checksum'] == first['model_checksum']
+    # the export carries the trained logit scale (100) where the checkpoint's student kept open_clip's initial one:
+    # other weights (checksum), the same embeddings and numbers
+    assert second['pretrained'] == 'student.safetensors' and second['model_checksum'] != first['model_checksum']
     assert (second['clean_acc'], second['robust_acc']) == (first['clean_acc'], first['robust_acc'])
 
 
@@ -137,6 +139,17 @@ def test_classnames_templates_and_a_caption_csv_from_the_command_line(tmp_path, 
     assert embedded[0] == (['sky', 'grass', 'fire truck'], ['a photo of {}.', 'an image showing {}.'])  # blue, green, red
     assert [(r['dataset'], r['task'], r['n']) for r in rows(tmp_path / 'out')] == [
         ('photos', 'classification', 9), ('captions', 'retrieval', 2)]
+
+
+def test_logit_scale_flag_is_used_and_recorded(tmp_path, checkpoint):
+    folder = image_folder(tmp_path / 'photos', per_class=1)
+    common = ('--model', 'mmtard-tiny-vit', '--pretrained', checkpoint, '--dataset', folder, '--eps', 1,
+              '--n-robust', 2, '--n-iter', 1, '--attack', 'pgd')
+    result = run(*common, '--logit-scale', 20, '--out', tmp_path / 'out')
+    assert result.exit_code == 0, result.output
+    assert rows(tmp_path / 'out')[0]['logit_scale'] == 20.0
+    bad = run(*common, '-o', 'evaluation.logit_scale=-1', '--out', tmp_path / 'bad')
+    assert bad.exit_code == 2 and 'evaluation.logit_scale=-1 must be a finite number > 0' in bad.output
 
 
 def test_a_timm_backbone_needs_a_text_tower_and_runs_with_one(tmp_path):
