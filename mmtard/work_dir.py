@@ -13,11 +13,12 @@ import datetime
 import fcntl
 import json
 import os
+import shlex
 import socket
 import sys
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional
 
 from .errors import ConfigError, MMTardError
 
@@ -134,12 +135,61 @@ def latest_checkpoint(work_dir: os.PathLike | str) -> Optional[Path]:
     return candidates[-1] if candidates else None
 
 
-def newest_complete_checkpoint(work_dir: os.PathLike | str, exclude: Iterable[os.PathLike | str] = ()) -> Optional[Path]:
-    """The most recently written checkpoint in ``work_dir`` that is complete, apart from ``exclude``."""
+def newest_complete_checkpoint(work_dir: os.PathLike | str, exclude: Iterable[os.PathLike | str] = (),
+                               accept: Optional[Callable[[Path], bool]] = None) -> Optional[Path]:
+    """The most recently written checkpoint in ``work_dir`` that is complete (and passes ``accept``),
+    apart from ``exclude``."""
     excluded = {Path(p).resolve() for p in exclude}
     candidates = sorted((p for p in Path(work_dir).glob('*.pth') if p.resolve() not in excluded),
                         key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    return next((p for p in candidates if is_complete_checkpoint(p)), None)
+    return next((p for p in candidates if is_complete_checkpoint(p) and (accept is None or accept(p))), None)
+
+
+def has_complete_checkpoints(work_dir: os.PathLike | str) -> bool:
+    """Whether ``work_dir`` holds a checkpoint a run could continue from; a file cut short by a kill
+    or a full disk does not count (it holds nothing to continue from)."""
+    return Path(work_dir).is_dir() and newest_complete_checkpoint(work_dir) is not None
+
+
+def discard_partial_checkpoints(work_dir: os.PathLike | str) -> list:
+    """Delete what a killed save left behind: incomplete checkpoints newer than the newest complete one
+    and hidden temporaries (``.iter_N.pth.<pid>.tmp``) of processes that no longer run, and a
+    ``last_checkpoint`` pointing at nothing. Call it holding the work dir's lock; returns the paths."""
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        return []
+    removed = remove_incomplete_checkpoints(work_dir)
+    for tmp in work_dir.glob('.*.pth.*.tmp'):
+        pid = tmp.name.rsplit('.', 2)[-2]
+        if not (pid.isdigit() and _process_alive(int(pid))):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    pointer = work_dir / 'last_checkpoint'
+    if pointer.is_file():
+        named = Path(pointer.read_text().strip())
+        if not (work_dir / named.name).is_file() and not named.is_file():
+            pointer.unlink()
+            removed.append(pointer)
+    return removed
+
+
+def resume_checkpoint(work_dir: os.PathLike | str) -> Optional[Path]:
+    """What ``--resume`` alone continues from: :func:`latest_checkpoint` when it is complete, else the
+    newest complete one (a save cut short leaves the latest unusable)."""
+    latest = latest_checkpoint(work_dir)
+    return latest if latest is not None and is_complete_checkpoint(latest) else newest_complete_checkpoint(work_dir)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own temporaries here are from an earlier, failed save
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_incomplete_checkpoints(work_dir: os.PathLike | str) -> list:
@@ -153,10 +203,27 @@ def remove_incomplete_checkpoints(work_dir: os.PathLike | str) -> list:
     return removed
 
 
-def resume_advice(work_dir: os.PathLike | str, config: Optional[str], exclude: Iterable[os.PathLike | str] = ()) -> str:
-    """One sentence naming the checkpoint to continue from and the command that does it."""
-    checkpoint = newest_complete_checkpoint(work_dir, exclude)
+def option_arguments(cfg_options: Optional[Mapping[str, Any]]) -> str:
+    """``-o KEY=VALUE`` for each option, quoted for a POSIX shell, as the run was started with them."""
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else repr(value)
+
+    return ' '.join(f'-o {shlex.quote(f"{key}={text(value)}")}' for key, value in (cfg_options or {}).items())
+
+
+def resume_advice(work_dir: os.PathLike | str, config: Optional[str], exclude: Iterable[os.PathLike | str] = (),
+                  cfg_options: Optional[Mapping[str, Any]] = None, extra: str = '',
+                  accept: Optional[Callable[[Path], bool]] = None, kind: str = 'complete') -> str:
+    """One sentence naming the checkpoint to continue from and the command that does it: the run's own
+    ``cfg_options`` repeated (a run started with -o train_cfg.max_iters=8 continues to 8, not to the
+    config's schedule), then ``extra`` arguments. ``accept`` filters the checkpoints (``kind`` names
+    what it accepts); without one that passes, the command starts the run afresh."""
+    checkpoint = newest_complete_checkpoint(work_dir, exclude, accept)
+    options = ' '.join(part for part in (option_arguments(cfg_options), extra) if part)
+    tail = f' {options}' if options else ''
+    start = f"mmtard train {shlex.quote(str(config)) if config else 'CONFIG'} --work-dir {shlex.quote(str(work_dir))}"
     if checkpoint is None:
-        return f'No complete checkpoint is left in {str(work_dir)!r}; start the run again.'
-    command = f"mmtard train {config or 'CONFIG'} --work-dir {work_dir} --resume {checkpoint}"
-    return f'The newest complete checkpoint is {str(checkpoint)!r}; continue from it with: {command}'
+        return (f'No {kind} checkpoint is left in {str(work_dir)!r}; start the run again with: {start} '
+                f'--overwrite{tail}')
+    return (f'The newest {kind} checkpoint is {str(checkpoint)!r}; continue from it with: {start} --resume '
+            f'{shlex.quote(str(checkpoint))}{tail}')

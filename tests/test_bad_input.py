@@ -38,14 +38,20 @@ def config_file(body: str, name: str = 'cfg.py') -> Callable[[], None]:
     return lambda: write(name, f'_base_ = [{TINY!r}]\n{body}\n')
 
 
+def a_checkpoint(path: str) -> None:
+    """A complete (zip) file: one cut short by a kill is not an earlier run's checkpoint."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({'meta': {'iter': 2}}, path)
+
+
 def an_earlier_run() -> None:
-    write('run/iter_2.pth', b'an earlier run\'s checkpoint')
+    a_checkpoint('run/iter_2.pth')
     write('run/last_checkpoint', str(Path('run/iter_2.pth').resolve()))
 
 
 def another_runs_checkpoint() -> None:
     an_earlier_run()
-    write('other/iter_1.pth', b'another run')
+    a_checkpoint('other/iter_1.pth')
 
 
 @contextlib.contextmanager
