@@ -1,8 +1,8 @@
-"""Output folders: a path that can be one, one training run per work dir, and which of its
-checkpoints a stopped run continues from (the newest complete one, named with its command).
+"""Output folders: a path that can be one, one writer per work dir (or evaluation folder), and which
+of its checkpoints a stopped run continues from (the newest complete one, named with its command).
 
 Two runs writing into one work dir overwrite (and, through ``max_keep_ckpts``, delete) each other's
-checkpoints. The lock is an OS advisory lock (``flock``) on ``<work_dir>/.mmtard-train.lock``: the
+checkpoints; two evaluations into one folder compute every batch twice. The lock is an OS advisory lock (``flock``) on ``<work_dir>/.mmtard-train.lock``: the
 kernel drops it when its process dies, even by ``kill -9``, so a lock file left behind by a dead run
 is recognised as stale and taken over, never trusted; the file's content says who holds it.
 """
@@ -58,7 +58,17 @@ def _read_holder(handle) -> Dict[str, object]:
     return content if isinstance(content, dict) else {}
 
 
-def _open_locked(path: Path, notify: Callable[[str], None]):
+#: Why a second writer is refused, and what to do instead, per kind of lock.
+TRAINING_LOCK = ("The work dir {folder!r} is in use by another training run ({holder}). Two runs in one work dir "
+                 "would overwrite each other's checkpoints (and a teacher cache written under a running training "
+                 "would not be read by it). Wait for it to finish (or stop it), or use another --work-dir.")
+EVALUATION_LOCK = ("The evaluation folder {folder!r} is in use by another evaluation ({holder}). Two evaluations "
+                   "into one --out would compute the same batches twice and overwrite each other's results. Wait "
+                   "for it to finish (or stop it), or give another --out.")
+EVALUATION_LOCK_FILE = '.mmtard-eval.lock'
+
+
+def _open_locked(path: Path, notify: Callable[[str], None], refusal: str = TRAINING_LOCK):
     """Open ``path`` and take its exclusive lock, or raise naming the holder."""
     while True:
         handle = open(path, 'a+', encoding='utf-8')
@@ -67,10 +77,7 @@ def _open_locked(path: Path, notify: Callable[[str], None]):
         except OSError:
             holder = _read_holder(handle)
             handle.close()
-            raise WorkDirInUseError(
-                f"The work dir {str(path.parent)!r} is in use by another training run ({_holder_text(holder)}). "
-                f"Two runs in one work dir would overwrite each other's checkpoints. Wait for it to finish "
-                f"(or stop it), or train into another --work-dir.") from None
+            raise WorkDirInUseError(refusal.format(folder=str(path.parent), holder=_holder_text(holder))) from None
         try:  # the holder may have removed the file between our open and our lock: lock the current one
             same_file = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -80,20 +87,22 @@ def _open_locked(path: Path, notify: Callable[[str], None]):
         handle.close()
     previous = _read_holder(handle)
     if previous:
-        notify(f"note: taking over the work dir's stale lock: the run that held it ({_holder_text(previous)}) "
-               f"is no longer running.")
+        notify(f"note: taking over {str(path.parent)!r}'s stale lock: the run that held it "
+               f"({_holder_text(previous)}) is no longer running.")
     return handle
 
 
 @contextlib.contextmanager
-def work_dir_lock(work_dir: os.PathLike | str, notify: Optional[Callable[[str], None]] = None) -> Iterator[None]:
-    """Hold ``work_dir``'s training lock for the duration of the block (creating the folder)."""
+def work_dir_lock(work_dir: os.PathLike | str, notify: Optional[Callable[[str], None]] = None,
+                  lock_file: str = LOCK_FILE, refusal: str = TRAINING_LOCK) -> Iterator[None]:
+    """Hold ``work_dir``'s training lock (or, with ``lock_file`` and ``refusal``, another writer's lock,
+    such as an evaluation folder's) for the duration of the block (creating the folder)."""
     notify = notify or (lambda message: print(message, file=sys.stderr))
     work_dir = Path(work_dir)
     created = not work_dir.exists()
     work_dir.mkdir(parents=True, exist_ok=True)
-    path = work_dir / LOCK_FILE
-    handle = _open_locked(path, notify)
+    path = work_dir / lock_file
+    handle = _open_locked(path, notify, refusal)
     try:
         handle.seek(0)
         handle.truncate()

@@ -62,6 +62,14 @@ def work_dir_in_use():
         yield
 
 
+@contextlib.contextmanager
+def evaluation_in_progress():
+    from mmtard.work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, work_dir_lock
+
+    with work_dir_lock('ev', notify=lambda message: None, lock_file=EVALUATION_LOCK_FILE, refusal=EVALUATION_LOCK):
+        yield
+
+
 @dataclass
 class Case:
     id: str
@@ -219,8 +227,16 @@ CLI_CASES = [
          ['evaluation.n_robust=0 must be a whole number']),
     Case('eval-setting-unknown', ['eval', TINY, '--out', 'ev', *option('evaluation.n_robst=5')],
          ['evaluation.n_robst is not an evaluation setting']),
+    Case('eval-out-in-use', ['eval', TINY, '--out', 'ev'], ['in use by another evaluation', 'give another --out'],
+         holding=evaluation_in_progress),
     Case('eval-bad-option', ['eval', TINY, '--out', 'ev', *option('model.attack.eps=[1,')], ['cannot be parsed']),
     # other commands
+    Case('cache-teacher-into-a-running-training', ['cache-teacher', TINY, '--work-dir', 'run',
+                                                   *option('model.cache_clean_teacher_outputs=True')],
+         ['in use by another training run'], holding=work_dir_in_use),
+    Case('cache-teacher-work-dir-under-a-file', ['cache-teacher', TINY, '--work-dir', 'afile/run',
+                                                 *option('model.cache_clean_teacher_outputs=True')],
+         ["inside 'afile', which is a file"], setup=lambda: write('afile', 'x')),
     Case('list-unknown-registry', ['list', 'weightngs'], ["Did you mean 'weightings'"]),
     Case('list-unknown-format', ['list', '--format', 'xml'], ["Invalid value for '--format'"]),
     Case('config-show-bad-option', ['config', 'show', TINY, '-o', 'model.attack.eps'], ['KEY=VALUE']),

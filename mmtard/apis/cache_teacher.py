@@ -14,6 +14,7 @@ from ..atomic_files import write_error
 from ..checks import check_positive_int
 from ..config import resolve_config
 from ..errors import ConfigError
+from ..work_dir import check_output_dir, work_dir_lock
 from .train import default_work_dir
 
 #: Images per teacher forward.
@@ -68,9 +69,7 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
                   device: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> Dict[str, Path]:
     """Write ``<work_dir>/clean_teacher_cache/<teacher>.pt`` for each clean-input teacher of the config's
     distiller, for ``mmtard train`` of the same config (and work dir) to load; returns the files."""
-    from ..engine.teacher_cache_files import cache_file, cache_identity, clean_input_teachers
     from ..models.distillers import MMTARD
-    from ..models.teacher_cache import TeacherEmbeddingCache
     from ..plugins import ensure_plugins_loaded
     from ..registry import DATASETS, MODELS
 
@@ -83,14 +82,24 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
                           "FixedViewsDataset's fixed views), e.g. -o model.cache_clean_teacher_outputs=True.")
     run_device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     folder = Path(work_dir) if work_dir is not None else Path(cfg.get('work_dir') or default_work_dir(config))
-    model = MODELS.build(cfg.model)
-    if not isinstance(model, MMTARD):
-        raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got '
-                          f'{type(model).__name__}.')
-    dataset_cfg = cfg.train_dataloader.dataset.to_dict()
-    samples = EverySample(DATASETS.build(dataset_cfg))
-    check_fixed_pixels(samples)
-    workers = cfg.train_dataloader.get('num_workers', 0)
+    check_output_dir(folder, 'work dir')
+    with work_dir_lock(folder):  # a running training would not read a cache written under it
+        model = MODELS.build(cfg.model)
+        if not isinstance(model, MMTARD):
+            raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got '
+                              f'{type(model).__name__}.')
+        dataset_cfg = cfg.train_dataloader.dataset.to_dict()
+        samples = EverySample(DATASETS.build(dataset_cfg))
+        check_fixed_pixels(samples)
+        workers = cfg.train_dataloader.get('num_workers', 0)
+        return _write_caches(model, samples, folder, dataset_cfg, batch_size, workers, run_device, progress)
+
+
+def _write_caches(model: Any, samples: EverySample, folder: Path, dataset_cfg: Dict[str, Any], batch_size: int,
+                  workers: int, run_device: torch.device, progress: Optional[Callable[[int], None]]) -> Dict[str, Path]:
+    from ..engine.teacher_cache_files import cache_file, cache_identity, clean_input_teachers
+    from ..models.teacher_cache import TeacherEmbeddingCache
+
     written = {}
     for name in clean_input_teachers(model):
         teacher, cache = model.teachers[name].to(run_device), TeacherEmbeddingCache()

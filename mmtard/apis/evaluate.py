@@ -24,7 +24,7 @@ from ..evaluation.results import (REPLACED_DIR, RESULTS_CSV, RESULTS_JSON, RESUL
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
-from ..work_dir import check_output_dir
+from ..work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, check_output_dir, work_dir_lock
 from .eval_flags import EvalFlags
 from .eval_model import command_line_encoder, encoder_source
 from .train import default_work_dir
@@ -211,33 +211,34 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
         encoder, source = _config_encoder(cfg, checkpoint, model_key, console)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)
-    prepare_out_dir(out, overwrite)
-    bench = Benchmark(encoder, spec, out, device=run_device, source=source)
-    with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task('evaluating', total=None)
+    with work_dir_lock(out, lock_file=EVALUATION_LOCK_FILE, refusal=EVALUATION_LOCK):  # one writer per --out
+        prepare_out_dir(out, overwrite)
+        bench = Benchmark(encoder, spec, out, device=run_device, source=source)
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task('evaluating', total=None)
 
-        def planned(plan: Plan) -> None:
-            for note in plan.notes:
-                console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
-            (out / 'evaluation.json').write_text(json.dumps(
-                {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
-                 'model_key': model_key, 'model': source.model, 'pretrained': source.pretrained,
-                 'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
-                indent=2, default=str) + '\n')
-            if tables:
-                console.print(plan_table(plan.rows))
-            console.print(cost_summary(plan.rows, plan.seconds_per_batch, spec.batch_size), highlight=False)
-            if plan.reused:
-                console.print(f'Resuming: {plan.reused} finished batches in {out / PARTIAL_FILE} are reused.')
-            progress.update(bar, total=plan.batches)
+            def planned(plan: Plan) -> None:
+                for note in plan.notes:
+                    console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
+                (out / 'evaluation.json').write_text(json.dumps(
+                    {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
+                     'model_key': model_key, 'model': source.model, 'pretrained': source.pretrained,
+                     'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
+                    indent=2, default=str) + '\n')
+                if tables:
+                    console.print(plan_table(plan.rows))
+                console.print(cost_summary(plan.rows, plan.seconds_per_batch, spec.batch_size), highlight=False)
+                if plan.reused:
+                    console.print(f'Resuming: {plan.reused} finished batches in {out / PARTIAL_FILE} are reused.')
+                progress.update(bar, total=plan.batches)
 
-        def report(event: BatchEvent) -> None:
-            progress.update(bar, advance=1, description=f'{event.dataset} {event.stage} eps={event.eps:g}')
-            if on_batch is not None:
-                on_batch(event)
+            def report(event: BatchEvent) -> None:
+                progress.update(bar, advance=1, description=f'{event.dataset} {event.stage} eps={event.eps:g}')
+                if on_batch is not None:
+                    on_batch(event)
 
-        records = bench.run(planned, report)
-    write_results(records, out)
+            records = bench.run(planned, report)
+        write_results(records, out)
     if tables:
         console.print(rich_table(records))
     console.print(f'Results in {out}', highlight=False)
