@@ -3,7 +3,8 @@ value with a message that names the option and what it accepts, before anything 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+import os
+from typing import Any, Sequence
 
 from .errors import ConfigError, did_you_mean
 
@@ -28,6 +29,24 @@ def check_positive_number(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f'{name}={value!r} must be a finite number > 0.')
     return float(value)
+
+
+def check_path(value: Any, name: str, optional: bool = False) -> Any:
+    """Return ``value`` if it is a path (str or os.PathLike; or None when ``optional``), else raise naming it."""
+    if value is None and optional:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f'{name}={value!r} must be a path (a str or pathlib.Path), not a {type(value).__name__}.')
+    return value
+
+
+def check_text(value: Any, name: str, optional: bool = False) -> Any:
+    """Return ``value`` if it is a non-empty string (or None when ``optional``), else raise naming it."""
+    if value is None and optional:
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f'{name}={value!r} must be a non-empty string.')
+    return value
 
 
 def check_flag(value: bool, name: str) -> bool:

@@ -301,7 +301,42 @@ def _evaluate(**kwargs):
     return lambda: evaluate(TINY, **{'out_dir': 'ev', **kwargs})
 
 
+def _eval_flags(**kwargs):
+    from mmtard.apis.eval_flags import EvalFlags
+
+    return lambda: EvalFlags(**kwargs)
+
+
+def _export(*args):
+    from mmtard.apis.export import export
+
+    return lambda: export(*args)
+
+
+def _merge(*args):
+    from mmtard.apis.merge_results import merge_results
+
+    return lambda: merge_results(*args)
+
+
 API_CASES = [
+    ApiCase('eval-flags-eps-string', _eval_flags(eps='16'), ["eps='16' must be a list of numbers", 'eps=[16]']),
+    ApiCase('eval-flags-eps-number', _eval_flags(eps=16), ['eps=16 must be a list of numbers']),
+    ApiCase('eval-flags-datasets-string', _eval_flags(datasets='name'), ["datasets='name' must be a list",
+                                                                          "datasets=['name']"]),
+    ApiCase('eval-flags-n-robust-string', _eval_flags(n_robust='5'), ["n_robust='5' must be a whole number"]),
+    ApiCase('eval-flags-pretrained-number', _eval_flags(pretrained=3), ['pretrained=3 must be a path']),
+    ApiCase('eval-flags-logit-scale-string', _eval_flags(logit_scale='20'), ["logit_scale='20' must be a finite"]),
+    ApiCase('evaluate-overwrite-string', _evaluate(overwrite='no'), ["overwrite='no' must be True or False"]),
+    ApiCase('evaluate-flags-dict', _evaluate(flags={'eps': [1]}), ['must be an EvalFlags', 'not a dict']),
+    ApiCase('evaluate-model-key-none', _evaluate(model_key=None), ['model_key (e.g.', 'must be a non-empty string']),
+    ApiCase('evaluate-checkpoint-number', _evaluate(checkpoint=5), ['checkpoint=5 must be a path']),
+    ApiCase('evaluate-out-dir-number', _evaluate(out_dir=5), ['out_dir=5 must be a path']),
+    ApiCase('train-work-dir-number', _train(work_dir=7), ['work_dir=7 must be a path']),
+    ApiCase('train-overwrite-string', _train(overwrite='yes'), ["overwrite='yes' must be True or False"]),
+    ApiCase('export-checkpoint-number', _export(123, 'open_clip'), ['checkpoint=123 must be a path']),
+    ApiCase('merge-folders-string', _merge('ev'), ["folders='ev' must be a list of folders"]),
+    ApiCase('merge-folders-number', _merge([3]), ['folders item=3 must be a path']),
     ApiCase('train-resume-int', _train(resume=123), ["resume=123 must be None, 'auto'"]),
     ApiCase('train-resume-true-without-checkpoints', _train(resume=True), ['holds no checkpoint to resume from']),
     ApiCase('train-config-int', _train(config=42), ['config=42 must be a config file path']),

@@ -4,9 +4,11 @@ from the config (or, without one, from the defaults and the preset)."""
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from ..checks import check_path, check_positive_int, check_positive_number, check_text
 from ..errors import ConfigError
 from ..evaluation.dataset_names import CONFIG_DATA_ROOT, dataset_entries, template_option
 
@@ -40,6 +42,28 @@ class EvalFlags:
     classnames: Optional[str] = None
     templates: Optional[str] = None
     logit_scale: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        """Refuse values of the wrong type at once: a string is a sequence, so eps='16' would evaluate at
+        eps 1 and 6 and datasets='name' per character."""
+        for name in ('model', 'text_tower', 'attack'):
+            check_text(getattr(self, name), f'EvalFlags {name}', optional=True)
+        for name in ('pretrained', 'text_pretrained', 'classnames', 'templates', 'data_root'):
+            value = check_path(getattr(self, name), f'EvalFlags {name}', optional=True)
+            setattr(self, name, None if value is None else str(value))
+        if isinstance(self.datasets, (str, os.PathLike)) or not isinstance(self.datasets, (list, tuple)):
+            raise ConfigError(f'EvalFlags datasets={self.datasets!r} must be a list of dataset names or paths, '
+                              f'e.g. datasets=[{str(self.datasets)!r}].')
+        self.datasets = tuple(str(check_path(d, 'EvalFlags datasets item')) for d in self.datasets)
+        if isinstance(self.eps, (str, int, float)) or not isinstance(self.eps, (list, tuple)) or not all(
+                isinstance(e, (int, float)) and not isinstance(e, bool) for e in self.eps):
+            raise ConfigError(f'EvalFlags eps={self.eps!r} must be a list of numbers in 1/255 units, e.g. eps=[1, 2, 4] '
+                              f'(eps=[16] for 16/255).')
+        for name in ('n_iter', 'n_clean', 'n_robust'):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), f'EvalFlags {name}')
+        if self.logit_scale is not None:
+            self.logit_scale = check_positive_number(self.logit_scale, 'EvalFlags logit_scale')
 
     @property
     def names_model(self) -> bool:

@@ -14,6 +14,7 @@ from rich.progress import Progress
 from torch import nn
 
 from ..checkpoint import read_checkpoint
+from ..checks import check_flag, check_path, check_text
 from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..evaluation.benchmark import BatchEvent, Benchmark, Plan
@@ -170,6 +171,20 @@ def _command_line_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLi
                                 else dict(student))
 
 
+def check_arguments(checkpoint: Any, out_dir: Any, preset: Any, model_key: Any, overwrite: Any, device: Any,
+                    flags: Any) -> None:
+    """Type-check :func:`evaluate`'s arguments, so a Python caller gets a sentence, not an AttributeError."""
+    check_path(checkpoint, 'checkpoint', optional=True)
+    check_path(out_dir, 'out_dir', optional=True)
+    check_text(preset, 'preset', optional=True)
+    check_text(device, 'device', optional=True)
+    check_text(model_key, "model_key (e.g. 'student' or 'teachers.robust')")
+    check_flag(overwrite, 'overwrite')
+    if flags is not None and not isinstance(flags, EvalFlags):
+        raise ConfigError(f'flags={flags!r} must be an EvalFlags (from mmtard.apis.eval_flags import EvalFlags; '
+                          f'flags=EvalFlags(datasets=[...], eps=[...])), not a {type(flags).__name__}.')
+
+
 def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str, os.PathLike]] = None,
              out_dir: Optional[Union[str, os.PathLike]] = None, preset: Optional[str] = None,
              model_key: str = 'student', cfg_options: Optional[Dict[str, Any]] = None, overwrite: bool = False,
@@ -187,6 +202,7 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
     """
     ensure_plugins_loaded()
     console = console or Console()
+    check_arguments(checkpoint, out_dir, preset, model_key, overwrite, device, flags)
     flags = flags or EvalFlags()
     run_device = resolve_device(device)
     if out_dir is not None:

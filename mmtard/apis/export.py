@@ -28,6 +28,7 @@ import torch
 from mmengine.config import Config
 
 from ..atomic_files import atomic_folder, check_writable_folder, torch_bytes, write_bytes_atomic, write_error
+from ..checks import check_path
 from ..checkpoint import StateDict, extract_state_dict, load_exact, read_checkpoint
 from ..config import with_random_weights
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean, error_detail
@@ -313,6 +314,8 @@ def default_out(checkpoint: Union[str, os.PathLike], fmt: str) -> Path:
 def export(checkpoint: Union[str, os.PathLike], fmt: str, out: Optional[Union[str, os.PathLike]] = None) -> Exported:
     """Write the student of an mmtard training ``checkpoint`` in format ``fmt`` (one of :data:`FORMATS`)
     to ``out`` (default: next to the checkpoint); never overwrites."""
+    check_path(checkpoint, 'checkpoint')
+    check_path(out, 'out', optional=True)
     if fmt not in FORMATS:
         raise ConfigError(f'Unknown export format {fmt!r}.{did_you_mean(fmt, FORMATS)} Formats: {", ".join(FORMATS)}.')
     if not Path(checkpoint).is_file():

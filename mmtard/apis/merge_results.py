@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from ..checks import check_path
 from ..errors import ConfigError
 from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, flat_row, model_label, percent,
                                   read_results, write_csv)
@@ -156,6 +157,12 @@ def merge_results(folders: Sequence[PathLike], out: Optional[PathLike] = None,
     """Merge the evaluations under ``folders``; write the table ``out`` (.csv: every row flat, with its
     ``run`` folder; .md: the summary table), and the figure ``plot`` (default: ``out`` as .png, else
     ``results.png`` here). Returns (rows, table path or None, figure path)."""
+    if isinstance(folders, (str, os.PathLike)):
+        raise ConfigError(f'folders={str(folders)!r} must be a list of folders, e.g. [{str(folders)!r}].')
+    for folder in folders:
+        check_path(folder, 'folders item')
+    check_path(out, 'out', optional=True)
+    check_path(plot, 'plot', optional=True)
     if not folders:
         raise ConfigError('Give at least one folder: the --out folders of `mmtard eval` runs (or folders holding them).')
     table = Path(out) if out is not None else None

@@ -11,7 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 import torch
 from mmengine.config import Config
 
-from ..checks import check_positive_int
+from ..checks import check_flag, check_path, check_positive_int
 from ..config import parse_cfg_options, resolve_config
 from ..config_check import check_component_values
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
@@ -57,6 +57,8 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
     checkpoint path.
     """
     resume = normalise_resume(resume)
+    check_path(work_dir, 'work_dir', optional=True)
+    check_flag(overwrite, 'overwrite')
     cfg = resolve_config(config, cfg_options)
     check_run_settings(cfg)
     check_component_values(cfg.to_dict().get('model'))
