@@ -229,6 +229,12 @@ CLI_CASES = [
          ['evaluation.n_robst is not an evaluation setting']),
     Case('eval-out-in-use', ['eval', TINY, '--out', 'ev'], ['in use by another evaluation', 'give another --out'],
          holding=evaluation_in_progress),
+    Case('eval-preset-overrides-an-option', ['eval', TINY, '--out', 'ev', '--preset', 'quick',
+                                             *option('evaluation.n_robust=4')],
+         ['-o evaluation.n_robust=... would change nothing', '-o evaluation.preset=quick']),
+    Case('eval-option-the-flags-attack-lacks', ['eval', TINY, '--out', 'ev', '--attack', 'pgd',
+                                                *option('evaluation.attack.n_restarts=1')],
+         ["PGD (registry 'attack') has no option 'n_restarts'"]),
     Case('eval-bad-option', ['eval', TINY, '--out', 'ev', *option('model.attack.eps=[1,')], ['cannot be parsed']),
     # other commands
     Case('cache-teacher-into-a-running-training', ['cache-teacher', TINY, '--work-dir', 'run',

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..checks import check_path, check_positive_int, check_positive_number, check_text
+from ..config_check import check_component_options
 from ..errors import ConfigError
 from ..evaluation.dataset_names import CONFIG_DATA_ROOT, dataset_entries, template_option
 
@@ -70,11 +71,22 @@ class EvalFlags:
         """Whether the command line names the evaluated model (then the config's model is not built)."""
         return self.model is not None or self.pretrained is not None
 
-    def evaluation_section(self, section: Optional[Mapping[str, Any]],
-                           preset: Optional[str]) -> Tuple[Dict[str, Any], Optional[str]]:
+    def evaluation_section(self, section: Optional[Mapping[str, Any]], preset: Optional[str],
+                           cfg_options: Optional[Mapping[str, Any]] = None) -> Tuple[Dict[str, Any], Optional[str]]:
         """The config's ``evaluation`` section with these flags applied, and the preset to resolve it
-        with: budgets given as flags beat ``--preset``, which then only fills in the rest."""
-        from ..evaluation.plan import DEFAULTS
+        with: budgets given as flags beat ``--preset``, which then only fills in the rest. The command
+        line's ``-o evaluation.attack.<option>`` (``cfg_options``) still applies to the attack ``--attack``
+        picks; an ``-o`` that ``--preset`` would silently override is refused."""
+        from ..evaluation.plan import BUDGET_KEYS, DEFAULTS
+
+        options = dict(cfg_options or {})
+        overridden = [key for key in options if key in {f'evaluation.{b}' for b in BUDGET_KEYS}]
+        if preset is not None and overridden:
+            raise ConfigError(f'-o {overridden[0]}=... would change nothing: --preset {preset} sets every budget. '
+                              f'Use -o evaluation.preset={preset} instead of --preset (the config\'s own budgets, '
+                              f'and -o, then win over the preset\'s), or the --eps / --n-clean / --n-robust flags.')
+        attack_options = {key[len('evaluation.attack.'):]: value for key, value in options.items()
+                          if key.startswith('evaluation.attack.')}
 
         result = copy.deepcopy(section.to_dict() if hasattr(section, 'to_dict') else dict(section or {}))
         if self.datasets:
@@ -100,7 +112,8 @@ class EvalFlags:
         if self.attack is not None:
             if self.attack not in ATTACKS:
                 raise ConfigError(f'--attack {self.attack!r}: choose one of {", ".join(ATTACKS)}.')
-            result['attack'] = dict(ATTACKS[self.attack])
+            result['attack'] = {**ATTACKS[self.attack], **attack_options}  # -o tunes the attack --attack picks
+            check_component_options(result['attack'], 'evaluation.attack')
         if self.n_iter is not None:
             attack = dict(result.get('attack') or DEFAULTS['attack'])
             key = _ITERATIONS_KEY.get(attack.get('type'))

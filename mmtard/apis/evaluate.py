@@ -211,7 +211,7 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
         raise ConfigError('Nothing names the model to evaluate: give a CONFIG, or --model ARCH --pretrained '
                           'TAG|FILE|hf-hub:ID (e.g. --model ViT-B-32 --pretrained openai).')
     cfg = resolve_config(config if config is not None else Config(dict(evaluation=dict())), cfg_options)
-    evaluation, preset = flags.evaluation_section(cfg.get('evaluation'), preset)
+    evaluation, preset = flags.evaluation_section(cfg.get('evaluation'), preset, cfg_options)
     if config is None and not evaluation.get('datasets'):
         raise ConfigError('No dataset to evaluate on: give --dataset NAME|PATH (a benchmark name such as cifar10 '
                           'read from --data-root, an image folder with one sub-folder per class, or a caption CSV).')

@@ -152,6 +152,18 @@ def test_logit_scale_flag_is_used_and_recorded(tmp_path, checkpoint):
     assert bad.exit_code == 2 and 'evaluation.logit_scale=-1 must be a finite number > 0' in bad.output
 
 
+def test_attack_options_apply_to_the_attack_the_flag_picks(tmp_path, checkpoint):
+    folder = image_folder(tmp_path / 'photos', per_class=1)
+    common = ('--model', 'mmtard-tiny-vit', '--pretrained', checkpoint, '--dataset', folder, '--eps', 1,
+              '--n-robust', 2, '--n-iter', 1)
+    result = run(*common, '--attack', 'autoattack', '-o', 'evaluation.attack.n_restarts=1', '--out', tmp_path / 'aa')
+    assert result.exit_code == 0, result.output
+    assert rows(tmp_path / 'aa')[0]['attack_restarts'] == 1  # it was 5: the -o was dropped silently
+    refused = run(*common, '--attack', 'pgd', '-o', 'evaluation.attack.n_restarts=1', '--out', tmp_path / 'pgd')
+    text = ' '.join(refused.output.split())
+    assert refused.exit_code == 2 and "PGD (registry 'attack') has no option 'n_restarts'" in text and 'steps' in text
+
+
 def test_a_timm_backbone_needs_a_text_tower_and_runs_with_one(tmp_path):
     folder = image_folder(tmp_path / 'photos', per_class=1)
     missing = run('--model', 'test_vit', '--dataset', folder, '--out', tmp_path / 'no')
