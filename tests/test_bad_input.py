@@ -166,6 +166,9 @@ CLI_CASES = [
     Case('lr-zero', train(*option('optim_wrapper.optimizer.lr=0')), ['lr=0 must be a positive number']),
     Case('lr-negative', train(*option('optim_wrapper.optimizer.lr=-1e-4')), ['must be a positive number']),
     Case('num-samples-zero', train(*option('train_dataloader.dataset.num_samples=0')), ['num_samples=0 must be']),
+    Case('timm-student-without-text-tower', train(*option('model.student.type=TimmEncoder',
+                                                         'model.student.arch=test_resnet')),
+         ["model.student (TimmEncoder): missing a required argument: 'text_tower'"]),
     Case('optimizer-unknown', train(*option('optim_wrapper.optimizer.type=Adamw')), ["Did you mean 'AdamW'"]),
     # work dir, resume, overwrite, launcher, flags
     Case('work-dir-empty', ['train', TINY, '--work-dir', ''], ['work dir is an empty string']),
@@ -495,3 +498,16 @@ def test_resuming_a_weights_only_file_says_it_holds_no_training_state(in_tmp):
     text = ' '.join(result.output.split())
     assert result.exit_code == 2 and 'holds weights but not the training state' in text and 'Traceback' not in text
     assert "-o load_from=run/iter_5.pth" in text and not list(Path('run').glob('iter_[!5]*.pth'))
+
+
+def test_a_student_whose_input_size_differs_from_the_data_says_so():
+    from types import SimpleNamespace
+
+    from mmtard.engine.hooks import input_size_note
+    from mmtard.models.encoders import TimmEncoder
+
+    student = TimmEncoder('test_resnet', text_tower=dict(arch='mmtard-tiny-vit'))  # timm's pretrained_cfg: 160 px
+    note = input_size_note(SimpleNamespace(student=student), SimpleNamespace(image_size=32))
+    assert 'takes 160 px inputs and the training images are 32 px' in note and 'model.student.image_size=32' in note
+    assert '25x the pixels' in note
+    assert input_size_note(SimpleNamespace(student=student), SimpleNamespace(image_size=160)) == ''

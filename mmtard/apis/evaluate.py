@@ -223,6 +223,11 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
             console.print(f'[yellow]warning:[/] --model {flags.model} without --pretrained evaluates a randomly '
                           f'initialised model; give its weights with --pretrained TAG|FILE|hf-hub:ID.',
                           highlight=False, soft_wrap=True)
+        if flags.text_tower is not None and flags.text_pretrained is None:
+            console.print(f'[yellow]warning:[/] --text-tower {flags.text_tower} without --text-pretrained pairs the '
+                          f'backbone with a randomly initialised text tower: its class embeddings are noise and '
+                          f'zero-shot accuracy is near chance. Give the text tower\'s weights with --text-pretrained '
+                          f'TAG|FILE (those the model was trained with).', highlight=False, soft_wrap=True)
     else:
         encoder, source = _config_encoder(cfg, checkpoint, model_key, console)
     out = Path(out_dir) if out_dir is not None else default_out_dir(

@@ -25,6 +25,20 @@ def loss_value(outputs: Dict[str, Any]) -> float:
     return float(value.detach()) if hasattr(value, 'detach') else float(value)
 
 
+def input_size_note(model: Any, dataset: Any) -> str:
+    """A sentence when the student's input size (a timm backbone's comes from its pretrained_cfg: 160 px
+    for test_resnet, 224 for most) differs from the training images': every batch is then resized inside
+    the model, which costs (size ratio)^2 and changes what the attack's eps means per input pixel."""
+    student = getattr(model, 'student', None)
+    student_size, data_size = getattr(student, 'image_size', None), getattr(dataset, 'image_size', None)
+    if not isinstance(student_size, int) or not isinstance(data_size, int) or student_size == data_size:
+        return ''
+    return (f'The student ({type(student).__name__} {getattr(student, "architecture", "")}) takes {student_size} px '
+            f'inputs and the training images are {data_size} px: every batch is resized to {student_size} px inside '
+            f'the model ({(student_size / data_size) ** 2:.3g}x the pixels of the data). To train at the data\'s size, '
+            f'set -o model.student.image_size={data_size}.')
+
+
 @HOOKS.register_module()
 class ZeroShotClassesHook(Hook):
     """Before training (or validation), give the model its class names and templates.
@@ -49,6 +63,9 @@ class ZeroShotClassesHook(Hook):
 
     def before_train(self, runner: Any) -> None:
         self._set(runner, 'train_dataloader')
+        note = input_size_note(unwrap(runner.model), getattr(runner.train_dataloader, 'dataset', None))
+        if note:
+            runner.logger.warning(note)
         classnames = getattr(unwrap(runner.model), 'classnames', None)
         if classnames is not None and len(classnames) < 2:
             raise ConfigError(f'The training data has {len(classnames)} class ({classnames}): zero-shot logits '

@@ -174,3 +174,5 @@ def test_a_timm_backbone_needs_a_text_tower_and_runs_with_one(tmp_path):
     row, = rows(tmp_path / 'out')
     assert (row['model'], row['pretrained'], row['attack_iterations'], row['n']) == ('test_vit', '', 1, 3)
     assert 'without --pretrained evaluates a randomly initialised model' in ' '.join(result.output.split())
+    assert 'without --text-pretrained pairs the backbone with a randomly initialised text tower' in ' '.join(
+        result.output.split())
