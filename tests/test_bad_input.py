@@ -403,6 +403,8 @@ DATA_CASES = [
             ['not utf-8 text', 'line 2', 'iconv']),
     ApiCase('caption-csv-no-column', _caption_csv(b'path,text\na.png,a cat\n'), ["has no column 'filepath'"]),
     ApiCase('caption-csv-no-rows', _caption_csv(b'filepath,caption\n'), ['has a header but no rows']),
+    ApiCase('caption-csv-empty-captions', _caption_csv(b'filepath,caption\na.png,\nb.png, \nc.png,a cat\n'),
+            ['has 2 empty captions (line 2, 3', 'all empty scores 100%']),
     ApiCase('image-1x1', _image((1, 1)), ['is 1x1 px', 'below 8 px']),
     ApiCase('image-7x100', _image((7, 100)), ['is 7x100 px']),
     ApiCase('image-not-an-image', _image(None, b'not a png'), ['cannot be read']),
@@ -511,3 +513,11 @@ def test_a_student_whose_input_size_differs_from_the_data_says_so():
     assert 'takes 160 px inputs and the training images are 32 px' in note and 'model.student.image_size=32' in note
     assert '25x the pixels' in note
     assert input_size_note(SimpleNamespace(student=student), SimpleNamespace(image_size=160)) == ''
+
+
+def test_a_class_name_mapping_with_names_no_folder_has_is_warned(in_tmp):
+    from mmtard.datasets.templates import folder_classnames
+
+    write('names.json', json.dumps({'cat': 'a cat', 'dog': 'a dog', 'dgo': 'a dog, misspelt'}))
+    with pytest.warns(UserWarning, match=r"maps 1 name that the photos has no folder for \('dgo'\)"):
+        assert folder_classnames(['cat', 'dog'], 'names.json', 'the photos') == ['a cat', 'a dog']
