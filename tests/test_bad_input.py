@@ -521,3 +521,15 @@ def test_a_class_name_mapping_with_names_no_folder_has_is_warned(in_tmp):
     write('names.json', json.dumps({'cat': 'a cat', 'dog': 'a dog', 'dgo': 'a dog, misspelt'}))
     with pytest.warns(UserWarning, match=r"maps 1 name that the photos has no folder for \('dgo'\)"):
         assert folder_classnames(['cat', 'dog'], 'names.json', 'the photos') == ['a cat', 'a dog']
+
+
+def test_a_plugin_raising_keyboard_interrupt_on_import_is_named(in_tmp, monkeypatch, isolated_registries):
+    from plugin_helpers import activate, make_distribution
+
+    activate(make_distribution(in_tmp / 'site', 'interrupting-plugin', {'stop': 'interrupting_mod'},
+                               {'interrupting_mod': 'raise KeyboardInterrupt\n'}), monkeypatch)
+    result = CliRunner().invoke(cli, ['list', 'weightings'])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 130 and "plugin 'stop' of distribution 'interrupting-plugin'" in text, text
+    assert 'MMTARD_DISABLE_PLUGINS=1' in text
+    assert 'Traceback' not in result.output
