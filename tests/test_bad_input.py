@@ -238,6 +238,10 @@ CLI_CASES = [
     Case('eval-option-the-flags-attack-lacks', ['eval', TINY, '--out', 'ev', '--attack', 'pgd',
                                                 *option('evaluation.attack.n_restarts=1')],
          ["PGD (registry 'attack') has no option 'n_restarts'"]),
+    Case('eval-datasets-dict-unbalanced', ['eval', TINY, '--out', 'ev', '-o',
+                                           "evaluation.datasets=[dict(name='mine', dataset=dict(type='ShapesDataset'"],
+         ["the value \"[dict(name='mine', dataset=dict(type='ShapesDataset'\" cannot be parsed",
+          'lists of dicts written as Python literals']),
     Case('eval-bad-option', ['eval', TINY, '--out', 'ev', *option('model.attack.eps=[1,')], ['cannot be parsed']),
     # other commands
     Case('cache-teacher-into-a-running-training', ['cache-teacher', TINY, '--work-dir', 'run',
@@ -533,3 +537,13 @@ def test_a_plugin_raising_keyboard_interrupt_on_import_is_named(in_tmp, monkeypa
     assert result.exit_code == 130 and "plugin 'stop' of distribution 'interrupting-plugin'" in text, text
     assert 'MMTARD_DISABLE_PLUGINS=1' in text
     assert 'Traceback' not in result.output
+
+
+def test_a_list_of_dicts_is_taken_from_the_command_line(in_tmp):
+    from mmtard.config import parse_cfg_options
+
+    datasets = "[dict(name='mine', dataset=dict(type='ShapesDataset', split='test', num_samples=20)), {'type': 'X'}]"
+    assert parse_cfg_options([f'evaluation.datasets={datasets}']) == {'evaluation.datasets': [
+        {'name': 'mine', 'dataset': {'type': 'ShapesDataset', 'split': 'test', 'num_samples': 20}}, {'type': 'X'}]}
+    result = CliRunner().invoke(cli, ['config', 'show', TINY, '-o', f'evaluation.datasets={datasets[:-15]}]'])
+    assert result.exit_code == 0 and "name='mine'" in result.output, result.output
