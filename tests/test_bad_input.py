@@ -244,6 +244,10 @@ CLI_CASES = [
           'lists of dicts written as Python literals']),
     Case('eval-bad-option', ['eval', TINY, '--out', 'ev', *option('model.attack.eps=[1,')], ['cannot be parsed']),
     # other commands
+    Case('export-out-under-a-file', ['export', 'ck.pth', '--format', 'open_clip', '--out', 'afile/x.safetensors'],
+         ["The export folder 'afile' is a file, not a folder"], setup=lambda: (write('afile', 'x'), write('ck.pth', b'x'))),
+    Case('export-out-folder-missing', ['export', 'ck.pth', '--format', 'open_clip', '--out', 'nowhere/x.safetensors'],
+         ["the folder 'nowhere' does not exist"], setup=lambda: write('ck.pth', b'x')),
     Case('cache-teacher-into-a-running-training', ['cache-teacher', TINY, '--work-dir', 'run',
                                                    *option('model.cache_clean_teacher_outputs=True')],
          ['in use by another training run'], holding=work_dir_in_use),
