@@ -2,7 +2,9 @@
 value with a message that names the option and what it accepts, before anything is built."""
 from __future__ import annotations
 
-from typing import Sequence
+import math
+import os
+from typing import Any, Sequence
 
 from .errors import ConfigError, did_you_mean
 
@@ -19,6 +21,31 @@ def check_positive_int(value: int, name: str) -> int:
     """Return ``value`` if it is an int >= 1, else raise a ConfigError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f'{name}={value!r} must be a whole number >= 1.')
+    return value
+
+
+def check_positive_number(value: float, name: str) -> float:
+    """Return ``value`` as a float if it is a finite number > 0 (not a string, not a bool), else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f'{name}={value!r} must be a finite number > 0.')
+    return float(value)
+
+
+def check_path(value: Any, name: str, optional: bool = False) -> Any:
+    """Return ``value`` if it is a path (str or os.PathLike; or None when ``optional``), else raise naming it."""
+    if value is None and optional:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f'{name}={value!r} must be a path (a str or pathlib.Path), not a {type(value).__name__}.')
+    return value
+
+
+def check_text(value: Any, name: str, optional: bool = False) -> Any:
+    """Return ``value`` if it is a non-empty string (or None when ``optional``), else raise naming it."""
+    if value is None and optional:
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f'{name}={value!r} must be a non-empty string.')
     return value
 
 

@@ -1,6 +1,7 @@
 """Loading mmengine Python configs with clear errors and typo detection."""
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 from pathlib import Path
@@ -23,8 +24,30 @@ KNOWN_TOP_LEVEL_KEYS = (
     'resume_lr_from_config')
 
 
+def _literal(node: ast.AST) -> Any:
+    """The value of a Python literal expression that may also call ``dict(key=value, ...)``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'dict' and not node.args \
+            and all(k.arg is not None for k in node.keywords):
+        return {k.arg: _literal(k.value) for k in node.keywords}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(item) for item in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    return ast.literal_eval(node)
+
+
+def _parse_value(value: str) -> Any:
+    """mmengine's value parsing (numbers, bare strings, lists), and lists of dicts as Python writes them
+    (``[dict(name='x', dataset=dict(type=...))]``), which mmengine's parser cannot read."""
+    if value.lstrip()[:1] in '[(' and ('dict(' in value or '{' in value):
+        return _literal(ast.parse(value.strip(), mode='eval').body)
+    return DictAction._parse_iterable(value)
+
+
 def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
-    """Turn ``['a.b=1', 'c=[1,2]']`` into a dict, with mmengine's value parsing (ints, lists, ...)."""
+    """Turn ``['a.b=1', 'c=[1,2]', "d=[dict(k='v')]"]`` into a dict, with mmengine's value parsing (ints,
+    lists, ...) and lists of ``dict(...)``."""
     parsed: Dict[str, Any] = {}
     for option in options:
         key, sep, value = option.partition('=')
@@ -33,12 +56,13 @@ def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
                 f"--cfg-options expects KEY=VALUE pairs such as 'optim_wrapper.optimizer.lr=1e-4', "
                 f"got {option!r}.")
         try:
-            parsed[key.strip()] = DictAction._parse_iterable(value)
-        except Exception:  # mmengine asserts on unbalanced brackets and quotes
+            parsed[key.strip()] = _parse_value(value)
+        except Exception:  # mmengine asserts on unbalanced brackets and quotes; ast raises SyntaxError
             raise ConfigError(f"--cfg-options {option!r}: the value {value!r} cannot be parsed. Values are numbers, "
                               f"strings, lists and tuples with balanced brackets and quotes, e.g. -o "
-                              f"model.val_attack.eps=[1,2]; set a dict key by key (-o a.b.c=1) or in a config "
-                              f"file.") from None
+                              f"model.val_attack.eps=[1,2], or lists of dicts written as Python literals, e.g. "
+                              f"-o \"evaluation.datasets=[dict(type='ImageFolderDataset', root='photos')]\"; set a "
+                              f"component's keys one by one (-o a.b.c=1) or in a config file.") from None
     return parsed
 
 

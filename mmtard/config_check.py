@@ -77,18 +77,21 @@ def check_component_options(node: Any, where: str = '') -> None:
 def check_component_values(node: Any, where: str = 'model') -> None:
     """Build every cheap component (attacks, weightings) of a complete config, such as ``model``, so
     that a bad value (``eps=-3``) or a missing required one is reported before the Runner sets up
-    and loads weights."""
+    and loads weights; of the others (encoders), check that every required option is given (a timm
+    student without ``text_tower``)."""
     if isinstance(node, dict):
         found = find_component(node['type']) if isinstance(node.get('type'), str) else None
         if isinstance(node.get('type'), str) and found is None:  # in a model, every typed dict is a component
             check_registered(node['type'], f'{where}.type', only_typos=False)
-        if found is not None and found[1].cheap_to_build:
+        if found is not None:
             try:
                 inspect.signature(found[0]).bind(**{k: v for k, v in node.items() if k != 'type'})
             except TypeError as err:
-                name = str(err).rpartition(': ')[2].strip("'") if 'missing' in str(err) else '<name>'
-                raise ConfigError(f"{where} ({node['type']}): {err}. Set it in the config or with "
-                                  f"-o {where}.{name}=<value>.") from None
+                if found[1].cheap_to_build or 'missing' in str(err):
+                    name = str(err).rpartition(': ')[2].strip("'") if 'missing' in str(err) else '<name>'
+                    raise ConfigError(f"{where} ({node['type']}): {err}. Set it in the config or with "
+                                      f"-o {where}.{name}=<value>.") from None
+        if found is not None and found[1].cheap_to_build:
             found[1].build(node)
             return
         for key, value in node.items():

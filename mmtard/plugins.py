@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Callable, Dict, Iterator, List, Tuple
 
-from .errors import ComponentNameClash, PluginLoadError
+from .errors import ComponentNameClash, MMTardError, PluginLoadError
 
 ENTRY_POINT_GROUP = 'mmtard.plugins'
 DISABLE_ENV = 'MMTARD_DISABLE_PLUGINS'
@@ -109,6 +109,12 @@ def discover() -> List[tuple]:
     return sorted(found, key=lambda pair: (pair[0].distribution.lower(), pair[0].name))
 
 
+class PluginInterrupted(MMTardError):
+    """A KeyboardInterrupt while a plugin was imported: the command stops (exit 130), naming the plugin."""
+
+    exit_code = 130
+
+
 def load_plugin(record: PluginRecord, entry_point: metadata.EntryPoint) -> None:
     """Import one entry point under its distribution's name; raise PluginLoadError on failure."""
     with registering_as(record.distribution):
@@ -118,6 +124,12 @@ def load_plugin(record: PluginRecord, entry_point: metadata.EntryPoint) -> None:
                 target()
         except ComponentNameClash:
             raise
+        except KeyboardInterrupt:  # Ctrl-C, or a plugin raising it: either way stop, naming the plugin
+            raise PluginInterrupted(
+                f"Interrupted while loading plugin {record.name!r} of distribution {record.distribution!r} "
+                f"{record.version} ({record.value}): by Ctrl-C, or by the plugin itself raising KeyboardInterrupt "
+                f"on import. If every command stops here, the plugin is at fault: uninstall it (pip uninstall "
+                f"{record.distribution}), or set {DISABLE_ENV}=1 to skip all plugins.") from None
         except (Exception, SystemExit) as err:  # a plugin's own bug (or sys.exit) must not end our command
             raise PluginLoadError(
                 f"Plugin {record.name!r} of distribution {record.distribution!r} "

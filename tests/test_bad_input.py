@@ -38,14 +38,20 @@ def config_file(body: str, name: str = 'cfg.py') -> Callable[[], None]:
     return lambda: write(name, f'_base_ = [{TINY!r}]\n{body}\n')
 
 
+def a_checkpoint(path: str) -> None:
+    """A complete (zip) file: one cut short by a kill is not an earlier run's checkpoint."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({'meta': {'iter': 2}}, path)
+
+
 def an_earlier_run() -> None:
-    write('run/iter_2.pth', b'an earlier run\'s checkpoint')
+    a_checkpoint('run/iter_2.pth')
     write('run/last_checkpoint', str(Path('run/iter_2.pth').resolve()))
 
 
 def another_runs_checkpoint() -> None:
     an_earlier_run()
-    write('other/iter_1.pth', b'another run')
+    a_checkpoint('other/iter_1.pth')
 
 
 @contextlib.contextmanager
@@ -53,6 +59,14 @@ def work_dir_in_use():
     from mmtard.work_dir import work_dir_lock
 
     with work_dir_lock('run', notify=lambda message: None):
+        yield
+
+
+@contextlib.contextmanager
+def evaluation_in_progress():
+    from mmtard.work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, work_dir_lock
+
+    with work_dir_lock('ev', notify=lambda message: None, lock_file=EVALUATION_LOCK_FILE, refusal=EVALUATION_LOCK):
         yield
 
 
@@ -152,6 +166,9 @@ CLI_CASES = [
     Case('lr-zero', train(*option('optim_wrapper.optimizer.lr=0')), ['lr=0 must be a positive number']),
     Case('lr-negative', train(*option('optim_wrapper.optimizer.lr=-1e-4')), ['must be a positive number']),
     Case('num-samples-zero', train(*option('train_dataloader.dataset.num_samples=0')), ['num_samples=0 must be']),
+    Case('timm-student-without-text-tower', train(*option('model.student.type=TimmEncoder',
+                                                         'model.student.arch=test_resnet')),
+         ["model.student (TimmEncoder): missing a required argument: 'text_tower'"]),
     Case('optimizer-unknown', train(*option('optim_wrapper.optimizer.type=Adamw')), ["Did you mean 'AdamW'"]),
     # work dir, resume, overwrite, launcher, flags
     Case('work-dir-empty', ['train', TINY, '--work-dir', ''], ['work dir is an empty string']),
@@ -213,8 +230,30 @@ CLI_CASES = [
          ['evaluation.n_robust=0 must be a whole number']),
     Case('eval-setting-unknown', ['eval', TINY, '--out', 'ev', *option('evaluation.n_robst=5')],
          ['evaluation.n_robst is not an evaluation setting']),
+    Case('eval-out-in-use', ['eval', TINY, '--out', 'ev'], ['in use by another evaluation', 'give another --out'],
+         holding=evaluation_in_progress),
+    Case('eval-preset-overrides-an-option', ['eval', TINY, '--out', 'ev', '--preset', 'quick',
+                                             *option('evaluation.n_robust=4')],
+         ['-o evaluation.n_robust=... would change nothing', '-o evaluation.preset=quick']),
+    Case('eval-option-the-flags-attack-lacks', ['eval', TINY, '--out', 'ev', '--attack', 'pgd',
+                                                *option('evaluation.attack.n_restarts=1')],
+         ["PGD (registry 'attack') has no option 'n_restarts'"]),
+    Case('eval-datasets-dict-unbalanced', ['eval', TINY, '--out', 'ev', '-o',
+                                           "evaluation.datasets=[dict(name='mine', dataset=dict(type='ShapesDataset'"],
+         ["the value \"[dict(name='mine', dataset=dict(type='ShapesDataset'\" cannot be parsed",
+          'lists of dicts written as Python literals']),
     Case('eval-bad-option', ['eval', TINY, '--out', 'ev', *option('model.attack.eps=[1,')], ['cannot be parsed']),
     # other commands
+    Case('export-out-under-a-file', ['export', 'ck.pth', '--format', 'open_clip', '--out', 'afile/x.safetensors'],
+         ["The export folder 'afile' is a file, not a folder"], setup=lambda: (write('afile', 'x'), write('ck.pth', b'x'))),
+    Case('export-out-folder-missing', ['export', 'ck.pth', '--format', 'open_clip', '--out', 'nowhere/x.safetensors'],
+         ["the folder 'nowhere' does not exist"], setup=lambda: write('ck.pth', b'x')),
+    Case('cache-teacher-into-a-running-training', ['cache-teacher', TINY, '--work-dir', 'run',
+                                                   *option('model.cache_clean_teacher_outputs=True')],
+         ['in use by another training run'], holding=work_dir_in_use),
+    Case('cache-teacher-work-dir-under-a-file', ['cache-teacher', TINY, '--work-dir', 'afile/run',
+                                                 *option('model.cache_clean_teacher_outputs=True')],
+         ["inside 'afile', which is a file"], setup=lambda: write('afile', 'x')),
     Case('list-unknown-registry', ['list', 'weightngs'], ["Did you mean 'weightings'"]),
     Case('list-unknown-format', ['list', '--format', 'xml'], ["Invalid value for '--format'"]),
     Case('config-show-bad-option', ['config', 'show', TINY, '-o', 'model.attack.eps'], ['KEY=VALUE']),
@@ -279,7 +318,42 @@ def _evaluate(**kwargs):
     return lambda: evaluate(TINY, **{'out_dir': 'ev', **kwargs})
 
 
+def _eval_flags(**kwargs):
+    from mmtard.apis.eval_flags import EvalFlags
+
+    return lambda: EvalFlags(**kwargs)
+
+
+def _export(*args):
+    from mmtard.apis.export import export
+
+    return lambda: export(*args)
+
+
+def _merge(*args):
+    from mmtard.apis.merge_results import merge_results
+
+    return lambda: merge_results(*args)
+
+
 API_CASES = [
+    ApiCase('eval-flags-eps-string', _eval_flags(eps='16'), ["eps='16' must be a list of numbers", 'eps=[16]']),
+    ApiCase('eval-flags-eps-number', _eval_flags(eps=16), ['eps=16 must be a list of numbers']),
+    ApiCase('eval-flags-datasets-string', _eval_flags(datasets='name'), ["datasets='name' must be a list",
+                                                                          "datasets=['name']"]),
+    ApiCase('eval-flags-n-robust-string', _eval_flags(n_robust='5'), ["n_robust='5' must be a whole number"]),
+    ApiCase('eval-flags-pretrained-number', _eval_flags(pretrained=3), ['pretrained=3 must be a path']),
+    ApiCase('eval-flags-logit-scale-string', _eval_flags(logit_scale='20'), ["logit_scale='20' must be a finite"]),
+    ApiCase('evaluate-overwrite-string', _evaluate(overwrite='no'), ["overwrite='no' must be True or False"]),
+    ApiCase('evaluate-flags-dict', _evaluate(flags={'eps': [1]}), ['must be an EvalFlags', 'not a dict']),
+    ApiCase('evaluate-model-key-none', _evaluate(model_key=None), ['model_key (e.g.', 'must be a non-empty string']),
+    ApiCase('evaluate-checkpoint-number', _evaluate(checkpoint=5), ['checkpoint=5 must be a path']),
+    ApiCase('evaluate-out-dir-number', _evaluate(out_dir=5), ['out_dir=5 must be a path']),
+    ApiCase('train-work-dir-number', _train(work_dir=7), ['work_dir=7 must be a path']),
+    ApiCase('train-overwrite-string', _train(overwrite='yes'), ["overwrite='yes' must be True or False"]),
+    ApiCase('export-checkpoint-number', _export(123, 'open_clip'), ['checkpoint=123 must be a path']),
+    ApiCase('merge-folders-string', _merge('ev'), ["folders='ev' must be a list of folders"]),
+    ApiCase('merge-folders-number', _merge([3]), ['folders item=3 must be a path']),
     ApiCase('train-resume-int', _train(resume=123), ["resume=123 must be None, 'auto'"]),
     ApiCase('train-resume-true-without-checkpoints', _train(resume=True), ['holds no checkpoint to resume from']),
     ApiCase('train-config-int', _train(config=42), ['config=42 must be a config file path']),
@@ -337,6 +411,8 @@ DATA_CASES = [
             ['not utf-8 text', 'line 2', 'iconv']),
     ApiCase('caption-csv-no-column', _caption_csv(b'path,text\na.png,a cat\n'), ["has no column 'filepath'"]),
     ApiCase('caption-csv-no-rows', _caption_csv(b'filepath,caption\n'), ['has a header but no rows']),
+    ApiCase('caption-csv-empty-captions', _caption_csv(b'filepath,caption\na.png,\nb.png, \nc.png,a cat\n'),
+            ['has 2 empty captions (line 2, 3', 'all empty scores 100%']),
     ApiCase('image-1x1', _image((1, 1)), ['is 1x1 px', 'below 8 px']),
     ApiCase('image-7x100', _image((7, 100)), ['is 7x100 px']),
     ApiCase('image-not-an-image', _image(None, b'not a png'), ['cannot be read']),
@@ -432,3 +508,46 @@ def test_resuming_a_weights_only_file_says_it_holds_no_training_state(in_tmp):
     text = ' '.join(result.output.split())
     assert result.exit_code == 2 and 'holds weights but not the training state' in text and 'Traceback' not in text
     assert "-o load_from=run/iter_5.pth" in text and not list(Path('run').glob('iter_[!5]*.pth'))
+
+
+def test_a_student_whose_input_size_differs_from_the_data_says_so():
+    from types import SimpleNamespace
+
+    from mmtard.engine.hooks import input_size_note
+    from mmtard.models.encoders import TimmEncoder
+
+    student = TimmEncoder('test_resnet', text_tower=dict(arch='mmtard-tiny-vit'))  # timm's pretrained_cfg: 160 px
+    note = input_size_note(SimpleNamespace(student=student), SimpleNamespace(image_size=32))
+    assert 'takes 160 px inputs and the training images are 32 px' in note and 'model.student.image_size=32' in note
+    assert '25x the pixels' in note
+    assert input_size_note(SimpleNamespace(student=student), SimpleNamespace(image_size=160)) == ''
+
+
+def test_a_class_name_mapping_with_names_no_folder_has_is_warned(in_tmp):
+    from mmtard.datasets.templates import folder_classnames
+
+    write('names.json', json.dumps({'cat': 'a cat', 'dog': 'a dog', 'dgo': 'a dog, misspelt'}))
+    with pytest.warns(UserWarning, match=r"maps 1 name that the photos has no folder for \('dgo'\)"):
+        assert folder_classnames(['cat', 'dog'], 'names.json', 'the photos') == ['a cat', 'a dog']
+
+
+def test_a_plugin_raising_keyboard_interrupt_on_import_is_named(in_tmp, monkeypatch, isolated_registries):
+    from plugin_helpers import activate, make_distribution
+
+    activate(make_distribution(in_tmp / 'site', 'interrupting-plugin', {'stop': 'interrupting_mod'},
+                               {'interrupting_mod': 'raise KeyboardInterrupt\n'}), monkeypatch)
+    result = CliRunner().invoke(cli, ['list', 'weightings'])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 130 and "plugin 'stop' of distribution 'interrupting-plugin'" in text, text
+    assert 'MMTARD_DISABLE_PLUGINS=1' in text
+    assert 'Traceback' not in result.output
+
+
+def test_a_list_of_dicts_is_taken_from_the_command_line(in_tmp):
+    from mmtard.config import parse_cfg_options
+
+    datasets = "[dict(name='mine', dataset=dict(type='ShapesDataset', split='test', num_samples=20)), {'type': 'X'}]"
+    assert parse_cfg_options([f'evaluation.datasets={datasets}']) == {'evaluation.datasets': [
+        {'name': 'mine', 'dataset': {'type': 'ShapesDataset', 'split': 'test', 'num_samples': 20}}, {'type': 'X'}]}
+    result = CliRunner().invoke(cli, ['config', 'show', TINY, '-o', f'evaluation.datasets={datasets[:-15]}]'])
+    assert result.exit_code == 0 and "name='mine'" in result.output, result.output

@@ -3,6 +3,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from mmtard.apis.cache_teacher import EverySample, check_fixed_pixels
 from mmtard.cli.main import cli
 from mmtard.datasets import FixedViewsDataset, ShapesDataset
 from mmtard.models import teacher_cache
@@ -74,3 +75,32 @@ def test_a_config_that_does_not_cache_is_told_how(tmp_path):
     result = CliRunner().invoke(cli, ['cache-teacher', str(TINY), '--work-dir', str(tmp_path)])
     assert result.exit_code == 2 and 'model.cache_clean_teacher_outputs=True' in result.output
     assert not (tmp_path / 'clean_teacher_cache').exists()
+
+
+class JitteredShapes(ShapesDataset):
+    """Shapes with random brightness: new pixels at every read, as random augmentation gives."""
+
+    def __getitem__(self, index):
+        item = dict(super().__getitem__(index))
+        item['inputs'] = (item['inputs'] * (0.8 + 0.2 * torch.rand(()))).clamp(0, 1)
+        return item
+
+
+def test_randomly_augmented_data_is_refused_and_fixed_views_of_it_are_accepted(config, tmp_path, isolated_registries):
+    from mmtard.registry import DATASETS
+
+    DATASETS.register_module(module=JitteredShapes)
+    jittered = dict(type='JitteredShapes', split='train', classes='seen', num_samples=IMAGES,
+                    cache_dir=str(config.parent / 'shapes'))
+    for name, dataset in (('plain', jittered), ('views', dict(type='FixedViewsDataset', views=2, dataset=jittered))):
+        (tmp_path / f'{name}.py').write_text(f'_base_ = [{str(config)!r}]\n'
+                                             f'train_dataloader = dict(dataset=dict(_delete_=True, **{dataset!r}))\n')
+        result = CliRunner().invoke(cli, ['cache-teacher', str(tmp_path / f'{name}.py'), '--work-dir', str(tmp_path)])
+        text = ' '.join(result.output.split())  # fixed views of pixels that move at every read move too
+        assert result.exit_code == 2 and 'random augmentation' in text and 'FixedViewsDataset' in text, text
+        assert not (tmp_path / 'clean_teacher_cache').exists()
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    check_fixed_pixels(EverySample(FixedViewsDataset(ShapesDataset(num_samples=IMAGES, cache_dir=str(
+        config.parent / 'shapes')), views=VIEWS)))
+    assert torch.equal(torch.get_rng_state(), state), 'the probe leaves the random state as it found it'

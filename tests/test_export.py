@@ -1,5 +1,7 @@
 """`mmtard export`: each format, loaded by open_clip or timm alone, gives mmtard's zero-shot logits."""
+import errno
 import json
+import os
 import shutil
 
 import open_clip
@@ -11,7 +13,8 @@ from click.testing import CliRunner
 from mmengine.config import Config
 
 from mmtard.apis.evaluate import load_model_checkpoint
-from mmtard.apis.export import HF_CARD, HF_CONFIG, HF_WEIGHTS, export
+from mmtard.apis.export import HF_CARD, HF_CONFIG, HF_WEIGHTS, export, load_trained_student
+from mmtard.evaluation.results import BenchmarkResult, write_results
 from mmtard.cli.main import cli
 from mmtard.config import resolve_config
 from mmtard.errors import CheckpointError, ConfigError, RunDirectoryExistsError
@@ -73,9 +76,9 @@ def trained_model_logits(checkpoint, start_weights, images):
         return model.student_logits(images)
 
 
-def handmade_checkpoint(path, student_cfg, encoder):
+def handmade_checkpoint(path, student_cfg, encoder, **model_options):
     """What `mmtard train` writes, reduced to what export reads: the config text and the student."""
-    cfg = Config(dict(model=dict(type='MMTARD', student=student_cfg,
+    cfg = Config(dict(model=dict(type='MMTARD', student=student_cfg, **model_options,
                                  teachers=[dict(name='clean', encoder=dict(type='OpenCLIPEncoder', arch=ARCH),
                                                 teacher_input='clean')],
                                  attack=dict(type='PGD', eps=2, steps=10)),
@@ -105,7 +108,8 @@ def test_open_clip_export_loads_strictly_and_gives_the_same_logits(trained, star
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     start = open_clip.create_model(ARCH, pretrained=str(start_weights)).state_dict()
     exported = model.state_dict()
-    assert all(torch.equal(exported[k], v) for k, v in start.items() if not k.startswith('visual.'))
+    assert all(torch.equal(exported[k], v) for k, v in start.items() if not k.startswith(('visual.', 'logit_scale')))
+    assert model.logit_scale.exp().item() == pytest.approx(100.0)  # the scale it was trained at, not the start's
     assert not all(torch.equal(exported[k], v) for k, v in start.items() if k.startswith('visual.'))
 
 
@@ -123,9 +127,12 @@ def test_vision_export_is_the_image_tower_for_the_original_text_tower(trained, s
 
 def test_hf_hub_folder_loads_offline_with_its_model_card(trained, start_weights, images, tmp_path, monkeypatch):
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
-    results = trained.parent / 'eval' / f'{trained.stem}_student_quick'
-    results.mkdir(parents=True)
-    (results / 'results.md').write_text('| dataset | clean | robust eps 2 |\n|---|---|---|\n| shapes | 41.0 | 12.5 |\n')
+    checksum = load_trained_student(trained).encoder.model_checksum()
+    row = dict(dataset='shapes', split='test', task='classification', n=100, n_robust=8, eps=2.0, attack='APGD-CE',
+               clean_acc=0.41, robust_acc=0.125)
+    write_results([BenchmarkResult(**row, model_checksum=checksum)], trained.parent / 'eval' / 'iter_4_student_quick')
+    write_results([BenchmarkResult(**{**row, 'dataset': 'other weights'}, model_checksum='0' * 64)],
+                  trained.parent / 'eval' / 'someone_else')
     out = tmp_path / 'tiny-mmtard'
     result = export(trained, 'hf-hub', out)
     assert sorted(p.name for p in out.iterdir()) == sorted([HF_CARD, HF_CONFIG, HF_WEIGHTS])
@@ -139,8 +146,12 @@ def test_hf_hub_folder_loads_offline_with_its_model_card(trained, start_weights,
     torch.testing.assert_close(got, trained_model_logits(trained, start_weights, images), rtol=1e-5, atol=1e-5)
     card = (out / HF_CARD).read_text()
     for fact in ('library_name: open_clip', '**Method:** MMTARD', 'clean: mmtard-tiny-vit', 'robust: mmtard-tiny-vit',
-                 'eps 4/255', 'ShapesDataset', '4 iterations', '| shapes | 41.0 | 12.5 |', str(start_weights)):
+                 'eps 4/255', 'ShapesDataset', '4 iterations', '| shapes | classification | 2 | 100 | 8 | APGD-CE | 41 |',
+                 f'started from {start_weights.name}', 'license: apache-2.0', '**Logit scale:** 100'):
         assert fact in card, fact
+    assert str(start_weights.parent) not in card and str(tmp_path) not in card and 'other weights' not in card
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~umask())
+    assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {oct(0o666 & ~umask())}
 
 
 def test_hf_hub_folder_uploaded_as_is_loads_through_open_clips_hub_path(trained, tmp_path):
@@ -216,3 +227,55 @@ def test_cli_exports_next_to_the_checkpoint_and_explains_errors(trained):
     assert (trained.parent / 'iter_4-vision.pt').is_file() and 'load_state_dict' in result.output
     again = CliRunner().invoke(cli, ['export', str(trained), '--format', 'vision'])
     assert again.exit_code == 2 and 'never overwrites' in again.output and 'Traceback' not in again.output
+
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_exports_carry_the_trained_logit_scale_and_are_world_readable(tmp_path, start_weights):
+    """open_clip initialises logit_scale at 1/0.07 = 14.3; the student was trained (and evaluated) at 20."""
+    encoder = OpenCLIPEncoder(ARCH, pretrained=str(start_weights))
+    checkpoint = handmade_checkpoint(tmp_path / 'iter_7.pth', dict(type='OpenCLIPEncoder', arch=ARCH,
+                                                                   pretrained=str(start_weights)), encoder,
+                                     logit_scale=20.0)
+    out = export(checkpoint, 'open_clip', tmp_path / 'student.safetensors').path
+    model = open_clip.create_model(ARCH, pretrained=str(out))
+    assert model.logit_scale.exp().item() == pytest.approx(20.0)
+    assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~umask())
+    plain = export(handmade_checkpoint(tmp_path / 'iter_8.pth', dict(type='OpenCLIPEncoder', arch=ARCH), encoder),
+                   'open_clip', tmp_path / 'default.pt').path  # MMTARD's default scale, 100
+    assert open_clip.create_model(ARCH, pretrained=str(plain)).logit_scale.exp().item() == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize('fmt, name, code, message', [
+    ('open_clip', 'x.safetensors', errno.ENOSPC, 'is full'), ('vision', 'x.pt', errno.ENOSPC, 'is full'),
+    ('hf-hub', 'hub', errno.ENOSPC, 'is full'), ('open_clip', 'x.pt', errno.EROFS, 'is not writable')])
+def test_a_full_disk_is_a_clear_error_and_leaves_no_temporary(trained, tmp_path, monkeypatch, fmt, name, code,
+                                                              message):
+    import mmtard.atomic_files
+
+    def failing(fd):  # the data reaching the disk is where a full disk shows
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(mmtard.atomic_files.os, 'fsync', failing)
+    result = CliRunner().invoke(cli, ['export', str(trained), '--format', fmt, '--out', str(tmp_path / name)])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2 and message in text and 'Traceback' not in result.output, text
+    assert list(tmp_path.iterdir()) == [], 'no export, no hidden temporary'
+
+
+def test_a_read_only_folder_is_refused_before_the_work(trained, tmp_path):
+    folder = tmp_path / 'ro'
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip('running as a user who may write anywhere (root)')
+        result = CliRunner().invoke(cli, ['export', str(trained), '--out', str(folder / 'x.safetensors')])
+        text = ' '.join(result.output.split())
+        assert result.exit_code == 2 and 'is not writable' in text and 'Traceback' not in result.output, text
+    finally:
+        folder.chmod(0o755)

@@ -59,9 +59,11 @@ def test_a_non_finite_loss_stops_and_the_advice_resumes_at_a_lower_lr(uninterrup
     assert result.exit_code == 2 and 'The training loss became inf at iteration 3' in text, text
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_1.pth', 'iter_2.pth']
     command = re.search(r'continue from it with: (mmtard train .*?)$', text).group(1)
-    assert f'--resume {work / "iter_2.pth"} --lr-from-config -o optim_wrapper.optimizer.lr={CONFIG_LR / 10:g}' in command
+    assert f'--resume {work / "iter_2.pth"} {" ".join(SETTINGS)} --lr-from-config ' \
+           f'-o optim_wrapper.optimizer.lr={CONFIG_LR / 10:g}' in command
     monkeypatch.undo()
-    result = CliRunner().invoke(cli, [*command.split()[1:], *SETTINGS], catch_exceptions=False)
+    assert ' '.join(SETTINGS) in command  # the run's own options: it continues to max_iters=4, not the config's 100
+    result = CliRunner().invoke(cli, command.split()[1:], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     lowered = load(work / 'iter_4.pth')['optimizer']['param_groups']
     full = load(uninterrupted / 'iter_4.pth')['optimizer']['param_groups']
@@ -88,7 +90,7 @@ def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
     text = ' '.join(result.output.split())
     assert result.exit_code == 2 and 'Traceback' not in text, text
     assert 'The trained weights became non-finite (NaN or inf) by iteration 3' in text, text[-1500:]
-    assert f'--resume {work / "iter_2.pth"} --lr-from-config' in text
+    assert f'--resume {work / "iter_2.pth"} {" ".join(SETTINGS)} --lr-from-config' in text
     saved = sorted(p.name for p in work.glob('*.pth'))
     assert saved == ['iter_1.pth', 'iter_2.pth']
     assert all(torch.isfinite(v).all() for v in load(work / 'iter_2.pth')['state_dict'].values()
@@ -99,3 +101,21 @@ def test_lr_from_config_without_resume_is_refused(tmp_path):
     result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / 'w'), '--lr-from-config'])
     assert result.exit_code == 2 and 'applies to a resumed run' in result.output
     assert not (tmp_path / 'w').exists()
+
+
+def test_the_advice_skips_checkpoints_of_diverged_weights_and_never_sends_back_to_one(tmp_path):
+    """Weights near 1e29 are finite: resuming from them diverges again, and the advice would repeat forever."""
+    from mmtard.engine.hooks import sane_weights
+    from mmtard.work_dir import resume_advice
+
+    work = tmp_path / 'w'
+    work.mkdir()
+    torch.save({'state_dict': {'student.w': torch.ones(3)}}, work / 'iter_1.pth')
+    torch.save({'state_dict': {'student.w': torch.full((3,), 1e29)}}, work / 'iter_2.pth')
+    advice = resume_advice(work, 'cfg.py', cfg_options={'train_cfg.max_iters': 8}, extra='--lr-from-config',
+                           accept=sane_weights, kind='sane')
+    assert f"The newest sane checkpoint is '{work / 'iter_1.pth'}'" in advice
+    assert advice.endswith(f'--resume {work / "iter_1.pth"} -o train_cfg.max_iters=8 --lr-from-config')
+    (work / 'iter_1.pth').unlink()
+    advice = resume_advice(work, 'cfg.py', accept=sane_weights, kind='sane')
+    assert 'No sane checkpoint is left' in advice and '--overwrite' in advice and '--resume' not in advice

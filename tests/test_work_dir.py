@@ -87,7 +87,7 @@ def test_resume_of_a_copied_work_dir_reads_the_copys_checkpoint(tmp_path):
 
     work = tmp_path / 'copy'
     work.mkdir()
-    (work / 'iter_4.pth').write_bytes(b'x')
+    torch.save({'meta': {'iter': 4}}, work / 'iter_4.pth')  # a complete file: a cut-short one is never resumed
     (work / 'last_checkpoint').write_text(str(tmp_path / 'original' / 'iter_4.pth'))
     cfg = prepare_config(str(TINY), work_dir=work, resume='auto')
     assert cfg.resume and cfg.load_from == str(work / 'iter_4.pth')

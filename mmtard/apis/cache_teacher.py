@@ -10,9 +10,11 @@ import torch
 from mmengine.config import Config
 from torch.utils.data import DataLoader, Dataset
 
+from ..atomic_files import write_error
 from ..checks import check_positive_int
 from ..config import resolve_config
 from ..errors import ConfigError
+from ..work_dir import check_output_dir, work_dir_lock
 from .train import default_work_dir
 
 #: Images per teacher forward.
@@ -37,14 +39,37 @@ class EverySample(Dataset):
         return {'index': int(item.get('index', index)), 'inputs': item['inputs']}
 
 
+def check_fixed_pixels(samples: EverySample, probes: int = 2) -> None:
+    """Refuse training data whose pixels change from one read to the next (random augmentation): a
+    cache would serve every later epoch the teacher's outputs of crops it no longer sees."""
+    import random
+
+    import numpy as np
+
+    states = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        for index in range(min(probes, len(samples))):
+            reads = []
+            for seed in (1, 2):
+                torch.manual_seed(seed), np.random.seed(seed), random.seed(seed)
+                reads.append(samples[index]['inputs'])
+            if not torch.equal(*reads):
+                raise ConfigError(
+                    f'The training data ({type(samples.dataset).__name__}) gives different pixels each time item '
+                    f'{index} is read (random augmentation): cached teacher outputs would belong to crops training '
+                    f'no longer sees. Wrap the dataset in FixedViewsDataset (a fixed set of augmented views per '
+                    f'image, e.g. train_dataloader.dataset=dict(type=\'FixedViewsDataset\', views=4, '
+                    f'dataset=<your dataset>)), or remove the random augmentation.')
+    finally:
+        torch.set_rng_state(states[0]), np.random.set_state(states[1]), random.setstate(states[2])
+
+
 def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
                   cfg_options: Optional[Dict[str, Any]] = None, batch_size: int = DEFAULT_BATCH,
                   device: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> Dict[str, Path]:
     """Write ``<work_dir>/clean_teacher_cache/<teacher>.pt`` for each clean-input teacher of the config's
     distiller, for ``mmtard train`` of the same config (and work dir) to load; returns the files."""
-    from ..engine.teacher_cache_files import cache_file, cache_identity, clean_input_teachers
     from ..models.distillers import MMTARD
-    from ..models.teacher_cache import TeacherEmbeddingCache
     from ..plugins import ensure_plugins_loaded
     from ..registry import DATASETS, MODELS
 
@@ -57,13 +82,24 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
                           "FixedViewsDataset's fixed views), e.g. -o model.cache_clean_teacher_outputs=True.")
     run_device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     folder = Path(work_dir) if work_dir is not None else Path(cfg.get('work_dir') or default_work_dir(config))
-    model = MODELS.build(cfg.model)
-    if not isinstance(model, MMTARD):
-        raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got '
-                          f'{type(model).__name__}.')
-    dataset_cfg = cfg.train_dataloader.dataset.to_dict()
-    samples = EverySample(DATASETS.build(dataset_cfg))
-    workers = cfg.train_dataloader.get('num_workers', 0)
+    check_output_dir(folder, 'work dir')
+    with work_dir_lock(folder):  # a running training would not read a cache written under it
+        model = MODELS.build(cfg.model)
+        if not isinstance(model, MMTARD):
+            raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got '
+                              f'{type(model).__name__}.')
+        dataset_cfg = cfg.train_dataloader.dataset.to_dict()
+        samples = EverySample(DATASETS.build(dataset_cfg))
+        check_fixed_pixels(samples)
+        workers = cfg.train_dataloader.get('num_workers', 0)
+        return _write_caches(model, samples, folder, dataset_cfg, batch_size, workers, run_device, progress)
+
+
+def _write_caches(model: Any, samples: EverySample, folder: Path, dataset_cfg: Dict[str, Any], batch_size: int,
+                  workers: int, run_device: torch.device, progress: Optional[Callable[[int], None]]) -> Dict[str, Path]:
+    from ..engine.teacher_cache_files import cache_file, cache_identity, clean_input_teachers
+    from ..models.teacher_cache import TeacherEmbeddingCache
+
     written = {}
     for name in clean_input_teachers(model):
         teacher, cache = model.teachers[name].to(run_device), TeacherEmbeddingCache()
@@ -72,5 +108,8 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
             if progress is not None:
                 progress(len(batch['index']))
         written[name] = cache_file(folder, name)
-        cache.save(written[name], cache_identity(model, name, dataset_cfg))
+        try:
+            cache.save(written[name], cache_identity(model, name, dataset_cfg))
+        except OSError as err:
+            raise write_error(err, written[name], f'the cache of teacher {name!r}') from None
     return written

@@ -4,9 +4,12 @@ from the config (or, without one, from the defaults and the preset)."""
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from ..checks import check_path, check_positive_int, check_positive_number, check_text
+from ..config_check import check_component_options
 from ..errors import ConfigError
 from ..evaluation.dataset_names import CONFIG_DATA_ROOT, dataset_entries, template_option
 
@@ -39,17 +42,51 @@ class EvalFlags:
     n_robust: Optional[int] = None
     classnames: Optional[str] = None
     templates: Optional[str] = None
+    logit_scale: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        """Refuse values of the wrong type at once: a string is a sequence, so eps='16' would evaluate at
+        eps 1 and 6 and datasets='name' per character."""
+        for name in ('model', 'text_tower', 'attack'):
+            check_text(getattr(self, name), f'EvalFlags {name}', optional=True)
+        for name in ('pretrained', 'text_pretrained', 'classnames', 'templates', 'data_root'):
+            value = check_path(getattr(self, name), f'EvalFlags {name}', optional=True)
+            setattr(self, name, None if value is None else str(value))
+        if isinstance(self.datasets, (str, os.PathLike)) or not isinstance(self.datasets, (list, tuple)):
+            raise ConfigError(f'EvalFlags datasets={self.datasets!r} must be a list of dataset names or paths, '
+                              f'e.g. datasets=[{str(self.datasets)!r}].')
+        self.datasets = tuple(str(check_path(d, 'EvalFlags datasets item')) for d in self.datasets)
+        if isinstance(self.eps, (str, int, float)) or not isinstance(self.eps, (list, tuple)) or not all(
+                isinstance(e, (int, float)) and not isinstance(e, bool) for e in self.eps):
+            raise ConfigError(f'EvalFlags eps={self.eps!r} must be a list of numbers in 1/255 units, e.g. eps=[1, 2, 4] '
+                              f'(eps=[16] for 16/255).')
+        for name in ('n_iter', 'n_clean', 'n_robust'):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), f'EvalFlags {name}')
+        if self.logit_scale is not None:
+            self.logit_scale = check_positive_number(self.logit_scale, 'EvalFlags logit_scale')
 
     @property
     def names_model(self) -> bool:
         """Whether the command line names the evaluated model (then the config's model is not built)."""
         return self.model is not None or self.pretrained is not None
 
-    def evaluation_section(self, section: Optional[Mapping[str, Any]],
-                           preset: Optional[str]) -> Tuple[Dict[str, Any], Optional[str]]:
+    def evaluation_section(self, section: Optional[Mapping[str, Any]], preset: Optional[str],
+                           cfg_options: Optional[Mapping[str, Any]] = None) -> Tuple[Dict[str, Any], Optional[str]]:
         """The config's ``evaluation`` section with these flags applied, and the preset to resolve it
-        with: budgets given as flags beat ``--preset``, which then only fills in the rest."""
-        from ..evaluation.plan import DEFAULTS
+        with: budgets given as flags beat ``--preset``, which then only fills in the rest. The command
+        line's ``-o evaluation.attack.<option>`` (``cfg_options``) still applies to the attack ``--attack``
+        picks; an ``-o`` that ``--preset`` would silently override is refused."""
+        from ..evaluation.plan import BUDGET_KEYS, DEFAULTS
+
+        options = dict(cfg_options or {})
+        overridden = [key for key in options if key in {f'evaluation.{b}' for b in BUDGET_KEYS}]
+        if preset is not None and overridden:
+            raise ConfigError(f'-o {overridden[0]}=... would change nothing: --preset {preset} sets every budget. '
+                              f'Use -o evaluation.preset={preset} instead of --preset (the config\'s own budgets, '
+                              f'and -o, then win over the preset\'s), or the --eps / --n-clean / --n-robust flags.')
+        attack_options = {key[len('evaluation.attack.'):]: value for key, value in options.items()
+                          if key.startswith('evaluation.attack.')}
 
         result = copy.deepcopy(section.to_dict() if hasattr(section, 'to_dict') else dict(section or {}))
         if self.datasets:
@@ -70,10 +107,13 @@ class EvalFlags:
             if preset is not None:
                 result['preset'], preset = preset, None
             result.update(budgets)
+        if self.logit_scale is not None:
+            result['logit_scale'] = self.logit_scale
         if self.attack is not None:
             if self.attack not in ATTACKS:
                 raise ConfigError(f'--attack {self.attack!r}: choose one of {", ".join(ATTACKS)}.')
-            result['attack'] = dict(ATTACKS[self.attack])
+            result['attack'] = {**ATTACKS[self.attack], **attack_options}  # -o tunes the attack --attack picks
+            check_component_options(result['attack'], 'evaluation.attack')
         if self.n_iter is not None:
             attack = dict(result.get('attack') or DEFAULTS['attack'])
             key = _ITERATIONS_KEY.get(attack.get('type'))

@@ -12,25 +12,16 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigError, did_you_mean
-from ..evaluation.results import ModelSource
+from ..evaluation.results import ModelSource, model_source
 from ..models.encoders.base import ImageTextEncoder
 
 #: ``--pretrained`` value that asks timm for its own pretrained backbone weights.
 TIMM_PRETRAINED = 'timm'
 
 
-def pretrained_label(pretrained: Any) -> str:
-    """How results name weights: a file by its name, a tag or hf-hub id as written, none as ''."""
-    if pretrained in (None, False):
-        return ''
-    text = str(pretrained)
-    return Path(text).name if os.path.isfile(text) else text
-
-
-def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None) -> ModelSource:
+def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None, model_key: str = '') -> ModelSource:
     """The :class:`ModelSource` of an encoder config (``checkpoint``: the mmtard checkpoint loaded over it)."""
-    return ModelSource(str(cfg.get('arch', cfg.get('type', ''))),
-                       pretrained_label(checkpoint) if checkpoint else pretrained_label(cfg.get('pretrained')))
+    return model_source(str(cfg.get('arch', cfg.get('type', ''))), checkpoint or cfg.get('pretrained'), model_key)
 
 
 def encoder_config(model: str, pretrained: Optional[str], text_tower: Optional[str] = None,
@@ -81,7 +72,7 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
             if model is not None and model != trained_arch:
                 raise ConfigError(f'--model {model!r} differs from the architecture {trained_arch!r} the checkpoint '
                                   f'{pretrained!r} was trained with; drop --model (the checkpoint names it).')
-            return student.encoder, ModelSource(trained_arch, pretrained_label(pretrained))
+            return student.encoder, model_source(trained_arch, pretrained)
     if model is None:
         if config_student is None:
             raise ConfigError('--pretrained needs --model ARCH (the architecture the weights are for), or a CONFIG '
@@ -90,4 +81,4 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
     else:
         cfg = encoder_config(model, pretrained, text_tower, text_pretrained)
     encoder = STUDENTS.build(cfg)
-    return encoder, ModelSource(_architecture(cfg), pretrained_label(pretrained))
+    return encoder, model_source(_architecture(cfg), pretrained)

@@ -14,17 +14,18 @@ from rich.progress import Progress
 from torch import nn
 
 from ..checkpoint import read_checkpoint
+from ..checks import check_flag, check_path, check_text
 from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..evaluation.benchmark import BatchEvent, Benchmark, Plan
 from ..evaluation.partial import PARTIAL_FILE
 from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
-from ..evaluation.results import (RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, ModelSource, rich_table,
-                                  write_results)
+from ..evaluation.results import (REPLACED_DIR, RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, ModelSource,
+                                  rich_table, write_results)
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
-from ..work_dir import check_output_dir
+from ..work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, check_output_dir, work_dir_lock
 from .eval_flags import EvalFlags
 from .eval_model import command_line_encoder, encoder_source
 from .train import default_work_dir
@@ -84,10 +85,11 @@ def default_out_dir(cfg: Config, config: Optional[ConfigLike], checkpoint: Optio
                     source: Optional[ModelSource] = None) -> Path:
     """``<work_dir>/eval/<checkpoint>_<model key>_<preset>``: stable, so re-running resumes. The work
     dir is the config's, else the checkpoint's folder (the run it came from), else mmengine's default.
-    Without a config: ``work_dirs/eval/<model>_<pretrained>_<preset>``."""
+    Without a config: ``work_dirs/eval/<model>_<weights folder>_<pretrained>_<preset>``."""
     if config is None:
         name = '_'.join(part.replace('/', '-').replace(':', '-') for part in
-                        (source.model, Path(source.pretrained).stem or 'random') if part) if source else 'model'
+                        (source.model, source.weights_folder, Path(source.pretrained).stem or 'random')
+                        if part) if source else 'model'
         return Path('work_dirs') / 'eval' / f'{name}_{preset}'
     if cfg.get('work_dir'):
         work_dir = Path(cfg.work_dir)
@@ -99,10 +101,6 @@ def default_out_dir(cfg: Config, config: Optional[ConfigLike], checkpoint: Optio
         work_dir = default_work_dir(config)
     name = Path(checkpoint).stem if checkpoint else 'no-checkpoint'
     return work_dir / 'eval' / f'{name}_{model_key}_{preset}'
-
-
-#: Where ``--overwrite`` moves the results it replaces, so a new run that fails loses nothing.
-REPLACED_DIR = 'replaced'
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -156,7 +154,7 @@ def _config_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], 
     for part in model_key.split('.'):
         node = node.get(part, {}) if isinstance(node, dict) else {}
     node = node.get('encoder', node) if isinstance(node, dict) else {}  # a teacher entry wraps its encoder
-    return encoder, encoder_source(node, None if checkpoint is None else str(checkpoint))
+    return encoder, encoder_source(node, None if checkpoint is None else str(checkpoint), model_key)
 
 
 def _command_line_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], model_key: str,
@@ -171,6 +169,20 @@ def _command_line_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLi
     return command_line_encoder(flags.model, flags.pretrained, flags.text_tower, flags.text_pretrained,
                                 None if student is None else student.to_dict() if hasattr(student, 'to_dict')
                                 else dict(student))
+
+
+def check_arguments(checkpoint: Any, out_dir: Any, preset: Any, model_key: Any, overwrite: Any, device: Any,
+                    flags: Any) -> None:
+    """Type-check :func:`evaluate`'s arguments, so a Python caller gets a sentence, not an AttributeError."""
+    check_path(checkpoint, 'checkpoint', optional=True)
+    check_path(out_dir, 'out_dir', optional=True)
+    check_text(preset, 'preset', optional=True)
+    check_text(device, 'device', optional=True)
+    check_text(model_key, "model_key (e.g. 'student' or 'teachers.robust')")
+    check_flag(overwrite, 'overwrite')
+    if flags is not None and not isinstance(flags, EvalFlags):
+        raise ConfigError(f'flags={flags!r} must be an EvalFlags (from mmtard.apis.eval_flags import EvalFlags; '
+                          f'flags=EvalFlags(datasets=[...], eps=[...])), not a {type(flags).__name__}.')
 
 
 def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str, os.PathLike]] = None,
@@ -190,6 +202,7 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
     """
     ensure_plugins_loaded()
     console = console or Console()
+    check_arguments(checkpoint, out_dir, preset, model_key, overwrite, device, flags)
     flags = flags or EvalFlags()
     run_device = resolve_device(device)
     if out_dir is not None:
@@ -198,7 +211,7 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
         raise ConfigError('Nothing names the model to evaluate: give a CONFIG, or --model ARCH --pretrained '
                           'TAG|FILE|hf-hub:ID (e.g. --model ViT-B-32 --pretrained openai).')
     cfg = resolve_config(config if config is not None else Config(dict(evaluation=dict())), cfg_options)
-    evaluation, preset = flags.evaluation_section(cfg.get('evaluation'), preset)
+    evaluation, preset = flags.evaluation_section(cfg.get('evaluation'), preset, cfg_options)
     if config is None and not evaluation.get('datasets'):
         raise ConfigError('No dataset to evaluate on: give --dataset NAME|PATH (a benchmark name such as cifar10 '
                           'read from --data-root, an image folder with one sub-folder per class, or a caption CSV).')
@@ -210,37 +223,43 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
             console.print(f'[yellow]warning:[/] --model {flags.model} without --pretrained evaluates a randomly '
                           f'initialised model; give its weights with --pretrained TAG|FILE|hf-hub:ID.',
                           highlight=False, soft_wrap=True)
+        if flags.text_tower is not None and flags.text_pretrained is None:
+            console.print(f'[yellow]warning:[/] --text-tower {flags.text_tower} without --text-pretrained pairs the '
+                          f'backbone with a randomly initialised text tower: its class embeddings are noise and '
+                          f'zero-shot accuracy is near chance. Give the text tower\'s weights with --text-pretrained '
+                          f'TAG|FILE (those the model was trained with).', highlight=False, soft_wrap=True)
     else:
         encoder, source = _config_encoder(cfg, checkpoint, model_key, console)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)
-    prepare_out_dir(out, overwrite)
-    bench = Benchmark(encoder, spec, out, device=run_device, source=source)
-    with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task('evaluating', total=None)
+    with work_dir_lock(out, lock_file=EVALUATION_LOCK_FILE, refusal=EVALUATION_LOCK):  # one writer per --out
+        prepare_out_dir(out, overwrite)
+        bench = Benchmark(encoder, spec, out, device=run_device, source=source)
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task('evaluating', total=None)
 
-        def planned(plan: Plan) -> None:
-            for note in plan.notes:
-                console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
-            (out / 'evaluation.json').write_text(json.dumps(
-                {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
-                 'model_key': model_key, 'model': source.model, 'pretrained': source.pretrained,
-                 'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
-                indent=2, default=str) + '\n')
-            if tables:
-                console.print(plan_table(plan.rows))
-            console.print(cost_summary(plan.rows, plan.seconds_per_batch, spec.batch_size), highlight=False)
-            if plan.reused:
-                console.print(f'Resuming: {plan.reused} finished batches in {out / PARTIAL_FILE} are reused.')
-            progress.update(bar, total=plan.batches)
+            def planned(plan: Plan) -> None:
+                for note in plan.notes:
+                    console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
+                (out / 'evaluation.json').write_text(json.dumps(
+                    {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
+                     'model_key': model_key, 'model': source.model, 'pretrained': source.pretrained,
+                     'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
+                    indent=2, default=str) + '\n')
+                if tables:
+                    console.print(plan_table(plan.rows))
+                console.print(cost_summary(plan.rows, plan.seconds_per_batch, spec.batch_size), highlight=False)
+                if plan.reused:
+                    console.print(f'Resuming: {plan.reused} finished batches in {out / PARTIAL_FILE} are reused.')
+                progress.update(bar, total=plan.batches)
 
-        def report(event: BatchEvent) -> None:
-            progress.update(bar, advance=1, description=f'{event.dataset} {event.stage} eps={event.eps:g}')
-            if on_batch is not None:
-                on_batch(event)
+            def report(event: BatchEvent) -> None:
+                progress.update(bar, advance=1, description=f'{event.dataset} {event.stage} eps={event.eps:g}')
+                if on_batch is not None:
+                    on_batch(event)
 
-        records = bench.run(planned, report)
-    write_results(records, out)
+            records = bench.run(planned, report)
+        write_results(records, out)
     if tables:
         console.print(rich_table(records))
     console.print(f'Results in {out}', highlight=False)

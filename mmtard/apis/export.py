@@ -18,22 +18,26 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
 
+from ..atomic_files import atomic_folder, check_writable_folder, torch_bytes, write_bytes_atomic, write_error
+from ..checks import check_path
 from ..checkpoint import StateDict, extract_state_dict, load_exact, read_checkpoint
 from ..config import with_random_weights
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..models.encoders import ImageTextEncoder, OpenCLIPEncoder, TimmEncoder
 from ..models.encoders.lora import merged_state_dict
+from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, markdown_table, pretrained_label,
+                                  read_results)
 from ..models.encoders.open_clip_encoder import tag_settings
+from ..work_dir import check_output_dir
 
 FORMATS = ('open_clip', 'vision', 'hf-hub', 'timm')
 FILE_SUFFIXES = ('.pt', '.safetensors')
@@ -124,24 +128,46 @@ def _check_out(out: Path, fmt: str) -> None:
                           f'(the suffix picks the format).')
     if fmt == 'hf-hub' and out.suffix in FILE_SUFFIXES:
         raise ConfigError(f'--out {str(out)!r}: an hf-hub export is a folder; give a path without a file suffix.')
+    check_output_dir(out.parent, 'export folder')
     if not out.parent.is_dir():
         raise ConfigError(f'--out {str(out)!r}: the folder {str(out.parent)!r} does not exist.')
+    check_writable_folder(out.parent, 'export folder')
 
 
 def _save_weights(state: StateDict, path: Path) -> None:
-    """``.safetensors`` or ``torch.save``, written next to ``path`` first so nothing half-written remains."""
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    """``.safetensors`` or ``torch.save`` (by suffix), serialised in memory and written atomically."""
     tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
-    try:
-        if path.suffix == '.safetensors':
-            from safetensors.torch import save_file
+    if path.suffix == '.safetensors':
+        from safetensors.torch import save
 
-            save_file(tensors, str(tmp))
-        else:
-            torch.save(tensors, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        data = save(tensors)
+    else:
+        data = torch_bytes(tensors)
+    write_bytes_atomic(path, data)
+
+
+def trained_logit_scale(student: TrainedStudent) -> Optional[float]:
+    """The logit scale the student was trained (and, by default, evaluated) at: the config's
+    ``model.logit_scale``, else the model class's default; None for a model without one."""
+    import inspect
+
+    from ..registry import MODELS
+
+    if student.cfg.model.get('logit_scale') is not None:
+        return float(student.cfg.model.logit_scale)
+    model_class = MODELS.get(student.cfg.model.get('type'))
+    parameter = inspect.signature(model_class).parameters.get('logit_scale') if model_class else None
+    return None if parameter is None or parameter.default is inspect.Parameter.empty else float(parameter.default)
+
+
+def _clip_state(student: TrainedStudent) -> StateDict:
+    """The full CLIP state dict with LoRA folded in and ``logit_scale`` set to the scale it was trained at
+    (open_clip's random initial 1/0.07 = 14.3 would otherwise ship with a student trained at 20 or 100)."""
+    state = merged_state_dict(student.encoder.model)
+    scale = trained_logit_scale(student)
+    if scale is not None and 'logit_scale' in state:
+        state['logit_scale'] = torch.full_like(state['logit_scale'], math.log(scale))
+    return state
 
 
 def _require(student: TrainedStudent, kind: type, fmt: str) -> None:
@@ -171,7 +197,7 @@ def _text_tower_source(cfg: Mapping[str, Any]) -> str:
 
 
 def _export_open_clip(student: TrainedStudent, out: Path) -> str:
-    _save_weights(merged_state_dict(student.encoder.model), out)
+    _save_weights(_clip_state(student), out)
     return _open_clip_call(student.encoder, str(out))
 
 
@@ -201,37 +227,66 @@ def _export_timm(student: TrainedStudent, out: Path) -> str:
             f"for the text tower of open_clip {text['arch']!r} + {_text_tower_source(text)!r}")
 
 
-def _evaluation_tables(checkpoint: Path) -> List[str]:
-    """The results.md that `mmtard eval` wrote for this checkpoint's student, if any."""
-    found = sorted((checkpoint.parent / 'eval').glob(f'{checkpoint.stem}_student_*/results.md'))
-    return [f'### {path.parent.name}\n\n{path.read_text().strip()}\n' for path in found]
+#: The license of the card, as the package's (pyproject.toml) in the hub's spelling.
+CARD_LICENSE = 'apache-2.0'
 
 
-def model_card(student: TrainedStudent, name: str, load_with: str) -> str:
-    """The hub README: what was trained, from which teachers, under which attack, on which data."""
+def _evaluations(student: TrainedStudent, folders: Sequence[Path]) -> List[BenchmarkResult]:
+    """The result rows of evaluations of exactly these weights (same checksum) under ``folders``."""
+    checksum = student.encoder.model_checksum()
+    rows: List[BenchmarkResult] = []
+    for folder in folders:
+        for path in sorted(folder.rglob(RESULTS_JSON)) if folder.is_dir() else []:
+            if REPLACED_DIR in path.relative_to(folder).parts:
+                continue
+            try:
+                found = read_results(path.parent)
+            except ConfigError:  # a damaged file of another evaluation does not stop an export
+                continue
+            rows += [row for row in found if row.model_checksum == checksum]
+    return rows
+
+
+def _public(value: Any) -> str:
+    """A weight tag, hf-hub id or the file name of a local path: cards never show this machine's folders."""
+    text = pretrained_label(value)
+    return Path(text).name if os.sep in text and not text.startswith('hf-hub:') else text or 'random initialisation'
+
+
+def model_card(student: TrainedStudent, name: str, load_with: str,
+               evaluation_folders: Optional[Sequence[Path]] = None) -> str:
+    """The hub README: what was trained, from which teachers, under which attack, on which data, and the
+    evaluations of these weights found in ``evaluation_folders`` (default: the run's ``eval/`` folder and
+    ``work_dirs/eval``, where `mmtard eval` writes by default)."""
     from open_clip.push_to_hf_hub import generate_readme
 
     model, meta = student.cfg.model, student.meta
     teachers = model.get('teachers') or ([dict(name='robust', encoder=model.teacher)] if 'teacher' in model else [])
     attack = model.get('attack') or {}
     data = student.cfg.get('train_dataloader', {}).get('dataset', {})
+    student_source = model.student.get('text_pretrained') or model.student.get('pretrained')
+    scale = trained_logit_scale(student)
     details = {
         'Method': model.get('type'),
-        'Student': f"{student.encoder.architecture}, started from {_text_tower_source(model.student)}",
-        'Teachers': [f"{t['name']}: {t['encoder'].get('arch')} from {t['encoder'].get('pretrained')}"
+        'Student': f"{student.encoder.architecture}, started from {_public(student_source)}",
+        'Teachers': [f"{t['name']}: {t['encoder'].get('arch')} from {_public(t['encoder'].get('pretrained'))}"
                      + (f" (sees {t['teacher_input']})" if 'teacher_input' in t else '') for t in teachers] or 'none',
         'Training attack': (f"{attack.get('type')} eps {attack.get('eps')}/255 ({attack.get('norm', 'Linf')}), "
                             f"{attack.get('steps')} steps" if attack else 'none'),
-        'Training data': f"{data.get('type')} {data.get('root', '')} {data.get('split', '')}".strip(),
+        'Training data': f"{data.get('type')} {Path(str(data.get('root', ''))).name} {data.get('split', '')}".strip(),
         'Steps': f"{meta.get('iter')} iterations ({meta.get('epoch')} epochs)",
+        'Logit scale': f'{scale:g} (trained and exported at this scale)' if scale is not None else 'learnt',
         'Image normalisation': f'mean {student.encoder.pixel_mean}, std {student.encoder.pixel_std}',
     }
     card = generate_readme({'tags': ('clip', 'adversarial-robustness', 'mmtard'), 'details': details,
+                            'license': CARD_LICENSE,
                             'description': f'Image encoder trained by mmtard ({model.get("type")}) from '
                                            f'{student.checkpoint.name}.',
                             'usage': f'\n```python\nimport open_clip\nmodel = {load_with}\n```\n'}, name)
-    tables = _evaluation_tables(student.checkpoint)
-    return card + ('\n## Evaluation\n\n' + '\n'.join(tables) if tables else '\n## Evaluation\n\nNot evaluated yet.\n')
+    folders = evaluation_folders if evaluation_folders is not None else [student.checkpoint.parent / 'eval',
+                                                                         Path('work_dirs') / 'eval']
+    rows = _evaluations(student, folders)
+    return card + ('\n## Evaluation\n\n' + markdown_table(rows) if rows else '\n## Evaluation\n\nNot evaluated yet.\n')
 
 
 def _export_hf_hub(student: TrainedStudent, out: Path) -> str:
@@ -239,14 +294,11 @@ def _export_hf_hub(student: TrainedStudent, out: Path) -> str:
     hub_config = {'model_cfg': open_clip_model_cfg(encoder),  # as open_clip's save_config_for_hf writes it
                   'preprocess_cfg': {'mean': list(encoder.pixel_mean), 'std': list(encoder.pixel_std)}}
     load_with = f"open_clip.create_model('local-dir:{out}')  # or 'hf-hub:<org>/<name>' once uploaded"
-    staging = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=out.parent))
-    try:
-        _save_weights(merged_state_dict(encoder.model), staging / HF_WEIGHTS)
-        (staging / HF_CONFIG).write_text(json.dumps(hub_config, indent=2))
-        (staging / HF_CARD).write_text(model_card(student, out.name, load_with))
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    card_load = f"open_clip.create_model('hf-hub:<org>/{out.name}')  # or 'local-dir:<this folder>'"
+    with atomic_folder(out) as staging:
+        _save_weights(_clip_state(student), staging / HF_WEIGHTS)
+        write_bytes_atomic(staging / HF_CONFIG, json.dumps(hub_config, indent=2).encode())
+        write_bytes_atomic(staging / HF_CARD, model_card(student, out.name, card_load).encode())
     return load_with
 
 
@@ -262,6 +314,8 @@ def default_out(checkpoint: Union[str, os.PathLike], fmt: str) -> Path:
 def export(checkpoint: Union[str, os.PathLike], fmt: str, out: Optional[Union[str, os.PathLike]] = None) -> Exported:
     """Write the student of an mmtard training ``checkpoint`` in format ``fmt`` (one of :data:`FORMATS`)
     to ``out`` (default: next to the checkpoint); never overwrites."""
+    check_path(checkpoint, 'checkpoint')
+    check_path(out, 'out', optional=True)
     if fmt not in FORMATS:
         raise ConfigError(f'Unknown export format {fmt!r}.{did_you_mean(fmt, FORMATS)} Formats: {", ".join(FORMATS)}.')
     if not Path(checkpoint).is_file():
@@ -272,5 +326,8 @@ def export(checkpoint: Union[str, os.PathLike], fmt: str, out: Optional[Union[st
     student = load_trained_student(checkpoint)
     kind, write = _EXPORTERS[fmt]
     _require(student, kind, fmt)
-    return Exported(target, fmt, write(student, target))
+    try:
+        return Exported(target, fmt, write(student, target))
+    except OSError as err:
+        raise write_error(err, target, f'the {fmt} export') from None
 

@@ -13,13 +13,13 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from ..checks import check_path
 from ..errors import ConfigError
-from ..evaluation.results import RESULTS_JSON, BenchmarkResult, flat_row, percent, read_results, write_csv
+from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, flat_row, model_label, percent,
+                                  read_results, write_csv)
 from ..work_dir import check_output_dir
 
 TABLE_SUFFIXES = ('.csv', '.md')
-#: The folder `--overwrite` moves replaced results into (mmtard.apis.evaluate.REPLACED_DIR): never merged.
-_REPLACED = 'replaced'
 PathLike = Union[str, os.PathLike]
 
 
@@ -30,7 +30,7 @@ def result_files(folders: Sequence[PathLike]) -> List[Path]:
         if (folder / RESULTS_JSON).is_file():
             found.append(folder / RESULTS_JSON)
         elif folder.is_dir():
-            below = sorted(p for p in folder.rglob(RESULTS_JSON) if _REPLACED not in p.relative_to(folder).parts)
+            below = sorted(p for p in folder.rglob(RESULTS_JSON) if REPLACED_DIR not in p.relative_to(folder).parts)
             if not below:
                 raise ConfigError(f'{str(folder)!r} holds no finished evaluation ({RESULTS_JSON}, written by '
                                            f'`mmtard eval` when it finishes); pass the --out folders of evaluations.')
@@ -41,32 +41,59 @@ def result_files(folders: Sequence[PathLike]) -> List[Path]:
     return list(dict.fromkeys(found))
 
 
-def model_label(record: BenchmarkResult) -> str:
-    """A model as tables name it: architecture and weights ('ViT-B-32 openai'), else its checksum."""
-    label = ' '.join(part for part in (record.model, record.pretrained) if part)
-    return label or f'model {record.model_checksum[:8]}'
+def model_identity(run: Path, record: BenchmarkResult) -> str:
+    """What tells evaluated models apart: the weights' checksum; for rows of an mmtard too old to write
+    one, the evaluation folder and the model's name."""
+    return record.model_checksum or f'{run}|{model_label(record)}'
+
+
+def measurement_key(run: Path, record: BenchmarkResult) -> tuple:
+    """Two rows with this key measured the same model on the same samples, threat model and attack."""
+    return (model_identity(run, record), record.dataset, record.split, record.task, record.eps, record.attack, record.n,
+            record.n_robust, record.sampling, record.seed)
 
 
 def merge(folders: Sequence[PathLike]) -> List[Tuple[Path, BenchmarkResult]]:
     """Every row of every evaluation under ``folders`` with the run folder it came from. A row measured
-    twice (same weights, dataset, eps, attack and samples) is kept once."""
+    twice (same weights, dataset, eps, attack and samples) is kept once; measured twice with different
+    numbers it is refused, naming both files."""
     rows: List[Tuple[Path, BenchmarkResult]] = []
-    seen = set()
+    seen: Dict[tuple, Tuple[Path, BenchmarkResult]] = {}
     for path in result_files(folders):
         for record in read_results(path.parent):
-            key = (record.model_checksum, record.dataset, record.task, record.eps, record.attack, record.n,
-                   record.n_robust, record.sampling, record.seed)
+            key = measurement_key(path.parent, record)
             if key not in seen:
-                seen.add(key)
+                seen[key] = (path, record)
                 rows.append((path.parent, record))
+            elif (seen[key][1].clean_acc, seen[key][1].robust_acc) != (record.clean_acc, record.robust_acc):
+                raise ConfigError(
+                    f'{str(seen[key][0])!r} and {str(path)!r} both hold {model_label(record)} on {record.dataset} '
+                    f'at eps {record.eps:g} with the same weights (checksum {record.model_checksum[:12] or "-"}), '
+                    f'samples and attack, but different accuracies: one table cannot hold both. Merge them '
+                    f'separately, or leave the outdated one out.')
     return rows
+
+
+def row_labels(rows: Sequence[Tuple[Path, BenchmarkResult]]) -> Dict[str, str]:
+    """model identity -> its label in tables and figures: :func:`model_label`, with the checksum's
+    first characters added where two models would otherwise share a label."""
+    labels: Dict[str, str] = {}
+    for run, record in rows:
+        labels.setdefault(model_identity(run, record), model_label(record))
+    shared = {label for label in labels.values() if list(labels.values()).count(label) > 1}
+    for run, record in rows:
+        identity = model_identity(run, record)
+        if labels[identity] in shared:
+            labels[identity] = f'{model_label(record)} #{record.model_checksum[:8] or run.name}'
+    return labels
 
 
 def _curves(rows: Sequence[Tuple[Path, BenchmarkResult]]) -> Dict[str, Dict[str, Dict[float, Tuple[float, int]]]]:
     """dataset -> model -> eps -> (accuracy, samples): clean accuracy at eps 0, robust at each eps."""
     curves: Dict[str, Dict[str, Dict[float, Tuple[float, int]]]] = {}
-    for _, record in rows:
-        points = curves.setdefault(record.dataset, {}).setdefault(model_label(record), {})
+    labels = row_labels(rows)
+    for run, record in rows:
+        points = curves.setdefault(record.dataset, {}).setdefault(labels[model_identity(run, record)], {})
         points.setdefault(0.0, (record.clean_acc, record.n))
         if record.robust_acc is not None:
             points[record.eps] = (record.robust_acc, record.n_robust)
@@ -87,7 +114,9 @@ def markdown_summary(rows: Sequence[Tuple[Path, BenchmarkResult]]) -> str:
                 point = curves[dataset].get(model, {}).get(eps)
                 cells.append('-' if point is None else percent(point[0], point[1]))
             lines.append(f'| {model} | {"clean" if eps == 0 else f"{eps:g}"} | ' + ' | '.join(cells) + ' |')
-    attacks = sorted({(model_label(r), r.dataset, r.attack, r.n_robust, r.sampling) for _, r in rows if r.attack})
+    labels = row_labels(rows)
+    attacks = sorted({(labels[model_identity(run, r)], r.dataset, r.attack, r.n_robust, r.sampling)
+                      for run, r in rows if r.attack})
     lines += ['', '| model | dataset | attack | n robust | sampling |', '|---|---|---|---|---|']
     lines += [f'| {m} | {d} | {a} | {n} | {s} |' for m, d, a, n, s in attacks]
     return '\n'.join(lines) + '\n'
@@ -128,6 +157,12 @@ def merge_results(folders: Sequence[PathLike], out: Optional[PathLike] = None,
     """Merge the evaluations under ``folders``; write the table ``out`` (.csv: every row flat, with its
     ``run`` folder; .md: the summary table), and the figure ``plot`` (default: ``out`` as .png, else
     ``results.png`` here). Returns (rows, table path or None, figure path)."""
+    if isinstance(folders, (str, os.PathLike)):
+        raise ConfigError(f'folders={str(folders)!r} must be a list of folders, e.g. [{str(folders)!r}].')
+    for folder in folders:
+        check_path(folder, 'folders item')
+    check_path(out, 'out', optional=True)
+    check_path(plot, 'plot', optional=True)
     if not folders:
         raise ConfigError('Give at least one folder: the --out folders of `mmtard eval` runs (or folders holding them).')
     table = Path(out) if out is not None else None
@@ -142,7 +177,9 @@ def merge_results(folders: Sequence[PathLike], out: Optional[PathLike] = None,
     if table is not None:
         table.parent.mkdir(parents=True, exist_ok=True)
         if table.suffix.lower() == '.csv':
-            write_csv([{'run': str(run), **flat_row(record)} for run, record in rows], table)
+            labels = row_labels(rows)
+            write_csv([{'run': str(run), 'label': labels[model_identity(run, record)], **flat_row(record)}
+                       for run, record in rows], table)
         else:
             table.write_text(markdown_summary(rows), encoding='utf-8')
     return rows, table, plot_accuracy_vs_eps(rows, figure)

@@ -4,19 +4,21 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
 
-from ..checks import check_positive_int
-from ..config import resolve_config
+from ..checks import check_flag, check_path, check_positive_int
+from ..config import parse_cfg_options, resolve_config
 from ..config_check import check_component_values
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
 from ..plugins import ensure_plugins_loaded
-from ..work_dir import (check_output_dir, is_complete_checkpoint, latest_checkpoint, remove_incomplete_checkpoints,
-                        resume_advice, work_dir_lock)
+from ..work_dir import (check_output_dir, discard_partial_checkpoints, has_complete_checkpoints, is_complete_checkpoint,
+                        latest_checkpoint, remove_incomplete_checkpoints, resume_advice, resume_checkpoint,
+                        work_dir_lock)
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Variables each launcher sets and mmengine's process-group set-up reads.
@@ -33,7 +35,8 @@ def default_work_dir(config_path: Union[str, os.PathLike]) -> Path:
 
 
 def has_checkpoints(work_dir: Path) -> bool:
-    return work_dir.is_dir() and ((work_dir / 'last_checkpoint').exists() or any(work_dir.glob('*.pth')))
+    """Whether ``work_dir`` holds a checkpoint to continue from (one cut short by a kill does not count)."""
+    return has_complete_checkpoints(work_dir)
 
 
 def normalise_resume(resume: Union[None, bool, str, os.PathLike]) -> Optional[str]:
@@ -54,6 +57,8 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
     checkpoint path.
     """
     resume = normalise_resume(resume)
+    check_path(work_dir, 'work_dir', optional=True)
+    check_flag(overwrite, 'overwrite')
     cfg = resolve_config(config, cfg_options)
     check_run_settings(cfg)
     check_component_values(cfg.to_dict().get('model'))
@@ -67,7 +72,7 @@ def prepare_config(config: Union[str, os.PathLike, Config], work_dir: Optional[U
     check_work_dir(Path(cfg.work_dir), resume, overwrite)
     if resume is not None:
         cfg.resume = True
-        cfg.load_from = str(latest_checkpoint(cfg.work_dir) if resume == 'auto' else resume)
+        cfg.load_from = str(resume_checkpoint(cfg.work_dir) if resume == 'auto' else resume)
     if launcher not in LAUNCHERS:
         raise ConfigError(f'Unknown launcher {launcher!r}; use one of {LAUNCHERS}.')
     missing_env = [name for name in LAUNCHER_ENV.get(launcher, ()) if name not in os.environ]
@@ -101,7 +106,7 @@ def check_work_dir(run_dir: Path, resume: Optional[str], overwrite: bool) -> Non
                 f"--resume {resume!r} continues another run, but the work dir {str(run_dir)!r} already holds "
                 f"checkpoints of its own, which the resumed run would replace. Give a fresh --work-dir, "
                 f"or pass --overwrite.")
-        if resume == 'auto' and latest_checkpoint(run_dir) is None:
+        if resume == 'auto' and resume_checkpoint(run_dir) is None:
             raise CheckpointError(f"--resume: the work dir {str(run_dir)!r} holds no checkpoint to resume "
                                   f"from. Run without --resume, or point --work-dir at the earlier run.")
 
@@ -176,6 +181,7 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
     ensure_plugins_loaded()
     resume = normalise_resume(resume)
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
+    resolved_options = parse_cfg_options(cfg_options) if isinstance(cfg_options, (list, tuple)) else cfg_options or {}
     add_log_backends(cfg, log_backends)
     if lr_from_config:
         if resume is None:
@@ -188,31 +194,39 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
         cfg.console_log_level = 'INFO' if verbose else 'WARNING'
     lock = work_dir_lock(cfg.work_dir) if int(os.environ.get('RANK', 0)) == 0 else contextlib.nullcontext()
     with lock:
+        for path in discard_partial_checkpoints(cfg.work_dir):  # what a killed save left; no run writes here now
+            print(f'note: removed {str(path)!r}, left incomplete by an interrupted save.', file=sys.stderr)
         check_work_dir(Path(cfg.work_dir), resume, overwrite)  # again, now that no other run can write there
         init_cpu_process_group(launcher)
         runner = MMTardRunner.from_cfg(cfg)
-        train_with_advice(runner, cfg.work_dir, None if isinstance(config, Config) else str(config), resume)
+        runner.run_options = dict(resolved_options)
+        train_with_advice(runner, cfg.work_dir, None if isinstance(config, Config) else str(config), resume,
+                          resolved_options)
     return runner
 
 
-def train_with_advice(runner: Any, work_dir: str, config: Optional[str], resume: Optional[str]) -> None:
-    """``runner.train()``; when it stops early, say which checkpoint to continue from, and how."""
+def train_with_advice(runner: Any, work_dir: str, config: Optional[str], resume: Optional[str],
+                      cfg_options: Optional[Mapping[str, Any]] = None) -> None:
+    """``runner.train()``; when it stops early, say which checkpoint to continue from, and how (with the
+    run's own ``cfg_options``)."""
     from ..engine.hooks import RichProgressHook
 
     try:
         runner.train()
     except KeyboardInterrupt:
-        raise TrainingStopped(f'Training was interrupted. {resume_advice(work_dir, config)}', exit_code=130) from None
+        raise TrainingStopped(f'Training was interrupted. {resume_advice(work_dir, config, cfg_options=cfg_options)}',
+                              exit_code=130) from None
     except CheckpointError as err:
         failed = resume if resume != 'auto' else latest_checkpoint(work_dir)
         if failed is None or is_complete_checkpoint(Path(failed)):
             raise
-        raise CheckpointError(f'{err} {resume_advice(work_dir, config, exclude=[failed])}') from None
+        raise CheckpointError(f'{err} {resume_advice(work_dir, config, [failed], cfg_options)}') from None
     except OSError as err:  # ENOSPC while saving leaves a partial checkpoint beside the complete ones
         removed = remove_incomplete_checkpoints(work_dir)
         note = f" The incomplete {', '.join(repr(str(p)) for p in removed)} was removed." if removed else ''
         raise TrainingStopped(f'Training stopped: {error_detail(err)}.{note} Fix the cause (free disk space, '
-                              f'permissions), then continue. {resume_advice(work_dir, config)}') from None
+                              f'permissions), then continue. '
+                              f'{resume_advice(work_dir, config, cfg_options=cfg_options)}') from None
     finally:
         for hook in runner.hooks:
             if isinstance(hook, RichProgressHook):

@@ -130,8 +130,14 @@ class Attack:
     @property
     def reduced(self) -> bool:
         """Whether the budget is below the reference implementation's (fewer iterations, targets,
-        restarts or queries): such results are labelled ``[reduced]``. False where no reference exists."""
-        return False
+        restarts or queries): such results are labelled ``[reduced]``. A family without a reference of
+        its own (PGD, a plugin's attack) is measured against the reference AutoAttack's iterations
+        (:data:`REFERENCE_N_ITER`) through the budget it states; one that states none is not labelled."""
+        try:
+            iterations = self.budget(REFERENCE_N_TARGETS + 1).iterations
+        except MMTardError:
+            return False
+        return iterations < REFERENCE_N_ITER
 
     def budget(self, num_classes: int) -> AttackBudget:
         """The attack's iterations, restarts and targets on a ``num_classes``-way task (results record

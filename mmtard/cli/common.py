@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import MMTardError
 
@@ -22,7 +23,7 @@ def friendly_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except MMTardError as err:
-            err_console.print(f'[bold red]error:[/] {err}', highlight=False, soft_wrap=True)
+            err_console.print(f'[bold red]error:[/] {escape(str(err))}', highlight=False, soft_wrap=True)
             raise SystemExit(getattr(err, 'exit_code', 2)) from None
         except KeyboardInterrupt:
             err_console.print('[bold red]interrupted[/] (Ctrl-C). An evaluation keeps its finished batches: run the '

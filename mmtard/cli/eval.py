@@ -69,6 +69,9 @@ class ManyValuesOption(click.Option):
 @click.option('--templates', default=None, metavar='NAME|FILE',
               help='Prompt templates: a set name (openai_imagenet, simple, ...), a dataset name, or a file (JSON '
                    'list, or one template per line, each with one {}).')
+@click.option('--logit-scale', type=float, default=None,
+              help='Scale of the zero-shot logits the attack\'s loss sees (default: the config\'s evaluation.logit_scale, '
+                   'else 100, CLIP\'s); use the scale the model was trained with (the demo\'s: 20). Results record it.')
 @click.option('--checkpoint', '-c', type=click.Path(dir_okay=False), default=None,
               help='mmengine checkpoint written by `mmtard train`, loaded into the CONFIG\'s model.')
 @click.option('--out', type=click.Path(file_okay=False), default=None,
@@ -87,7 +90,7 @@ class ManyValuesOption(click.Option):
 def eval_command(config: Optional[str], model: Optional[str], pretrained: Optional[str], text_tower: Optional[str],
                  text_pretrained: Optional[str], datasets: Tuple[str, ...], data_root: str, eps: Tuple[float, ...],
                  attack: Optional[str], n_iter: Optional[int], n_clean: Optional[int], n_robust: Optional[int],
-                 classnames: Optional[str], templates: Optional[str], checkpoint: Optional[str], out: Optional[str],
+                 classnames: Optional[str], templates: Optional[str], logit_scale: Optional[float], checkpoint: Optional[str], out: Optional[str],
                  preset: Optional[str], model_key: str, device: Optional[str], overwrite: bool,
                  cfg_options: Tuple[str, ...]) -> None:
     """Zero-shot clean and robust accuracy (and retrieval recall) of a model on a benchmark.
@@ -105,7 +108,8 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
     load_plugins_reporting_failures()
     flags = EvalFlags(model=model, pretrained=pretrained, text_tower=text_tower, text_pretrained=text_pretrained,
                       datasets=datasets, data_root=data_root, eps=eps, attack=attack, n_iter=n_iter, n_clean=n_clean,
-                      n_robust=n_robust, classnames=classnames, templates=templates)
+                      n_robust=n_robust, classnames=classnames, templates=templates,
+                      logit_scale=logit_scale)
     evaluate(config, checkpoint=checkpoint, out_dir=out, preset=preset, model_key=model_key,
              cfg_options=parse_cfg_options(cfg_options), overwrite=overwrite, device=device, console=console,
              flags=flags)

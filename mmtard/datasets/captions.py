@@ -89,6 +89,13 @@ class CaptionCSVDataset(Dataset):
         rows = [(row[image_key], row[caption_key]) for row in reader]
         if not rows:
             raise DatasetNotFoundError(f'The caption CSV {path} has a header but no rows.')
+        empty = [number for number, (_, caption) in enumerate(rows, start=2) if not (caption or '').strip()]
+        if empty:
+            raise DatasetReadError(
+                f'The caption CSV {path} has {len(empty)} empty caption{"s" if len(empty) > 1 else ""} (line '
+                f'{", ".join(map(str, empty[:5]))}{" ..." if len(empty) > 5 else ""}; {caption_key!r} column): an '
+                f'empty caption matches every image alike, so recall would be meaningless (all empty scores '
+                f'100%). Fill them in, or remove those rows.')
         root = Path(image_root).expanduser() if image_root else path.parent
         self.csv_file = path
         self.image_size = image_size

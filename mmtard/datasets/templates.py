@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -201,6 +202,12 @@ def folder_classnames(folders: Sequence[str], classnames: ClassNamesSpec, where:
             raise ConfigError(f'{source} names no class for the folders {missing[:5]!r}'
                               f'{" ..." if len(missing) > 5 else ""} of {where}; add them to it (it maps folder '
                               f'name -> class name).')
+        present = set(folders) | {_name_key(f) for f in folders}
+        unused = [k for k in given if k not in present and _name_key(k) not in present]
+        if unused and not (isinstance(classnames, str) and not os.path.isfile(classnames)):  # a bundled mapping
+            warnings.warn(f'{source} maps {len(unused)} name{"s" if len(unused) > 1 else ""} that {where} has no '
+                          f'folder for ({", ".join(map(repr, unused[:5]))}{" ..." if len(unused) > 5 else ""}): '
+                          f'a misspelt or missing folder? They are ignored.', UserWarning, stacklevel=2)
         return [given[f] if f in given else loose[_name_key(f)] for f in folders]
     if len(given) != len(folders):
         raise ConfigError(f'{source} gives {len(given)} class names but the dataset has {len(folders)} classes '

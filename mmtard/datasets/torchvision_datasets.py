@@ -53,10 +53,14 @@ class TorchvisionDataset(ClassificationDataset):
         except (RuntimeError, FileNotFoundError) as err:
             if download:
                 raise
+            call = f"torchvision.datasets.{name}({str(self.root)!r}, {', '.join(f'{k}={v!r}' for k, v in kwargs.items())}, " \
+                   f"download=True)"
             raise DatasetNotFoundError(
                 f'{name} ({split} split) was not found or is incomplete under {self.root} (torchvision: '
-                f'{err}). Pass download=True to let torchvision download it there, or place the files '
-                f'there yourself in torchvision\'s layout; nothing is downloaded by default.') from None
+                f'{err}). Nothing is downloaded by default: download it there once with python -c "import '
+                f'torchvision; {call}" (or, in a config, add download=True to this TorchvisionDataset), or place '
+                f'the files there yourself in torchvision\'s layout (for `mmtard eval --dataset NAME`, under '
+                f'--data-root/NAME).') from None
         self.classnames, self.templates = standard_class_text(name, getattr(self.dataset, 'classes', None) or [],
                                                               classnames, templates)
         self._labels = dataset_labels(self.dataset)

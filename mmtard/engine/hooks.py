@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.hooks import Hook
@@ -22,6 +23,20 @@ def loss_value(outputs: Dict[str, Any]) -> float:
     """The logged loss as a float (mmengine hands it over as a tensor that may carry a graph)."""
     value = outputs['loss']
     return float(value.detach()) if hasattr(value, 'detach') else float(value)
+
+
+def input_size_note(model: Any, dataset: Any) -> str:
+    """A sentence when the student's input size (a timm backbone's comes from its pretrained_cfg: 160 px
+    for test_resnet, 224 for most) differs from the training images': every batch is then resized inside
+    the model, which costs (size ratio)^2 and changes what the attack's eps means per input pixel."""
+    student = getattr(model, 'student', None)
+    student_size, data_size = getattr(student, 'image_size', None), getattr(dataset, 'image_size', None)
+    if not isinstance(student_size, int) or not isinstance(data_size, int) or student_size == data_size:
+        return ''
+    return (f'The student ({type(student).__name__} {getattr(student, "architecture", "")}) takes {student_size} px '
+            f'inputs and the training images are {data_size} px: every batch is resized to {student_size} px inside '
+            f'the model ({(student_size / data_size) ** 2:.3g}x the pixels of the data). To train at the data\'s size, '
+            f'set -o model.student.image_size={data_size}.')
 
 
 @HOOKS.register_module()
@@ -48,6 +63,9 @@ class ZeroShotClassesHook(Hook):
 
     def before_train(self, runner: Any) -> None:
         self._set(runner, 'train_dataloader')
+        note = input_size_note(unwrap(runner.model), getattr(runner.train_dataloader, 'dataset', None))
+        if note:
+            runner.logger.warning(note)
         classnames = getattr(unwrap(runner.model), 'classnames', None)
         if classnames is not None and len(classnames) < 2:
             raise ConfigError(f'The training data has {len(classnames)} class ({classnames}): zero-shot logits '
@@ -135,23 +153,50 @@ class NonFiniteLossError(MMTardError):
     """Training produced a NaN or infinite loss."""
 
 
+#: Largest weight magnitude a sane checkpoint holds: CLIP weights are O(1) (the logit scale's log is
+#: 4.6), so one beyond 1e4 has diverged even while still finite.
+SANE_WEIGHT_LIMIT = 1e4
+
+
+def sane_weights(path: Path) -> bool:
+    """Whether every floating-point weight in the checkpoint at ``path`` is finite and at most
+    :data:`SANE_WEIGHT_LIMIT` in magnitude (an unreadable file is not sane)."""
+    import torch
+
+    from ..checkpoint import trusted_checkpoint_globals
+
+    try:
+        with trusted_checkpoint_globals():
+            state = torch.load(path, map_location='cpu').get('state_dict', {})
+    except Exception:  # a file torch cannot read holds nothing to resume from
+        return False
+    return all(bool(v.isfinite().all()) and (v.numel() == 0 or float(v.abs().max()) <= SANE_WEIGHT_LIMIT)
+               for v in state.values() if torch.is_tensor(v) and v.is_floating_point())
+
+
 @HOOKS.register_module()
 class NaNGuardHook(Hook):
     """Stop at the first non-finite loss, saying where, instead of training on garbage; never save
     non-finite weights, so the last checkpoint is always from before the divergence.
 
     mmengine already reads every logged value on the host each iteration, so the loss check adds no
-    synchronisation; the weights are checked once per checkpoint. The advice names the checkpoint
-    and the command that resumes from it with a lower learning rate (``--lr-from-config``).
+    synchronisation; the weights are checked once per checkpoint. The advice names the newest
+    checkpoint whose trained weights are finite and sane (:func:`sane_weights`: a checkpoint saved
+    on the way to a divergence holds weights near 1e29, and resuming from it diverges again) and the
+    command that resumes from it with a tenth of the learning rate (``--lr-from-config``) and the
+    run's other -o options; without such a checkpoint, the command starts afresh at that rate.
     """
 
     @staticmethod
     def _advice(runner: Any) -> str:
         lr = (runner.cfg.get('optim_wrapper') or {}).get('optimizer', {}).get('lr')
         lower = f'{lr / 10:g}' if isinstance(lr, (int, float)) else '<lower>'
-        advice = resume_advice(runner.work_dir, getattr(runner.cfg, 'filename', None))
-        if 'continue from it with:' in advice:
-            advice += f' --lr-from-config -o optim_wrapper.optimizer.lr={lower}'
+        options = {k: v for k, v in getattr(runner, 'run_options', {}).items() if k != 'optim_wrapper.optimizer.lr'}
+        lowered = f'-o optim_wrapper.optimizer.lr={lower}'
+        advice = resume_advice(runner.work_dir, getattr(runner.cfg, 'filename', None), cfg_options=options,
+                               extra=f'--lr-from-config {lowered}', accept=sane_weights, kind='sane')
+        if 'start the run again' in advice:
+            advice = advice.replace(f'--lr-from-config {lowered}', lowered)
         return (f'Common causes: a learning rate too high for the student, bf16 teachers on an unstable model, '
                 f'or an attack step size far above eps. Lower the learning rate (--lr-from-config makes the '
                 f'config\'s lr and -o win over the one the checkpoint saved) or fix the config. {advice}')
@@ -168,11 +213,18 @@ class NaNGuardHook(Hook):
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         import torch
 
-        trainable = [p for p in unwrap(runner.model).parameters() if p.requires_grad]
-        if trainable and not bool(torch.stack([p.detach().isfinite().all() for p in trainable]).all()):
-            done = checkpoint.get('meta', {}).get('iter', runner.iter)
+        trainable = [p.detach() for p in unwrap(runner.model).parameters() if p.requires_grad and p.numel()]
+        if not trainable:
+            return
+        done = checkpoint.get('meta', {}).get('iter', runner.iter)
+        if not bool(torch.stack([p.isfinite().all() for p in trainable]).all()):
             raise NonFiniteLossError(f'The trained weights became non-finite (NaN or inf) by iteration {done}, '
                                      f'so its checkpoint was not saved. {self._advice(runner)}')
+        largest = float(torch.stack([p.abs().max().float() for p in trainable]).max())
+        if largest > SANE_WEIGHT_LIMIT:
+            raise NonFiniteLossError(f'The trained weights diverged by iteration {done} (a weight of magnitude '
+                                     f'{largest:.3g}; CLIP weights stay below {SANE_WEIGHT_LIMIT:g}), so its '
+                                     f'checkpoint was not saved. {self._advice(runner)}')
 
 
 def console_handlers(runner: Any) -> List[logging.StreamHandler]:

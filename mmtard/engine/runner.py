@@ -1,13 +1,16 @@
-"""mmengine's Runner, with lean checkpoints and checkpoint loading that fails clearly instead of half-way."""
+"""mmengine's Runner, with lean checkpoints written whole or not at all, and checkpoint loading that
+fails clearly instead of half-way."""
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from mmengine.dist import master_only
 from mmengine.model import is_model_wrapper
 from mmengine.runner import CheckpointLoader, Runner
 
+from ..atomic_files import torch_bytes, write_bytes_atomic
 from ..checkpoint import trusted_checkpoint_globals
 from ..errors import CheckpointError, MMTardError, error_detail
 from .lean_checkpoint import TEACHERS_META_KEY, leaving_out_frozen_teachers, load_training_state, teacher_identities
@@ -37,6 +40,27 @@ def scale_resumed_learning_rate(runner: Runner, lr: float) -> None:
             scheduler.base_values = [value * factor for value in scheduler.base_values]
             scheduler._last_value = [value * factor for value in scheduler._last_value]
     runner.logger.info(f'--lr-from-config: learning rates scaled by {factor:g} (initial lr {initial:g} -> {lr:g})')
+
+
+def _save_atomically(checkpoint: dict, filename: str, *args: Any, **kwargs: Any) -> None:
+    write_bytes_atomic(filename, torch_bytes(checkpoint))
+
+
+@contextlib.contextmanager
+def atomic_checkpoint_files() -> Iterator[None]:
+    """mmengine writes a checkpoint's bytes straight into ``iter_N.pth``: a kill during the write would
+    leave half a checkpoint that a rerun takes for a run to continue. Inside this block local files
+    are written through a temporary renamed over them (:func:`mmtard.atomic_files.write_bytes_atomic`)."""
+    import mmengine.runner.runner as runner_module
+
+    original = runner_module.save_checkpoint
+    runner_module.save_checkpoint = lambda checkpoint, filename, *args, **kwargs: (
+        original(checkpoint, filename, *args, **kwargs) if '://' in str(filename)
+        else _save_atomically(checkpoint, filename))
+    try:
+        yield
+    finally:
+        runner_module.save_checkpoint = original
 
 
 class MMTardRunner(Runner):
@@ -85,7 +109,7 @@ class MMTardRunner(Runner):
     def save_checkpoint(self, *args: Any, meta: Optional[dict] = None, **kwargs: Any) -> None:
         model = self.unwrapped_model
         meta = {**(meta or {}), TEACHERS_META_KEY: teacher_identities(model)}
-        with leaving_out_frozen_teachers(model):
+        with leaving_out_frozen_teachers(model), atomic_checkpoint_files():
             super().save_checkpoint(*args, meta=meta, **kwargs)
 
     def load_checkpoint(self, filename: str, map_location: Any = 'cpu', strict: bool = True,

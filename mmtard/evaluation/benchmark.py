@@ -278,5 +278,6 @@ class Benchmark:
             pretrained=self.source.pretrained, norm=attack.norm if attack else '', eps_255=eps_label(eps) if attack else '',
             attack_iterations=budget.iterations if budget else None, attack_restarts=budget.restarts if budget else None,
             attack_targets=budget.targets if budget else None, attacked_clean_acc=summary.attacked_clean_acc,
-            preset=self.spec.preset, clean_correct=summary.clean_correct,
-            robust_correct=summary.robust_correct if attack else '')
+            preset=self.spec.preset, weights_folder=self.source.weights_folder, model_key=self.source.model_key,
+            logit_scale=self.spec.logit_scale,
+            clean_correct=summary.clean_correct, robust_correct=summary.robust_correct if attack else '')

@@ -81,7 +81,19 @@ def dataset_entries(datasets: Sequence[str], data_root: str = CONFIG_DATA_ROOT, 
 
 
 def template_option(value: str) -> Any:
-    """``--templates``: a template-set or bundled dataset name, or a file (a JSON list, or one template per line)."""
+    """``--templates``: a template-set or bundled dataset name, a file (a JSON list, or one template per line),
+    a JSON list of templates, or one literal template ('a photo of a {}.')."""
+    if value.lstrip().startswith('['):
+        try:
+            templates = json.loads(value)
+        except ValueError as err:
+            raise ConfigError(f'--templates {value!r} starts like a JSON list but is not one ({err}); write '
+                              f'\'["a photo of a {{}}.", "a drawing of a {{}}."]\' (double quotes inside).') from None
+        if not isinstance(templates, list) or not templates or not all(isinstance(t, str) for t in templates):
+            raise ConfigError(f'--templates {value!r} must be a non-empty JSON list of strings.')
+        return templates
+    if '{' in value and not Path(value).expanduser().is_file():
+        return [value]  # one literal template; get_templates checks its {}
     path = Path(value).expanduser()
     if not path.is_file():
         return value  # a name, checked with the others by get_templates

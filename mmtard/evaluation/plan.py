@@ -18,7 +18,7 @@ from rich.table import Table
 
 from ..attacks.base import Attack
 from ..attacks.units import to_pixels
-from ..checks import check_choice, check_positive_int
+from ..checks import check_choice, check_positive_int, check_positive_number
 from ..errors import ConfigError, did_you_mean
 from ..registry import ATTACKS, EVAL_TASKS
 
@@ -184,7 +184,7 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
         datasets=datasets, eps=eps, n_clean=n_clean, n_robust=n_robust,
         attack=settings['attack'], retrieval_attack=settings['retrieval_attack'],
         batch_size=check_positive_int(settings['batch_size'], 'evaluation.batch_size'),
-        seed=int(settings['seed']), logit_scale=float(settings['logit_scale']),
+        seed=int(settings['seed']), logit_scale=check_positive_number(settings['logit_scale'], 'evaluation.logit_scale'),
         cache_dir=settings['cache_dir'], preset=chosen,
         sampling=check_choice(budgets['sampling'], SAMPLINGS, 'evaluation.sampling'), dataset_budgets=dataset_budgets)
     for name in names if eps else []:

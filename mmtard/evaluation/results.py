@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -20,9 +21,15 @@ from typing import Any, Dict, List, Optional, Sequence
 from rich.markup import escape
 from rich.table import Table
 
+from ..atomic_files import write_bytes_atomic
+from ..errors import ConfigError, error_detail
+
 RESULTS_JSON = 'results.json'
 RESULTS_CSV = 'results.csv'
 RESULTS_MD = 'results.md'
+#: Where ``mmtard eval --overwrite`` moves the results it replaces, so a new run that fails loses nothing;
+#: never merged or reported.
+REPLACED_DIR = 'replaced'
 #: Container fields: the CSV spreads ``per_attack`` and ``metrics`` over one column per key
 #: (``per_attack.apgd-ce``, ``metrics.i2t_r5``) and leaves the sample indices to results.json.
 _SPREAD_FIELDS = ('per_attack', 'metrics')
@@ -36,6 +43,31 @@ class ModelSource:
 
     model: str = ''
     pretrained: str = ''
+    # --- row identity: what besides the weights' file name tells two models apart ---
+    weights_folder: str = ''
+    model_key: str = ''
+    # --- end of row identity ---
+
+
+def pretrained_label(pretrained: Any) -> str:
+    """How results name weights: a file by its name, a tag or hf-hub id as written, none as ''."""
+    if pretrained in (None, False):
+        return ''
+    text = str(pretrained)
+    return Path(text).name if os.path.isfile(text) else text
+
+
+def weights_folder(pretrained: Any) -> str:
+    """The name of the folder a weights file sits in (for a checkpoint: its training run's work dir),
+    which tells apart the many runs' ``iter_N.pth``; '' for a tag or hf-hub id."""
+    if pretrained in (None, False) or not os.path.isfile(str(pretrained)):
+        return ''
+    return Path(str(pretrained)).resolve().parent.name
+
+
+def model_source(model: str, pretrained: Any, model_key: str = '') -> ModelSource:
+    """How results name a model: architecture, weights, their folder and the encoder within the model."""
+    return ModelSource(model, pretrained_label(pretrained), weights_folder(pretrained), model_key)
 
 
 @dataclass
@@ -66,6 +98,13 @@ class BenchmarkResult:
     ``clean_correct`` / ``robust_correct``: per-sample outcomes, '1' right and '0' wrong, of the ``n``
     clean samples and of the ``n_robust`` attacked ones (in ``sample_indices`` order), for paired
     bootstrap confidence intervals ('' where the task gives none).
+
+    Row identity (every mmtard checkpoint is ``iter_N.pth``, so a file name alone mixes models up):
+    ``weights_folder`` the name of the folder the weights file sits in (the training run's work dir;
+    '' for a tag such as 'openai'), ``model_key`` the encoder evaluated within a config's model
+    ('student', 'teachers.robust'; '' for a model named on the command line); with
+    ``model_checksum`` they tell models apart (:func:`model_label`). ``logit_scale``: the scale of the
+    zero-shot logits the attack's loss saw (accuracy does not depend on it; attack strength does).
     """
 
     dataset: str
@@ -97,6 +136,11 @@ class BenchmarkResult:
     preset: str = ''
     clean_correct: str = ''
     robust_correct: str = ''
+    # --- row identity (see the docstring) and the logit scale: keep these together, after every other field ---
+    weights_folder: str = ''
+    model_key: str = ''
+    logit_scale: Optional[float] = None
+    # --- end of row identity ---
 
     def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -104,13 +148,31 @@ class BenchmarkResult:
     @classmethod
     def from_dict(cls, row: Dict[str, Any]) -> 'BenchmarkResult':
         """A record from its dict; fields an older mmtard did not write keep their defaults (an older
-        classification row's ``metrics['attacked_clean_acc']`` becomes the field)."""
+        classification row's ``metrics['attacked_clean_acc']`` becomes the field; rows written before
+        ``split`` and ``task`` existed were test-split classification, or retrieval when they hold recalls)."""
         row = dict(row)
         metrics = dict(row.get('metrics') or {})
         if row.get('attacked_clean_acc') is None and 'attacked_clean_acc' in metrics:
             row['attacked_clean_acc'] = metrics.pop('attacked_clean_acc')
             row['metrics'] = metrics
+        row.setdefault('split', '')
+        row.setdefault('task', 'retrieval' if 'i2t_r1' in metrics else 'classification')
+        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING and f.name not in row]
+        if missing:
+            raise ValueError(f'the row of dataset {row.get("dataset", "?")!r} lacks {", ".join(missing)}')
         return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in row})
+
+
+def model_label(record: BenchmarkResult) -> str:
+    """A model as tables name it: architecture and weights, the weights with their run folder
+    ('mmtard-tiny-vit student_dual/iter_500.pth', 'ViT-B-32 openai'), and the encoder when it is not
+    the student ('... [teachers.robust]'); else its checksum."""
+    weights = '/'.join(part for part in (record.weights_folder, record.pretrained) if part)
+    label = ' '.join(part for part in (record.model, weights) if part)
+    if record.model_key not in ('', 'student'):
+        label += f' [{record.model_key}]'
+    return label or f'model {record.model_checksum[:8]}'
 
 
 def field_names() -> List[str]:
@@ -194,9 +256,7 @@ def rich_table(records: Sequence[BenchmarkResult], title: str = 'mmtard evaluati
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(text, encoding='utf-8')
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode('utf-8'))
 
 
 def _rounded(value: Any, n: int) -> Any:
@@ -221,13 +281,12 @@ def flat_row(record: BenchmarkResult) -> Dict[str, Any]:
 def write_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
     """Flat rows as CSV (columns: the union of the rows' keys in first-seen order; missing cells empty)."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    with open(tmp, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval='')
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: '' if v is None else v for k, v in row.items()})
-    os.replace(tmp, path)
+    text = io.StringIO(newline='')
+    writer = csv.DictWriter(text, fieldnames=columns, restval='')
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: '' if v is None else v for k, v in row.items()})
+    _write_atomic(path, text.getvalue())
 
 
 def write_results(records: Sequence[BenchmarkResult], out_dir: Path) -> None:
@@ -239,6 +298,23 @@ def write_results(records: Sequence[BenchmarkResult], out_dir: Path) -> None:
 
 
 def read_results(out_dir: Path) -> List[BenchmarkResult]:
-    """The records of a finished evaluation's results.json."""
-    with open(Path(out_dir) / RESULTS_JSON, encoding='utf-8') as f:
-        return [BenchmarkResult.from_dict(row) for row in json.load(f)]
+    """The records of a finished evaluation's results.json; a damaged file is a :class:`ConfigError`
+    naming it."""
+    path = Path(out_dir) / RESULTS_JSON
+    damaged = (f'Delete it and run the evaluation again (`mmtard eval` with the same --out), or leave its folder '
+               f'out.')
+    try:
+        with open(path, encoding='utf-8') as f:
+            content = json.load(f)
+    except ValueError as err:
+        raise ConfigError(f'{str(path)!r} is not valid JSON ({error_detail(err)}): it was cut short or edited. '
+                          f'{damaged}') from None
+    except OSError as err:
+        raise ConfigError(f'{str(path)!r} cannot be read ({error_detail(err)}).') from None
+    if not isinstance(content, list) or not all(isinstance(row, dict) for row in content):
+        raise ConfigError(f'{str(path)!r} is not an mmtard results file: it holds a {type(content).__name__}, '
+                          f'not a list of result rows (objects). {damaged}')
+    try:
+        return [BenchmarkResult.from_dict(row) for row in content]
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f'{str(path)!r} is not an mmtard results file: {err}. {damaged}') from None

@@ -1,13 +1,13 @@
 """Clean-input teacher embeddings kept per dataset index, so later epochs (and runs) skip those forwards."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
+from ..atomic_files import torch_bytes, write_bytes_atomic
 from ..errors import CheckpointError
 
 
@@ -59,10 +59,8 @@ class TeacherEmbeddingCache:
         """Write every stored row, with ``identity`` (what they were computed from), atomically."""
         keys = sorted(self._rows)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-        torch.save({'identity': dict(identity), 'keys': torch.tensor(keys, dtype=torch.long),
-                    'embeddings': self.load(keys)}, tmp)
-        os.replace(tmp, path)
+        write_bytes_atomic(path, torch_bytes({'identity': dict(identity), 'keys': torch.tensor(keys, dtype=torch.long),
+                                              'embeddings': self.load(keys)}))
 
     def load_file(self, path: Path, identity: Mapping[str, str]) -> int:
         """Store the rows :meth:`save` wrote, if they were computed from ``identity``; how many."""

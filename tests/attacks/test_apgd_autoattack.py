@@ -295,8 +295,8 @@ def test_attack_labels_state_their_budget_and_never_call_a_reduced_one_autoattac
 
 
 def test_single_attack_labels():
-    assert PGD(4, steps=10, step_size=1, momentum=0.9).describe() == 'PGD-10 (step 1/255, momentum 0.9)'
-    assert PGD(4, steps=5, random_start=False).describe() == 'PGD-5 (step 2/255, no random start)'
+    assert PGD(4, steps=10, step_size=1, momentum=0.9).describe() == 'PGD-10 (step 1/255, momentum 0.9) [reduced]'
+    assert PGD(4, steps=5, random_start=False).describe() == 'PGD-5 (step 2/255, no random start) [reduced]'
     assert (APGD(4, n_iter=10).describe(), APGD(4, n_iter=10).reduced) == ('APGD-CE (10 it, 1 restart) [reduced]',
                                                                             True)
     assert (APGD(4, loss='dlr-targeted').describe(), APGD(4, loss='dlr-targeted').reduced) == (

@@ -113,3 +113,25 @@ def test_without_random_start_the_first_step_is_one_signed_gradient_step():
 def test_pgd_option_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         PGD(4, **kwargs)
+
+
+def test_a_weak_attack_of_any_family_is_labelled_reduced():
+    """PGD and a plugin's attack have no reference of their own: fewer iterations than the reference
+    AutoAttack's 100 are '[reduced]', as a weakened APGD is."""
+    from mmtard.attacks.base import Attack, AttackBudget
+
+    assert PGD(eps=4, steps=10).describe().endswith('[reduced]') and PGD(eps=4, steps=10).reduced
+    assert not PGD(eps=4, steps=100).reduced and '[reduced]' not in PGD(eps=4, steps=100).describe()
+
+    class PluginAttack(Attack):
+        def budget(self, num_classes):
+            return AttackBudget(iterations=5)
+
+        def _perturb(self, forward, images, objective):
+            return images
+
+    class Unstated(PluginAttack):
+        budget = Attack.budget
+
+    assert PluginAttack(eps=4).describe() == 'PluginAttack [reduced]'
+    assert Unstated(eps=4).describe() == 'Unstated'

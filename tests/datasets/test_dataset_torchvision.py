@@ -24,6 +24,9 @@ def test_missing_files_name_path_and_download(tmp_path):
         TorchvisionDataset('CIFAR10', root=str(tmp_path / 'cifar'))
     message = str(err.value)
     assert str(tmp_path / 'cifar') in message and 'download=True' in message
+    # the command that downloads it, as written (`mmtard eval` has no download flag, so none is named)
+    assert f"torchvision.datasets.CIFAR10({str(tmp_path / 'cifar')!r}, train=False, download=True)" in message
+    assert 'Pass download=True' not in message
     assert not (tmp_path / 'cifar').exists() or not any((tmp_path / 'cifar').iterdir())  # nothing downloaded
 
 

@@ -109,7 +109,9 @@ def test_pretrained_takes_a_training_checkpoint_with_its_own_architecture(tmp_pa
                 '--n-robust', 2, '--n-iter', 1, '--out', tmp_path / 'exported')
     assert again.exit_code == 0, again.output
     first, second = rows(tmp_path / 'out')[0], rows(tmp_path / 'exported')[0]
-    assert second['pretrained'] == 'student.safetensors' and second['model_checksum'] == first['model_checksum']
+    # the export carries the trained logit scale (100) where the checkpoint's student kept open_clip's initial one:
+    # other weights (checksum), the same embeddings and numbers
+    assert second['pretrained'] == 'student.safetensors' and second['model_checksum'] != first['model_checksum']
     assert (second['clean_acc'], second['robust_acc']) == (first['clean_acc'], first['robust_acc'])
 
 
@@ -139,6 +141,29 @@ def test_classnames_templates_and_a_caption_csv_from_the_command_line(tmp_path, 
         ('photos', 'classification', 9), ('captions', 'retrieval', 2)]
 
 
+def test_logit_scale_flag_is_used_and_recorded(tmp_path, checkpoint):
+    folder = image_folder(tmp_path / 'photos', per_class=1)
+    common = ('--model', 'mmtard-tiny-vit', '--pretrained', checkpoint, '--dataset', folder, '--eps', 1,
+              '--n-robust', 2, '--n-iter', 1, '--attack', 'pgd')
+    result = run(*common, '--logit-scale', 20, '--out', tmp_path / 'out')
+    assert result.exit_code == 0, result.output
+    assert rows(tmp_path / 'out')[0]['logit_scale'] == 20.0
+    bad = run(*common, '-o', 'evaluation.logit_scale=-1', '--out', tmp_path / 'bad')
+    assert bad.exit_code == 2 and 'evaluation.logit_scale=-1 must be a finite number > 0' in bad.output
+
+
+def test_attack_options_apply_to_the_attack_the_flag_picks(tmp_path, checkpoint):
+    folder = image_folder(tmp_path / 'photos', per_class=1)
+    common = ('--model', 'mmtard-tiny-vit', '--pretrained', checkpoint, '--dataset', folder, '--eps', 1,
+              '--n-robust', 2, '--n-iter', 1)
+    result = run(*common, '--attack', 'autoattack', '-o', 'evaluation.attack.n_restarts=1', '--out', tmp_path / 'aa')
+    assert result.exit_code == 0, result.output
+    assert rows(tmp_path / 'aa')[0]['attack_restarts'] == 1  # it was 5: the -o was dropped silently
+    refused = run(*common, '--attack', 'pgd', '-o', 'evaluation.attack.n_restarts=1', '--out', tmp_path / 'pgd')
+    text = ' '.join(refused.output.split())
+    assert refused.exit_code == 2 and "PGD (registry 'attack') has no option 'n_restarts'" in text and 'steps' in text
+
+
 def test_a_timm_backbone_needs_a_text_tower_and_runs_with_one(tmp_path):
     folder = image_folder(tmp_path / 'photos', per_class=1)
     missing = run('--model', 'test_vit', '--dataset', folder, '--out', tmp_path / 'no')
@@ -149,3 +174,5 @@ def test_a_timm_backbone_needs_a_text_tower_and_runs_with_one(tmp_path):
     row, = rows(tmp_path / 'out')
     assert (row['model'], row['pretrained'], row['attack_iterations'], row['n']) == ('test_vit', '', 1, 3)
     assert 'without --pretrained evaluates a randomly initialised model' in ' '.join(result.output.split())
+    assert 'without --text-pretrained pairs the backbone with a randomly initialised text tower' in ' '.join(
+        result.output.split())

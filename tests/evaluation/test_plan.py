@@ -115,3 +115,19 @@ def test_options_without_a_type_tune_the_default_attack():
 def test_more_attacked_than_clean_samples_is_refused():
     with pytest.raises(ConfigError, match='n_robust=64 exceeds n_clean=32'):
         benchmark_spec(dict(datasets=[SHAPES], n_clean=32, n_robust=64))
+
+
+def test_templates_option_takes_a_literal_template_or_a_json_list(tmp_path):
+    import pytest
+
+    from mmtard.errors import ConfigError
+    from mmtard.evaluation.dataset_names import template_option
+
+    assert template_option('a photo of a {}.') == ['a photo of a {}.']
+    assert template_option('["a photo of a {}.", "a sketch of a {}."]') == ['a photo of a {}.', 'a sketch of a {}.']
+    assert template_option('openai_imagenet') == 'openai_imagenet'  # a set name, checked later
+    (tmp_path / 'mine.txt').write_text('a {} here\n')
+    assert template_option(str(tmp_path / 'mine.txt')) == ['a {} here']
+    for bad, message in (("['a {}']", 'double quotes inside'), ('[]', 'non-empty JSON list of strings')):
+        with pytest.raises(ConfigError, match=message):
+            template_option(bad)
