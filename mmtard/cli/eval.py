@@ -82,6 +82,9 @@ class ManyValuesOption(click.Option):
               help="Which encoder of the config's model to evaluate, e.g. 'teachers.robust'.")
 @click.option('--device', default=None, help='torch device (default: cuda if available, else cpu).')
 @click.option('--overwrite', is_flag=True, help='Replace the finished results (and partial results) in the out folder.')
+@click.option('--launcher', type=click.Choice(['none', 'pytorch']), default=None,
+              help='pytorch: under torchrun --nproc_per_node=N, the N processes share every dataset\'s batches '
+                   '(default when torchrun starts several).')
 @cfg_options_option
 @friendly_errors
 def eval_command(config: Optional[str], model: Optional[str], pretrained: Optional[str], text_tower: Optional[str],
@@ -89,7 +92,7 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
                  attack: Optional[str], n_iter: Optional[int], n_clean: Optional[int], n_robust: Optional[int],
                  classnames: Optional[str], templates: Optional[str], checkpoint: Optional[str], out: Optional[str],
                  preset: Optional[str], model_key: str, device: Optional[str], overwrite: bool,
-                 cfg_options: Tuple[str, ...]) -> None:
+                 launcher: Optional[str], cfg_options: Tuple[str, ...]) -> None:
     """Zero-shot clean and robust accuracy (and retrieval recall) of a model on a benchmark.
 
     \b
@@ -97,6 +100,7 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
     Without one:   mmtard eval --model ViT-B-32 --pretrained openai --dataset cifar10 imagenet --eps 1 2 4
                    mmtard eval --model mmtard-tiny-vit --pretrained iter_100.pth --dataset ./my_folder
     Flags given with a CONFIG override its settings.
+    Many processes: torchrun --nproc_per_node=8 -m mmtard eval ... --launcher pytorch
     """
     from ..apis.eval_flags import EvalFlags
     from ..apis.evaluate import evaluate
@@ -108,4 +112,4 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
                       n_robust=n_robust, classnames=classnames, templates=templates)
     evaluate(config, checkpoint=checkpoint, out_dir=out, preset=preset, model_key=model_key,
              cfg_options=parse_cfg_options(cfg_options), overwrite=overwrite, device=device, console=console,
-             flags=flags)
+             flags=flags, launcher=launcher)
