@@ -1,5 +1,6 @@
 """Which encoder `mmtard eval` evaluates when the command line names it, in open_clip's terms:
-``--model ARCH --pretrained TAG|FILE|hf-hub:ID``, for open_clip architectures and timm backbones.
+``--model ARCH --pretrained TAG|FILE|hf-hub:ID``, for open_clip architectures and timm backbones, or
+``--model hf-hub:ORG/NAME`` / ``local-dir:FOLDER``: an open_clip hub folder, which names both.
 
 ``FILE`` may be a checkpoint written by `mmtard train` (its own training config rebuilds the student
 exactly: architecture, QuickGELU, normalisation, LoRA), a file written by `mmtard export`, or any
@@ -14,6 +15,7 @@ from typing import Any, Dict, Mapping, Optional
 from ..errors import ConfigError, did_you_mean
 from ..evaluation.results import ModelSource
 from ..models.encoders.base import ImageTextEncoder
+from ..models.encoders.hub import is_folder_model, resolve_folder_model
 
 #: ``--pretrained`` value that asks timm for its own pretrained backbone weights.
 TIMM_PRETRAINED = 'timm'
@@ -82,6 +84,15 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
                 raise ConfigError(f'--model {model!r} differs from the architecture {trained_arch!r} the checkpoint '
                                   f'{pretrained!r} was trained with; drop --model (the checkpoint names it).')
             return student.encoder, ModelSource(trained_arch, pretrained_label(pretrained))
+    if model is None and is_folder_model(pretrained):
+        model, pretrained = pretrained, None  # open_clip's hub folders name their architecture themselves
+    if is_folder_model(model):
+        if pretrained is not None:
+            raise ConfigError(f'--model {model!r} is an open_clip hub folder holding its own weights; --pretrained '
+                              f'{pretrained!r} would replace them. Drop --pretrained, or name the architecture in '
+                              f'--model to load other weights into it.')
+        folder = resolve_folder_model(model)
+        return STUDENTS.build(folder.encoder_config()), ModelSource(folder.arch, model)
     if model is None:
         if config_student is None:
             raise ConfigError('--pretrained needs --model ARCH (the architecture the weights are for), or a CONFIG '

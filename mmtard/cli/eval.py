@@ -41,8 +41,10 @@ class ManyValuesOption(click.Option):
 
 @click.command('eval')
 @click.argument('config', type=click.Path(dir_okay=False), required=False)
-@click.option('--model', default=None, metavar='ARCH',
-              help='Evaluate this open_clip architecture (e.g. ViT-B-32) or timm model instead of the config\'s.')
+@click.option('--model', default=None, metavar='ARCH|hf-hub:ID|local-dir:DIR|ZOO',
+              help='Evaluate this open_clip architecture (e.g. ViT-B-32) or timm model instead of the config\'s; '
+                   'an open_clip hub model (hf-hub:chs20/fare2-clip, or its local clone as local-dir:DIR), which '
+                   'brings its weights.')
 @click.option('--pretrained', default=None, metavar='TAG|FILE|hf-hub:ID',
               help='Its weights: an open_clip tag (openai), hf-hub:org/name, a file written by `mmtard train` or '
                    '`mmtard export`, or an open_clip / timm state dict. With a CONFIG alone: replaces the '
