@@ -14,8 +14,9 @@ from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigError, did_you_mean
 from ..evaluation.results import ModelSource
+from ..hub import is_folder_model
 from ..models.encoders.base import ImageTextEncoder
-from ..models.encoders.hub import is_folder_model, resolve_folder_model
+from ..models.encoders.folder_model import resolve_folder_model
 
 #: ``--pretrained`` value that asks timm for its own pretrained backbone weights.
 TIMM_PRETRAINED = 'timm'

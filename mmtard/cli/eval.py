@@ -104,6 +104,9 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
     Flags given with a CONFIG override its settings.
     Many processes: torchrun --nproc_per_node=8 -m mmtard eval ... --launcher pytorch
     """
+    from ..hub import prefetch_hub_files
+
+    prefetch_hub_files(model, pretrained)  # before torch loads: offline, the error comes in seconds
     from ..apis.eval_flags import EvalFlags
     from ..apis.evaluate import evaluate
     from ..config import parse_cfg_options

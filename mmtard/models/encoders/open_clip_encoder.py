@@ -24,8 +24,8 @@ from mmtard.errors import CheckpointError, ConfigError, did_you_mean
 from mmtard.registry import STUDENTS, TEACHERS
 
 from .base import ImageTextEncoder
-from .hub import HUB_PREFIX, WEIGHT_FILES, hub_file
 from ...checkpoint import WRAPPER_PREFIXES, StateDict, load_exact, load_state_dict_file, strip_prefixes
+from ...hub import HUB_PREFIX, WEIGHT_FILES, hub_file
 from ..precision import precision_dtype
 from .lora import apply_lora, is_lora_key
 
