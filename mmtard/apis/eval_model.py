@@ -17,6 +17,7 @@ from ..evaluation.results import ModelSource
 from ..hub import is_folder_model
 from ..models.encoders.base import ImageTextEncoder
 from ..models.encoders.folder_model import resolve_folder_model
+from ..zoo import ZooModel, is_zoo_name, zoo_model, zoo_weights_needed
 
 #: ``--pretrained`` value that asks timm for its own pretrained backbone weights.
 TIMM_PRETRAINED = 'timm'
@@ -67,6 +68,17 @@ def _architecture(encoder_cfg: Mapping[str, Any]) -> str:
     return str(encoder_cfg.get('arch', encoder_cfg.get('type', '')))
 
 
+def _zoo_encoder(entry: ZooModel, pretrained: Optional[str]) -> tuple[ImageTextEncoder, ModelSource]:
+    """A zoo checkpoint: from the hub, or from its downloaded file given as ``--pretrained``."""
+    from ..registry import STUDENTS
+
+    if pretrained is not None:
+        return STUDENTS.build(entry.encoder_config(pretrained)), ModelSource(entry.name, pretrained_label(pretrained))
+    if entry.hub is None:
+        raise zoo_weights_needed(entry)
+    return STUDENTS.build(resolve_folder_model(entry.hub).encoder_config()), ModelSource(entry.name, entry.hub)
+
+
 def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_tower: Optional[str] = None,
                          text_pretrained: Optional[str] = None,
                          config_student: Optional[Mapping[str, Any]] = None) -> tuple[ImageTextEncoder, ModelSource]:
@@ -85,6 +97,8 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
                 raise ConfigError(f'--model {model!r} differs from the architecture {trained_arch!r} the checkpoint '
                                   f'{pretrained!r} was trained with; drop --model (the checkpoint names it).')
             return student.encoder, ModelSource(trained_arch, pretrained_label(pretrained))
+    if is_zoo_name(model):
+        return _zoo_encoder(zoo_model(str(model)), pretrained)
     if model is None and is_folder_model(pretrained):
         model, pretrained = pretrained, None  # open_clip's hub folders name their architecture themselves
     if is_folder_model(model):

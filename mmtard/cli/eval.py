@@ -44,7 +44,8 @@ class ManyValuesOption(click.Option):
 @click.option('--model', default=None, metavar='ARCH|hf-hub:ID|local-dir:DIR|ZOO',
               help='Evaluate this open_clip architecture (e.g. ViT-B-32) or timm model instead of the config\'s; '
                    'an open_clip hub model (hf-hub:chs20/fare2-clip, or its local clone as local-dir:DIR), which '
-                   'brings its weights.')
+                   'brings its weights; or a published robust CLIP by its zoo name (docs/zoo.md, e.g. '
+                   'fare4-vit-b-32-laion2b).')
 @click.option('--pretrained', default=None, metavar='TAG|FILE|hf-hub:ID',
               help='Its weights: an open_clip tag (openai), hf-hub:org/name, a file written by `mmtard train` or '
                    '`mmtard export`, or an open_clip / timm state dict. With a CONFIG alone: replaces the '
@@ -105,8 +106,9 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
     Many processes: torchrun --nproc_per_node=8 -m mmtard eval ... --launcher pytorch
     """
     from ..hub import prefetch_hub_files
+    from ..zoo import zoo_hub_model
 
-    prefetch_hub_files(model, pretrained)  # before torch loads: offline, the error comes in seconds
+    prefetch_hub_files(zoo_hub_model(model, pretrained), pretrained)  # before torch loads: offline errors in seconds
     from ..apis.eval_flags import EvalFlags
     from ..apis.evaluate import evaluate
     from ..config import parse_cfg_options
