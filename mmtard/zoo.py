@@ -65,7 +65,7 @@ def is_zoo_name(name: Optional[str]) -> bool:
 
 
 def zoo_hub_model(name: Optional[str], pretrained: Optional[str]) -> Optional[str]:
-    """The ``hf-hub:`` id a zoo ``--model`` loads from (none given ``--pretrained``: the file is used), else ``name``."""
+    """The ``hf-hub:`` id a zoo ``--model`` loads from (not with ``--pretrained``: that file is used), else ``name``."""
     if is_zoo_name(name) and pretrained is None and zoo_models()[name].hub:
         return zoo_models()[name].hub
     return name

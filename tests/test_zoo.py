@@ -37,7 +37,8 @@ def test_eval_by_zoo_name_says_how_to_get_a_file_download_and_fails_fast_offline
     (tmp_path / 'photos' / 'a').mkdir(parents=True)
     (tmp_path / 'photos' / 'b').mkdir(parents=True)
     for name in ('a', 'b'):
-        Image.new('RGB', (32, 32), (200, 20, 20) if name == 'a' else (20, 20, 200)).save(tmp_path / 'photos' / name / '0.png')
+        colour = (200, 20, 20) if name == 'a' else (20, 20, 200)
+        Image.new('RGB', (32, 32), colour).save(tmp_path / 'photos' / name / '0.png')
     runner = CliRunner()
     result = runner.invoke(eval_command, ['--model', 'fare4-vit-l-14', '--dataset', str(tmp_path / 'photos')])
     text = ' '.join(result.output.split())

@@ -119,8 +119,9 @@ def sharded_evaluation(scratch: Path) -> Dict[str, Any]:
                               timeout=900, env=env)
         logs += (done.stdout + done.stderr)[-1000:]
         results = scratch / name / 'results.json'
-        rows[name] = ([(r['dataset'], r['eps'], r['clean_acc'], r['robust_acc']) for r in json.loads(results.read_text())]
-                      if done.returncode == 0 and results.is_file() else None)
+        finished = json.loads(results.read_text()) if done.returncode == 0 and results.is_file() else None
+        rows[name] = None if finished is None else [(r['dataset'], r['eps'], r['clean_acc'], r['robust_acc'])
+                                                    for r in finished]
     return {'ok': rows['single'] is not None and rows['sharded'] == rows['single'], 'processes': processes,
             'backend': 'nccl' if torch.cuda.is_available() else 'gloo', 'rows': rows, 'log_tail': logs[-2000:]}
 

@@ -11,6 +11,7 @@ from .templates import get_class_names_and_templates, get_templates, imagenet_wn
 from .torchvision_datasets import TorchvisionDataset
 from .views import FixedViewsDataset
 
-__all__ = ['CLIPBenchmarkClassification', 'CLIPBenchmarkRetrieval', 'ClassificationDataset', 'ClassCaptions', 'ConcatCaptions', 'CaptionCSVDataset', 'ImageFolderDataset', 'MNISTDigits', 'ShapesDataset',
-           'FixedViewsDataset', 'TorchvisionDataset', 'balanced_subset', 'get_class_names_and_templates', 'get_templates',
-           'imagenet_wnid_classnames']
+__all__ = ['CLIPBenchmarkClassification', 'CLIPBenchmarkRetrieval', 'ClassificationDataset', 'ClassCaptions',
+           'ConcatCaptions', 'CaptionCSVDataset', 'ImageFolderDataset', 'MNISTDigits', 'ShapesDataset',
+           'FixedViewsDataset', 'TorchvisionDataset', 'balanced_subset', 'get_class_names_and_templates',
+           'get_templates', 'imagenet_wnid_classnames']

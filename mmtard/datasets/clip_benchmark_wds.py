@@ -50,7 +50,7 @@ def is_clip_benchmark_folder(path: Path, split: str = 'test') -> bool:
 
 
 def dataset_kind(root: Union[str, Path]) -> str:
-    """'classification', 'retrieval' or 'multilabel', as the folder's dataset_type.txt says (classification without one)."""
+    """'classification', 'retrieval' or 'multilabel', as the folder's dataset_type.txt says (none: classification)."""
     type_file = Path(root) / TYPE_FILE
     return type_file.read_text(encoding='utf-8').strip().lower() if type_file.is_file() else 'classification'
 
@@ -169,8 +169,9 @@ class CLIPBenchmarkClassification(ClassificationDataset):
                  templates: Union[None, str, List[str]] = None) -> None:
         kind = dataset_kind(Path(root).expanduser())
         if kind != 'classification':
-            raise ConfigError(f'{root} is a CLIP_benchmark {kind} dataset ({TYPE_FILE}), not a classification one'
-                              f'{": use its retrieval task" if kind == "retrieval" else "; mmtard does not score multi-label datasets"}.')
+            advice = 'use its retrieval task' if kind == 'retrieval' else 'mmtard does not score multi-label datasets'
+            raise ConfigError(f'{root} is a CLIP_benchmark {kind} dataset ({TYPE_FILE}), not a classification one: '
+                              f'{advice}.')
         self.shards = _Shards(root, split)
         self.image_size = image_size
         missing = [name for name in (CLASSNAMES_FILE, TEMPLATES_FILE)

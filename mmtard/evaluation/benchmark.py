@@ -88,7 +88,8 @@ PROTOCOL = 2
 
 
 def evaluation_subset(count: int, labels: Optional[Sequence[int]], n: Optional[int], seed: int,
-                      sampling: str = 'class-balanced-random', shard_sizes: Optional[Sequence[int]] = None) -> List[int]:
+                      sampling: str = 'class-balanced-random',
+                      shard_sizes: Optional[Sequence[int]] = None) -> List[int]:
     """Sorted indices of ``n`` of ``count`` items, chosen by ``sampling`` (:data:`~.plan.SAMPLINGS`;
     'class-balanced-random' needs ``labels``; 'clip-benchmark' reads ``shard_sizes``, one shard of
     all items without). A smaller ``n`` under the same seed picks a subset of a larger one's, so the

@@ -91,8 +91,8 @@ def test_hub_and_local_folders_load_the_model_their_weight_file_holds(folder, ch
     hub_folder(repo / 'snapshots' / ('a' * 40), state)
     monkeypatch.setattr(constants, 'HF_HUB_CACHE', str(tmp_path / 'hub-cache'))
     common = ('--dataset', folder, '--n-clean', 6, '--n-robust', 2, '--eps', 1, '--n-iter', 1)
-    for name, args in (('file', ('--model', ARCH, '--pretrained', checkpoint)), ('local', ('--model', f'local-dir:{local}')),
-                       ('hub', ('--model', 'hf-hub:someone/tiny-robust')),
+    for name, args in (('file', ('--model', ARCH, '--pretrained', checkpoint)),
+                       ('local', ('--model', f'local-dir:{local}')), ('hub', ('--model', 'hf-hub:someone/tiny-robust')),
                        ('hub_pretrained', ('--pretrained', 'hf-hub:someone/tiny-robust'))):
         result = run(*args, *common, '--out', tmp_path / name)
         assert result.exit_code == 0, result.output
@@ -110,7 +110,8 @@ def test_a_folder_of_a_new_architecture_is_registered_and_a_bad_one_explained(fo
     state = {k: v for k, v in open_clip.create_model(ARCH).state_dict().items()
              if not k.startswith('visual.transformer.resblocks.1.')}
     new = hub_folder(tmp_path / 'one-layer', state, cfg)
-    result = run('--model', f'local-dir:{new}', '--dataset', folder, '--n-clean', 6, '--n-robust', 2, '--eps', 1, '--n-iter', 1,
+    result = run('--model', f'local-dir:{new}', '--dataset', folder, '--n-clean', 6, '--n-robust', 2, '--eps', 1,
+                 '--n-iter', 1,
                  '--out', tmp_path / 'out')
     assert result.exit_code == 0, result.output
     assert rows(tmp_path / 'out')[0]['model'] == 'local-dir-one-layer'
