@@ -59,7 +59,7 @@ def table_command(folders: Tuple[str, ...], out: Optional[str], zoo_names: Tuple
     path = Path(out) if out is not None else None
     fmt = table_format(path)
     rows = merge(folders) if folders else []
-    text = render(pivot_table([record for _, record in rows], select(zoo_names)), fmt)
+    text = render(pivot_table([record for _, record in rows], select(zoo_names), [run for run, _ in rows]), fmt)
     if path is None:
         console.print(text, highlight=False, markup=False, soft_wrap=True)
         return

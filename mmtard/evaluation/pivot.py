@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -53,13 +54,26 @@ def _identity(record: BenchmarkResult) -> Tuple[str, str, str]:
     return record.model, record.pretrained, record.model_checksum
 
 
-def _labels(records: Sequence[BenchmarkResult]) -> Dict[Tuple[str, str, str], str]:
-    """'arch weights' per model; weights of the same name (two runs' iter_100.pth) get their checksum."""
-    identities = list(dict.fromkeys(_identity(r) for r in records))
-    plain = {i: ' '.join(p for p in i[:2] if p) or 'model' for i in identities}
-    shared = {label for label in plain.values() if list(plain.values()).count(label) > 1}
-    return {i: f'{label} [{i[2][:8]}]' if label in shared or label == 'model' else label
-            for i, label in plain.items()}
+def _run_names(runs: Sequence[Path]) -> List[str]:
+    """Each run folder's first path component below the folder all runs share (the demo's stage, a
+    sweep's arm); '' for a run that is that folder."""
+    resolved = [Path(run).resolve() for run in runs]
+    common = Path(os.path.commonpath(resolved))
+    return [run.relative_to(common).parts[0] if run != common else '' for run in resolved]
+
+
+def _labels(records: Sequence[BenchmarkResult], runs: Sequence[Path]) -> Dict[Tuple[str, str, str], str]:
+    """'arch weights (run)' per model: the run folder's distinguishing name where the runs have them
+    (the demo's stages); weights of the same name in one run folder are told apart by their checksums."""
+    where: Dict[Tuple[str, str, str], str] = {}
+    for record, name in zip(records, _run_names(runs) if runs else [''] * len(records)):
+        where.setdefault(_identity(record), name)
+    labels = {}
+    for identity, name in where.items():
+        label = ' '.join(p for p in identity[:2] if p) or 'model'
+        labels[identity] = f'{label} ({name})' if name and len(set(where.values())) > 1 else label
+    shared = {label for label in labels.values() if list(labels.values()).count(label) > 1}
+    return {i: f'{label} [{i[2][:8]}]' if label in shared or label == 'model' else label for i, label in labels.items()}
 
 
 def _threat(record: BenchmarkResult) -> str:
@@ -72,11 +86,13 @@ def _average(values: Dict[str, Tuple[float, int]], over: Sequence[str]) -> str:
     return f'{100 * sum(values[d][0] for d in over) / len(over):.1f}'
 
 
-def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] = ()) -> PivotTable:
-    """The table of ``records`` (each model's clean row, then one per threat model) and the ``quoted`` zoo models."""
+def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] = (),
+                runs: Sequence[Path] = ()) -> PivotTable:
+    """The table of ``records`` (each model's clean row, then one per threat model) and the ``quoted``
+    zoo models; ``runs``: each record's run folder (`mmtard results merge`'s), naming same-named weights."""
     datasets = list(dict.fromkeys(r.dataset for r in records))
     average_over = [d for d in datasets if d.lower() not in NOT_ZERO_SHOT] or datasets
-    labels = _labels(records)
+    labels = _labels(records, runs)
     attacks: Dict[Tuple[str, str], set] = {}
     for record in records:
         if record.robust_acc is not None:

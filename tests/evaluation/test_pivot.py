@@ -1,6 +1,7 @@
 """`mmtard results table`: the papers' pivot of measured rows, beside quoted zoo numbers."""
 import csv
 import io
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -69,6 +70,10 @@ def test_same_named_weights_of_different_runs_and_two_attacks_stay_apart():
                     ('ViT-B-32 iter_100.pth [dddddddd]', 'clean'),
                     ('ViT-B-32 iter_100.pth [dddddddd]', f'Linf 1/255, {ATTACK}'),
                     ('ViT-B-32 iter_100.pth [dddddddd]', 'Linf 1/255, PGD (10 steps)')]
+    # with the run folders `mmtard results merge` reads them from: named by the folder that tells them apart
+    runs = [Path('work_dirs/demo/undefended/4f2a/eval'), Path('work_dirs/demo/single-ard/9c1d/eval')]
+    labels = {r.model for r in pivot_table(rows, runs=[runs[0], runs[1], runs[1]]).rows}
+    assert labels == {'ViT-B-32 iter_100.pth (undefended)', 'ViT-B-32 iter_100.pth (single-ard)'}
 
 
 def test_results_table_command_writes_each_format_and_refuses_others(tmp_path):
