@@ -113,8 +113,14 @@ def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] =
         rows.append(PivotRow(model.name, 'clean', source, average=f'{reported["clean"]:.1f}'))
         rows += [PivotRow(model.name, f'Linf {eps}/255', source, average=f'{value:.1f}')
                  for eps, value in reported['robust'].items()]
-    notes = sorted({f'{labels[_identity(r)]}: {r.attack}, {r.n_robust} attacked samples ({r.sampling})'
-                    for r in records if r.attack})
+    protocols: Dict[str, List[str]] = {}
+    for record in records:
+        if record.attack:
+            models = protocols.setdefault(f'{record.attack}, {record.n_robust} attacked samples ({record.sampling})', [])
+            models += [labels[_identity(record)]] if labels[_identity(record)] not in models else []
+    every = set(labels.values())
+    notes = [f'{"every measured model" if set(models) == every else ", ".join(models)}: {protocol}'
+             for protocol, models in protocols.items()]
     notes += [f'{m.name}: {m.reported["dataset"]} as reported ({m.reported["source"]})' for m in quoted]
     return PivotTable(datasets, rows, average_over, notes)
 

@@ -48,7 +48,11 @@ def test_quoted_rows_sit_beside_and_say_where_they_are_from():
     assert all(r.source.startswith('quoted: https://github.com/chs20/RobustVLM') and not r.values for r in quoted)
     text = markdown(table)
     assert '| fare4-vit-b-32-laion2b | Linf 1/255 | - | - | - | 44.4 | quoted: ' in text
-    assert f'ViT-B-32 laion2b_s34b_b79k: {ATTACK}, 100 attacked samples (random)' in text
+    assert f'- every measured model: {ATTACK}, 100 attacked samples (random)' in text
+    other = row('cifar10', 0.8, 0.5, 1, pretrained='mine.pt', checksum='b' * 64, attack='PGD (10 steps)')
+    text = markdown(pivot_table(records()[:6] + [other]))
+    assert f'- ViT-B-32 laion2b_s34b_b79k: {ATTACK}, 100 attacked samples (random)' in text
+    assert '- ViT-B-32 mine.pt: PGD (10 steps), 100 attacked samples (random)' in text
 
 
 def test_csv_and_latex_hold_the_same_cells():
