@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from mmtard.cli.eval import eval_command
 from mmtard.datasets import ShapesDataset
+from mmtard.datasets.clip_benchmark_wds import clip_benchmark_order
 from mmtard.models.encoders import OpenCLIPEncoder
 
 from wds_helpers import write_wds
@@ -76,3 +77,14 @@ def test_retrieval_shards_are_scored_as_retrieval(tmp_path, checkpoint):
                  '--eps', 1, '--n-robust', 2, '--n-iter', 1, '--out', tmp_path / 'out')
     assert result.exit_code == 0, result.output
     assert [(r['dataset'], r['task'], r['n']) for r in rows(tmp_path / 'out')] == [('wds_caps', 'retrieval', 3)]
+
+
+def test_clip_benchmark_sampling_attacks_the_samples_its_loader_would(tmp_path, shapes, checkpoint):
+    shapes_as_wds(tmp_path / 'wds_toy', shapes)  # 24 samples in shards of 10, 10 and 4
+    result = run('--model', 'mmtard-tiny-vit', '--pretrained', checkpoint, '--dataset', tmp_path / 'wds_toy',
+                 '--eps', 1, '--n-clean', 12, '--n-robust', 5, '--n-iter', 1, '--out', tmp_path / 'out',
+                 '-o', 'evaluation.sampling=clip-benchmark')
+    assert result.exit_code == 0, result.output
+    record = rows(tmp_path / 'out')[0]
+    assert record['sampling'] == 'clip-benchmark' and (record['n'], record['n_robust']) == (12, 5)
+    assert record['sample_indices'] == sorted(clip_benchmark_order([10, 10, 4], seed=0)[:5])
