@@ -219,7 +219,7 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
         encoder, source = _config_encoder(cfg, checkpoint, model_key, console)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)
-    if shard.is_main:
+    if shard.is_main or not overwrite:  # every rank refuses finished results; rank 0 alone moves them
         prepare_out_dir(out, overwrite)
     shard.barrier()  # the other ranks start once rank 0 has moved what --overwrite replaces
     bench = Benchmark(encoder, spec, out, device=run_device, source=source, shard=shard)
