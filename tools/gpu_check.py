@@ -90,16 +90,26 @@ def ddp_step(work_dir: Path) -> Dict[str, Any]:
             'checkpoint': str(checkpoint), 'log_tail': (done.stdout + done.stderr)[-2000:]}
 
 
-#: The benchmark of the sharded evaluation: synthetic shapes (rendered, never downloaded), two radii.
+#: The benchmark of the sharded evaluation: synthetic shapes (rendered, never downloaded), 4 batches.
 EVAL_CONFIG = """evaluation = dict(datasets=[dict(name='shapes', dataset=dict(type='ShapesDataset', split='test',
-    classes='held_out', num_samples=64, cache_dir={cache!r}))], n_clean=64, n_robust=32, eps=[1, 4], batch_size=8,
-    attack=dict(type='AutoAttack', version='custom', n_iter=5))
+    classes='held_out', num_samples=32, cache_dir={cache!r}))], n_clean=32, n_robust=32, eps=[2], batch_size=8,
+    attack=dict(type='AutoAttack', version='custom', n_iter=3))
 """
 
 
+def _accuracies(records: List[Any]) -> List[tuple]:
+    return [(r.dataset, r.eps, r.clean_acc, r.robust_acc) for r in records]
+
+
 def sharded_evaluation(scratch: Path) -> Dict[str, Any]:
-    """The tiny model evaluated by one process per GPU under torchrun (nccl) and by one process alone:
-    the accuracies must be equal, every batch's attack being seeded by the batch, not the process."""
+    """The tiny model evaluated by one process per GPU under torchrun (nccl; one gloo process on a CPU)
+    and by this process alone: the accuracies must be equal, every batch's attack being seeded by the
+    batch, not the process."""
+    from rich.console import Console as QuietConsole
+
+    from mmtard.apis.eval_flags import EvalFlags
+    from mmtard.apis.evaluate import evaluate
+    from mmtard.evaluation.results import read_results
     from mmtard.models.encoders import OpenCLIPEncoder
 
     torch.manual_seed(0)
@@ -108,22 +118,17 @@ def sharded_evaluation(scratch: Path) -> Dict[str, Any]:
     config = scratch / 'eval_shapes.py'
     config.write_text(EVAL_CONFIG.format(cache=str(scratch / 'shapes')))
     processes = max(torch.cuda.device_count(), 1)
-    common = ['-m', 'mmtard', 'eval', str(config), '--model', 'mmtard-tiny-vit', '--pretrained', str(weights)]
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    runs = {'sharded': [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={processes}',
-                        f'--master_port={free_port()}', *common, '--launcher', 'pytorch'],
-            'single': [sys.executable, *common]}
-    rows, logs = {}, ''
-    for name, command in runs.items():
-        done = subprocess.run([*command, '--out', str(scratch / name)], cwd=REPO, capture_output=True, text=True,
-                              timeout=900, env=env)
-        logs += (done.stdout + done.stderr)[-1000:]
-        results = scratch / name / 'results.json'
-        finished = json.loads(results.read_text()) if done.returncode == 0 and results.is_file() else None
-        rows[name] = None if finished is None else [(r['dataset'], r['eps'], r['clean_acc'], r['robust_acc'])
-                                                    for r in finished]
-    return {'ok': rows['single'] is not None and rows['sharded'] == rows['single'], 'processes': processes,
-            'backend': 'nccl' if torch.cuda.is_available() else 'gloo', 'rows': rows, 'log_tail': logs[-2000:]}
+    done = subprocess.run([sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={processes}',
+                           f'--master_port={free_port()}', '-m', 'mmtard', 'eval', str(config), '--model',
+                           'mmtard-tiny-vit', '--pretrained', str(weights), '--launcher', 'pytorch', '--out',
+                           str(scratch / 'sharded')], cwd=REPO, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    sharded = (_accuracies(read_results(scratch / 'sharded'))
+               if done.returncode == 0 and (scratch / 'sharded' / 'results.json').is_file() else None)
+    single = _accuracies(evaluate(str(config), out_dir=scratch / 'single', console=QuietConsole(quiet=True),
+                                  flags=EvalFlags(model='mmtard-tiny-vit', pretrained=str(weights))))
+    return {'ok': sharded == single, 'processes': processes, 'backend': 'nccl' if torch.cuda.is_available() else 'gloo',
+            'rows': {'sharded': sharded, 'single': single}, 'log_tail': (done.stdout + done.stderr)[-2000:]}
 
 
 def export_round_trip(checkpoint: Path, out_dir: Path, device: torch.device) -> Dict[str, Any]:
