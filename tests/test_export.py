@@ -200,6 +200,9 @@ def test_timm_student_exports_its_trunk_with_the_projection_as_classifier(tmp_pa
         mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (encoder.pixel_mean, encoder.pixel_std))
         got = 100.0 * F.normalize(trunk((images - mean) / std), dim=-1) @ weights.t()
     torch.testing.assert_close(got, mmtard_logits(encoder, images), rtol=1e-5, atol=1e-5)
+    # and back into mmtard: `mmtard eval --model ARCH --pretrained FILE --text-tower ...` takes the projection too
+    again = TimmEncoder(arch, text_tower=text_tower, image_size=32, pretrained=str(out)).eval()
+    torch.testing.assert_close(mmtard_logits(again, images), mmtard_logits(encoder, images), rtol=1e-5, atol=1e-5)
 
 
 def test_export_refuses_what_it_cannot_do_and_overwrites_nothing(trained, tmp_path):

@@ -32,6 +32,8 @@ def test_gpu_check_runs_at_tiny_size_on_the_cpu(tmp_path):
     assert report['ddp']['ok'] and report['ddp']['backend'] == 'gloo'
     assert report['export']['ok'] and report['export']['max_abs_logit_difference'] < 1e-4
     assert '1-process DDP step (gloo): ok' in out and 'export round trip on cpu: ok' in out
+    sharded = report['sharded_eval']
+    assert sharded['ok'] and sharded['backend'] == 'gloo' and len(sharded['rows']['single']) == 1
 
 
 def test_benchmark_step_prints_the_release_comparison(tmp_path):

@@ -11,9 +11,12 @@
    on a CPU), as a multi-GPU run would start.
 3. Exports that run's student (``mmtard export --format open_clip``), loads it with open_clip alone
    on the device and compares its zero-shot logits with mmtard's model.
+4. Evaluates the tiny model under torchrun with one process per GPU (nccl; one gloo process on a
+   CPU), its batches shared out as `torchrun -m mmtard eval` does, and compares the rows with one
+   process's on the same device.
 
 With no GPU it runs everything at tiny size on the CPU (the test suite does), where peak memory is
-not measured. Exit status 1 when the DDP step or the export round trip fails.
+not measured. Exit status 1 when the DDP step, the export round trip or the sharded evaluation fails.
 """
 from __future__ import annotations
 
@@ -87,6 +90,47 @@ def ddp_step(work_dir: Path) -> Dict[str, Any]:
             'checkpoint': str(checkpoint), 'log_tail': (done.stdout + done.stderr)[-2000:]}
 
 
+#: The benchmark of the sharded evaluation: synthetic shapes (rendered, never downloaded), 4 batches.
+EVAL_CONFIG = """evaluation = dict(datasets=[dict(name='shapes', dataset=dict(type='ShapesDataset', split='test',
+    classes='held_out', num_samples=32, cache_dir={cache!r}))], n_clean=32, n_robust=32, eps=[2], batch_size=8,
+    attack=dict(type='AutoAttack', version='custom', n_iter=3))
+"""
+
+
+def _accuracies(records: List[Any]) -> List[tuple]:
+    return [(r.dataset, r.eps, r.clean_acc, r.robust_acc) for r in records]
+
+
+def sharded_evaluation(scratch: Path) -> Dict[str, Any]:
+    """The tiny model evaluated by one process per GPU under torchrun (nccl; one gloo process on a CPU)
+    and by this process alone: the accuracies must be equal, every batch's attack being seeded by the
+    batch, not the process."""
+    from rich.console import Console as QuietConsole
+
+    from mmtard.apis.eval_flags import EvalFlags
+    from mmtard.apis.evaluate import evaluate
+    from mmtard.evaluation.results import read_results
+    from mmtard.models.encoders import OpenCLIPEncoder
+
+    torch.manual_seed(0)
+    weights = scratch / 'tiny.pt'
+    torch.save(OpenCLIPEncoder('mmtard-tiny-vit').model.state_dict(), weights)
+    config = scratch / 'eval_shapes.py'
+    config.write_text(EVAL_CONFIG.format(cache=str(scratch / 'shapes')))
+    processes = max(torch.cuda.device_count(), 1)
+    done = subprocess.run([sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={processes}',
+                           f'--master_port={free_port()}', '-m', 'mmtard', 'eval', str(config), '--model',
+                           'mmtard-tiny-vit', '--pretrained', str(weights), '--launcher', 'pytorch', '--out',
+                           str(scratch / 'sharded')], cwd=REPO, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    sharded = (_accuracies(read_results(scratch / 'sharded'))
+               if done.returncode == 0 and (scratch / 'sharded' / 'results.json').is_file() else None)
+    single = _accuracies(evaluate(str(config), out_dir=scratch / 'single', console=QuietConsole(quiet=True),
+                                  flags=EvalFlags(model='mmtard-tiny-vit', pretrained=str(weights))))
+    return {'ok': sharded == single, 'processes': processes, 'backend': 'nccl' if torch.cuda.is_available() else 'gloo',
+            'rows': {'sharded': sharded, 'single': single}, 'log_tail': (done.stdout + done.stderr)[-2000:]}
+
+
 def export_round_trip(checkpoint: Path, out_dir: Path, device: torch.device) -> Dict[str, Any]:
     """open_clip alone, on ``device``, gives the zero-shot logits of mmtard's model for the exported student."""
     import open_clip
@@ -138,6 +182,11 @@ def print_report(console: Console, size: str, device: torch.device, batch_size: 
     if trip is not None:
         console.print(f"export round trip on {device}: {'ok' if trip['ok'] else 'FAILED'} "
                       f"(max |logit difference| {trip['max_abs_logit_difference']:.2e})")
+    sharded = report['sharded_eval']
+    console.print(f"evaluation sharded over {sharded['processes']} process(es) ({sharded['backend']}) equals one "
+                  f"process's: {'ok' if sharded['ok'] else 'FAILED'} {sharded['rows']}", highlight=False)
+    if not sharded['ok']:
+        console.print(sharded['log_tail'], markup=False, highlight=False)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -156,10 +205,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         report['ddp'] = ddp_step(Path(scratch) / 'ddp')
         report['export'] = (export_round_trip(Path(report['ddp']['checkpoint']), Path(scratch), device)
                             if report['ddp']['ok'] else None)
+        report['sharded_eval'] = sharded_evaluation(Path(scratch))
     print_report(Console(width=200), args.size, device, batch_size, report)
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2))
-    return 0 if report['ddp']['ok'] and report['export'] and report['export']['ok'] else 1
+    passed = report['ddp']['ok'] and report['export'] and report['export']['ok'] and report['sharded_eval']['ok']
+    return 0 if passed else 1
 
 
 if __name__ == '__main__':

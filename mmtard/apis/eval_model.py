@@ -1,5 +1,6 @@
 """Which encoder `mmtard eval` evaluates when the command line names it, in open_clip's terms:
-``--model ARCH --pretrained TAG|FILE|hf-hub:ID``, for open_clip architectures and timm backbones.
+``--model ARCH --pretrained TAG|FILE|hf-hub:ID``, for open_clip architectures and timm backbones, or
+``--model hf-hub:ORG/NAME`` / ``local-dir:FOLDER``: an open_clip hub folder, which names both.
 
 ``FILE`` may be a checkpoint written by `mmtard train` (its own training config rebuilds the student
 exactly: architecture, QuickGELU, normalisation, LoRA), a file written by `mmtard export`, or any
@@ -13,7 +14,10 @@ from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigError, did_you_mean
 from ..evaluation.results import ModelSource, model_source
+from ..hub import is_folder_model
 from ..models.encoders.base import ImageTextEncoder
+from ..models.encoders.folder_model import resolve_folder_model
+from ..zoo import ZooModel, is_zoo_name, zoo_model, zoo_weights_needed
 
 #: ``--pretrained`` value that asks timm for its own pretrained backbone weights.
 TIMM_PRETRAINED = 'timm'
@@ -55,6 +59,17 @@ def _architecture(encoder_cfg: Mapping[str, Any]) -> str:
     return str(encoder_cfg.get('arch', encoder_cfg.get('type', '')))
 
 
+def _zoo_encoder(entry: ZooModel, pretrained: Optional[str]) -> tuple[ImageTextEncoder, ModelSource]:
+    """A zoo checkpoint: from the hub, or from its downloaded file given as ``--pretrained``."""
+    from ..registry import STUDENTS
+
+    if pretrained is not None:
+        return STUDENTS.build(entry.encoder_config(pretrained)), model_source(entry.name, pretrained)
+    if entry.hub is None:
+        raise zoo_weights_needed(entry)
+    return STUDENTS.build(resolve_folder_model(entry.hub).encoder_config()), ModelSource(entry.name, entry.hub)
+
+
 def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_tower: Optional[str] = None,
                          text_pretrained: Optional[str] = None,
                          config_student: Optional[Mapping[str, Any]] = None) -> tuple[ImageTextEncoder, ModelSource]:
@@ -73,6 +88,17 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
                 raise ConfigError(f'--model {model!r} differs from the architecture {trained_arch!r} the checkpoint '
                                   f'{pretrained!r} was trained with; drop --model (the checkpoint names it).')
             return student.encoder, model_source(trained_arch, pretrained)
+    if is_zoo_name(model):
+        return _zoo_encoder(zoo_model(str(model)), pretrained)
+    if model is None and is_folder_model(pretrained):
+        model, pretrained = pretrained, None  # open_clip's hub folders name their architecture themselves
+    if is_folder_model(model):
+        if pretrained is not None:
+            raise ConfigError(f'--model {model!r} is an open_clip hub folder holding its own weights; --pretrained '
+                              f'{pretrained!r} would replace them. Drop --pretrained, or name the architecture in '
+                              f'--model to load other weights into it.')
+        folder = resolve_folder_model(model)
+        return STUDENTS.build(folder.encoder_config()), ModelSource(folder.arch, model)
     if model is None:
         if config_student is None:
             raise ConfigError('--pretrained needs --model ARCH (the architecture the weights are for), or a CONFIG '

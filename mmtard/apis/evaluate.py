@@ -1,6 +1,7 @@
 """Evaluate a trained (or pre-trained) encoder on the config's benchmark: the function behind `mmtard eval`."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -18,7 +19,8 @@ from ..checks import check_flag, check_path, check_text
 from ..config import resolve_config
 from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..evaluation.benchmark import BatchEvent, Benchmark, Plan
-from ..evaluation.partial import PARTIAL_FILE
+from ..evaluation.distributed import current_shard, init_eval_process_group, resolve_launcher
+from ..evaluation.partial import PARTIAL_FILE, partial_files
 from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
 from ..evaluation.results import (REPLACED_DIR, RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, ModelSource,
                                   rich_table, write_results)
@@ -105,10 +107,10 @@ def default_out_dir(cfg: Config, config: Optional[ConfigLike], checkpoint: Optio
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     """Refuse to replace a finished evaluation's results unless ``overwrite``; an unfinished one is
-    resumed. ``overwrite`` moves the earlier results and partial results into ``replaced/``."""
+    resumed. ``overwrite`` moves the earlier results and (every process's) partial results into ``replaced/``."""
     if overwrite:
-        finished = [out_dir / name for name in (RESULTS_JSON, RESULTS_CSV, RESULTS_MD, PARTIAL_FILE)
-                    if (out_dir / name).is_file()]
+        finished = [out_dir / name for name in (RESULTS_JSON, RESULTS_CSV, RESULTS_MD)
+                    if (out_dir / name).is_file()] + partial_files(out_dir)
         if finished:
             replaced = out_dir / REPLACED_DIR
             replaced.mkdir(parents=True, exist_ok=True)
@@ -190,7 +192,7 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
              model_key: str = 'student', cfg_options: Optional[Dict[str, Any]] = None, overwrite: bool = False,
              device: Optional[str] = None, console: Optional[Console] = None,
              on_batch: Optional[Callable[[BatchEvent], None]] = None, tables: bool = True,
-             flags: Optional[EvalFlags] = None) -> List[BenchmarkResult]:
+             flags: Optional[EvalFlags] = None, launcher: Optional[str] = None) -> List[BenchmarkResult]:
     """Evaluate ``model.<model_key>`` of the config's model, or the model ``flags`` name, on the benchmark.
 
     Builds the model, loads ``checkpoint`` (none: the weights the config names), prints the plan
@@ -199,12 +201,16 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
     ``flags`` (the command line's --model, --dataset, --eps, ...) override the config, which they can replace.
     ``tables=False`` leaves the plan and result tables out of the terminal (a caller summarising
     many evaluations); the cost estimate and progress bar stay.
+    ``launcher='pytorch'`` (default under torchrun with several processes): the processes share
+    every dataset's batches (:mod:`mmtard.evaluation.distributed`); rank 0 prints and writes the results.
     """
     ensure_plugins_loaded()
-    console = console or Console()
     check_arguments(checkpoint, out_dir, preset, model_key, overwrite, device, flags)
     flags = flags or EvalFlags()
     run_device = resolve_device(device)
+    run_device = init_eval_process_group(resolve_launcher(launcher), device) or run_device
+    shard = current_shard()
+    console = (console or Console()) if shard.is_main else Console(quiet=True)
     if out_dir is not None:
         check_output_dir(out_dir, '--out folder')
     if config is None and not flags.names_model:
@@ -232,25 +238,32 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
         encoder, source = _config_encoder(cfg, checkpoint, model_key, console)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)
-    with work_dir_lock(out, lock_file=EVALUATION_LOCK_FILE, refusal=EVALUATION_LOCK):  # one writer per --out
-        prepare_out_dir(out, overwrite)
-        bench = Benchmark(encoder, spec, out, device=run_device, source=source)
+    # one writer per --out: one evaluation, whose rank 0 holds the lock for all its processes
+    lock = (work_dir_lock(out, lock_file=EVALUATION_LOCK_FILE, refusal=EVALUATION_LOCK) if shard.is_main
+            else contextlib.nullcontext())
+    with lock:
+        if shard.is_main or not overwrite:  # every rank refuses finished results; rank 0 alone moves them
+            prepare_out_dir(out, overwrite)
+        shard.barrier()  # the other ranks start once rank 0 has moved what --overwrite replaces
+        bench = Benchmark(encoder, spec, out, device=run_device, source=source, shard=shard)
         with Progress(console=console, transient=True) as progress:
             bar = progress.add_task('evaluating', total=None)
 
             def planned(plan: Plan) -> None:
                 for note in plan.notes:
                     console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
-                (out / 'evaluation.json').write_text(json.dumps(
-                    {'config': getattr(cfg, 'filename', None), 'checkpoint': None if checkpoint is None else str(checkpoint),
-                     'model_key': model_key, 'model': source.model, 'pretrained': source.pretrained,
-                     'model_checksum': bench.model_checksum, 'spec': dataclasses.asdict(spec)},
-                    indent=2, default=str) + '\n')
+                if shard.is_main:
+                    (out / 'evaluation.json').write_text(json.dumps(
+                        {'config': getattr(cfg, 'filename', None), 'model_key': model_key, 'model': source.model,
+                         'checkpoint': None if checkpoint is None else str(checkpoint), 'pretrained': source.pretrained,
+                         'model_checksum': bench.model_checksum, 'processes': shard.world_size,
+                         'spec': dataclasses.asdict(spec)}, indent=2, default=str) + '\n')
                 if tables:
                     console.print(plan_table(plan.rows))
                 console.print(cost_summary(plan.rows, plan.seconds_per_batch, spec.batch_size), highlight=False)
                 if plan.reused:
-                    console.print(f'Resuming: {plan.reused} finished batches in {out / PARTIAL_FILE} are reused.')
+                    console.print(f'Resuming: {plan.reused} finished batches in {out / PARTIAL_FILE} (and the other '
+                                  f'processes\' partial files beside it) are reused.')
                 progress.update(bar, total=plan.batches)
 
             def report(event: BatchEvent) -> None:
@@ -259,7 +272,8 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
                     on_batch(event)
 
             records = bench.run(planned, report)
-        write_results(records, out)
+        if shard.is_main:
+            write_results(records, out)
     if tables:
         console.print(rich_table(records))
     console.print(f'Results in {out}', highlight=False)

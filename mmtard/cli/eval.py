@@ -41,8 +41,11 @@ class ManyValuesOption(click.Option):
 
 @click.command('eval')
 @click.argument('config', type=click.Path(dir_okay=False), required=False)
-@click.option('--model', default=None, metavar='ARCH',
-              help='Evaluate this open_clip architecture (e.g. ViT-B-32) or timm model instead of the config\'s.')
+@click.option('--model', default=None, metavar='ARCH|hf-hub:ID|local-dir:DIR|ZOO',
+              help='Evaluate this open_clip architecture (e.g. ViT-B-32) or timm model instead of the config\'s; '
+                   'an open_clip hub model (hf-hub:chs20/fare2-clip, or its local clone as local-dir:DIR), which '
+                   'brings its weights; or a published robust CLIP by its zoo name (docs/zoo.md, e.g. '
+                   'fare4-vit-b-32-laion2b).')
 @click.option('--pretrained', default=None, metavar='TAG|FILE|hf-hub:ID',
               help='Its weights: an open_clip tag (openai), hf-hub:org/name, a file written by `mmtard train` or '
                    '`mmtard export`, or an open_clip / timm state dict. With a CONFIG alone: replaces the '
@@ -85,6 +88,9 @@ class ManyValuesOption(click.Option):
               help="Which encoder of the config's model to evaluate, e.g. 'teachers.robust'.")
 @click.option('--device', default=None, help='torch device (default: cuda if available, else cpu).')
 @click.option('--overwrite', is_flag=True, help='Replace the finished results (and partial results) in the out folder.')
+@click.option('--launcher', type=click.Choice(['none', 'pytorch']), default=None,
+              help='pytorch: under torchrun --nproc_per_node=N, the N processes share every dataset\'s batches '
+                   '(default when torchrun starts several).')
 @cfg_options_option
 @friendly_errors
 def eval_command(config: Optional[str], model: Optional[str], pretrained: Optional[str], text_tower: Optional[str],
@@ -92,7 +98,7 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
                  attack: Optional[str], n_iter: Optional[int], n_clean: Optional[int], n_robust: Optional[int],
                  classnames: Optional[str], templates: Optional[str], logit_scale: Optional[float], checkpoint: Optional[str], out: Optional[str],
                  preset: Optional[str], model_key: str, device: Optional[str], overwrite: bool,
-                 cfg_options: Tuple[str, ...]) -> None:
+                 launcher: Optional[str], cfg_options: Tuple[str, ...]) -> None:
     """Zero-shot clean and robust accuracy (and retrieval recall) of a model on a benchmark.
 
     \b
@@ -100,7 +106,12 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
     Without one:   mmtard eval --model ViT-B-32 --pretrained openai --dataset cifar10 imagenet --eps 1 2 4
                    mmtard eval --model mmtard-tiny-vit --pretrained iter_100.pth --dataset ./my_folder
     Flags given with a CONFIG override its settings.
+    Many processes: torchrun --nproc_per_node=8 -m mmtard eval ... --launcher pytorch
     """
+    from ..hub import prefetch_hub_files
+    from ..zoo import zoo_hub_model
+
+    prefetch_hub_files(zoo_hub_model(model, pretrained), pretrained)  # before torch loads: offline errors in seconds
     from ..apis.eval_flags import EvalFlags
     from ..apis.evaluate import evaluate
     from ..config import parse_cfg_options
@@ -112,4 +123,4 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
                       logit_scale=logit_scale)
     evaluate(config, checkpoint=checkpoint, out_dir=out, preset=preset, model_key=model_key,
              cfg_options=parse_cfg_options(cfg_options), overwrite=overwrite, device=device, console=console,
-             flags=flags)
+             flags=flags, launcher=launcher)

@@ -33,3 +33,37 @@ def merge_command(folders: Tuple[str, ...], out: Optional[str], plot: Optional[s
     runs = len({run for run, _ in rows})
     console.print(f'[green]merged[/] {len(rows)} rows of {runs} runs: '
                   f'{f"{table}, " if table is not None else ""}{figure}', highlight=False, soft_wrap=True)
+
+
+@results_group.command('table')
+@click.argument('folders', nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option('--out', '-o', type=click.Path(dir_okay=False), default=None, metavar='TABLE.md|TABLE.csv|TABLE.tex',
+              help='Write the table as Markdown, CSV or LaTeX (by the suffix); default: Markdown on the terminal.')
+@click.option('--zoo', 'zoo_names', multiple=True, metavar='NAME|all',
+              help='Add the accuracies a published checkpoint\'s authors report (docs/zoo.md), marked as quoted; '
+                   'repeat for several, or `all`.')
+@friendly_errors
+def table_command(folders: Tuple[str, ...], out: Optional[str], zoo_names: Tuple[str, ...]) -> None:
+    """The papers' table of the evaluations in FOLDERS: a row per model and threat model (clean, then each
+    eps), a column per dataset and their zero-shot average."""
+    from pathlib import Path
+
+    from ..apis.merge_results import merge
+    from ..errors import ConfigError
+    from ..evaluation.pivot import pivot_table, render, table_format
+    from ..work_dir import check_output_dir
+    from ..zoo import select
+
+    if not folders and not zoo_names:
+        raise ConfigError('Give the --out folders of `mmtard eval` runs (or folders holding them), and/or --zoo NAME.')
+    path = Path(out) if out is not None else None
+    fmt = table_format(path)
+    rows = merge(folders) if folders else []
+    text = render(pivot_table([record for _, record in rows], select(zoo_names), [run for run, _ in rows]), fmt)
+    if path is None:
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+        return
+    check_output_dir(path.parent, 'table folder')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding='utf-8')
+    console.print(f'[green]table[/] of {len(rows)} rows: {path}', highlight=False, soft_wrap=True)

@@ -2,6 +2,7 @@
 from .base import ClassificationDataset
 from .captioned import ClassCaptions, ConcatCaptions
 from .captions import CaptionCSVDataset
+from .clip_benchmark_wds import CLIPBenchmarkClassification, CLIPBenchmarkRetrieval
 from .image_folder import ImageFolderDataset
 from .mnist import MNISTDigits
 from .sampling import balanced_subset
@@ -10,6 +11,7 @@ from .templates import get_class_names_and_templates, get_templates, imagenet_wn
 from .torchvision_datasets import TorchvisionDataset
 from .views import FixedViewsDataset
 
-__all__ = ['ClassificationDataset', 'ClassCaptions', 'ConcatCaptions', 'CaptionCSVDataset', 'ImageFolderDataset', 'MNISTDigits', 'ShapesDataset',
-           'FixedViewsDataset', 'TorchvisionDataset', 'balanced_subset', 'get_class_names_and_templates', 'get_templates',
-           'imagenet_wnid_classnames']
+__all__ = ['CLIPBenchmarkClassification', 'CLIPBenchmarkRetrieval', 'ClassificationDataset', 'ClassCaptions',
+           'ConcatCaptions', 'CaptionCSVDataset', 'ImageFolderDataset', 'MNISTDigits', 'ShapesDataset',
+           'FixedViewsDataset', 'TorchvisionDataset', 'balanced_subset', 'get_class_names_and_templates',
+           'get_templates', 'imagenet_wnid_classnames']

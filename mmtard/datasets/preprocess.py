@@ -6,7 +6,7 @@ the eps-ball is then defined on the pixels the model actually sees.
 from __future__ import annotations
 
 import os
-from typing import Union
+from typing import IO, Optional, Union
 
 import numpy as np
 import torch
@@ -69,17 +69,19 @@ def resize_batch(images: np.ndarray, image_size: int) -> torch.Tensor:
 MIN_IMAGE_SIDE = 8
 
 
-def load_image(file: Union[str, os.PathLike], image_size: int) -> torch.Tensor:
-    """Read an image file through :func:`resize_center_crop`; a file that is not a readable image
-    is an error naming it, not a PIL traceback from a data-loader worker."""
+def load_image(file: Union[str, os.PathLike, IO[bytes]], image_size: int, name: Optional[str] = None) -> torch.Tensor:
+    """Read an image file (or an open binary stream, e.g. a tar member's bytes, called ``name``)
+    through :func:`resize_center_crop`; a file that is not a readable image is an error naming it,
+    not a PIL traceback from a data-loader worker."""
+    name = name or str(file)
     try:
         with Image.open(file) as image:
             if min(image.size) < MIN_IMAGE_SIDE:
                 raise DatasetReadError(
-                    f'The image {str(file)!r} is {image.size[0]}x{image.size[1]} px: below {MIN_IMAGE_SIDE} px a '
+                    f'The image {name!r} is {image.size[0]}x{image.size[1]} px: below {MIN_IMAGE_SIDE} px a '
                     f'side, resized to {image_size} px it is flat blocks of colour, not a picture. It is a '
                     f'placeholder or a broken export; replace it, or delete it from the dataset.')
             return resize_center_crop(image, image_size)
     except (OSError, ValueError) as err:  # PIL.UnidentifiedImageError and truncated files are OSErrors
-        raise DatasetReadError(f'The image {str(file)!r} cannot be read ({error_detail(err)}). It is '
+        raise DatasetReadError(f'The image {name!r} cannot be read ({error_detail(err)}). It is '
                                f'truncated or not an image; replace it, or delete it from the dataset.') from None

@@ -6,7 +6,8 @@ plan and its cost before anything long runs), then per dataset its clean batches
 attacked batches, and finally one row per dataset and eps. What a dataset's batches compute is its
 :class:`~mmtard.evaluation.tasks.Task`'s (classification, retrieval). Every batch is stored as soon
 as it is done (:mod:`.partial`), and every batch's attack is seeded by (seed, dataset, eps, batch)
-alone, so an interrupted run resumes to the very numbers an uninterrupted one gives.
+alone, so an interrupted run resumes to the very numbers an uninterrupted one gives, and several
+processes (torchrun, :mod:`.distributed`) each computing every n-th batch give the numbers of one.
 """
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from torch import Tensor
 
 from .. import __version__
 from ..attacks.base import Attack
+from ..datasets.clip_benchmark_wds import clip_benchmark_selection
 from ..datasets.sampling import balanced_subset
 from ..errors import ConfigError
 from ..models.encoders.base import ImageTextEncoder
 from ..registry import DATASETS, EVAL_TASKS
-from .partial import PARTIAL_FILE, PartialResults
+from .distributed import Shard, current_shard
+from .partial import PartialResults, partial_file, partial_files
 from .plan import BenchmarkSpec, DatasetSpec, PlanRow, build_attack, derived_seed, fingerprint
 from .results import BenchmarkResult, ModelSource, eps_label
 from .tasks import Batch, Summary, Task, TaskSetup
@@ -85,14 +88,18 @@ PROTOCOL = 2
 
 
 def evaluation_subset(count: int, labels: Optional[Sequence[int]], n: Optional[int], seed: int,
-                      sampling: str = 'class-balanced-random') -> List[int]:
+                      sampling: str = 'class-balanced-random',
+                      shard_sizes: Optional[Sequence[int]] = None) -> List[int]:
     """Sorted indices of ``n`` of ``count`` items, chosen by ``sampling`` (:data:`~.plan.SAMPLINGS`;
-    'class-balanced-random' needs ``labels``). A smaller ``n`` under the same seed picks a subset of
-    a larger one's, so the robust samples are among the clean ones."""
+    'class-balanced-random' needs ``labels``; 'clip-benchmark' reads ``shard_sizes``, one shard of
+    all items without). A smaller ``n`` under the same seed picks a subset of a larger one's, so the
+    robust samples are among the clean ones."""
     if n is None or n >= count:
         return list(range(count))
     if sampling == 'first-n':
         return list(range(n))
+    if sampling == 'clip-benchmark':
+        return clip_benchmark_selection(shard_sizes or [count], n, seed)
     if sampling == 'class-balanced-random' and labels is not None:
         return balanced_subset(labels, n, seed)
     return sorted(int(i) for i in np.random.default_rng(seed).permutation(count)[:n])
@@ -107,10 +114,13 @@ class Benchmark:
         out_dir: holds the partial results (``partial.jsonl``) and, by default, the text cache.
         device: where the encoder and the batches go.
         source: the model's architecture and weights as results name them.
+        shard: this process's rank among the evaluating processes (default: the running process
+            group's, alone without one); every rank gets every row.
     """
 
     def __init__(self, encoder: ImageTextEncoder, spec: BenchmarkSpec, out_dir: Path,
-                 device: Optional[torch.device] = None, source: Optional[ModelSource] = None) -> None:
+                 device: Optional[torch.device] = None, source: Optional[ModelSource] = None,
+                 shard: Optional[Shard] = None) -> None:
         self.device = torch.device(device) if device is not None else encoder.device
         self.encoder = encoder.to(self.device).eval().requires_grad_(False)
         self.spec = spec
@@ -118,7 +128,10 @@ class Benchmark:
         self.out_dir = Path(out_dir)
         self.cache_dir = str(spec.cache_dir or self.out_dir / 'text_cache')
         self.model_checksum = encoder.model_checksum()
-        self.partial = PartialResults(self.out_dir / PARTIAL_FILE, self.model_checksum)
+        self.shard = shard or current_shard()
+        self.partial = PartialResults(self.out_dir / partial_file(self.shard.rank), self.model_checksum,
+                                      partial_files(self.out_dir))
+        self.shard.barrier()  # every rank has read the stored batches before any rank adds to them
 
     def run(self, on_plan: Optional[Callable[[Plan], None]] = None,
             on_batch: Optional[Callable[[BatchEvent], None]] = None) -> List[BenchmarkResult]:
@@ -189,10 +202,12 @@ class Benchmark:
         settings = dict(protocol=PROTOCOL, dataset=config, task=task_name, classnames=setup.classnames,
                         templates=setup.templates, n_clean=n_clean, n_robust=n_robust, sampling=sampling,
                         batch_size=spec.batch_size, attack=setup.attack, logit_scale=spec.logit_scale)
+        shards = getattr(dataset, 'shard_sizes', None)
         return PreparedDataset(
             spec=entry, task=task, task_name=task_name, setup=setup, split=str(entry.dataset.get('split', '')),
-            clean_indices=evaluation_subset(setup.count, setup.labels, n_clean, spec.seed, sampling),
-            robust_indices=evaluation_subset(setup.count, setup.labels, n_robust, spec.seed, sampling) if spec.eps else [],
+            clean_indices=evaluation_subset(setup.count, setup.labels, n_clean, spec.seed, sampling, shards),
+            robust_indices=evaluation_subset(setup.count, setup.labels, n_robust, spec.seed, sampling, shards)
+            if spec.eps else [],
             fingerprint=fingerprint(settings), sampling=sampling, notes=notes)
 
     # ----------------------------------------------------------------- planning
@@ -227,22 +242,31 @@ class Benchmark:
     def _stored(self, p: PreparedDataset, stage: str, eps: float, indices: List[int],
                 compute: Callable[[int, List[int]], Batch],
                 on_batch: Optional[Callable[[BatchEvent], None]]) -> List[Batch]:
-        """Per batch: the stored value when this batch was done before, else ``compute`` it and store it."""
+        """Per batch: the stored value when this batch was done before, else, if this process owns the
+        batch, ``compute`` it and store it; then every process's batches, in batch order."""
         batches = self._batches(indices)
-        values = []
+        values: Dict[int, Batch] = {}
+        reused = set()
         for b, batch in enumerate(batches):
             key = dict(dataset=p.spec.name, plan=p.fingerprint, stage=stage, eps=eps, batch=b, seed=self.spec.seed)
             value = self.partial.get(key)
-            reused = value is not None
-            if value is None:
+            if value is not None:
+                reused.add(b)
+            elif self.shard.owns(b):
                 start = time.perf_counter()
                 value = compute(b, batch)
                 value['time_s'] = time.perf_counter() - start
                 self.partial.put(key, value)
-            values.append(value)
+            else:
+                continue
+            values[b] = value
             if on_batch is not None:
-                on_batch(BatchEvent(p.spec.name, stage, eps, b, len(batches), reused))
-        return values
+                on_batch(BatchEvent(p.spec.name, stage, eps, b, len(batches), b in reused))
+        gathered = self.shard.gather(values)
+        if on_batch is not None:
+            for b in sorted(set(gathered) - set(values)):
+                on_batch(BatchEvent(p.spec.name, stage, eps, b, len(batches), False))
+        return [gathered[b] for b in range(len(batches))]
 
     def _evaluate(self, p: PreparedDataset, on_batch: Optional[Callable[[BatchEvent], None]]) -> List[BenchmarkResult]:
         """The dataset's clean batches, then per eps its attacked batches, each batch's attack seeded

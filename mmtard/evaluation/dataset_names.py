@@ -1,5 +1,6 @@
 """What `mmtard eval --dataset NAME|PATH` evaluates on: a benchmark dataset by name, read from a data
-root on disk (never downloaded), or any image folder or caption CSV by path.
+root on disk (never downloaded), a CLIP_benchmark webdataset (``wds/<name>`` under the data root, or
+its folder), or any image folder or caption CSV by path.
 
 The named datasets are those of the paper's benchmark config, ``configs/_base_/evaluation/
 paper_zero_shot.py`` (ImageNet and the 13 zero-shot sets), read from that file so the two never
@@ -12,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..datasets.clip_benchmark_wds import dataset_kind, is_clip_benchmark_folder
 from ..errors import ConfigError, did_you_mean
 
 #: The benchmark config whose ``evaluation.datasets`` define the dataset names.
@@ -19,6 +21,8 @@ PAPER_BENCHMARK = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / '
 #: The data root the benchmark config's roots start with.
 CONFIG_DATA_ROOT = 'data'
 CAPTION_SUFFIXES = ('.csv', '.tsv')
+#: How CLIP_benchmark names its webdatasets (``--dataset wds/vtab/cifar10``).
+WDS_PREFIX = 'wds/'
 
 
 def named_datasets(benchmark: Path = PAPER_BENCHMARK) -> Dict[str, Dict[str, Any]]:
@@ -42,7 +46,35 @@ def _under_root(entry: Dict[str, Any], data_root: str) -> Dict[str, Any]:
     return entry
 
 
+def _wds_entry(name: str, root: Path) -> Dict[str, Any]:
+    """A CLIP_benchmark webdataset folder's entry: classification, or retrieval where its dataset_type.txt says so."""
+    if dataset_kind(root) == 'retrieval':
+        return dict(name=name, task='retrieval', dataset=dict(type='CLIPBenchmarkRetrieval', root=str(root)))
+    return dict(name=name, dataset=dict(type='CLIPBenchmarkClassification', root=str(root)))
+
+
+def wds_folders(name: str, data_root: str) -> List[Path]:
+    """Where ``wds/<name>`` may lie under the data root: CLIP_benchmark's hub repository name
+    (``wds_vtab-cifar10`` for ``wds/vtab/cifar10``, as a clone names it) or the bare name."""
+    short = name[len(WDS_PREFIX):]
+    root = Path(data_root).expanduser()
+    return [root / f'wds_{short.replace("/", "-")}', root / short]
+
+
+def _named_wds_entry(name: str, data_root: str) -> Dict[str, Any]:
+    candidates = wds_folders(name, data_root)
+    found = next((path for path in candidates if is_clip_benchmark_folder(path)), None)
+    if found is None:
+        raise ConfigError(f'--dataset {name!r}: no CLIP_benchmark webdataset at {" or ".join(map(str, candidates))} '
+                          f'(a folder holding test/nshards.txt and test/0.tar ...). Clone it there, e.g. git clone '
+                          f'https://huggingface.co/datasets/clip-benchmark/{candidates[0].name} {candidates[0]}, '
+                          f'or pass --data-root, or give the folder\'s path to --dataset.')
+    return _wds_entry(name, found)
+
+
 def _path_entry(path: Path) -> Dict[str, Any]:
+    if is_clip_benchmark_folder(path):
+        return _wds_entry(path.name or str(path), path)
     if path.is_dir():
         return dict(name=path.name or str(path), dataset=dict(type='ImageFolderDataset', root=str(path)))
     if path.suffix.lower() in CAPTION_SUFFIXES:
@@ -63,6 +95,8 @@ def dataset_entries(datasets: Sequence[str], data_root: str = CONFIG_DATA_ROOT, 
         path = Path(value).expanduser()
         if path.exists():
             entry = _path_entry(path)
+        elif value.startswith(WDS_PREFIX):
+            entry = _named_wds_entry(value, data_root)
         else:
             known = known if known is not None else named_datasets()
             if value not in known:
@@ -70,7 +104,8 @@ def dataset_entries(datasets: Sequence[str], data_root: str = CONFIG_DATA_ROOT, 
                 raise ConfigError(
                     f'--dataset {value!r} is {"no existing path" if looks_like_path else "neither a path nor a benchmark dataset name"}.'
                     f'{did_you_mean(value, list(known))} Benchmark names (read from --data-root, default '
-                    f'{CONFIG_DATA_ROOT}/<name>): {", ".join(known)}; or give an image folder or caption CSV path.')
+                    f'{CONFIG_DATA_ROOT}/<name>): {", ".join(known)}; CLIP_benchmark webdatasets as wds/<name> '
+                    f'(e.g. wds/vtab/cifar10); or give an image folder, webdataset folder or caption CSV path.')
             entry = _under_root(known[value], data_root)
         if classnames is not None:
             entry['classnames'] = classnames

@@ -25,8 +25,10 @@ from ..registry import ATTACKS, EVAL_TASKS
 #: How the evaluated samples are chosen (:func:`mmtard.evaluation.benchmark.evaluation_subset`):
 #: 'random' - the first n of a seeded shuffle, as CLIP_benchmark's shuffled loader gives them;
 #: 'class-balanced-random' - a seeded subset spread evenly over the classes ('random' where a
-#: dataset does not expose its labels); 'first-n' - the first n in the dataset's own order.
-SAMPLINGS = ('random', 'class-balanced-random', 'first-n')
+#: dataset does not expose its labels); 'first-n' - the first n in the dataset's own order;
+#: 'clip-benchmark' - the n that CLIP_benchmark's ``--n_samples n --seed seed`` reads from a webdataset
+#: (its seeded shuffle buffer over the shards; RobustVLM's and the MMT-ARD release's robust samples).
+SAMPLINGS = ('random', 'class-balanced-random', 'first-n', 'clip-benchmark')
 
 #: Sample budgets, eps (1/255 units) and sampling of each preset; ``n_clean=None`` is the whole split.
 #: ``datasets`` holds budgets of named benchmark datasets that differ from the rest.

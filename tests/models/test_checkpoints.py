@@ -119,17 +119,20 @@ def test_unknown_tag_lists_the_architectures_tags():
         OpenCLIPEncoder('ViT-B-32', pretrained='opnai')
 
 
-@pytest.mark.parametrize('pretrained, function', [
-    ('openai', 'download_pretrained'),
-    ('hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K', 'download_pretrained_from_hf'),
-])
-def test_offline_download_is_a_checkpoint_error(monkeypatch, pretrained, function):
+def test_offline_download_is_a_checkpoint_error(monkeypatch):
     def offline(*args, **kwargs):
         raise OSError('[Errno 101] Network is unreachable')
 
-    monkeypatch.setattr(f'open_clip.pretrained.{function}', offline)
+    monkeypatch.setattr('open_clip.pretrained.download_pretrained', offline)
     with pytest.raises(CheckpointError, match=r'could not be downloaded.*point `pretrained=` at the local'):
-        OpenCLIPEncoder('ViT-B-32', pretrained=pretrained)
+        OpenCLIPEncoder('ViT-B-32', pretrained='openai')
+
+
+def test_hub_weights_offline_are_a_checkpoint_error_saying_what_to_do():
+    """HF_HUB_OFFLINE=1 (tests/conftest.py): an uncached hub id is refused before any download is tried."""
+    with pytest.raises(CheckpointError, match=r'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K: not in the local '
+                                              r'Hugging Face cache.*local-dir:'):
+        OpenCLIPEncoder('ViT-B-32', pretrained='hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K')
 
 
 def test_weight_tag_selects_its_activation_and_normalisation(monkeypatch, tmp_path, images):

@@ -25,15 +25,13 @@ from mmtard.registry import STUDENTS, TEACHERS
 
 from .base import ImageTextEncoder
 from ...checkpoint import WRAPPER_PREFIXES, StateDict, load_exact, load_state_dict_file, strip_prefixes
+from ...hub import HUB_PREFIX, WEIGHT_FILES, hub_file
 from ..precision import precision_dtype
 from .lora import apply_lora, is_lora_key
 
 #: mmtard's tiny architectures (``mmtard-tiny-vit``, ``mmtard-tiny-rn``) for tests and demos.
 MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'model_configs'
 open_clip.add_model_config(MODEL_CONFIG_DIR)
-
-_HF_HUB = 'hf-hub:'
-
 
 class _DropRandomInitWarning(logging.Filter):
     """open_clip warns 'initialized randomly' although mmtard loads the weights right after."""
@@ -71,9 +69,8 @@ def _resolve_weights(arch: str, pretrained: str) -> Tuple[str, Dict[str, Any]]:
     """(local file, open_clip tag config or {}) for a tag, ``hf-hub:org/name`` or a path."""
     if os.path.isfile(pretrained):
         return pretrained, {}
-    if pretrained.startswith(_HF_HUB):
-        repo = pretrained[len(_HF_HUB):]
-        return _download(lambda: open_clip_pretrained.download_pretrained_from_hf(repo), f'of {pretrained!r}'), {}
+    if pretrained.startswith(HUB_PREFIX):
+        return hub_file(pretrained[len(HUB_PREFIX):], WEIGHT_FILES, 'The weights'), {}
     tag_cfg = open_clip_pretrained.get_pretrained_cfg(arch, pretrained)
     if tag_cfg:
         return _download(lambda: open_clip_pretrained.download_pretrained(tag_cfg),
@@ -89,7 +86,7 @@ def _resolve_weights(arch: str, pretrained: str) -> Tuple[str, Dict[str, Any]]:
 def tag_settings(arch: str, pretrained: Any) -> Dict[str, Any]:
     """The QuickGELU flag and pixel normalisation an open_clip weight tag implies (``{}`` for files and
     hf-hub ids), read without downloading: to rebuild an encoder's architecture without its weights."""
-    if not isinstance(pretrained, str) or os.path.isfile(pretrained) or pretrained.startswith(_HF_HUB):
+    if not isinstance(pretrained, str) or os.path.isfile(pretrained) or pretrained.startswith(HUB_PREFIX):
         return {}
     tag_cfg = open_clip_pretrained.get_pretrained_cfg(arch, pretrained) or {}
     return {key: tag_cfg[key] for key in ('quick_gelu', 'mean', 'std') if key in tag_cfg}

@@ -6,7 +6,7 @@ normalisation is the backbone's own (timm ``pretrained_cfg``), not CLIP's.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import timm
 import torch
@@ -41,11 +41,26 @@ def _create_trunk(arch: str, pretrained: bool, image_size: Optional[int]) -> nn.
             f'{err}). Without internet, download them elsewhere and pass the local file as pretrained=.') from err
 
 
+def _classifier_names(trunk: nn.Module) -> Tuple[str, ...]:
+    heads = trunk.pretrained_cfg.get('classifier') or ()
+    return (heads,) if isinstance(heads, str) else tuple(heads)
+
+
 def _drop_classifier(state: Dict[str, torch.Tensor], trunk: nn.Module) -> Dict[str, torch.Tensor]:
     """Remove the classification head of an ImageNet checkpoint: the student replaces it by ``proj``."""
-    heads = trunk.pretrained_cfg.get('classifier') or ()
-    heads = (heads,) if isinstance(heads, str) else tuple(heads)
+    heads = _classifier_names(trunk)
     return {k: v for k, v in state.items() if not any(k.startswith(h + '.') for h in heads)}
+
+
+def _exported_projection(state: Dict[str, torch.Tensor], trunk: nn.Module,
+                         proj: nn.Linear) -> Optional[torch.Tensor]:
+    """The projection an ``mmtard export --format timm`` file carries as the trunk's classifier (the
+    embedding width as classes, zero bias); None for an ImageNet head, which the student replaces."""
+    for head in _classifier_names(trunk):
+        weight, bias = state.get(f'{head}.weight'), state.get(f'{head}.bias')
+        if weight is not None and weight.shape == proj.weight.shape and (bias is None or not bias.any()):
+            return weight
+    return None
 
 
 @STUDENTS.register_module()
@@ -57,7 +72,8 @@ class TimmEncoder(PairedTextTowerEncoder):
         text_tower: open_clip text side, ``dict(arch='ViT-B-32', pretrained='openai')``; accepts
             the weight options of :class:`OpenCLIPEncoder` (``prefix``, ``text_pretrained``, ``quick_gelu``).
         pretrained: ``False`` or ``None`` (random), ``True`` (timm's download) or a local file: a timm
-            state dict of the backbone, or a checkpoint of a whole TimmEncoder (mmtard training output).
+            state dict of the backbone, a ``mmtard export --format timm`` file (its classifier is the
+            projection), or a checkpoint of a whole TimmEncoder (mmtard training output).
         prefix: sub-model of an mmengine checkpoint, default ``student``.
         image_size: input size; default from timm's ``pretrained_cfg``.
         lora: LoRA options (see :func:`~mmtard.models.encoders.lora.apply_lora`) for ViT backbones;
@@ -98,6 +114,10 @@ class TimmEncoder(PairedTextTowerEncoder):
         else:
             load_exact(self.trunk, _drop_classifier(state, self.trunk), f'timm backbone weights {path!r}', hint=hint,
                        may_be_missing=lambda k: is_lora_key(k) and not has_lora)
+            projection = _exported_projection(state, self.trunk, self.proj)
+            if projection is not None:
+                with torch.no_grad():
+                    self.proj.weight.copy_(projection)
 
     def backbone_features(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.trunk(pixels)

@@ -1,0 +1,93 @@
+"""Many processes on one benchmark: which batches a process attacks and how they meet again.
+
+Under torchrun every process builds the same datasets, draws the same samples and cuts them into
+the same batches; batch ``b`` is computed by rank ``b % world_size`` (every batch's attack is seeded
+by its own (seed, dataset, eps, batch), never by the process), and the finished batches are gathered
+on every rank in batch order. The numbers are therefore those of one process on the same samples,
+bit for bit, and each process stores its batches in its own partial file (:mod:`.partial`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import torch
+import torch.distributed as dist
+
+from ..errors import ConfigError
+
+#: What torchrun sets for each process; evaluation needs them under ``--launcher pytorch``.
+TORCHRUN_ENV = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
+EVAL_LAUNCHERS = ('none', 'pytorch')
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place among the evaluating processes (rank 0 of 1 when alone)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def owns(self, batch: int) -> bool:
+        """Whether this process computes batch number ``batch`` (round robin, so every rank gets work)."""
+        return batch % self.world_size == self.rank
+
+    def gather(self, values: Dict[int, Any]) -> Dict[int, Any]:
+        """Every rank's ``{batch: value}`` merged, on every rank (a no-op alone)."""
+        if self.world_size == 1:
+            return values
+        parts: List[Optional[Dict[int, Any]]] = [None] * self.world_size
+        dist.all_gather_object(parts, values)
+        merged: Dict[int, Any] = {}
+        for part in parts:
+            merged.update(part or {})
+        return merged
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+
+def current_shard() -> Shard:
+    """The running process group's rank and size, or a single process's shard without one."""
+    if dist.is_available() and dist.is_initialized():
+        return Shard(dist.get_rank(), dist.get_world_size())
+    return Shard()
+
+
+def launched_by_torchrun() -> bool:
+    return all(name in os.environ for name in TORCHRUN_ENV) and int(os.environ['WORLD_SIZE']) > 1
+
+
+def resolve_launcher(launcher: Optional[str]) -> str:
+    """``launcher`` checked, or (None) 'pytorch' when torchrun started several processes, else 'none':
+    several processes each evaluating everything into the same folder would only collide."""
+    if launcher is None:
+        return 'pytorch' if launched_by_torchrun() else 'none'
+    if launcher not in EVAL_LAUNCHERS:
+        raise ConfigError(f'--launcher {launcher!r}: evaluation runs alone (none) or under torchrun (pytorch), e.g. '
+                          f'torchrun --nproc_per_node=8 -m mmtard eval ... --launcher pytorch.')
+    missing = [name for name in TORCHRUN_ENV if name not in os.environ]
+    if launcher == 'pytorch' and missing:
+        raise ConfigError(f'--launcher pytorch needs the environment torchrun sets ({", ".join(missing)} missing). '
+                          f'Start it as torchrun --nproc_per_node=N -m mmtard eval ..., or drop --launcher.')
+    return launcher
+
+
+def init_eval_process_group(launcher: str, device: Optional[str]) -> Optional[torch.device]:
+    """Join torchrun's process group (nccl on GPUs, one per local rank; gloo on CPUs) and return
+    this process's device; None (and nothing started) for ``launcher='none'``."""
+    if launcher == 'none':
+        return None
+    use_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == 'cuda')
+    run_device = torch.device('cuda', int(os.environ['LOCAL_RANK'])) if use_cuda else torch.device('cpu')
+    if use_cuda:
+        torch.cuda.set_device(run_device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend='nccl' if use_cuda else 'gloo')
+    return run_device

@@ -1,0 +1,181 @@
+"""The papers' table: one row per model, weights and threat model, a column per dataset and their
+average, in Markdown, CSV and LaTeX (`mmtard results table`).
+
+Rows come from finished evaluations (measured) and, on request, from the model zoo (quoted: the
+averages the checkpoints' authors report, marked with their source, never mixed with what mmtard
+measured). A model's 'clean' row holds clean accuracy; each 'Linf e/255' row robust accuracy at that
+radius (a row per attack where a model was attacked at one radius by several). The average is over
+the zero-shot datasets (all but ImageNet, as the papers average) and is left out ('-') for a row
+missing one of them, rather than averaged over fewer.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..errors import ConfigError
+from ..zoo import ZooModel
+from .results import BenchmarkResult, percent
+
+#: Left out of the average, as the robust-CLIP papers average the zero-shot datasets only.
+NOT_ZERO_SHOT = ('imagenet',)
+TABLE_FORMATS = {'.md': 'markdown', '.csv': 'csv', '.tex': 'latex'}
+MEASURED = 'measured'
+
+
+@dataclass
+class PivotRow:
+    """One table row: ``values`` per dataset and ``average`` as printed percentages ('-': none)."""
+
+    model: str
+    setting: str
+    source: str
+    values: Dict[str, str] = field(default_factory=dict)
+    average: str = '-'
+
+
+@dataclass
+class PivotTable:
+    datasets: List[str]
+    rows: List[PivotRow]
+    average_over: List[str]
+    notes: List[str]
+
+    @property
+    def average_name(self) -> str:
+        return 'average' if self.average_over == self.datasets else 'zero-shot average'
+
+
+def _identity(record: BenchmarkResult) -> Tuple[str, str, str]:
+    return record.model, record.pretrained, record.model_checksum
+
+
+def _run_names(runs: Sequence[Path]) -> List[str]:
+    """Each run folder's first path component below the folder all runs share (the demo's stage, a
+    sweep's arm); '' for a run that is that folder."""
+    resolved = [Path(run).resolve() for run in runs]
+    common = Path(os.path.commonpath(resolved))
+    return [run.relative_to(common).parts[0] if run != common else '' for run in resolved]
+
+
+def _labels(records: Sequence[BenchmarkResult], runs: Sequence[Path]) -> Dict[Tuple[str, str, str], str]:
+    """'arch weights (run)' per model: the run folder's distinguishing name where the runs have them
+    (the demo's stages); weights of the same name in one run folder are told apart by their checksums."""
+    where: Dict[Tuple[str, str, str], str] = {}
+    for record, name in zip(records, _run_names(runs) if runs else [''] * len(records)):
+        where.setdefault(_identity(record), name)
+    labels = {}
+    for identity, name in where.items():
+        label = ' '.join(p for p in identity[:2] if p) or 'model'
+        labels[identity] = f'{label} ({name})' if name and len(set(where.values())) > 1 else label
+    shared = {label for label in labels.values() if list(labels.values()).count(label) > 1}
+    return {i: f'{label} [{i[2][:8]}]' if label in shared or label == 'model' else label for i, label in labels.items()}
+
+
+def _threat(record: BenchmarkResult) -> str:
+    return f'{record.norm or "Linf"} {record.eps_255 or f"{record.eps:g}/255"}'
+
+
+def _average(values: Dict[str, Tuple[float, int]], over: Sequence[str]) -> str:
+    if not over or any(d not in values for d in over):
+        return '-'
+    return f'{100 * sum(values[d][0] for d in over) / len(over):.1f}'
+
+
+def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] = (),
+                runs: Sequence[Path] = ()) -> PivotTable:
+    """The table of ``records`` (each model's clean row, then one per threat model) and the ``quoted``
+    zoo models; ``runs``: each record's run folder (`mmtard results merge`'s), naming same-named weights."""
+    datasets = list(dict.fromkeys(r.dataset for r in records))
+    average_over = [d for d in datasets if d.lower() not in NOT_ZERO_SHOT] or datasets
+    labels = _labels(records, runs)
+    attacks: Dict[Tuple[str, str], set] = {}
+    for record in records:
+        if record.robust_acc is not None:
+            attacks.setdefault((labels[_identity(record)], _threat(record)), set()).add(record.attack)
+    cells: Dict[Tuple[str, str], Dict[str, Tuple[float, int]]] = {}
+    for record in records:
+        label = labels[_identity(record)]
+        cells.setdefault((label, 'clean'), {}).setdefault(record.dataset, (record.clean_acc, record.n))
+        if record.robust_acc is not None:
+            threat = _threat(record)  # a model attacked at one radius by several attacks: a row per attack
+            setting = threat if len(attacks[(label, threat)]) == 1 else f'{threat}, {record.attack}'
+            cells.setdefault((label, setting), {})[record.dataset] = (record.robust_acc, record.n_robust)
+    rows = [PivotRow(label, setting, MEASURED, {d: percent(*values[d]) for d in values}, _average(values, average_over))
+            for (label, setting), values in cells.items()]
+    for model in quoted:
+        reported = model.reported
+        source = f'quoted: {reported["source"]}'
+        rows.append(PivotRow(model.name, 'clean', source, average=f'{reported["clean"]:.1f}'))
+        rows += [PivotRow(model.name, f'Linf {eps}/255', source, average=f'{value:.1f}')
+                 for eps, value in reported['robust'].items()]
+    protocols: Dict[str, List[str]] = {}
+    for record in records:
+        if record.attack:
+            models = protocols.setdefault(f'{record.attack}, {record.n_robust} attacked samples ({record.sampling})', [])
+            models += [labels[_identity(record)]] if labels[_identity(record)] not in models else []
+    every = set(labels.values())
+    notes = [f'{"every measured model" if set(models) == every else ", ".join(models)}: {protocol}'
+             for protocol, models in protocols.items()]
+    notes += [f'{m.name}: {m.reported["dataset"]} as reported ({m.reported["source"]})' for m in quoted]
+    return PivotTable(datasets, rows, average_over, notes)
+
+
+def _cells(table: PivotTable) -> Tuple[List[str], List[List[str]]]:
+    header = ['model', 'threat model', *table.datasets, table.average_name, 'source']
+    return header, [[r.model, r.setting, *(r.values.get(d, '-') for d in table.datasets), r.average, r.source]
+                    for r in table.rows]
+
+
+def markdown(table: PivotTable) -> str:
+    header, rows = _cells(table)
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
+    lines += [''] + [f'- {note}' for note in table.notes]
+    return '\n'.join(lines) + '\n'
+
+
+def csv_text(table: PivotTable) -> str:
+    header, rows = _cells(table)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator='\n')
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+_LATEX_SPECIAL = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_',
+                  '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}', '^': r'\textasciicircum{}'}
+
+
+def _latex(text: str) -> str:
+    return ''.join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def latex(table: PivotTable) -> str:
+    """A booktabs tabular (\\usepackage{booktabs}), numbers right-aligned."""
+    header, rows = _cells(table)
+    lines = [r'\begin{tabular}{ll' + 'r' * (len(header) - 3) + 'l}', r'\toprule',
+             ' & '.join(_latex(h) for h in header) + r' \\', r'\midrule']
+    lines += [' & '.join(_latex(c) for c in row) + r' \\' for row in rows]
+    lines += [r'\bottomrule', r'\end{tabular}']
+    return '\n'.join(lines) + '\n'
+
+
+def render(table: PivotTable, fmt: str) -> str:
+    return {'markdown': markdown, 'csv': csv_text, 'latex': latex}[fmt](table)
+
+
+def table_format(out: Optional[Path]) -> str:
+    """The format an output file's suffix asks for (Markdown without a file)."""
+    if out is None:
+        return 'markdown'
+    fmt = TABLE_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f'--out {str(out)!r}: the table is written as Markdown (.md), CSV (.csv) or LaTeX (.tex); '
+                          f'give a file name ending in one of them.')
+    return fmt

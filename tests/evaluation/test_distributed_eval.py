@@ -1,0 +1,64 @@
+"""Evaluation under torchrun: 2 gloo processes on the CPU give the 1-process rows, and their partial files resume."""
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from mmtard.apis.evaluate import evaluate
+from mmtard.evaluation.distributed import Shard
+from mmtard.evaluation.results import read_results
+
+from eval_helpers import write_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def without_times(records):
+    return [dataclasses.replace(r, time_s=0.0) for r in records]
+
+
+def test_round_robin_gives_every_batch_to_exactly_one_rank():
+    shards = [Shard(rank, 3) for rank in range(3)]
+    assert [[s.owns(b) for s in shards].count(True) for b in range(10)] == [1] * 10
+    assert [b for b in range(7) if shards[1].owns(b)] == [1, 4]
+    assert Shard().gather({0: 'a'}) == {0: 'a'}
+
+
+def test_two_gloo_processes_give_the_one_process_rows_and_resume_with_one(tmp_path, shapes, checkpoint, quiet):
+    config = write_config(tmp_path / 'eval_cfg.py', f"evaluation = dict(datasets=[dict(name='shapes', "
+                                                    f"dataset={shapes(64)!r})], n_clean=32, n_robust=24, eps=[1, 2], "
+                                                    f"batch_size=8, attack=dict(type='AutoAttack', version='custom', "
+                                                    f"n_iter=3))\n")
+    two = tmp_path / 'two'
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO)}
+    done = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+                           f'--master_port={free_port()}', '-m', 'mmtard', 'eval', str(config), '--checkpoint',
+                           checkpoint, '--out', str(two), '--launcher', 'pytorch'],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    one = evaluate(str(config), checkpoint=checkpoint, out_dir=tmp_path / 'one', console=quiet)
+    assert without_times(read_results(two)) == without_times(one)
+    assert 0 < one[0].robust_acc < one[0].clean_acc
+    # rank 1 stored the odd batches: 2 of 4 clean, and per eps 1 of 3 robust
+    rank1 = [json.loads(line)['key'] for line in (two / 'partial.rank1.jsonl').read_text().splitlines()]
+    assert sorted((k['stage'], k['eps'], k['batch']) for k in rank1) == [
+        ('clean', 0.0, 1), ('clean', 0.0, 3), ('robust', 1.0, 1), ('robust', 2.0, 1)]
+    assert json.loads((two / 'evaluation.json').read_text())['processes'] == 2
+
+    # one process resumes the two's folder after rank 0's file is lost: it recomputes rank 0's batches only
+    (two / 'partial.jsonl').unlink()
+    (two / 'results.json').unlink()
+    events = []
+    resumed = evaluate(str(config), checkpoint=checkpoint, out_dir=two, console=quiet, on_batch=events.append)
+    assert [(e.stage, e.batch) for e in events if e.reused] == [('clean', 1), ('clean', 3), ('robust', 1),
+                                                                ('robust', 1)]
+    assert without_times(resumed) == without_times(one)
