@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 from mmengine.config import Config
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ..checks import check_positive_int
 from ..config import resolve_config
@@ -19,32 +19,13 @@ from .train import default_work_dir
 DEFAULT_BATCH = 64
 
 
-class EverySample(Dataset):
-    """Everything training can draw from ``dataset``: each fixed view of each image
-    (:class:`~mmtard.datasets.views.FixedViewsDataset`), or each image."""
-
-    def __init__(self, dataset: Any) -> None:
-        from ..datasets.views import FixedViewsDataset
-
-        self.dataset = dataset
-        self.views = dataset.views if isinstance(dataset, FixedViewsDataset) else None
-
-    def __len__(self) -> int:
-        return len(self.dataset) * (self.views or 1)
-
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        item = self.dataset.fixed_view(*divmod(index, self.views)) if self.views else self.dataset[index]
-        return {'index': int(item.get('index', index)), 'inputs': item['inputs']}
-
-
 def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
                   cfg_options: Optional[Dict[str, Any]] = None, batch_size: int = DEFAULT_BATCH,
                   device: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> Dict[str, Path]:
-    """Write ``<work_dir>/clean_teacher_cache/<teacher>.pt`` for each clean-input teacher of the config's
-    distiller, for ``mmtard train`` of the same config (and work dir) to load; returns the files."""
-    from ..engine.teacher_cache_files import cache_file, cache_identity, clean_input_teachers
+    """Write ``<work_dir>/clean_teacher_cache/<teacher>.rows`` for each clean-input teacher of the config's
+    distiller, for ``mmtard train`` of the same config (and work dir) to read; returns the files."""
+    from ..engine.teacher_cache_files import EverySample, clean_input_teachers, open_cache_file
     from ..models.distillers import MMTARD
-    from ..models.teacher_cache import TeacherEmbeddingCache
     from ..plugins import ensure_plugins_loaded
     from ..registry import DATASETS, MODELS
 
@@ -62,15 +43,16 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
         raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got '
                           f'{type(model).__name__}.')
     dataset_cfg = cfg.train_dataloader.dataset.to_dict()
-    samples = EverySample(DATASETS.build(dataset_cfg))
+    dataset = DATASETS.build(dataset_cfg)
     workers = cfg.train_dataloader.get('num_workers', 0)
     written = {}
     for name in clean_input_teachers(model):
-        teacher, cache = model.teachers[name].to(run_device), TeacherEmbeddingCache()
-        for batch in DataLoader(samples, batch_size=batch_size, num_workers=workers):
-            cache.store(batch['index'].tolist(), teacher(batch['inputs'].to(run_device)).cpu())
+        teacher = model.teachers[name].to(run_device)
+        rows = open_cache_file(folder, model, name, dataset_cfg, dataset, replace=True)
+        for batch in DataLoader(EverySample(dataset), batch_size=batch_size, num_workers=workers):
+            with torch.no_grad():
+                rows.write(batch['index'].tolist(), teacher(batch['inputs'].to(run_device)))
             if progress is not None:
                 progress(len(batch['index']))
-        written[name] = cache_file(folder, name)
-        cache.save(written[name], cache_identity(model, name, dataset_cfg))
+        written[name] = rows.path
     return written

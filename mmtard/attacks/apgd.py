@@ -97,7 +97,7 @@ class APGD(Attack):
     def _perturb(self, forward: Forward, images: Tensor, objective: Objective) -> Tensor:
         best, best_loss = None, None
         for _ in range(self.n_restarts):
-            x_best, loss_best, _, _ = self._run(forward, images, objective)
+            x_best, loss_best = self._run(forward, images, objective)
             if best is None:
                 best, best_loss = x_best, loss_best
             else:
@@ -123,58 +123,83 @@ class APGD(Attack):
                 index = robust.nonzero()[:, 0]
                 if index.numel() == 0:
                     return robust, adv
-                _, _, x_fooled, fooled = self._run(classifier, images[index], objective.subset(index),
-                                                   labels[index])
+                x_fooled, fooled = self._run(classifier, images[index], objective.subset(index), labels[index])
                 robust[index[fooled]] = False
                 adv[index[fooled]] = x_fooled[fooled]
         return robust, adv
 
     def _run(self, forward: Forward, x: Tensor, objective: Objective,
-             labels: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """One APGD run: (best point, its loss, a misclassified point, misclassified?).
+             labels: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """One APGD run from a random start.
 
-        The last two track ``argmax(forward(x)) != labels`` when labels are given (evaluation).
+        Without ``labels``: (best point, its objective) per sample. With ``labels`` (evaluation):
+        (first misclassified iterate, whether one was found) per sample. A sample leaves the batch at
+        its first misclassified iterate, since nothing later can change its result: the iterations
+        after it only pay for the samples still robust, and the other samples' iterates are the same
+        as if it had stayed (every update is per sample).
         """
         eps, norm = self.eps, self.norm
         with float32_update(x.device):
             x_adv = project(x + random_delta(x, eps, norm, self.generator(x.device), on_sphere=True), x, eps, norm)
         loss, grad, output = self._loss_and_grad(forward, x_adv, objective)
-        x_best, loss_best, grad_best = x_adv.clone(), loss.clone(), grad.clone()
-        fooled = output.argmax(dim=1) != labels if labels is not None else torch.zeros_like(loss, dtype=torch.bool)
-        x_fooled = x_adv.clone()
-        step = torch.full_like(loss, 2 * eps)
-        x_prev = x_adv
+        run = dict(x=x, x_adv=x_adv, x_prev=x_adv, grad=grad, x_best=x_adv, loss_best=loss, grad_best=grad,
+                   loss_prev=loss, loss_best_at_check=loss, step=torch.full_like(loss, 2 * eps),
+                   increases=torch.zeros_like(loss), halved_at_check=torch.ones_like(loss, dtype=torch.bool))
+        if labels is not None:
+            x_fooled, fooled = x_adv.clone(), torch.zeros_like(labels, dtype=torch.bool)
+            run.update(labels=labels, rows=torch.arange(len(x), device=x.device))
+            run, objective = self._retire_fooled(run, objective, output, x_adv, x_fooled, fooled)
         lengths = iter(checkpoint_lengths(self.n_iter))
         checkpoint, since_check = next(lengths, self.n_iter + 1), 0
-        increases = torch.zeros_like(loss)
-        loss_prev = loss
-        loss_best_at_check = loss_best.clone()
-        halved_at_check = torch.ones_like(fooled)
         for i in range(self.n_iter):
+            if labels is not None and run['rows'].numel() == 0:
+                break
+            last = i == self.n_iter - 1
+            x, x_adv = run['x'], run['x_adv']
             with float32_update(x.device):
                 momentum = 0.75 if i > 0 else 1.0
-                z = project(x_adv + per_sample(step, x) * unit_direction(grad, norm), x, eps, norm)
-                x_next = project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_prev), x, eps, norm)
-                x_prev, x_adv = x_adv, x_next
-            loss, grad, output = self._loss_and_grad(forward, x_adv, objective)
+                step = per_sample(run['step'], x)
+                z = project(x_adv + step * unit_direction(run['grad'], norm), x, eps, norm)
+                x_next = project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - run['x_prev']), x, eps,
+                                 norm)
+                run['x_prev'], run['x_adv'] = x_adv, x_next
+            # the last iterate's gradient would never be followed: its loss and prediction suffice
+            loss, grad, output = self._loss_and_grad(forward, x_next, objective, with_grad=not last)
             with float32_update(x.device):
-                if labels is not None:
-                    wrong = output.argmax(dim=1) != labels
-                    x_fooled = torch.where(per_sample(wrong, x), x_adv, x_fooled)
-                    fooled |= wrong
-                increases += (loss > loss_prev).float()
-                loss_prev = loss
-                improved = loss > loss_best
-                x_best = torch.where(per_sample(improved, x), x_adv, x_best)
-                grad_best = torch.where(per_sample(improved, x), grad, grad_best)
-                loss_best = torch.where(improved, loss, loss_best)
+                run['increases'] = run['increases'] + (loss > run['loss_prev']).float()
+                run['loss_prev'] = loss
+                improved = loss > run['loss_best']
+                run['x_best'] = torch.where(per_sample(improved, x), x_next, run['x_best'])
+                run['loss_best'] = torch.where(improved, loss, run['loss_best'])
+                if not last:
+                    run['grad'] = grad
+                    run['grad_best'] = torch.where(per_sample(improved, x), grad, run['grad_best'])
                 since_check += 1
-                if since_check == checkpoint:
-                    halve = (increases <= self.rho * checkpoint) | (~halved_at_check & (loss_best_at_check >= loss_best))
-                    step = torch.where(halve, step / 2, step)
-                    x_adv = torch.where(per_sample(halve, x), x_best, x_adv)
-                    grad = torch.where(per_sample(halve, x), grad_best, grad)
-                    halved_at_check, loss_best_at_check = halve, loss_best.clone()
+                if since_check == checkpoint and not last:  # a last halving would only move unused state
+                    halve = (run['increases'] <= self.rho * checkpoint) | (
+                        ~run['halved_at_check'] & (run['loss_best_at_check'] >= run['loss_best']))
+                    run['step'] = torch.where(halve, run['step'] / 2, run['step'])
+                    run['x_adv'] = torch.where(per_sample(halve, x), run['x_best'], x_next)
+                    run['grad'] = torch.where(per_sample(halve, x), run['grad_best'], grad)
+                    run['halved_at_check'], run['loss_best_at_check'] = halve, run['loss_best']
                     checkpoint, since_check = next(lengths, self.n_iter + 1), 0
-                    increases.zero_()
-        return x_best, loss_best, x_fooled, fooled
+                    run['increases'] = torch.zeros_like(run['increases'])
+            if labels is not None:
+                run, objective = self._retire_fooled(run, objective, output, x_next, x_fooled, fooled)
+        if labels is not None:
+            return x_fooled, fooled
+        return run['x_best'], run['loss_best']
+
+    @staticmethod
+    def _retire_fooled(run: Dict[str, Tensor], objective: Objective, output: Tensor, point: Tensor,
+                       x_fooled: Tensor, fooled: Tensor) -> Tuple[Dict[str, Tensor], Objective]:
+        """Record the samples that ``output`` (the model's at ``point``) misclassifies into ``x_fooled``
+        and ``fooled`` (in place) and drop them from the run (one host sync, to learn the new batch size)."""
+        wrong = output.argmax(dim=1) != run['labels']
+        if not bool(wrong.any()):
+            return run, objective
+        rows = run['rows'][wrong]
+        fooled[rows] = True
+        x_fooled[rows] = point[wrong]
+        keep = ~wrong
+        return {key: value[keep] for key, value in run.items()}, objective.subset(keep)

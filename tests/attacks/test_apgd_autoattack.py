@@ -49,7 +49,10 @@ def _dlr(logits, y):
 
 
 def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75):
-    """Returns (x_best, still correct at every iterate, per-sample step sizes, last misclassified iterate)."""
+    """Returns (x_best, still correct at every iterate, per-sample step sizes, first misclassified iterate).
+
+    The reference keeps the last misclassified iterate; mmtard keeps the first (any misclassified point
+    of the ball is an equally valid witness) so that it can stop attacking a sample there."""
     view = (-1,) + (1,) * (x.dim() - 1)
 
     def proj(z):
@@ -75,7 +78,7 @@ def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75):
     x_adv = proj(x + _fixed_start_delta(x, eps, norm))
     loss, grad, logits = loss_and_grad(x_adv)
     correct = logits.argmax(1) == y
-    x_last_wrong = x_adv.clone()
+    x_first_wrong = x_adv.clone()
     x_best, loss_best, grad_best = x_adv.clone(), loss.clone(), grad.clone()
     step = torch.full((len(x),), 2.0 * eps)
     x_old = x_adv.clone()
@@ -90,8 +93,8 @@ def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75):
             x_old, x_adv = x_adv, x_new
             loss, grad, logits = loss_and_grad(x_adv)
             wrong = logits.argmax(1) != y
+            x_first_wrong[wrong & correct] = x_adv[wrong & correct]
             correct &= ~wrong
-            x_last_wrong[wrong] = x_adv[wrong]
             history.append(loss)
             better = loss > loss_best
             x_best[better], grad_best[better], loss_best[better] = x_adv[better], grad[better], loss[better]
@@ -107,7 +110,7 @@ def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75):
                 step[halve] /= 2
                 x_adv[halve], grad[halve] = x_best[halve], grad_best[halve]   # restart from the best point
                 since, k = 0, max(k - k_decr, k_min)
-    return x_best, correct, step, x_last_wrong
+    return x_best, correct, step, x_first_wrong
 
 
 @pytest.mark.parametrize('norm, eps, loss', [('Linf', 8, 'ce'), ('Linf', 8, 'dlr'), ('L2', 48, 'ce')])
@@ -223,7 +226,7 @@ def _spy_runs(attack):
             return forward(batch)
 
         out = run(recording, x, objective, labels)
-        runs.append(dict(x=x.clone(), start=first[0], fooled=out[3].clone()))
+        runs.append(dict(x=x.clone(), start=first[0], fooled=out[1].clone()))
         return out
 
     attack._run = spy
