@@ -41,9 +41,9 @@ class APGD(Attack):
 
     Args:
         n_iter: gradient steps per run (100 in AutoAttack).
-        n_restarts: random restarts, each from a new random start (the attack's generator runs on);
-            in :meth:`evaluate` each restart only attacks the samples still robust (per target for
-            APGD-T), in :meth:`perturb` the point with the highest objective is kept.
+        n_restarts: random restarts, each from a new random start; in :meth:`evaluate` each restart
+            only attacks the samples still robust (per target for APGD-T; see :meth:`attack_remaining`),
+            in :meth:`perturb` the point with the highest objective is kept.
         loss: ``'ce'``, ``'dlr'`` or ``'dlr-targeted'`` (APGD-T) for :meth:`evaluate`;
             :meth:`perturb` maximises whatever objective it is given.
         n_target_classes: APGD-T runs once per target: the 2nd, 3rd, ... highest clean logit
