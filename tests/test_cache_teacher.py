@@ -7,6 +7,7 @@ from mmtard.apis.cache_teacher import EverySample, check_fixed_pixels
 from mmtard.cli.main import cli
 from mmtard.datasets import FixedViewsDataset, ShapesDataset
 from mmtard.models import teacher_cache
+from mmtard.models.shared_rows import SharedRows
 from mmtard.models.encoders import OpenCLIPEncoder
 from mmtard.models.teacher import FrozenTeacher
 
@@ -41,15 +42,16 @@ def config(tmp_path_factory):
 def test_cache_holds_the_clean_teachers_output_for_every_view(config, tmp_path):
     result = CliRunner().invoke(cli, ['cache-teacher', str(config), '--work-dir', str(tmp_path), '--batch-size', '5'])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / 'clean_teacher_cache').iterdir()) == ['clean.pt']  # robust sees x_adv
-    content = torch.load(tmp_path / 'clean_teacher_cache' / 'clean.pt')
-    assert content['keys'].tolist() == list(range(IMAGES * VIEWS))
+    assert sorted(p.name for p in (tmp_path / 'clean_teacher_cache').iterdir()) == ['clean.rows']  # robust sees x_adv
+    path = tmp_path / 'clean_teacher_cache' / 'clean.rows'
+    rows = SharedRows(path, SharedRows._read_header(path))
+    assert rows.filled(range(IMAGES * VIEWS)).all() and rows.rows == IMAGES * VIEWS
     views = FixedViewsDataset(ShapesDataset(num_samples=IMAGES, cache_dir=str(config.parent / 'shapes')), views=VIEWS)
     teacher = FrozenTeacher(OpenCLIPEncoder('mmtard-tiny-vit', pretrained=str(config.parent / 'clean.pt')))
     for key in (0, 7, 31):
         image, view = divmod(key, VIEWS)
         expected = teacher(views.view(views.dataset[image]['inputs'], image, view)[None])[0]
-        torch.testing.assert_close(content['embeddings'][key], expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(rows.read([key])[0], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_training_reads_the_cache_and_runs_no_clean_teacher_forward(config, tmp_path, monkeypatch):
@@ -60,7 +62,7 @@ def test_training_reads_the_cache_and_runs_no_clean_teacher_forward(config, tmp_
                         lambda self, keys, embeddings: stored.append(len(keys)) or original(self, keys, embeddings))
     result = CliRunner().invoke(cli, ['train', str(config), '--work-dir', str(tmp_path), *RUN], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert stored == [IMAGES * VIEWS], 'the file filled the cache once; no training step missed it'
+    assert stored == [], 'every training step found its clean-teacher outputs in the file'
 
 
 def test_a_cache_of_other_data_is_refused(config, tmp_path):
@@ -68,7 +70,8 @@ def test_a_cache_of_other_data_is_refused(config, tmp_path):
     result = CliRunner().invoke(cli, ['train', str(config), '--work-dir', str(tmp_path), *RUN,
                                       '-o', 'train_dataloader.dataset.views=3'])
     assert result.exit_code == 2, result.output
-    assert 'was computed for another training data' in result.output and 'mmtard cache-teacher' in result.output
+    assert 'was computed for another sample count and training data' in result.output
+    assert 'mmtard cache-teacher' in result.output
 
 
 def test_a_config_that_does_not_cache_is_told_how(tmp_path):

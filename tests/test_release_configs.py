@@ -113,6 +113,15 @@ def test_students_baseline_and_ablations_share_the_release_recipe(path):
     assert any('pmg-aft' in e.pretrained for e in encoders)
 
 
+@pytest.mark.parametrize('path', RELEASE_FAMILY + [EARLIER, EARLIER.parent.parent / 'single_teacher_ard' / (
+    'single-teacher-ard_vit-b-32_vit-l-14-tecoa_pgd10-eps4_10e-b128_imagenet-80tpl.py')], ids=lambda p: p.name)
+def test_imagenet_configs_cache_the_clean_teacher(path):
+    """Valid there: ImageNet without augmentation, so an index always names the same pixels."""
+    cfg = resolve_config(path)
+    assert cfg.model.cache_clean_teacher_outputs is True
+    assert set(cfg.train_dataloader.dataset) <= {'type', 'root', 'split', 'image_size', 'templates'}
+
+
 def test_release_family_covers_every_student_baseline_and_ablation():
     names = {p.name.split('_')[0] + '_' + p.name.split('_')[1] for p in RELEASE_FAMILY}
     assert {'mmtard_vit-b-32', 'mmtard_vit-b-32-lora', 'mmtard_rn50', 'mmtard_rn101', 'mmtard_timm-resnet50',

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,3 +64,35 @@ def test_release_equivalent_step_has_the_same_loss_with_three_teacher_forwards_a
     release = tool.release_equivalent_loss(model, images, labels)
     assert sorted(forwards) == ['clean', 'clean', 'robust'] and student_passes[-2:] == [4, 4]
     torch.testing.assert_close(release['loss'], ours['loss'], rtol=1e-5, atol=1e-6)
+
+
+#: Where tools/benchmark_eval.py looks for the reference AutoAttack (a clone of fra31/auto-attack, never vendored).
+REFERENCE_AUTOATTACK = Path(os.environ.get('MMTARD_REFERENCE_AUTOATTACK', '/tmp/auto-attack'))
+
+
+@pytest.mark.skipif(not (REFERENCE_AUTOATTACK / 'autoattack').is_dir(),
+                    reason=f'the reference AutoAttack is not at {REFERENCE_AUTOATTACK} (git clone '
+                           f'https://github.com/fra31/auto-attack there, or set MMTARD_REFERENCE_AUTOATTACK)')
+def test_benchmark_eval_runs_both_implementations_side_by_side():
+    out = run_tool(REPO / 'tools' / 'benchmark_eval.py', '--reference', REFERENCE_AUTOATTACK, '--samples', '4',
+                   '--eps', '4', '--n-iter', '2', '--n-targets', '3', '--repeats', '1')
+    assert 'eps 4/255: mmtard' in out and 'speed-up' in out and 'per-sample agreement' in out
+    assert 'images through the model' in out
+
+
+def test_benchmark_eval_says_how_to_get_the_reference(tmp_path):
+    done = subprocess.run([sys.executable, REPO / 'tools' / 'benchmark_eval.py', '--reference', tmp_path / 'none'],
+                          cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert done.returncode != 0 and 'git clone https://github.com/fra31/auto-attack' in done.stderr
+    assert 'Traceback' not in done.stderr
+
+
+def test_benchmark_run_trains_end_to_end_beside_the_release_step(tmp_path):
+    config = tmp_path / 'tiny_folder.py'
+    config.write_text(f'_base_ = [{str(TINY)!r}]\ntrain_dataloader = dict(dataset=dict(_delete_=True, '
+                      f"type='ImageFolderDataset', root='replaced', split='train', image_size=32))\n")
+    out = run_tool(REPO / 'tools' / 'benchmark_run.py', config, '--release-config', config, '--images', '4',
+                   '--release-steps', '1')
+    assert 'warm step: mmtard' in out and 'end to end: mmtard train 2 epochs x 2 steps' in out
+    assert 'over 4 logged steps' in out and 'release-equivalent step x 4' in out

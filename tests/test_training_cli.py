@@ -1,4 +1,5 @@
 """`mmtard train` end to end on the tiny config: trains, saves, refuses to overwrite, resumes; DDP on CPU."""
+import json
 import os
 import shutil
 import subprocess
@@ -67,13 +68,35 @@ def test_unknown_component_in_config_is_explained(tmp_path):
     assert "Did you mean 'ReferenceCosineWeighting'" in result.output and 'Traceback' not in result.output
 
 
-def test_two_process_cpu_ddp_keeps_replicas_identical(tmp_path):
+def two_process_run(work_dir, *extra):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29517',
-                    str(REPO / 'tests' / 'distributed_check.py'), str(TINY), str(tmp_path)],
+                    str(REPO / 'tests' / 'distributed_check.py'), str(TINY), str(work_dir), *extra],
                    check=True, capture_output=True, env=env, timeout=300)
-    checksums = [(tmp_path / f'rank{r}.sha256').read_text() for r in (0, 1)]
+    checksums = [(work_dir / f'rank{r}.sha256').read_text() for r in (0, 1)]
     assert checksums[0] == checksums[1]
+    return checksums[0]
+
+
+@pytest.fixture(scope='module')
+def two_process_checksum(tmp_path_factory):
+    return two_process_run(tmp_path_factory.mktemp('ddp'))
+
+
+def test_two_process_cpu_ddp_keeps_replicas_identical(two_process_checksum):
+    assert two_process_checksum  # the replicas' checksums agreed (two_process_run)
+
+
+def test_two_processes_share_one_clean_teacher_cache_file_and_train_as_without_it(tmp_path, two_process_checksum):
+    """Each rank computes the clean teacher's outputs of its share of epoch 1 into one file; in epoch 2
+    each reads rows the other rank computed; the weights are those of the run without the cache."""
+    assert two_process_run(tmp_path / 'cached', 'cache') == two_process_checksum
+    ranks = [json.loads((tmp_path / 'cached' / f'rank{r}.cache.json').read_text()) for r in (0, 1)]
+    assert ranks[0]['file'] == ranks[1]['file'] and ranks[0]['inode'] == ranks[1]['inode']
+    assert [p.name for p in (tmp_path / 'cached' / 'clean_teacher_cache').iterdir()] == ['clean.rows']
+    assert sorted(ranks[0]['computed'] + ranks[1]['computed']) == list(range(32))  # each output computed once
+    for mine, other in (ranks, ranks[::-1]):
+        assert set(mine['read']) & (set(other['computed']) - set(mine['computed']))  # read the other's rows
 
 
 def test_resume_reproduces_the_uninterrupted_run(trained, tmp_path):

@@ -34,5 +34,8 @@ model = dict(
     val_attack={{_base_.val_attack}},
     logit_scale=100.0,
     text_cache_dir='work_dirs/.cache/text',
+    # ImageNet without augmentation: an index always names the same pixels, so the clean-input teacher's
+    # outputs are computed once (first epoch, or `mmtard cache-teacher`) into one file per machine
+    cache_clean_teacher_outputs=True,
 )
 train_dataloader = dict(batch_size=512)

@@ -8,9 +8,8 @@ from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 from mmengine.config import Config
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from ..atomic_files import write_error
 from ..checks import check_positive_int
 from ..config import resolve_config
 from ..errors import ConfigError
@@ -21,25 +20,7 @@ from .train import default_work_dir
 DEFAULT_BATCH = 64
 
 
-class EverySample(Dataset):
-    """Everything training can draw from ``dataset``: each fixed view of each image
-    (:class:`~mmtard.datasets.views.FixedViewsDataset`), or each image."""
-
-    def __init__(self, dataset: Any) -> None:
-        from ..datasets.views import FixedViewsDataset
-
-        self.dataset = dataset
-        self.views = dataset.views if isinstance(dataset, FixedViewsDataset) else None
-
-    def __len__(self) -> int:
-        return len(self.dataset) * (self.views or 1)
-
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        item = self.dataset.fixed_view(*divmod(index, self.views)) if self.views else self.dataset[index]
-        return {'index': int(item.get('index', index)), 'inputs': item['inputs']}
-
-
-def check_fixed_pixels(samples: EverySample, probes: int = 2) -> None:
+def check_fixed_pixels(samples: Any, probes: int = 2) -> None:
     """Refuse training data whose pixels change from one read to the next (random augmentation): a
     cache would serve every later epoch the teacher's outputs of crops it no longer sees."""
     import random
@@ -67,8 +48,9 @@ def check_fixed_pixels(samples: EverySample, probes: int = 2) -> None:
 def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
                   cfg_options: Optional[Dict[str, Any]] = None, batch_size: int = DEFAULT_BATCH,
                   device: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> Dict[str, Path]:
-    """Write ``<work_dir>/clean_teacher_cache/<teacher>.pt`` for each clean-input teacher of the config's
-    distiller, for ``mmtard train`` of the same config (and work dir) to load; returns the files."""
+    """Write ``<work_dir>/clean_teacher_cache/<teacher>.rows`` for each clean-input teacher of the config's
+    distiller, for ``mmtard train`` of the same config (and work dir) to read; returns the files."""
+    from ..engine.teacher_cache_files import EverySample, clean_input_teachers, open_cache_file
     from ..models.distillers import MMTARD
     from ..plugins import ensure_plugins_loaded
     from ..registry import DATASETS, MODELS
@@ -89,27 +71,24 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
             raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got '
                               f'{type(model).__name__}.')
         dataset_cfg = cfg.train_dataloader.dataset.to_dict()
-        samples = EverySample(DATASETS.build(dataset_cfg))
-        check_fixed_pixels(samples)
+        dataset = DATASETS.build(dataset_cfg)
+        check_fixed_pixels(EverySample(dataset))
         workers = cfg.train_dataloader.get('num_workers', 0)
-        return _write_caches(model, samples, folder, dataset_cfg, batch_size, workers, run_device, progress)
+        return _write_caches(model, dataset, folder, dataset_cfg, batch_size, workers, run_device, progress)
 
 
-def _write_caches(model: Any, samples: EverySample, folder: Path, dataset_cfg: Dict[str, Any], batch_size: int,
+def _write_caches(model: Any, dataset: Any, folder: Path, dataset_cfg: Dict[str, Any], batch_size: int,
                   workers: int, run_device: torch.device, progress: Optional[Callable[[int], None]]) -> Dict[str, Path]:
-    from ..engine.teacher_cache_files import cache_file, cache_identity, clean_input_teachers
-    from ..models.teacher_cache import TeacherEmbeddingCache
+    from ..engine.teacher_cache_files import EverySample, clean_input_teachers, open_cache_file
 
     written = {}
     for name in clean_input_teachers(model):
-        teacher, cache = model.teachers[name].to(run_device), TeacherEmbeddingCache()
-        for batch in DataLoader(samples, batch_size=batch_size, num_workers=workers):
-            cache.store(batch['index'].tolist(), teacher(batch['inputs'].to(run_device)).cpu())
+        teacher = model.teachers[name].to(run_device)
+        rows = open_cache_file(folder, model, name, dataset_cfg, dataset, replace=True)
+        for batch in DataLoader(EverySample(dataset), batch_size=batch_size, num_workers=workers):
+            with torch.no_grad():
+                rows.write(batch['index'].tolist(), teacher(batch['inputs'].to(run_device)))
             if progress is not None:
                 progress(len(batch['index']))
-        written[name] = cache_file(folder, name)
-        try:
-            cache.save(written[name], cache_identity(model, name, dataset_cfg))
-        except OSError as err:
-            raise write_error(err, written[name], f'the cache of teacher {name!r}') from None
+        written[name] = rows.path
     return written

@@ -217,12 +217,18 @@ class Attack:
         """Return adversarial images (float32, in the ball and [0,1]) for eps > 0."""
         raise NotImplementedError
 
-    def _loss_and_grad(self, forward: Forward, x: Tensor, objective: Objective) -> Tuple[Tensor, Tensor, Tensor]:
+    def _loss_and_grad(self, forward: Forward, x: Tensor, objective: Objective,
+                       with_grad: bool = True) -> Tuple[Tensor, Optional[Tensor], Tensor]:
         """Per-sample objective at ``x``, its float32 input gradient and the detached float32 output.
 
         The forward runs under the caller's autocast (bf16 speed); its output is cast to float32
-        before the objective. Non-finite gradients are handled per ``nan_policy``.
+        before the objective. Non-finite gradients are handled per ``nan_policy``. Without
+        ``with_grad`` the gradient is None and no backward pass runs.
         """
+        if not with_grad:
+            with torch.no_grad():
+                output = forward(x.detach()).float()
+                return objective(output), None, output
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
             output = forward(x).float()

@@ -1,9 +1,11 @@
-"""Clean-teacher outputs computed before training (`mmtard cache-teacher`) and loaded when it starts.
+"""The clean-teacher cache's file: one per teacher in the work dir, shared by the run's processes.
 
 A frozen clean teacher's output for an image (or a fixed augmented view, ``FixedViewsDataset``)
 never changes, so it can be computed once and reused by every epoch and every run that distils
-from the same teacher on the same data: one ViT-L-14 forward per image less per step. The file
-records what it was computed from (teacher name, weights sha256, training-data config) and is
+from the same teacher on the same data: one ViT-L-14 forward per image less per step. The file is
+written beforehand by `mmtard cache-teacher`, or filled during the first epoch by whichever
+process sees a sample first (:class:`~mmtard.models.shared_rows.SharedRows`). It records what it
+was computed from (teacher name, weights sha256, training-data config, sample count) and is
 refused when any of these differ.
 """
 from __future__ import annotations
@@ -15,15 +17,43 @@ from typing import Any, Dict, Mapping, Union
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from torch.utils.data import Dataset
 
+from ..models.shared_rows import SharedRows
 from ..registry import HOOKS
 
-#: Sub-folder of a run's work dir holding one ``<teacher>.pt`` per clean-input teacher.
+#: Sub-folder of a run's work dir holding one ``<teacher>.rows`` file per clean-input teacher.
 CACHE_FOLDER = 'clean_teacher_cache'
 
 
 def cache_file(work_dir: Union[str, Path], teacher: str) -> Path:
-    return Path(work_dir) / CACHE_FOLDER / f'{teacher}.pt'
+    return Path(work_dir) / CACHE_FOLDER / f'{teacher}.rows'
+
+
+class EverySample(Dataset):
+    """Everything training can draw from ``dataset``, one key each: each fixed view of each image
+    (:class:`~mmtard.datasets.views.FixedViewsDataset`), or each image."""
+
+    def __init__(self, dataset: Any) -> None:
+        from ..datasets.views import FixedViewsDataset
+
+        self.dataset = dataset
+        self.views = dataset.views if isinstance(dataset, FixedViewsDataset) else None
+
+    def __len__(self) -> int:
+        return len(self.dataset) * (self.views or 1)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        item = self.dataset.fixed_view(*divmod(index, self.views)) if self.views else self.dataset[index]
+        return {'index': int(item.get('index', index)), 'inputs': item['inputs']}
+
+
+def open_cache_file(work_dir: Union[str, Path], model: Any, teacher: str, dataset_cfg: Mapping[str, Any],
+                    dataset: Any, replace: bool = False) -> SharedRows:
+    """Teacher ``teacher``'s cache file for the training data ``dataset`` (built from ``dataset_cfg``):
+    created empty when absent (or with ``replace``), refused when computed from anything else."""
+    return SharedRows.open(cache_file(work_dir, teacher), cache_identity(model, teacher, dataset_cfg),
+                           rows=len(EverySample(dataset)), dim=model.teachers[teacher].embed_dim, replace=replace)
 
 
 def cache_identity(model: Any, teacher: str, dataset_cfg: Mapping[str, Any]) -> Dict[str, str]:
@@ -42,14 +72,14 @@ def clean_input_teachers(model: Any) -> list:
 
 @HOOKS.register_module()
 class CleanTeacherCacheHook(Hook):
-    """Before training, fill the model's clean-teacher cache from ``<work_dir>/clean_teacher_cache/``
-    when `mmtard cache-teacher` wrote it (and the model caches clean-teacher outputs)."""
+    """Before training, give each cached clean-input teacher its file under
+    ``<work_dir>/clean_teacher_cache/`` (filled by `mmtard cache-teacher`, or from now on by training)."""
 
     def before_train(self, runner: Any) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         dataset_cfg = runner.cfg.train_dataloader.dataset.to_dict()
         for name in clean_input_teachers(model):
-            path = cache_file(runner.work_dir, name)
-            if path.is_file():
-                count = model.clean_cache(name).load_file(path, cache_identity(model, name, dataset_cfg))
-                runner.logger.info(f'Loaded {count} cached outputs of teacher {name!r} from {path}')
+            rows = open_cache_file(runner.work_dir, model, name, dataset_cfg, runner.train_dataloader.dataset)
+            model.clean_cache(name).attach(rows)
+            runner.logger.info(f'Clean-teacher cache of {name!r}: {rows.path} ({rows.filled_count()} of '
+                               f'{rows.rows} outputs computed)')

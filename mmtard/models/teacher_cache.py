@@ -1,42 +1,54 @@
 """Clean-input teacher embeddings kept per dataset index, so later epochs (and runs) skip those forwards."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from ..atomic_files import torch_bytes, write_bytes_atomic
-from ..errors import CheckpointError
+from ..errors import ConfigError
+from .shared_rows import SharedRows
 
 
 class TeacherEmbeddingCache:
-    """Host-side store of one teacher's embeddings of clean images, keyed by dataset index.
+    """Store of one teacher's embeddings of clean images, keyed by dataset index.
 
     Rows go to the host without stalling the GPU: on CUDA they are copied into pinned memory with
-    ``non_blocking=True`` and a CUDA event marks when the copy is done; a later read waits on that
-    event only, which by then (a later epoch) has long completed. Lookups are per sample, so a batch
-    that is partly cached (the usual case under DDP, where each rank sees a different share of the
-    data every epoch) only runs the teacher on its missing samples.
+    ``non_blocking=True`` and a CUDA event marks when the copy is done; they wait in this process
+    until then. Once :meth:`attach` gave the cache a :class:`~mmtard.models.shared_rows.SharedRows`
+    file (training does: one per machine, shared by its processes), finished rows move there, where
+    every process reads them. Lookups are per sample, so a batch that is partly cached (the usual
+    case under DDP, where each rank sees a different share of the data every epoch) only runs the
+    teacher on its missing samples.
     """
 
     def __init__(self) -> None:
         self._rows: Dict[int, Tuple[Tensor, Optional[torch.cuda.Event]]] = {}
+        self._file: Optional[SharedRows] = None
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._rows) + (self._file.filled_count() if self._file is not None else 0)
+
+    def attach(self, file: SharedRows) -> None:
+        """Keep rows in ``file`` from now on (the rows stored so far move there)."""
+        self._file = file
+        self._flush(wait=True)
 
     def partition(self, keys: Sequence[int]) -> Tuple[List[int], List[int]]:
         """Positions in ``keys`` whose embedding is stored, and those whose embedding is not."""
+        self._flush(wait=False)
+        in_file = self._file_filled(keys)
         hits: List[int] = []
         missing: List[int] = []
         for pos, key in enumerate(keys):
-            (hits if key in self._rows else missing).append(pos)
+            (hits if in_file[pos] or key in self._rows else missing).append(pos)
         return hits, missing
 
     def load(self, keys: Sequence[int]) -> Tensor:
         """(len(keys), D) stored embeddings on the host, in the order of ``keys``."""
+        if self._file is not None:
+            self._flush(wait=True)
+            return self._file.read(keys)
         rows = [self._rows[key] for key in keys]
         for event in {id(e): e for _, e in rows if e is not None}.values():
             event.synchronize()
@@ -54,23 +66,25 @@ class TeacherEmbeddingCache:
             host = embeddings.clone()  # not a view of a tensor the caller may change
         for key, row in zip(keys, host):
             self._rows[key] = (row, event)
+        self._flush(wait=False)
 
-    def save(self, path: Path, identity: Mapping[str, str]) -> None:
-        """Write every stored row, with ``identity`` (what they were computed from), atomically."""
-        keys = sorted(self._rows)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, torch_bytes({'identity': dict(identity), 'keys': torch.tensor(keys, dtype=torch.long),
-                                              'embeddings': self.load(keys)}))
+    def _file_filled(self, keys: Sequence[int]) -> List[bool]:
+        if self._file is None:
+            return [False] * len(keys)
+        if keys and (min(keys) < 0 or max(keys) >= self._file.rows):
+            raise ConfigError(f'The dataset gave the sample index {max(keys) if max(keys) >= 0 else min(keys)}, '
+                              f'outside the {self._file.rows} rows of the teacher-output cache {str(self._file.path)!r}'
+                              f': the cache needs datasets whose "index" numbers their samples (or fixed views) '
+                              f'from 0. Turn model.cache_clean_teacher_outputs off for this dataset.')
+        return self._file.filled(keys).tolist()
 
-    def load_file(self, path: Path, identity: Mapping[str, str]) -> int:
-        """Store the rows :meth:`save` wrote, if they were computed from ``identity``; how many."""
-        content = torch.load(path, map_location='cpu', weights_only=True)
-        written = content.get('identity', {})
-        differing = sorted(key for key in set(identity) | set(written) if identity.get(key) != written.get(key))
-        if differing:
-            details = ', '.join(f'{key}: {written.get(key)!r} there, {identity.get(key)!r} here' for key in differing)
-            raise CheckpointError(
-                f'The teacher-output cache {str(path)!r} was computed for another {" and ".join(differing)} than '
-                f'this run uses ({details}). Run `mmtard cache-teacher` again with this config, or delete the file.')
-        self.store(content['keys'].tolist(), content['embeddings'])
-        return len(content['keys'])
+    def _flush(self, wait: bool) -> None:
+        """Move rows whose host copy is complete (all of them with ``wait``) into the attached file."""
+        if self._file is None or not self._rows:
+            return
+        ready = [key for key, (_, event) in self._rows.items() if event is None or wait or event.query()]
+        if not ready:
+            return
+        for event in {id(e): e for key in ready if (e := self._rows[key][1]) is not None}.values():
+            event.synchronize()
+        self._file.write(ready, torch.stack([self._rows.pop(key)[0] for key in ready]))

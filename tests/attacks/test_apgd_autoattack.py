@@ -48,8 +48,11 @@ def _dlr(logits, y):
     return -(true - other) / (z[:, -1] - z[:, -3] + 1e-12)
 
 
-def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75):
-    """Returns (x_best, still correct at every iterate, per-sample step sizes, last misclassified iterate)."""
+def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75, start=None):
+    """Returns (x_best, still correct at every iterate, per-sample step sizes, first misclassified iterate).
+
+    The reference keeps the last misclassified iterate; mmtard keeps the first (any misclassified point
+    of the ball is an equally valid witness) so that it can stop attacking a sample there."""
     view = (-1,) + (1,) * (x.dim() - 1)
 
     def proj(z):
@@ -72,10 +75,10 @@ def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75):
 
     # checkpoints w_j: gap 22% of the budget, shrinking by 3% down to 6%
     k, k_decr, k_min = max(int(0.22 * n_iter), 1), max(int(0.03 * n_iter), 1), max(int(0.06 * n_iter), 1)
-    x_adv = proj(x + _fixed_start_delta(x, eps, norm))
+    x_adv = proj(x + _fixed_start_delta(x, eps, norm) if start is None else start)
     loss, grad, logits = loss_and_grad(x_adv)
     correct = logits.argmax(1) == y
-    x_last_wrong = x_adv.clone()
+    x_first_wrong = x_adv.clone()
     x_best, loss_best, grad_best = x_adv.clone(), loss.clone(), grad.clone()
     step = torch.full((len(x),), 2.0 * eps)
     x_old = x_adv.clone()
@@ -90,8 +93,8 @@ def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75):
             x_old, x_adv = x_adv, x_new
             loss, grad, logits = loss_and_grad(x_adv)
             wrong = logits.argmax(1) != y
+            x_first_wrong[wrong & correct] = x_adv[wrong & correct]
             correct &= ~wrong
-            x_last_wrong[wrong] = x_adv[wrong]
             history.append(loss)
             better = loss > loss_best
             x_best[better], grad_best[better], loss_best[better] = x_adv[better], grad[better], loss[better]
@@ -107,7 +110,7 @@ def reference_apgd(model, x, y, eps, norm, n_iter, loss_fn, rho=0.75):
                 step[halve] /= 2
                 x_adv[halve], grad[halve] = x_best[halve], grad_best[halve]   # restart from the best point
                 since, k = 0, max(k - k_decr, k_min)
-    return x_best, correct, step, x_last_wrong
+    return x_best, correct, step, x_first_wrong
 
 
 @pytest.mark.parametrize('norm, eps, loss', [('Linf', 8, 'ce'), ('Linf', 8, 'dlr'), ('L2', 48, 'ce')])
@@ -150,7 +153,7 @@ def test_each_stage_only_attacks_the_samples_still_robust(trained):
     x, y = images[:64], labels[:64]
     eps = 8
     order = ['square', 'apgd-ce', 'apgd-t', 'fab-t']  # an order (and budget) in which every stage breaks some
-    attack = AutoAttack(eps, attacks=order, n_iter=2, n_target_classes=3, n_queries=40, seed=0)
+    attack = AutoAttack(eps, attacks=order, n_iter=2, n_target_classes=3, n_queries=40, seed=3)
     current, calls, log = [None], [], []
 
     def classifier(batch):
@@ -200,7 +203,7 @@ def test_each_stage_only_attacks_the_samples_still_robust(trained):
             assert (nearest < separation).all()
             if name != 'fab-t':  # FAB is a minimum-norm attack: its iterates may leave the ball
                 assert (nearest <= eps / 255 + 1e-6).all()
-            assert len(batch) <= int(robust_in.sum())
+            assert len(batch) <= len(x)  # APGD's runs share batches, never larger than the caller's
             assert robust_in[owner].all(), f'{name} queried a sample an earlier stage had already broken'
             queried[owner] = True
         assert torch.equal(queried, robust_in), name  # ... and it attacks every sample still robust
@@ -210,59 +213,62 @@ def test_each_stage_only_attacks_the_samples_still_robust(trained):
     assert torch.equal(result.adv, log[-1]['adv_out'])
 
 
-def _spy_runs(attack):
-    """Record every APGD run of ``attack``: its input rows, its random start and what it fooled."""
-    runs, run = [], attack._run
-
-    def spy(forward, x, objective, labels=None):
-        first = []
-
-        def recording(batch):
-            if not first:
-                first.append(batch.detach().clone())
-            return forward(batch)
-
-        out = run(recording, x, objective, labels)
-        runs.append(dict(x=x.clone(), start=first[0], fooled=out[3].clone()))
-        return out
-
-    attack._run = spy
-    return runs
+def _targeted_dlr(target):
+    def loss(logits, y):
+        z, _ = logits.sort(dim=1)
+        rows = torch.arange(len(y))
+        return -(logits[rows, y] - logits[rows, target]) / (z[:, -1] - 0.5 * (z[:, -3] + z[:, -4]) + 1e-12)
+    return loss
 
 
-def test_apgd_restarts_attack_only_the_samples_still_robust_each_from_a_new_start(trained):
+def one_run_after_the_other(attack, model, x, y):
+    """APGD's evaluation without shortcuts, as the reference loops: run after run (restarts within
+    targets) over the samples still robust, each to its last iteration on all of them, from the
+    attack's per-run random starts."""
+    base_seed = attack.base_seed(x.device)
+    with torch.no_grad():
+        logits = model(x)
+    robust, adv, ranked = logits.argmax(1) == y, x.clone(), logits.argsort(dim=1, descending=True)
+    for run in range(attack.runs(logits.shape[1])):
+        index = robust.nonzero()[:, 0]
+        loss = _ce if attack.loss == 'ce' else _targeted_dlr(ranked[index, run // attack.n_restarts + 1])
+        _, correct, _, first_wrong = reference_apgd(model, x[index], y[index], attack.eps, attack.norm, attack.n_iter,
+                                                    loss, start=attack.run_starts(x, base_seed, run)[index])
+        robust[index[~correct]] = False
+        adv[index[~correct]] = first_wrong[~correct]
+    return robust, adv
+
+
+@pytest.mark.parametrize('loss, restarts, targets', [('ce', 4, 9), ('dlr-targeted', 2, 3)])
+def test_batched_runs_give_the_results_of_one_run_after_the_other(trained, loss, restarts, targets):
+    """APGD's evaluation drops a sample from a run at its first misclassified iterate and runs several
+    runs (restarts, targets) in one batch while few samples remain: per sample, the same robust flag
+    and adversarial image as the straightforward loop."""
     model, images, labels = trained
     x, y = images[:96], labels[:96]
-    eps = 8  # with 2 iterations a random start matters: the restarts break 2 of 46 samples left robust
-    restarted = APGD(eps, n_iter=2, n_restarts=3, seed=0)
-    runs = _spy_runs(restarted)
-    result = restarted.evaluate(model, x, y)
-    single = APGD(eps, n_iter=2, n_restarts=1, seed=0)
-    single_runs = _spy_runs(single)
-    single_result = single.evaluate(model, x, y)
-
-    def rows(batch):  # dataset row of each attacked image (rows are distinct images)
-        return (batch[:, None] - x[None]).abs().flatten(2).amax(2).argmin(1)
-
-    with torch.no_grad():
-        robust = model(x).argmax(1) == y
-    assert len(runs) == 3
-    for r, entry in enumerate(runs):
-        attacked = rows(entry['x'])
-        assert torch.equal(attacked, robust.nonzero()[:, 0]), f'restart {r} attacked other samples than the robust ones'
-        assert (entry['start'] - entry['x']).abs().max() <= eps / 255 + 1e-6
-        robust = robust.clone()
-        robust[attacked[entry['fooled']]] = False
+    make = lambda: APGD(8, n_iter=3, n_restarts=restarts, loss=loss, n_target_classes=targets, seed=0)
+    calls = []
+    fast = make()
+    original = fast._run
+    fast._run = lambda *args: calls.append(len(args[1])) or original(*args)
+    result = fast.evaluate(model, x, y)
+    robust, adv = one_run_after_the_other(make(), model, x, y)
     assert torch.equal(result.robust, robust)
-    # the restarts did work beyond the first run, and each started elsewhere
-    assert runs[1]['fooled'].any() or runs[2]['fooled'].any()
-    again = rows(runs[1]['x'])
-    first = {int(row): k for k, row in enumerate(rows(runs[0]['x']))}
-    assert all(not torch.equal(runs[1]['start'][k], runs[0]['start'][first[int(row)]]) for k, row in enumerate(again))
-    # the first restart is the 1-restart attack (same seed), so restarts only remove robust samples
-    assert torch.equal(runs[0]['start'], single_runs[0]['start'])
-    assert not (result.robust & ~single_result.robust).any()
-    assert int(result.robust.sum()) < int(single_result.robust.sum())
+    assert (result.adv - adv).abs().max().item() <= 1e-6
+    # informative: later runs broke samples the first left robust, and runs shared batches
+    first_only = one_run_after_the_other(APGD(8, n_iter=3, loss=loss, n_target_classes=1, seed=0), model, x, y)[0]
+    assert int(robust.sum()) < int(first_only.sum()) < int((model(x).argmax(1) == y).sum())
+    assert len(calls) < make().runs(10) and max(calls) <= len(x)
+
+
+def test_runs_start_from_per_sample_streams(trained):
+    """A sample's random start depends on its position and the run, not on which samples are left."""
+    _, images, _ = trained
+    attack = APGD(8, seed=0)
+    starts = [attack.run_starts(images[:8], 123, run) for run in (0, 1)]
+    assert torch.equal(starts[0], attack.run_starts(images[:8], 123, 0))
+    assert not torch.equal(starts[0], starts[1])
+    assert ((starts[0] - images[:8]).abs().flatten(1).amax(1) - 8 / 255).abs().max() <= 1e-6  # on the sphere
 
 
 def test_autoattack_keeps_the_reference_restarts_of_each_version():

@@ -1,0 +1,171 @@
+"""mmtard's evaluation attack next to the reference AutoAttack (fra31/auto-attack), same model, samples and budget.
+
+    git clone https://github.com/fra31/auto-attack /tmp/auto-attack     # once; never vendored into mmtard
+    python tools/benchmark_eval.py --reference /tmp/auto-attack [--samples 64] [--eps 1 4] [--repeats 3]
+                                   [--n-iter 100] [--n-targets 9] [--device cpu|cuda]
+
+Both run AutoAttack 'custom' (APGD-CE with 5 restarts, then APGD-T with 1 restart per target) as
+``mmtard eval`` builds it and as the MMT-ARD release calls the reference, on a tiny CLIP-like model:
+open_clip's ``mmtard-tiny-vit`` image tower (random weights, pixels in [0,1], normalisation inside)
+with a zero-shot head over the class embeddings of its own text tower, logit scale 100. Labels
+are the model's clean predictions, so every sample is attacked. For each radius the two
+implementations alternate for ``--repeats`` timed runs after a warm-up; printed: the median times,
+their ratio, both robust accuracies, per-sample agreement of the robust flags (the random starts
+differ, so a few samples near the boundary may disagree), and where the time goes (images passed
+through the model, calls, the share of time in the model's forward).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from mmtard.evaluation.plan import build_attack
+from mmtard.models.encoders import OpenCLIPEncoder
+from mmtard.models.zero_shot import ZeroShotClassifier
+
+CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
+SEED = 0
+MISSING_REFERENCE = ('The reference AutoAttack was not found under {path!r}: --reference must be a folder that holds '
+                     "its 'autoattack' package. Get it with\n    git clone https://github.com/fra31/auto-attack "
+                     '{path}\n(it is not vendored into mmtard) and run this command again.')
+
+
+class CountingModel(nn.Module):
+    """The classifier, counting calls, images passed and seconds spent in its forward."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls, self.images, self.forward_s = 0, 0, 0.0
+
+    def forward(self, images: Tensor) -> Tensor:
+        start = time.perf_counter()
+        out = self.model(images)
+        self.calls, self.images, self.forward_s = self.calls + 1, self.images + len(images), (
+            self.forward_s + time.perf_counter() - start)
+        return out
+
+
+def tiny_clip(device: torch.device) -> nn.Module:
+    """A random-weight tiny CLIP classifying zero-shot over :data:`CLASSES`."""
+    torch.manual_seed(SEED)
+    encoder = OpenCLIPEncoder(arch='mmtard-tiny-vit', pretrained=None).to(device).eval()
+    weights = encoder.class_embeddings(list(CLASSES), ['a photo of a {}.'])
+    classifier = ZeroShotClassifier(encoder, weights.to(device)).eval()
+    for parameter in classifier.parameters():
+        parameter.requires_grad_(False)
+    return classifier
+
+
+def load_reference(path: Path) -> Any:
+    """The reference ``AutoAttack`` class, imported from ``path`` (a checkout of fra31/auto-attack)."""
+    if not (path / 'autoattack' / '__init__.py').is_file():
+        sys.exit(MISSING_REFERENCE.format(path=str(path)))
+    sys.path.insert(0, str(path))
+    return importlib.import_module('autoattack').AutoAttack
+
+
+def reference_run(reference: Any, model: nn.Module, eps: float, n_iter: int, n_targets: int,
+                  device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
+    def run(images: Tensor, labels: Tensor) -> Tensor:
+        attack = reference(model, norm='Linf', eps=eps / 255, version='custom', attacks_to_run=['apgd-ce', 'apgd-t'],
+                           seed=SEED, verbose=False, device=str(device))
+        for apgd in (attack.apgd, attack.apgd_targeted):  # the reference sets its schedule from n_iter at init
+            apgd.n_iter, apgd.n_iter_2 = n_iter, max(int(0.22 * n_iter), 1)
+            apgd.n_iter_min, apgd.size_decr = max(int(0.06 * n_iter), 1), max(int(0.03 * n_iter), 1)
+        attack.apgd_targeted.n_target_classes = n_targets
+        adv = attack.run_standard_evaluation(images, labels, bs=len(images))
+        with torch.no_grad():
+            return model(adv).argmax(1) == labels
+    return run
+
+
+def mmtard_run(model: nn.Module, eps: float, n_iter: int, n_targets: int) -> Callable[[Tensor, Tensor], Tensor]:
+    def run(images: Tensor, labels: Tensor) -> Tensor:
+        attack = build_attack(dict(type='AutoAttack', version='custom', n_iter=n_iter, n_target_classes=n_targets),
+                              eps, SEED)
+        return attack.evaluate(model, images, labels).robust
+    return run
+
+
+def timed(model: CountingModel, run: Callable[[Tensor, Tensor], Tensor], images: Tensor,
+          labels: Tensor) -> Tuple[float, Tensor, Dict[str, float]]:
+    model.reset()
+    if images.is_cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    robust = run(images, labels)
+    if images.is_cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return seconds, robust, dict(calls=model.calls, images=model.images, forward_s=model.forward_s)
+
+
+def compare(model: CountingModel, runs: Dict[str, Callable], images: Tensor, labels: Tensor,
+            repeats: int) -> Dict[str, Dict[str, Any]]:
+    """Median time, robust flags (identical over repeats: both are seeded) and model usage of each run."""
+    stats: Dict[str, Dict[str, Any]] = {name: dict(times=[]) for name in runs}
+    for repeat in range(repeats + 1):  # the first round warms up
+        for name, run in runs.items():
+            seconds, robust, usage = timed(model, run, images, labels)
+            if repeat:
+                stats[name]['times'].append(seconds)
+            stats[name].update(robust=robust, **usage)
+    for entry in stats.values():
+        entry['median_s'] = statistics.median(entry['times'])
+    return stats
+
+
+def report(eps: float, stats: Dict[str, Dict[str, Any]], n: int) -> List[str]:
+    ours, ref = stats['mmtard'], stats['reference']
+    agree = (ours['robust'] == ref['robust']).float().mean().item()
+    lines = [f'eps {eps:g}/255: mmtard {ours["median_s"]:.2f} s, reference {ref["median_s"]:.2f} s, '
+             f'speed-up {ref["median_s"] / ours["median_s"]:.2f}x; robust accuracy mmtard '
+             f'{ours["robust"].float().mean().item():.4f}, reference {ref["robust"].float().mean().item():.4f}; '
+             f'per-sample agreement {agree:.4f} ({n} samples)']
+    for name, entry in stats.items():
+        lines.append(f'    {name:<9} images through the model {entry["images"]:>8}, calls {entry["calls"]:>5}, '
+                     f'{entry["images"] / max(entry["calls"], 1):6.1f} images/call, forward '
+                     f'{entry["forward_s"] / entry["median_s"]:4.0%} of the time (backward and attack maths the rest)')
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--reference', type=Path, default=Path('/tmp/auto-attack'),
+                        help='folder holding the reference autoattack package (a clone of fra31/auto-attack)')
+    parser.add_argument('--samples', type=int, default=64, help='images attacked (random pixels in [0,1])')
+    parser.add_argument('--eps', type=float, nargs='+', default=[1.0, 4.0], help='radii in 1/255 units')
+    parser.add_argument('--repeats', type=int, default=3, help='timed runs of each implementation (median)')
+    parser.add_argument('--n-iter', type=int, default=100, help='APGD iterations (100 in the reference)')
+    parser.add_argument('--n-targets', type=int, default=9, help='APGD-T target classes (9 in the reference)')
+    parser.add_argument('--device', default='cpu', help="torch device, e.g. 'cpu' or 'cuda'")
+    args = parser.parse_args()
+    reference = load_reference(args.reference)
+    device = torch.device(args.device)
+    model = CountingModel(tiny_clip(device))
+    images = torch.rand(args.samples, 3, 32, 32, generator=torch.Generator().manual_seed(SEED)).to(device)
+    with torch.no_grad():
+        labels = model(images).argmax(1)
+    print(f'device={device} threads={torch.get_num_threads()} samples={args.samples} classes={len(CLASSES)} '
+          f"budget: AutoAttack 'custom', {args.n_iter} it, APGD-CE 5 restarts, APGD-T {args.n_targets} targets; "
+          f'{args.repeats} timed repeats (median), alternating')
+    for eps in args.eps:
+        runs = {'mmtard': mmtard_run(model, eps, args.n_iter, args.n_targets),
+                'reference': reference_run(reference, model, eps, args.n_iter, args.n_targets, device)}
+        print('\n'.join(report(eps, compare(model, runs, images, labels, args.repeats), args.samples)), flush=True)
+
+
+if __name__ == '__main__':
+    main()
