@@ -3,7 +3,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mmtard.apis.cache_teacher import EverySample, check_fixed_pixels
+from mmtard.apis.cache_teacher import check_fixed_pixels
+from mmtard.engine.teacher_cache_files import EverySample
 from mmtard.cli.main import cli
 from mmtard.datasets import FixedViewsDataset, ShapesDataset
 from mmtard.models import teacher_cache
