@@ -166,3 +166,16 @@ def test_schedule_part_of_the_name_says_what_it_is(path):
         assert (cfg.train_cfg.type, cfg.train_cfg.max_epochs) == ('EpochBasedTrainLoop', int(match['length']))
     if match['batch']:
         assert cfg.train_dataloader.batch_size == int(match['batch'])
+
+
+def test_clean_x_recipe_differs_from_the_release_only_in_the_robust_teachers_input():
+    clean_x = resolve_config(RELEASE.with_name(RELEASE.name.replace('mmtard_', 'mmtard-clean-x_'))).to_dict()
+    release = resolve_config(RELEASE).to_dict()
+    robust = clean_x['model']['teachers'][1]
+    assert (robust['teacher_input'], robust['student_input']) == ('clean', 'adv')
+    assert clean_x['model']['teachers'][0]['teacher_input'] == 'clean'
+    for config in (clean_x, release):
+        config['model']['teachers'][1].pop('student_input', None)
+        config['model']['teachers'][1].pop('teacher_input')
+        config.pop('filename', None)
+    assert clean_x == release
