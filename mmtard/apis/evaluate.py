@@ -16,7 +16,7 @@ from torch import nn
 
 from ..checkpoint import read_checkpoint
 from ..checks import check_flag, check_path, check_text
-from ..config import resolve_config
+from ..config import parse_cfg_options, resolve_config
 from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..evaluation.benchmark import BatchEvent, Benchmark, Plan
 from ..evaluation.distributed import current_shard, init_eval_process_group, resolve_launcher
@@ -216,6 +216,8 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
     if config is None and not flags.names_model:
         raise ConfigError('Nothing names the model to evaluate: give a CONFIG, or --model ARCH --pretrained '
                           'TAG|FILE|hf-hub:ID (e.g. --model ViT-B-32 --pretrained openai).')
+    if isinstance(cfg_options, (list, tuple)):  # ['KEY=VALUE', ...], as on the command line
+        cfg_options = parse_cfg_options(cfg_options)
     cfg = resolve_config(config if config is not None else Config(dict(evaluation=dict())), cfg_options)
     evaluation, preset = flags.evaluation_section(cfg.get('evaluation'), preset, cfg_options)
     if config is None and not evaluation.get('datasets'):
