@@ -15,7 +15,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import torch
 
@@ -262,13 +262,8 @@ def run_jobs(jobs: Sequence[Job], work: Callable[..., Any], args: Tuple[Any, ...
 
 
 def train_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,
-              log: Optional[Callable[[str], None]] = None) -> Tuple[Run]:
+              log: Callable[[str], None]) -> Tuple[Run]:
     """:func:`run_jobs`'s work for a training-only job."""
     torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
-    return (train_stage(stage, seed, root, size, inputs, log or _print),)
+    return (train_stage(stage, seed, root, size, inputs, log),)
 
-
-def _print(message: str) -> None:
-    from rich.console import Console
-
-    Console().print(message)

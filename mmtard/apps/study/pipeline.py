@@ -1,7 +1,6 @@
 """Run the study: per seed a whole chain (base CLIPs, teachers), every arm, evaluation, report."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -142,8 +141,7 @@ def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size:
     rows = [row for arm in chosen_arms for seed in range(seeds_of(arm, seeds, chosen)) for row in done[(arm.name, seed)][1]]
     runs = {arm.name: [done[(arm.name, seed)][0] for seed in range(seeds_of(arm, seeds, chosen))] for arm in chosen_arms}
     upstream_runs = {stage.name: [done[(stage.name, seed)][0] for seed in range(chain_seeds)] for stage in upstream}
-    curves = {name: [read_curve(run.work_dir, interval) for run in arm_runs]
-              for arm in chosen_arms for name, arm_runs in [(arm.name, runs[arm.name])]}
+    curves = {name: [read_curve(run.work_dir, interval) for run in arm_runs] for name, arm_runs in runs.items()}
     if not (root / 'step_cost.json').is_file():  # measured once, when no run trains beside it
         timed = [arm for arm in chosen_arms if arm.method in MAIN and arm.group == (4, INDEPENDENT, 1)]
         if timed:

@@ -327,7 +327,6 @@ def markdown_report(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], runs: D
     attack = rows[0]['attack'] if rows else '-'
     diagnostics = transfer_rows(arms, runs)
     groups = sorted({arm.group for arm in arms if arm.budget == 1})
-    budgets = sorted({arm.budget * size.student_iters for arm in arms})
     measured = markdown_table(['dataset', 'classes', 'clean samples', 'attacked samples'],
                               [[name, len(CLASS_SELECTIONS['seen' if name == SEEN else 'held_out']), n, k]
                                for name, (n, k) in counts.items()])

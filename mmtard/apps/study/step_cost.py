@@ -24,35 +24,35 @@ from .arms import Arm
 BATCHES, ROUNDS = 4, 12
 
 
-def build(arm: Arm, inputs: Dict[str, Run], root: Path, size: Any) -> Any:
-    """The arm's training model as its run builds it, in training mode, with its classes set."""
+def resolved(arm: Arm, inputs: Dict[str, Run], root: Path, size: Any) -> Any:
+    """The arm's config with every override its run gets."""
     init_default_scope('mmtard')
     cfg, options = stage_options(arm.stage, root, size, inputs)
-    cfg = resolve_config(cfg, options)
-    model = MODELS.build(cfg.model).train()
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    model.ensure_classes(dataset.classnames, dataset.templates)
-    return model, dataset, cfg.train_dataloader.batch_size
+    return resolve_config(cfg, options)
 
 
 def measure(arms: Sequence[Arm], inputs: Dict[str, Run], root: Path, size: Any) -> Dict[str, Any]:
     """Median seconds per training step (attack, teacher forwards, loss, backward, AdamW step) of each
     arm, stepped in rotation on the same batches after one pass that fills every cache."""
-    built = {arm.method: build(arm, inputs, root, size) for arm in arms}
-    dataset, batch_size = next(iter(built.values()))[1:]
+    configs = {arm.method: resolved(arm, inputs, root, size) for arm in arms}
+    first = next(iter(configs.values()))  # the arms train on the same data
+    dataset, batch_size = DATASETS.build(first.train_dataloader.dataset), first.train_dataloader.batch_size
+    models = {name: MODELS.build(cfg.model).train() for name, cfg in configs.items()}
+    for model in models.values():
+        model.ensure_classes(dataset.classnames, dataset.templates)
     batches = []
     for b in range(BATCHES):
         items = [dataset[i] for i in range(b * batch_size, (b + 1) * batch_size)]
         batches.append((torch.stack([item['inputs'] for item in items]), torch.tensor([item['label'] for item in items]),
                         torch.arange(b * batch_size, (b + 1) * batch_size)))
     optimizers = {name: torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
-                  for name, (model, *_) in built.items()}
-    times: Dict[str, List[float]] = {name: [] for name in built}
+                  for name, model in models.items()}
+    times: Dict[str, List[float]] = {name: [] for name in models}
     for round_index in range(BATCHES + ROUNDS):
         images, labels, index = batches[round_index % BATCHES]
-        order = list(built)[round_index % len(built):] + list(built)[:round_index % len(built)]
+        order = list(models)[round_index % len(models):] + list(models)[:round_index % len(models)]
         for name in order:
-            model = built[name][0]
+            model = models[name]
             start = time.perf_counter()
             model(images, label=labels, index=index, mode='loss')['loss'].backward()
             optimizers[name].step()
