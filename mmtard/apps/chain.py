@@ -4,7 +4,8 @@ Every stage is an ordinary config in ``mmtard/apps/configs/`` (installed with th
 ``mmtard train`` runs alone; the chain only fills in the checkpoints of earlier stages, the seed and
 (for the test suite) a smaller size. A seed is a whole chain: each seed trains its own base CLIPs
 and teachers, so seed-to-seed spread covers the teachers' variance too, not only the students'. A
-stage whose final checkpoint exists is reused, so a rerun costs only the report.
+stage whose final checkpoint exists is reused, so a rerun costs only the report; chain seed 0's
+pretraining stages ship with the package (:mod:`mmtard.apps.shipped`) unless asked to train them.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import torch
 from ..config import load_config
 from ..errors import ConfigError
 from ..evaluation.plan import fingerprint
+from .shipped import shipped_file, unpack
 
 CONFIG_DIR = Path(__file__).resolve().parent / 'configs'  # package data: works from any install
 #: The student's base CLIP and, pretrained separately with its own seed, the teachers' larger one.
@@ -112,7 +114,11 @@ class Size:
 
 @dataclass
 class Run:
-    """A finished (or reused) training run."""
+    """A finished training run: trained now, reused from an earlier run, or unpacked from the package.
+
+    ``recipe`` fingerprints what makes its weights wherever they are stored: the stage's config and
+    overrides, its seed and its inputs' recipes.
+    """
 
     stage: Stage
     seed: int
@@ -120,7 +126,8 @@ class Run:
     checkpoint: Path
     config: Path
     seconds: float
-    reused: bool
+    origin: str  # 'trained', 'reused' or 'shipped'
+    recipe: str
 
 
 def stage_dir(root: Path, stage: Stage, seed: int, settings: str) -> Path:
@@ -176,14 +183,22 @@ def stage_options(stage: Stage, root: Path, size: Size, inputs: Dict[str, 'Run']
     return cfg, options
 
 
+def recipe(stage: Stage, seed: int, size: Size, cfg: Any, inputs: Dict[str, Run]) -> str:
+    """:attr:`Run.recipe`: the stage's settings without the paths where this chain stores things."""
+    return fingerprint([cfg.to_dict(), {**size_options(cfg, size), **stage.options}, seed + stage.seed_offset,
+                        {key: inputs[source].recipe for key, source in sorted(stage.inputs.items())}])
+
+
 def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[str, Run],
-                log: Callable[[str], None]) -> Run:
-    """Train one stage of chain ``seed`` (or reuse its final checkpoint); ``inputs`` holds the runs of
-    the stages it starts from, by stage name."""
+                log: Callable[[str], None], use_shipped: bool) -> Run:
+    """Train one stage of chain ``seed`` (or reuse its final checkpoint, or unpack the package's weights
+    made by the same recipe unless ``use_shipped`` is false); ``inputs`` holds the runs of the stages
+    it starts from, by stage name."""
     from ..apis.train import has_checkpoints, train
 
     cfg, options = stage_options(stage, root, size, inputs)
     settings = fingerprint([cfg.to_dict(), options])
+    made_by = recipe(stage, seed, size, cfg, inputs)
     options['randomness.seed'] = seed + stage.seed_offset
     work_dir = stage_dir(root, stage, seed, settings)
     max_iters = options.get('train_cfg.max_iters', cfg.train_cfg.max_iters)
@@ -192,14 +207,24 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[st
     config = CONFIG_DIR / stage.config
     if checkpoint.is_file() and marker.is_file():
         log(f'[dim]reusing[/] {stage.label} (seed {seed}): {checkpoint}')
-        seconds = json.loads(marker.read_text())['seconds']
-        return Run(stage, seed, work_dir, checkpoint, config, seconds, reused=True)
-    log(f'[bold]training[/] {stage.label} (seed {seed}) -> {work_dir}')
-    start = time.perf_counter()
-    train(config, work_dir=work_dir, resume='auto' if has_checkpoints(work_dir) else None, cfg_options=options)
-    seconds = time.perf_counter() - start
-    marker.write_text(json.dumps({'seconds': seconds, 'options': options}, indent=2, default=str) + '\n')
-    return Run(stage, seed, work_dir, checkpoint, config, seconds, reused=False)
+        record = json.loads(marker.read_text())
+        return Run(stage, seed, work_dir, checkpoint, config, record['seconds'],
+                   'shipped' if record.get('shipped') else 'reused', made_by)
+    shipped = shipped_file(stage.name, seed, size.name, made_by, log) if use_shipped else None
+    if shipped is not None:
+        log(f'[bold]unpacking[/] {stage.label} (seed {seed}), shipped with mmtard ([dim]--from-scratch trains it[/])'
+            f' -> {work_dir}')
+        start = time.perf_counter()
+        unpack(shipped['path'], checkpoint)
+        seconds, origin = time.perf_counter() - start, 'shipped'
+    else:
+        log(f'[bold]training[/] {stage.label} (seed {seed}) -> {work_dir}')
+        start = time.perf_counter()
+        train(config, work_dir=work_dir, resume='auto' if has_checkpoints(work_dir) else None, cfg_options=options)
+        seconds, origin = time.perf_counter() - start, 'trained'
+    marker.write_text(json.dumps({'seconds': seconds, 'options': options, 'recipe': made_by,
+                                  'shipped': origin == 'shipped'}, indent=2, default=str) + '\n')
+    return Run(stage, seed, work_dir, checkpoint, config, seconds, origin, made_by)
 
 
 #: A unit of work: a stage of one chain seed; its inputs are the same seed's stages.
@@ -262,8 +287,8 @@ def run_jobs(jobs: Sequence[Job], work: Callable[..., Any], args: Tuple[Any, ...
 
 
 def train_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,
-              log: Callable[[str], None]) -> Tuple[Run]:
+              log: Callable[[str], None], use_shipped: bool) -> Tuple[Run]:
     """:func:`run_jobs`'s work for a training-only job."""
     torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
-    return (train_stage(stage, seed, root, size, inputs, log),)
+    return (train_stage(stage, seed, root, size, inputs, log, use_shipped),)
 

@@ -5,13 +5,14 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
+import torch
 from rich.console import Console
 
 from ..errors import ConfigError
 from ..plugins import ensure_plugins_loaded
-from .chain import STAGES, Size, run_jobs, train_job
+from .chain import STAGES, Run, Size, Stage, run_jobs, train_stage
 from .demo_report import figure, markdown_report, summary_table
 from .scoring import benchmark, score_run
 
@@ -22,38 +23,51 @@ def default_demo_dir(size: str) -> Path:
     return Path('work_dirs') / ('demo' if size == 'full' else f'demo-{size}')
 
 
+def demo_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,
+             use_shipped: bool) -> Tuple[Run, List[Dict[str, Any]], float]:
+    """:func:`~mmtard.apps.chain.run_jobs`'s work: train a stage (or reuse or unpack it), then evaluate it;
+    returns the run, its result rows and the evaluation's seconds."""
+    torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
+    console = Console()
+    run = train_stage(stage, seed, root, size, inputs, console.print, use_shipped)
+    start = time.perf_counter()
+    records = score_run(run, benchmark(size, root / '.cache' / 'shapes'))
+    seconds = time.perf_counter() - start
+    console.print(f'[bold]evaluated[/] {stage.label} (seed {seed}) in {seconds:.0f} s')
+    rows = [{'stage': stage.name, 'label': stage.label, 'kind': stage.kind, 'model_seed': seed, **record.as_dict()}
+            for record in records]
+    return run, rows, seconds
+
+
 def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1, size: str = 'full',
-             console: Optional[Console] = None) -> Dict[str, Path]:
+             from_scratch: bool = False, jobs: int = 2, console: Optional[Console] = None) -> Dict[str, Path]:
     """Train and evaluate the chain for ``seeds`` chain seeds; write results.json, report.md and demo.png
     into ``work_dir`` (default: :func:`default_demo_dir`).
 
-    Finished stages and evaluations are reused, so a rerun only rebuilds the report.
+    Chain seed 0's base CLIPs and teachers come with the package unless ``from_scratch``; ``jobs``
+    stages train and evaluate at once, each in its own process (tiny models gain more from that than
+    from threads); finished stages and evaluations are reused, so a rerun only rebuilds the report.
     """
-    if seeds < 1:
-        raise ConfigError(f'--seeds must be at least 1, got {seeds}.')
+    if seeds < 1 or jobs < 1:
+        raise ConfigError(f'--seeds and --jobs must be at least 1, got {seeds} and {jobs}.')
     ensure_plugins_loaded()
     console = console or Console()
     root = Path(work_dir) if work_dir is not None else default_demo_dir(size)
     root.mkdir(parents=True, exist_ok=True)
     chosen = Size.named(size)
     start = time.perf_counter()
-    jobs = [(stage, seed) for seed in range(seeds) for stage in STAGES]
-    done = run_jobs(jobs, train_job, (root, chosen, console.print), 1, console.print)
-    runs = [done[(stage.name, seed)][0] for stage, seed in jobs]
-    eval_start = time.perf_counter()
-    section = benchmark(chosen, root / '.cache' / 'shapes')
-    rows = []
-    for run in runs:
-        console.print(f'[bold]evaluating[/] {run.stage.label} (seed {run.seed})')
-        rows += [{'stage': run.stage.name, 'label': run.stage.label, 'kind': run.stage.kind, 'model_seed': run.seed,
-                  **record.as_dict()} for record in score_run(run, section, console)]
-    timings = {'evaluation': time.perf_counter() - eval_start, 'total': time.perf_counter() - start}
+    todo = [(stage, seed) for seed in range(seeds) for stage in STAGES]
+    done = run_jobs(todo, demo_job, (root, chosen, not from_scratch), jobs, console.print)
+    runs = [done[(stage.name, seed)][0] for stage, seed in todo]
+    rows = [row for stage, seed in todo for row in done[(stage.name, seed)][1]]
+    evaluation_seconds = {(stage.name, seed): done[(stage.name, seed)][2] for stage, seed in todo}
+    total = time.perf_counter() - start
     outputs = {'results': root / 'results.json', 'report': root / 'report.md', 'figure': root / 'demo.png'}
     outputs['results'].write_text(json.dumps(rows, indent=2) + '\n')
-    outputs['report'].write_text(markdown_report(rows, runs, seeds, timings, chosen.name))
+    outputs['report'].write_text(markdown_report(rows, runs, seeds, evaluation_seconds, total, jobs, chosen.name))
     figure(rows, runs, outputs['figure'])
     wide = Console(file=console.file, width=max(console.width, 160))  # many columns: never squeeze them
     wide.print(summary_table(rows))
     console.print(f'Report: {outputs["report"]}  figure: {outputs["figure"]}  rows: {outputs["results"]}  '
-                  f'({timings["total"]:.0f} s)', highlight=False)
+                  f'({total:.0f} s)', highlight=False)
     return outputs

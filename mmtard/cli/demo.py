@@ -16,10 +16,15 @@ from .common import console, friendly_errors, load_plugins_reporting_failures
               help='Train the whole chain (base CLIPs, teachers, students) with this many seeds.')
 @click.option('--size', type=click.Choice(['full', 'smoke']), default='full', show_default=True,
               help="'smoke' is a seconds-long miniature of the pipeline (what the test suite runs).")
+@click.option('--jobs', type=click.IntRange(min=1), default=2, show_default=True,
+              help='Stages trained and evaluated at once, each in its own process with its share of the CPU threads.')
+@click.option('--from-scratch', is_flag=True,
+              help="Train chain seed 0's base CLIPs and teachers too, instead of unpacking the weights that ship "
+                   'with mmtard (made by the same configs; a recipe that no longer matches is always trained).')
 @friendly_errors
-def demo_command(work_dir: Optional[str], seeds: int, size: str) -> None:
+def demo_command(work_dir: Optional[str], seeds: int, size: str, jobs: int, from_scratch: bool) -> None:
     """Train tiny CLIPs, clean and robust teachers and four students offline, then evaluate them all."""
     from ..apps.demo import run_demo
 
     load_plugins_reporting_failures()
-    run_demo(work_dir, seeds=seeds, size=size, console=console)
+    run_demo(work_dir, seeds=seeds, size=size, from_scratch=from_scratch, jobs=jobs, console=console)

@@ -25,12 +25,15 @@ from .common import console, friendly_errors, load_plugins_reporting_failures
                    "one). Default: all.")
 @click.option('--jobs', type=click.IntRange(min=1), default=2, show_default=True,
               help='Runs trained at once, each in its own process with its share of the CPU threads.')
+@click.option('--from-scratch', is_flag=True,
+              help="Train chain seed 0's base CLIPs and teachers too, instead of unpacking the weights that ship "
+                   'with mmtard (made by the same configs; a recipe that no longer matches is always trained).')
 @friendly_errors
 def study_command(work_dir: Optional[str], demo_dir: Optional[str], seeds: int, chain_seeds: int, size: str,
-                  arms: Tuple[str, ...], jobs: int) -> None:
+                  arms: Tuple[str, ...], jobs: int, from_scratch: bool) -> None:
     """Single-teacher ARD vs MMT-ARD: clean/robust frontiers, zero-shot, and steps to a robustness target."""
     from ..apps.study.pipeline import run_study
 
     load_plugins_reporting_failures()
     run_study(work_dir, seeds=seeds, size=size, demo_dir=demo_dir, arms=arms, jobs=jobs, chain_seeds=chain_seeds,
-              console=console)
+              from_scratch=from_scratch, console=console)

@@ -65,8 +65,8 @@ def test_rerun_reuses_every_stage_and_evaluation(smoke_demo, monkeypatch):
     monkeypatch.setattr(train_api, 'train', forbidden)
     monkeypatch.setattr(evaluate_api, 'evaluate', forbidden)
     before = (smoke_demo / 'results.json').read_text()
-    result = CliRunner().invoke(cli, ['demo', '--work-dir', str(smoke_demo), '--size', 'smoke'],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(cli, ['demo', '--work-dir', str(smoke_demo), '--size', 'smoke', '--jobs', '1'],
+                                catch_exceptions=False)  # one process: the patches above reach the work
     assert result.exit_code == 0, result.output
     assert 'reusing' in result.output
     assert (smoke_demo / 'results.json').read_text() == before

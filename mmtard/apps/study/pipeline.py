@@ -74,15 +74,15 @@ def is_seeded(arm: Arm) -> bool:
 
 
 def study_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, roots: Tuple[Path, Path],
-              size: StudySize, arms: Dict[str, Arm]) -> Tuple[Run, List[Dict[str, Any]]]:
+              size: StudySize, arms: Dict[str, Arm], use_shipped: bool) -> Tuple[Run, List[Dict[str, Any]]]:
     """:func:`~mmtard.apps.chain.run_jobs`'s work: train a stage (or reuse it); score an arm's student."""
     torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
     console = Console()
     upstream_root, root = roots
     if stage.name not in arms:
-        return train_stage(stage, seed, upstream_root, size.chain, inputs, console.print), []
+        return train_stage(stage, seed, upstream_root, size.chain, inputs, console.print, use_shipped), []
     arm = arms[stage.name]
-    run = train_stage(stage, seed, root, size.chain, inputs, console.print)
+    run = train_stage(stage, seed, root, size.chain, inputs, console.print, use_shipped)
     console.print(f'[bold]evaluating[/] {stage.label} (seed {seed})')
     records = score_run(run, study_benchmark(size, root))
     info = {'arm': arm.name, 'method': arm.method, 'label': stage.label, 'family': arm.family,
@@ -104,13 +104,14 @@ def study_benchmark(size: StudySize, root: Path) -> Dict[str, Any]:
 
 def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size: str = 'full',
               demo_dir: Optional[Union[str, Path]] = None, arms: Optional[Sequence[str]] = None, jobs: int = 2,
-              chain_seeds: int = 1, console: Optional[Console] = None) -> Dict[str, Path]:
+              chain_seeds: int = 1, from_scratch: bool = False, console: Optional[Console] = None) -> Dict[str, Path]:
     """Train and evaluate every arm for ``seeds`` student seeds on ``chain_seeds`` chains (student seed
     k learns from chain k mod ``chain_seeds``); write results.json, curves.json, report.md and the
     figures into ``work_dir`` (default ``work_dirs/study[-<size>]``). Each chain's base CLIPs and teachers
     are trained in ``demo_dir`` (default the demo's folder for this size, so the demo and the study
     share chain 0). Finished runs and evaluations are reused, so a rerun only rebuilds the report.
-    ``arms`` picks arms or whole methods by name; ``jobs`` trains that many at once.
+    ``arms`` picks arms or whole methods by name; ``jobs`` trains that many at once; ``from_scratch``
+    trains chain 0's pretraining stages instead of unpacking the package's.
     """
     from ..demo import default_demo_dir
 
@@ -136,7 +137,8 @@ def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size:
                                                    not is_seeded(arm)))
     jobs_list = [(stage, seed) for seed in range(chain_seeds) for stage in upstream]
     jobs_list += [(arm.stage, seed) for arm in by_cost for seed in range(seeds_of(arm, seeds, chosen))]
-    done = run_jobs(jobs_list, study_job, ((upstream_root, root), chosen, {a.name: a for a in chosen_arms}), jobs,
+    done = run_jobs(jobs_list, study_job, ((upstream_root, root), chosen, {a.name: a for a in chosen_arms}, not from_scratch),
+                    jobs,
                     console.print, lambda stage, seed: seed % chain_seeds if stage.kind == 'student' else seed)
     rows = [row for arm in chosen_arms for seed in range(seeds_of(arm, seeds, chosen)) for row in done[(arm.name, seed)][1]]
     runs = {arm.name: [done[(arm.name, seed)][0] for seed in range(seeds_of(arm, seeds, chosen))] for arm in chosen_arms}

@@ -1,0 +1,122 @@
+"""Weights of the chain's pretraining stages (chain seed 0) shipped inside the package, so the demo's
+first run trains only its students; ``mmtard demo --from-scratch`` trains them again.
+
+Each file is recorded in ``pretrained/manifest.json`` with the *recipe* that made it (see
+:attr:`~mmtard.apps.chain.Run.recipe`). A shipped file is used only while the installed configs still
+give the same recipe; after any change to them the stage is trained, with a note saying why. A file
+holds the stage checkpoint's weights, except that the token embedding keeps only the rows of the
+words the chain's texts use: every other row was never read in training and never is by the chain,
+and dropping them shrinks a file from 15-90 MB to 1-4 MB (they come back as zeros).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+import open_clip
+import torch
+
+from ..atomic_files import torch_bytes, write_bytes_atomic
+from ..checkpoint import read_checkpoint
+from ..config import load_config
+from ..datasets.shapes import ALL_CLASSES, TEMPLATES as SHAPE_TEMPLATES
+from ..datasets.templates import get_class_names_and_templates
+from ..models.encoders import open_clip_encoder  # noqa: F401  (registers mmtard's architectures with open_clip)
+
+SHIPPED_DIR = Path(__file__).resolve().parent / 'pretrained'
+MANIFEST = 'manifest.json'
+TOKEN_KEY = 'student.model.token_embedding.weight'
+#: Extra entries of a shipped file: which token rows it kept, and how many the full embedding has.
+ROWS_KEY, VOCAB_KEY = '__token_rows__', '__token_vocab__'
+
+Tokenizer = Callable[[Sequence[str]], torch.Tensor]
+
+
+def chain_texts() -> List[str]:
+    """Every text the chain's text towers read: shape captions and prompts (with and without 'small'
+    / 'large') over all 64 colour-shape combinations, and MNIST's class prompts."""
+    names = [f'{size}{name}' for name in ALL_CLASSES for size in ('', 'small ', 'large ')]
+    digits, templates = get_class_names_and_templates('mnist')
+    return [t.format(name) for t in SHAPE_TEMPLATES for name in names] + [t.format(d) for t in templates for d in digits]
+
+
+def used_token_rows(tokenize: Tokenizer, texts: Iterable[str]) -> torch.Tensor:
+    """The token ids (padding, start and end included) that ``texts`` use, sorted."""
+    return torch.unique(tokenize(list(texts)).flatten())
+
+
+def pack(checkpoint: Path, rows: torch.Tensor, target: Path) -> None:
+    """Write ``checkpoint``'s weights to ``target`` (safetensors), token embedding cut to ``rows``."""
+    from safetensors.torch import save
+
+    state = dict(read_checkpoint(str(checkpoint))['state_dict'])
+    embedding = state[TOKEN_KEY]
+    state.update({TOKEN_KEY: embedding[rows].clone(), ROWS_KEY: rows,
+                  VOCAB_KEY: torch.tensor(embedding.shape[0])})
+    write_bytes_atomic(target, save({key: value.contiguous() for key, value in state.items()}))
+
+
+def unpack(file: Path, target: Path) -> None:
+    """A shipped file as a stage checkpoint (mmengine layout, weights only) at ``target``."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(file))
+    rows, vocab, kept = state.pop(ROWS_KEY), int(state.pop(VOCAB_KEY)), state[TOKEN_KEY]
+    full = kept.new_zeros((vocab, kept.shape[1]))
+    full[rows] = kept
+    state[TOKEN_KEY] = full
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(target, torch_bytes({'meta': {'shipped_from': file.name}, 'state_dict': state}))
+
+
+def manifest(directory: Path = SHIPPED_DIR) -> Dict[str, Dict[str, object]]:
+    path = directory / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def shipped_file(stage_name: str, seed: int, size_name: str, recipe: str, log: Callable[[str], None],
+                 directory: Optional[Path] = None) -> Optional[Dict[str, object]]:
+    """The manifest entry (with its ``path``) of the shipped weights of this stage, chain seed and size
+    if they were made by ``recipe``; a note in ``log`` when they were made by another one."""
+    directory = directory or SHIPPED_DIR
+    entry = manifest(directory).get(stage_name)
+    if entry is None or (entry['chain_seed'], entry['size']) != (seed, size_name):
+        return None
+    if entry['recipe'] != recipe:
+        log(f'[yellow]note[/] the package ships {stage_name} weights made by another recipe than the installed '
+            f'configs give ({entry["recipe"]} vs {recipe}): training it.')
+        return None
+    return {**entry, 'path': directory / str(entry['file'])}
+
+
+def text_features(checkpoint: Path, arch: str) -> torch.Tensor:
+    """The checkpoint's text features of every chain text."""
+    state = read_checkpoint(str(checkpoint))['state_dict']
+    model = open_clip.create_model(arch)
+    model.load_state_dict({k[len('student.model.'):]: v for k, v in state.items() if k.startswith('student.model.')})
+    with torch.no_grad():
+        return model.encode_text(open_clip.get_tokenizer(arch)(chain_texts()))
+
+
+def ship(runs: Sequence[Any], size_name: str, out: Path) -> Dict[str, Dict[str, object]]:
+    """Pack ``runs`` (the chain's :class:`~mmtard.apps.chain.Run` of size ``size_name``) into ``out`` with
+    their manifest; fail if a packed file embeds any chain text differently."""
+    out.mkdir(parents=True, exist_ok=True)
+    archs = {run.stage.name: load_config(run.config).model.student.arch for run in runs}
+    # one tokenizer's ids for all: the check below fails if another arch's tokenizer used other ids
+    rows = used_token_rows(open_clip.get_tokenizer(next(iter(archs.values()))), chain_texts())
+    entries: Dict[str, Dict[str, object]] = {}
+    for run in runs:
+        name = f'{run.stage.name}.safetensors'
+        pack(run.checkpoint, rows, out / name)
+        check = out / f'.{run.stage.name}.check.pth'
+        unpack(out / name, check)
+        arch = archs[run.stage.name]
+        same = torch.equal(text_features(check, arch), text_features(run.checkpoint, arch))
+        check.unlink()
+        if not same:
+            raise RuntimeError(f'{run.stage.name}: the packed weights embed the chain texts differently')
+        entries[run.stage.name] = {'file': name, 'recipe': run.recipe, 'chain_seed': run.seed, 'size': size_name}
+    (out / MANIFEST).write_text(json.dumps(entries, indent=2) + '\n')
+    return entries
