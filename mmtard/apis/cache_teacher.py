@@ -13,8 +13,7 @@ from torch.utils.data import DataLoader
 from ..checks import check_positive_int
 from ..config import resolve_config
 from ..errors import ConfigError
-from ..work_dir import check_output_dir, work_dir_lock
-from .train import default_work_dir
+from ..work_dir import check_output_dir, default_work_dir, work_dir_lock
 
 #: Images per teacher forward.
 DEFAULT_BATCH = 64

@@ -27,10 +27,9 @@ from ..evaluation.results import (REPLACED_DIR, RESULTS_CSV, RESULTS_JSON, RESUL
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
-from ..work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, check_output_dir, work_dir_lock
+from ..work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, check_output_dir, default_work_dir, work_dir_lock
 from .eval_flags import EvalFlags
 from .eval_model import command_line_encoder, encoder_source
-from .train import default_work_dir
 
 ConfigLike = Union[str, os.PathLike, Config]
 
