@@ -77,7 +77,7 @@ class EvalFlags:
         with: budgets given as flags beat ``--preset``, which then only fills in the rest. The command
         line's ``-o evaluation.attack.<option>`` (``cfg_options``) still applies to the attack ``--attack``
         picks; an ``-o`` that ``--preset`` would silently override is refused."""
-        from ..evaluation.plan import BUDGET_KEYS, DEFAULTS
+        from ..evaluation.spec import BUDGET_KEYS, DEFAULTS
 
         options = dict(cfg_options or {})
         overridden = [key for key in options if key in {f'evaluation.{b}' for b in BUDGET_KEYS}]

@@ -21,7 +21,7 @@ import torch
 
 from ..config import load_config
 from ..errors import ConfigError
-from ..evaluation.plan import fingerprint
+from ..evaluation.hashing import fingerprint
 
 CONFIG_DIR = Path(__file__).resolve().parent / 'configs'  # package data: works from any install
 #: The student's base CLIP and, pretrained separately with its own seed, the teachers' larger one.

@@ -9,6 +9,7 @@ from typing import Dict, Optional, Union
 
 from rich.console import Console
 
+from ..apis.eval_progress import EvaluationProgress
 from ..errors import ConfigError
 from ..plugins import ensure_plugins_loaded
 from .chain import STAGES, Size, run_jobs, train_job
@@ -23,9 +24,10 @@ def default_demo_dir(size: str) -> Path:
 
 
 def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1, size: str = 'full',
-             console: Optional[Console] = None) -> Dict[str, Path]:
+             console: Optional[Console] = None,
+             evaluation_progress: Optional[EvaluationProgress] = None) -> Dict[str, Path]:
     """Train and evaluate the chain for ``seeds`` chain seeds; write results.json, report.md and demo.png
-    into ``work_dir`` (default: :func:`default_demo_dir`).
+    into ``work_dir`` (default: :func:`default_demo_dir`). ``evaluation_progress`` sees every evaluation.
 
     Finished stages and evaluations are reused, so a rerun only rebuilds the report.
     """
@@ -46,7 +48,7 @@ def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1,
     for run in runs:
         console.print(f'[bold]evaluating[/] {run.stage.label} (seed {run.seed})')
         rows += [{'stage': run.stage.name, 'label': run.stage.label, 'kind': run.stage.kind, 'model_seed': run.seed,
-                  **record.as_dict()} for record in score_run(run, section, console)]
+                  **record.as_dict()} for record in score_run(run, section, evaluation_progress)]
     timings = {'evaluation': time.perf_counter() - eval_start, 'total': time.perf_counter() - start}
     outputs = {'results': root / 'results.json', 'report': root / 'report.md', 'figure': root / 'demo.png'}
     outputs['results'].write_text(json.dumps(rows, indent=2) + '\n')

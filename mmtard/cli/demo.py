@@ -20,6 +20,8 @@ from .common import console, friendly_errors, load_plugins_reporting_failures
 def demo_command(work_dir: Optional[str], seeds: int, size: str) -> None:
     """Train tiny CLIPs, clean and robust teachers and four students offline, then evaluate them all."""
     from ..apps.demo import run_demo
+    from .eval_display import RichEvaluationProgress
 
     load_plugins_reporting_failures()
-    run_demo(work_dir, seeds=seeds, size=size, console=console)
+    with RichEvaluationProgress(console, tables=False) as evaluation_progress:
+        run_demo(work_dir, seeds=seeds, size=size, console=console, evaluation_progress=evaluation_progress)
