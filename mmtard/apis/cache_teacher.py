@@ -10,9 +10,9 @@ import torch
 from mmengine.config import Config
 from torch.utils.data import DataLoader
 
-from ..checks import check_positive_int
 from ..config import resolve_config
 from ..errors import ConfigError
+from ..value_checks import check_positive_int
 from ..work_dir import check_output_dir, default_work_dir, work_dir_lock
 
 #: Images per teacher forward.

@@ -8,10 +8,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from ..checks import check_path, check_positive_int, check_positive_number, check_text
-from ..config_check import check_component_options
+from ..component_checks import check_component_options
 from ..errors import ConfigError
 from ..evaluation.dataset_names import CONFIG_DATA_ROOT, dataset_entries, template_option
+from ..value_checks import check_path, check_positive_int, check_positive_number, check_text
 
 #: ``--attack`` choices -> ``evaluation.attack``. 'autoattack' is the robust-CLIP literature's (and
 #: the MMT-ARD release's) AutoAttack 'custom': APGD-CE (5 restarts) + APGD-T (9 targets).

@@ -13,7 +13,6 @@ from mmengine.config import Config
 from torch import nn
 
 from ..checkpoint import read_checkpoint
-from ..checks import check_flag, check_path, check_text
 from ..config import parse_cfg_options, resolve_config
 from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..evaluation.benchmark import Benchmark, Plan
@@ -25,10 +24,11 @@ from ..evaluation.spec import BenchmarkSpec, benchmark_spec
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
+from ..value_checks import check_flag, check_path, check_text
 from ..work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, check_output_dir, default_work_dir, work_dir_lock
 from .eval_flags import EvalFlags
-from .eval_progress import EvaluationProgress, LoggedEvaluationProgress
 from .eval_model import command_line_encoder, encoder_source
+from .eval_progress import EvaluationProgress, LoggedEvaluationProgress
 
 ConfigLike = Union[str, os.PathLike, Config]
 

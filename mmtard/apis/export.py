@@ -26,7 +26,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import torch
 
 from ..atomic_files import atomic_folder, check_writable_folder, torch_bytes, write_bytes_atomic, write_error
-from ..checks import check_path
 from ..checkpoint import StateDict, load_exact
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean
 from ..models.encoders import OpenCLIPEncoder, TimmEncoder
@@ -34,6 +33,7 @@ from ..models.encoders.lora import merged_state_dict
 from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, markdown_table, pretrained_label,
                                   read_results)
 from ..trained_student import TrainedStudent, load_trained_student, trained_logit_scale
+from ..value_checks import check_path
 from ..work_dir import check_output_dir
 
 FORMATS = ('open_clip', 'vision', 'hf-hub', 'timm')

@@ -11,11 +11,11 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 import torch
 from mmengine.config import Config
 
-from ..checks import check_flag, check_path, check_positive_int
+from ..component_checks import check_component_values
 from ..config import parse_cfg_options, resolve_config
-from ..config_check import check_component_values
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
 from ..plugins import ensure_plugins_loaded
+from ..value_checks import check_flag, check_path, check_positive_int
 from ..work_dir import (check_output_dir, default_work_dir, discard_partial_checkpoints, has_complete_checkpoints,
                         is_complete_checkpoint, latest_checkpoint, remove_incomplete_checkpoints, resume_advice,
                         resume_checkpoint, work_dir_lock)

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..attacks.units import to_pixels
-from ..checks import check_choice, check_positive_int, check_positive_number
 from ..errors import ConfigError, did_you_mean
 from ..registry import EVAL_TASKS
+from ..value_checks import check_choice, check_positive_int, check_positive_number
 from .hashing import plain_data
 
 #: How the evaluated samples are chosen (:func:`mmtard.evaluation.benchmark.evaluation_subset`):
