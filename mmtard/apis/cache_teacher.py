@@ -49,7 +49,7 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
                   device: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> Dict[str, Path]:
     """Write ``<work_dir>/clean_teacher_cache/<teacher>.rows`` for each clean-input teacher of the config's
     distiller, for ``mmtard train`` of the same config (and work dir) to read; returns the files."""
-    from ..engine.teacher_cache_files import EverySample, clean_input_teachers, open_cache_file
+    from ..engine.teacher_cache_files import EverySample
     from ..models.distillers import MMTARD
     from ..plugins import ensure_plugins_loaded
     from ..registry import DATASETS, MODELS

@@ -1,8 +1,8 @@
 """What :func:`mmtard.apis.evaluate.evaluate` reports while it runs, for its caller to show.
 
-The evaluation itself only returns data (rows, the plan, the output folder); how they look is the
-caller's: `mmtard eval` draws tables and a progress bar with rich (:mod:`mmtard.cli.eval_display`), a
-notebook may log, a test records. A caller overrides the methods it needs.
+The evaluation returns its rows and reports the rest (warnings, the plan, each batch, the output folder)
+as plain objects; how they look is the caller's: `mmtard eval` draws tables and a progress bar with rich (:mod:`mmtard.cli.eval_display`), a
+notebook may log, a test records. A caller overrides the methods it needs (docs/results.md).
 """
 from __future__ import annotations
 
