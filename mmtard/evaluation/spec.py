@@ -1,8 +1,8 @@
 """What a benchmark runs: the config's ``evaluation`` section resolved over named budget presets.
 
 The field's protocol (docs/method.md section 6) is a handful of numbers that are easy to get subtly
-wrong by hand: which eps, how many samples per dataset, which attack stages (APGD-CE only for
-binary tasks). They live here once, as named presets.
+wrong by hand: which eps, how many samples per dataset, how they are drawn. They live here once, as
+named presets; which attack each dataset gets is :mod:`.attack_choice`'s.
 """
 from __future__ import annotations
 
