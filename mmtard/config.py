@@ -119,7 +119,7 @@ def _component_replacements(tree: Dict[str, Any], cfg_options: Dict[str, Any]) -
     """``-o X.type=New`` where ``X`` is a component of another type: ``X`` is replaced, not merged,
     keeping only the options the new type also takes (``eps`` from PGD to APGD, but not ReferenceCosine-
     Weighting's ``coefficients`` for FixedWeighting)."""
-    from .config_check import options_kept_on_type_change
+    from .component_checks import options_kept_on_type_change
 
     replacements = {}
     for key, value in cfg_options.items():
@@ -191,7 +191,7 @@ def resolve_config(config: Union[str, os.PathLike, Config],
                    cfg_options: Optional[Union[Dict[str, Any], Sequence[str]]] = None) -> Config:
     """A config given as a path or as an object, with ``cfg_options`` (a dict, or ``['KEY=VALUE', ...]``
     as on the command line) applied and every component's options checked against what it accepts."""
-    from .config_check import check_component_options  # needs the registries: keep `load_config` light
+    from .component_checks import check_component_options  # needs the registries: keep `load_config` light
 
     if isinstance(config, (str, os.PathLike)) and not str(config).strip():
         raise ConfigError('The config path is an empty string; pass a config file such as '

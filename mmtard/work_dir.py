@@ -25,6 +25,11 @@ from .errors import ConfigError, MMTardError
 LOCK_FILE = '.mmtard-train.lock'
 
 
+def default_work_dir(config_path: os.PathLike | str) -> Path:
+    """``work_dirs/<config name>``, mmengine's convention."""
+    return Path('work_dirs') / Path(config_path).stem
+
+
 def check_output_dir(path: os.PathLike | str, what: str) -> None:
     """Refuse a folder path that cannot be created (empty, an existing file, or under one) before any
     work starts, instead of an OSError after it."""

@@ -441,7 +441,7 @@ def test_a_null_line_in_partial_results_is_skipped_and_the_rest_kept(in_tmp):
 
 def test_an_evaluation_section_replaced_with_delete_is_accepted(in_tmp):
     from mmtard.config import resolve_config
-    from mmtard.evaluation.plan import benchmark_spec
+    from mmtard.evaluation.spec import benchmark_spec
 
     config_file("evaluation = dict(_delete_=True, preset='quick', datasets=[dict(name='mine', dataset=dict("
                 "type='ShapesDataset', split='test', classes='seen', num_samples=20))])")()

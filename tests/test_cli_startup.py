@@ -24,9 +24,9 @@ def test_help_imports_no_heavy_library(args):
     assert out == '', f'`mmtard {" ".join(args)}` imported {out}'
 
 
-def test_eval_presets_spelt_out_for_help_match_the_plan():
+def test_eval_presets_spelt_out_for_help_match_the_spec():
     from mmtard.cli.eval import PRESET_NAMES
-    from mmtard.evaluation.plan import PRESET_ALIASES, PRESETS
+    from mmtard.evaluation.spec import PRESET_ALIASES, PRESETS
 
     assert list(PRESET_NAMES) == [*PRESETS, *PRESET_ALIASES]
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from mmengine.config import Config
 
 from mmtard.apis.evaluate import load_model_checkpoint
-from mmtard.apis.export import HF_CARD, HF_CONFIG, HF_WEIGHTS, export, load_trained_student
+from mmtard.apis.export import HF_CARD, HF_CONFIG, HF_WEIGHTS, export
+from mmtard.trained_student import load_trained_student
 from mmtard.evaluation.results import BenchmarkResult, write_results
 from mmtard.cli.main import cli
 from mmtard.config import resolve_config

@@ -106,8 +106,7 @@ def test_evaluation_task_example(example, tmp_path):
     """The task runs through the whole benchmark (plan, storage, rows) with no change outside its module:
     the attack moves embeddings more at a larger eps, and the row carries the task's numbers."""
     from mmengine.config import Config
-    from rich.console import Console
-
+    from mmtard.apis.eval_progress import EvaluationProgress
     from mmtard.apis.evaluate import evaluate
 
     example('SolidColours')
@@ -117,7 +116,7 @@ def test_evaluation_task_example(example, tmp_path):
                                                      task='embedding-shift')],
                                       eps=[1, 16], n_clean=6, n_robust=4, batch_size=4,
                                       retrieval_attack=dict(type='APGD', loss='ce', n_iter=3))))
-    small, large = evaluate(cfg, out_dir=tmp_path / 'out', console=Console(quiet=True), tables=False)
+    small, large = evaluate(cfg, out_dir=tmp_path / 'out', progress=EvaluationProgress())
     assert (small.task, small.n, small.n_robust, small.clean_acc) == ('embedding-shift', 6, 4, 1.0)
     assert 0.0 < large.robust_acc < small.robust_acc < 1.0
     assert small.metrics == {'mean_cosine': small.robust_acc} and small.attack_iterations == 3

@@ -1,7 +1,7 @@
 import pytest
 
 from mmtard.errors import ComponentNameClash, ConfigError, UnknownComponentError, did_you_mean, error_detail
-from mmtard.config_check import check_component_options
+from mmtard.component_checks import check_component_options
 from mmtard.plugins import registering_as
 from mmtard.registry import PUBLIC_REGISTRIES, WEIGHTINGS
 from mmtard.weighting import FixedWeighting, Weighting

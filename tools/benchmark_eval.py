@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from mmtard.evaluation.plan import build_attack
+from mmtard.evaluation.attack_choice import build_attack
 from mmtard.models.encoders import OpenCLIPEncoder
 from mmtard.models.zero_shot import ZeroShotClassifier
 

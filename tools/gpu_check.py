@@ -105,7 +105,7 @@ def sharded_evaluation(scratch: Path) -> Dict[str, Any]:
     """The tiny model evaluated by one process per GPU under torchrun (nccl; one gloo process on a CPU)
     and by this process alone: the accuracies must be equal, every batch's attack being seeded by the
     batch, not the process."""
-    from rich.console import Console as QuietConsole
+    from mmtard.apis.eval_progress import EvaluationProgress
 
     from mmtard.apis.eval_flags import EvalFlags
     from mmtard.apis.evaluate import evaluate
@@ -125,7 +125,7 @@ def sharded_evaluation(scratch: Path) -> Dict[str, Any]:
                           env={**os.environ, 'OMP_NUM_THREADS': '1'})
     sharded = (_accuracies(read_results(scratch / 'sharded'))
                if done.returncode == 0 and (scratch / 'sharded' / 'results.json').is_file() else None)
-    single = _accuracies(evaluate(str(config), out_dir=scratch / 'single', console=QuietConsole(quiet=True),
+    single = _accuracies(evaluate(str(config), out_dir=scratch / 'single', progress=EvaluationProgress(),
                                   flags=EvalFlags(model='mmtard-tiny-vit', pretrained=str(weights))))
     return {'ok': sharded == single, 'processes': processes, 'backend': 'nccl' if torch.cuda.is_available() else 'gloo',
             'rows': {'sharded': sharded, 'single': single}, 'log_tail': (done.stdout + done.stderr)[-2000:]}

@@ -10,11 +10,10 @@ import torch
 from mmengine.config import Config
 from torch.utils.data import DataLoader
 
-from ..checks import check_positive_int
 from ..config import resolve_config
 from ..errors import ConfigError
-from ..work_dir import check_output_dir, work_dir_lock
-from .train import default_work_dir
+from ..value_checks import check_positive_int
+from ..work_dir import check_output_dir, default_work_dir, work_dir_lock
 
 #: Images per teacher forward.
 DEFAULT_BATCH = 64
@@ -50,7 +49,7 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
                   device: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> Dict[str, Path]:
     """Write ``<work_dir>/clean_teacher_cache/<teacher>.rows`` for each clean-input teacher of the config's
     distiller, for ``mmtard train`` of the same config (and work dir) to read; returns the files."""
-    from ..engine.teacher_cache_files import EverySample, clean_input_teachers, open_cache_file
+    from ..engine.teacher_cache_files import EverySample
     from ..models.distillers import MMTARD
     from ..plugins import ensure_plugins_loaded
     from ..registry import DATASETS, MODELS

@@ -8,10 +8,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from ..checks import check_path, check_positive_int, check_positive_number, check_text
-from ..config_check import check_component_options
+from ..component_checks import check_component_options
 from ..errors import ConfigError
 from ..evaluation.dataset_names import CONFIG_DATA_ROOT, dataset_entries, template_option
+from ..value_checks import check_path, check_positive_int, check_positive_number, check_text
 
 #: ``--attack`` choices -> ``evaluation.attack``. 'autoattack' is the robust-CLIP literature's (and
 #: the MMT-ARD release's) AutoAttack 'custom': APGD-CE (5 restarts) + APGD-T (9 targets).
@@ -77,7 +77,7 @@ class EvalFlags:
         with: budgets given as flags beat ``--preset``, which then only fills in the rest. The command
         line's ``-o evaluation.attack.<option>`` (``cfg_options``) still applies to the attack ``--attack``
         picks; an ``-o`` that ``--preset`` would silently override is refused."""
-        from ..evaluation.plan import BUDGET_KEYS, DEFAULTS
+        from ..evaluation.spec import BUDGET_KEYS, DEFAULTS
 
         options = dict(cfg_options or {})
         overridden = [key for key in options if key in {f'evaluation.{b}' for b in BUDGET_KEYS}]

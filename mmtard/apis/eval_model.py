@@ -77,7 +77,7 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
     config's student, whose architecture ``--pretrained`` alone keeps."""
     from ..checkpoint import read_checkpoint
     from ..registry import STUDENTS
-    from .export import is_training_checkpoint, trained_student
+    from ..trained_student import is_training_checkpoint, trained_student
 
     if pretrained is not None and os.path.isfile(pretrained) and not pretrained.endswith('.safetensors'):
         content = read_checkpoint(pretrained)

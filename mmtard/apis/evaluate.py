@@ -6,31 +6,29 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
-from rich.console import Console
-from rich.progress import Progress
 from torch import nn
 
 from ..checkpoint import read_checkpoint
-from ..checks import check_flag, check_path, check_text
 from ..config import parse_cfg_options, resolve_config
 from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExistsError, did_you_mean, error_detail
-from ..evaluation.benchmark import BatchEvent, Benchmark, Plan
+from ..evaluation.benchmark import Benchmark, Plan
 from ..evaluation.distributed import current_shard, init_eval_process_group, resolve_launcher
-from ..evaluation.partial import PARTIAL_FILE, partial_files
-from ..evaluation.plan import benchmark_spec, cost_summary, plan_table
+from ..evaluation.partial import partial_files
 from ..evaluation.results import (REPLACED_DIR, RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, ModelSource,
-                                  rich_table, write_results)
+                                  write_results)
+from ..evaluation.spec import BenchmarkSpec, benchmark_spec
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
-from ..work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, check_output_dir, work_dir_lock
+from ..value_checks import check_flag, check_path, check_text
+from ..work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, check_output_dir, default_work_dir, work_dir_lock
 from .eval_flags import EvalFlags
 from .eval_model import command_line_encoder, encoder_source
-from .train import default_work_dir
+from .eval_progress import EvaluationProgress, LoggedEvaluationProgress
 
 ConfigLike = Union[str, os.PathLike, Config]
 
@@ -138,7 +136,7 @@ def resolve_device(device: Optional[str]) -> torch.device:
 
 
 def _config_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], model_key: str,
-                    console: Console) -> Tuple[ImageTextEncoder, ModelSource]:
+                    progress: EvaluationProgress) -> Tuple[ImageTextEncoder, ModelSource]:
     """``model.<model_key>`` of the config's model, with ``checkpoint`` loaded over it."""
     if 'model' not in cfg:
         raise ConfigError('Nothing names the model to evaluate: the config has no `model`. Pass a training config '
@@ -149,9 +147,9 @@ def _config_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], 
         load_model_checkpoint(model, checkpoint, model_key)
     encoder = select_encoder(model, model_key)
     if checkpoint is None and encoder.random_image_tower:
-        console.print(f'[yellow]warning:[/] no --checkpoint, and model.{model_key} names no pretrained weights: '
-                      f'this evaluates a randomly initialised image tower. Pass --checkpoint '
-                      f'work_dirs/<run>/iter_N.pth to evaluate a trained model.', highlight=False)
+        progress.warning(f'no --checkpoint, and model.{model_key} names no pretrained weights: this evaluates a '
+                         f'randomly initialised image tower. Pass --checkpoint work_dirs/<run>/iter_N.pth to evaluate '
+                         f'a trained model.')
     node = cfg.model
     for part in model_key.split('.'):
         node = node.get(part, {}) if isinstance(node, dict) else {}
@@ -174,7 +172,7 @@ def _command_line_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLi
 
 
 def check_arguments(checkpoint: Any, out_dir: Any, preset: Any, model_key: Any, overwrite: Any, device: Any,
-                    flags: Any) -> None:
+                    flags: Any, progress: Any) -> None:
     """Type-check :func:`evaluate`'s arguments, so a Python caller gets a sentence, not an AttributeError."""
     check_path(checkpoint, 'checkpoint', optional=True)
     check_path(out_dir, 'out_dir', optional=True)
@@ -185,32 +183,51 @@ def check_arguments(checkpoint: Any, out_dir: Any, preset: Any, model_key: Any, 
     if flags is not None and not isinstance(flags, EvalFlags):
         raise ConfigError(f'flags={flags!r} must be an EvalFlags (from mmtard.apis.eval_flags import EvalFlags; '
                           f'flags=EvalFlags(datasets=[...], eps=[...])), not a {type(flags).__name__}.')
+    if progress is not None and not isinstance(progress, EvaluationProgress):
+        raise ConfigError(f'progress={progress!r} must be an EvaluationProgress (from mmtard.apis.eval_progress import '
+                          f'EvaluationProgress; subclass it and override warning, planned, batch or finished), not '
+                          f'a {type(progress).__name__}.')
+
+
+def write_provenance(out_dir: Path, cfg: Config, model_key: str, source: ModelSource,
+                     checkpoint: Optional[Union[str, os.PathLike]], model_checksum: str, processes: int,
+                     spec: BenchmarkSpec) -> Path:
+    """``<out_dir>/evaluation.json``: what was evaluated (config, model, weights and their checksum) under
+    which resolved benchmark settings, so the results can be traced back later."""
+    path = out_dir / 'evaluation.json'
+    path.write_text(json.dumps(
+        {'config': getattr(cfg, 'filename', None), 'model_key': model_key, 'model': source.model,
+         'checkpoint': None if checkpoint is None else str(checkpoint), 'pretrained': source.pretrained,
+         'model_checksum': model_checksum, 'processes': processes, 'spec': dataclasses.asdict(spec)},
+        indent=2, default=str) + '\n')
+    return path
 
 
 def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str, os.PathLike]] = None,
              out_dir: Optional[Union[str, os.PathLike]] = None, preset: Optional[str] = None,
              model_key: str = 'student', cfg_options: Optional[Dict[str, Any]] = None, overwrite: bool = False,
-             device: Optional[str] = None, console: Optional[Console] = None,
-             on_batch: Optional[Callable[[BatchEvent], None]] = None, tables: bool = True,
-             flags: Optional[EvalFlags] = None, launcher: Optional[str] = None) -> List[BenchmarkResult]:
-    """Evaluate ``model.<model_key>`` of the config's model, or the model ``flags`` name, on the benchmark.
+             device: Optional[str] = None, flags: Optional[EvalFlags] = None, launcher: Optional[str] = None,
+             progress: Optional[EvaluationProgress] = None) -> List[BenchmarkResult]:
+    """Evaluate ``model.<model_key>`` of the config's model, or the model ``flags`` name, on the benchmark;
+    returns one row per dataset and eps.
 
-    Builds the model, loads ``checkpoint`` (none: the weights the config names), prints the plan
-    and its cost, runs (resuming from ``out_dir``'s partial results) and writes results.json,
-    results.csv and results.md. ``preset`` ('quick' or 'mmt-ard-release', alias 'paper') overrides the config's budgets.
-    ``flags`` (the command line's --model, --dataset, --eps, ...) override the config, which they can replace.
-    ``tables=False`` leaves the plan and result tables out of the terminal (a caller summarising
-    many evaluations); the cost estimate and progress bar stay.
+    Builds the model, loads ``checkpoint`` (none: the weights the config names), plans the benchmark and
+    times one batch, runs (resuming from ``out_dir``'s partial results) and writes results.json,
+    results.csv, results.md and evaluation.json (what was evaluated). ``preset`` ('quick' or
+    'mmt-ard-release', alias 'paper') overrides the config's budgets. ``flags`` (the command line's
+    --model, --dataset, --eps, ...) override the config, which they can replace.
+    ``progress`` receives the warnings, the plan, every batch and the output folder (default: warnings
+    and the folder are logged to ``mmtard.evaluate``); `mmtard eval` draws them with rich.
     ``launcher='pytorch'`` (default under torchrun with several processes): the processes share
-    every dataset's batches (:mod:`mmtard.evaluation.distributed`); rank 0 prints and writes the results.
+    every dataset's batches (:mod:`mmtard.evaluation.distributed`); rank 0 reports and writes the results.
     """
     ensure_plugins_loaded()
-    check_arguments(checkpoint, out_dir, preset, model_key, overwrite, device, flags)
+    check_arguments(checkpoint, out_dir, preset, model_key, overwrite, device, flags, progress)
     flags = flags or EvalFlags()
     run_device = resolve_device(device)
     run_device = init_eval_process_group(resolve_launcher(launcher), device) or run_device
     shard = current_shard()
-    console = (console or Console()) if shard.is_main else Console(quiet=True)
+    progress = (progress or LoggedEvaluationProgress()) if shard.is_main else EvaluationProgress()
     if out_dir is not None:
         check_output_dir(out_dir, '--out folder')
     if config is None and not flags.names_model:
@@ -228,16 +245,15 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
     if flags.names_model:
         encoder, source = _command_line_encoder(cfg, checkpoint, model_key, flags)
         if flags.pretrained is None:
-            console.print(f'[yellow]warning:[/] --model {flags.model} without --pretrained evaluates a randomly '
-                          f'initialised model; give its weights with --pretrained TAG|FILE|hf-hub:ID.',
-                          highlight=False, soft_wrap=True)
+            progress.warning(f'--model {flags.model} without --pretrained evaluates a randomly initialised model; '
+                             f'give its weights with --pretrained TAG|FILE|hf-hub:ID.')
         if flags.text_tower is not None and flags.text_pretrained is None:
-            console.print(f'[yellow]warning:[/] --text-tower {flags.text_tower} without --text-pretrained pairs the '
-                          f'backbone with a randomly initialised text tower: its class embeddings are noise and '
-                          f'zero-shot accuracy is near chance. Give the text tower\'s weights with --text-pretrained '
-                          f'TAG|FILE (those the model was trained with).', highlight=False, soft_wrap=True)
+            progress.warning(f'--text-tower {flags.text_tower} without --text-pretrained pairs the backbone with a '
+                             f'randomly initialised text tower: its class embeddings are noise and zero-shot '
+                             f'accuracy is near chance. Give the text tower\'s weights with --text-pretrained '
+                             f'TAG|FILE (those the model was trained with).')
     else:
-        encoder, source = _config_encoder(cfg, checkpoint, model_key, console)
+        encoder, source = _config_encoder(cfg, checkpoint, model_key, progress)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)
     # one writer per --out: one evaluation, whose rank 0 holds the lock for all its processes
@@ -248,35 +264,16 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
             prepare_out_dir(out, overwrite)
         shard.barrier()  # the other ranks start once rank 0 has moved what --overwrite replaces
         bench = Benchmark(encoder, spec, out, device=run_device, source=source, shard=shard)
-        with Progress(console=console, transient=True) as progress:
-            bar = progress.add_task('evaluating', total=None)
+        if shard.is_main:
+            write_provenance(out, cfg, model_key, source, checkpoint, bench.model_checksum, shard.world_size, spec)
 
-            def planned(plan: Plan) -> None:
-                for note in plan.notes:
-                    console.print(f'[yellow]warning:[/] {note}', highlight=False, soft_wrap=True)
-                if shard.is_main:
-                    (out / 'evaluation.json').write_text(json.dumps(
-                        {'config': getattr(cfg, 'filename', None), 'model_key': model_key, 'model': source.model,
-                         'checkpoint': None if checkpoint is None else str(checkpoint), 'pretrained': source.pretrained,
-                         'model_checksum': bench.model_checksum, 'processes': shard.world_size,
-                         'spec': dataclasses.asdict(spec)}, indent=2, default=str) + '\n')
-                if tables:
-                    console.print(plan_table(plan.rows))
-                console.print(cost_summary(plan.rows, plan.seconds_per_batch, spec.batch_size), highlight=False)
-                if plan.reused:
-                    console.print(f'Resuming: {plan.reused} finished batches in {out / PARTIAL_FILE} (and the other '
-                                  f'processes\' partial files beside it) are reused.')
-                progress.update(bar, total=plan.batches)
+        def planned(plan: Plan) -> None:
+            for note in plan.notes:
+                progress.warning(note)
+            progress.planned(plan, out)
 
-            def report(event: BatchEvent) -> None:
-                progress.update(bar, advance=1, description=f'{event.dataset} {event.stage} eps={event.eps:g}')
-                if on_batch is not None:
-                    on_batch(event)
-
-            records = bench.run(planned, report)
+        records = bench.run(planned, progress.batch)
         if shard.is_main:
             write_results(records, out)
-    if tables:
-        console.print(rich_table(records))
-    console.print(f'Results in {out}', highlight=False)
+    progress.finished(records, out)
     return records

@@ -16,7 +16,6 @@ LoRA adapters are folded into the weights, so every export loads into the plain 
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -25,18 +24,16 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
-from mmengine.config import Config
 
 from ..atomic_files import atomic_folder, check_writable_folder, torch_bytes, write_bytes_atomic, write_error
-from ..checks import check_path
-from ..checkpoint import StateDict, extract_state_dict, load_exact, read_checkpoint
-from ..config import with_random_weights
-from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean, error_detail
-from ..models.encoders import ImageTextEncoder, OpenCLIPEncoder, TimmEncoder
+from ..checkpoint import StateDict, load_exact
+from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean
+from ..models.encoders import OpenCLIPEncoder, TimmEncoder
 from ..models.encoders.lora import merged_state_dict
 from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, markdown_table, pretrained_label,
                                   read_results)
-from ..models.encoders.open_clip_encoder import tag_settings
+from ..trained_student import TrainedStudent, load_trained_student, trained_logit_scale
+from ..value_checks import check_path
 from ..work_dir import check_output_dir
 
 FORMATS = ('open_clip', 'vision', 'hf-hub', 'timm')
@@ -53,70 +50,6 @@ class Exported:
     path: Path
     format: str
     load_with: str
-
-
-@dataclass
-class TrainedStudent:
-    """A student rebuilt from an mmtard training checkpoint, with the config it was trained with."""
-
-    encoder: ImageTextEncoder
-    cfg: Config
-    meta: Mapping[str, Any]
-    checkpoint: Path
-
-
-def _architecture_only(student_cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """The student config with random weights and nothing downloaded, but the architecture and pixel
-    normalisation its weight tags implied (OpenAI CLIP's QuickGELU, a tag's mean/std)."""
-    def pin(node: Dict[str, Any], keys: tuple) -> None:
-        settings = tag_settings(node['arch'], node.get('pretrained'))
-        node.update({key: settings[key] for key in keys if key in settings and node.get(key) is None})
-
-    cfg = copy.deepcopy(student_cfg)
-    if cfg.get('type') == 'OpenCLIPEncoder':
-        pin(cfg, ('quick_gelu', 'mean', 'std'))
-    if isinstance(cfg.get('text_tower'), dict):  # a timm student's open_clip text side
-        pin(cfg['text_tower'], ('quick_gelu',))
-    return with_random_weights(cfg)
-
-
-def is_training_checkpoint(content: Any) -> bool:
-    """Whether a read checkpoint was written by `mmtard train`: its config text and a student's weights."""
-    meta = content.get('meta') if isinstance(content, Mapping) else None
-    state = content.get('state_dict') if isinstance(content, Mapping) else None
-    return isinstance(meta, Mapping) and isinstance(meta.get('cfg'), str) and isinstance(state, Mapping) \
-        and any(str(key).startswith('student.') for key in state)
-
-
-def load_trained_student(checkpoint: Union[str, os.PathLike]) -> TrainedStudent:
-    """The student of a checkpoint written by `mmtard train`, in eval mode, built without downloads."""
-    return trained_student(read_checkpoint(str(checkpoint)), Path(checkpoint))
-
-
-def trained_student(content: Any, path: Path) -> TrainedStudent:
-    """:func:`load_trained_student` of a checkpoint already read from ``path``."""
-    from ..plugins import ensure_plugins_loaded
-    from ..registry import STUDENTS
-
-    if not is_training_checkpoint(content):
-        raise CheckpointError(
-            f'{str(path)!r} is not a checkpoint written by `mmtard train` (it lacks the training config in '
-            f"meta['cfg'] or a student's weights). Export the iter_N.pth / epoch_N.pth files of a training work "
-            f'dir; a plain weight file needs no export.')
-    meta = content['meta']
-    try:
-        cfg = Config.fromstring(meta['cfg'], file_format='.py')
-    except Exception as err:  # mmengine parses the stored config text as Python
-        raise CheckpointError(f'The training config stored in {str(path)!r} cannot be parsed '
-                              f'({error_detail(err)}).') from None
-    student_cfg = cfg.model.get('student')
-    if student_cfg is None:
-        raise CheckpointError(f'The model in {str(path)!r} ({cfg.model.get("type")}) has no student to export.')
-    ensure_plugins_loaded()
-    encoder = STUDENTS.build(_architecture_only(student_cfg.to_dict()))
-    load_exact(encoder, extract_state_dict(content, prefix='student', source=f'Checkpoint {str(path)!r}'),
-               f'The student in {str(path)!r}')
-    return TrainedStudent(encoder.eval(), cfg, meta, path)
 
 
 def _check_out(out: Path, fmt: str) -> None:
@@ -144,20 +77,6 @@ def _save_weights(state: StateDict, path: Path) -> None:
     else:
         data = torch_bytes(tensors)
     write_bytes_atomic(path, data)
-
-
-def trained_logit_scale(student: TrainedStudent) -> Optional[float]:
-    """The logit scale the student was trained (and, by default, evaluated) at: the config's
-    ``model.logit_scale``, else the model class's default; None for a model without one."""
-    import inspect
-
-    from ..registry import MODELS
-
-    if student.cfg.model.get('logit_scale') is not None:
-        return float(student.cfg.model.logit_scale)
-    model_class = MODELS.get(student.cfg.model.get('type'))
-    parameter = inspect.signature(model_class).parameters.get('logit_scale') if model_class else None
-    return None if parameter is None or parameter.default is inspect.Parameter.empty else float(parameter.default)
 
 
 def _clip_state(student: TrainedStudent) -> StateDict:

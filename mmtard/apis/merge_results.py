@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from ..checks import check_path
 from ..errors import ConfigError
 from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, flat_row, model_label, percent,
                                   read_results, write_csv)
+from ..value_checks import check_path
 from ..work_dir import check_output_dir
 
 TABLE_SUFFIXES = ('.csv', '.md')

@@ -11,14 +11,14 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 import torch
 from mmengine.config import Config
 
-from ..checks import check_flag, check_path, check_positive_int
+from ..component_checks import check_component_values
 from ..config import parse_cfg_options, resolve_config
-from ..config_check import check_component_values
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
 from ..plugins import ensure_plugins_loaded
-from ..work_dir import (check_output_dir, discard_partial_checkpoints, has_complete_checkpoints, is_complete_checkpoint,
-                        latest_checkpoint, remove_incomplete_checkpoints, resume_advice, resume_checkpoint,
-                        work_dir_lock)
+from ..value_checks import check_flag, check_path, check_positive_int
+from ..work_dir import (check_output_dir, default_work_dir, discard_partial_checkpoints, has_complete_checkpoints,
+                        is_complete_checkpoint, latest_checkpoint, remove_incomplete_checkpoints, resume_advice,
+                        resume_checkpoint, work_dir_lock)
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Variables each launcher sets and mmengine's process-group set-up reads.
@@ -27,11 +27,6 @@ LAUNCHER_ENV = {'pytorch': ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', '
                 'mpi': ('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK')}
 LAUNCHER_PROGRAM = {'pytorch': 'torchrun (torchrun --nproc_per_node=N -m mmtard train CONFIG --launcher pytorch)',
                     'slurm': 'srun', 'mpi': 'mpirun'}
-
-
-def default_work_dir(config_path: Union[str, os.PathLike]) -> Path:
-    """``work_dirs/<config name>``, mmengine's convention."""
-    return Path('work_dirs') / Path(config_path).stem
 
 
 def has_checkpoints(work_dir: Path) -> bool:

@@ -22,7 +22,7 @@ import torch
 
 from ..config import load_config
 from ..errors import ConfigError
-from ..evaluation.plan import fingerprint
+from ..evaluation.hashing import fingerprint
 from .shipped import shipped_file, unpack
 
 CONFIG_DIR = Path(__file__).resolve().parent / 'configs'  # package data: works from any install

@@ -5,9 +5,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from rich.console import Console
-
-from ..evaluation.plan import fingerprint
+from ..apis.eval_progress import EvaluationProgress
+from ..evaluation.hashing import fingerprint
 from ..evaluation.results import RESULTS_JSON, BenchmarkResult, read_results
 from .chain import Run, Size
 
@@ -45,8 +44,10 @@ def benchmark(size: Size, cache_dir: Path, datasets: Sequence[str] = DATASETS,
                 cache_dir=str(cache_dir.parent / 'text'))
 
 
-def score_run(run: Run, section: Dict[str, Any], console: Optional[Console] = None) -> List[BenchmarkResult]:
-    """The run's results on ``section`` (an ``evaluation`` section), computed once and then read back."""
+def score_run(run: Run, section: Dict[str, Any],
+              progress: Optional[EvaluationProgress] = None) -> List[BenchmarkResult]:
+    """The run's results on ``section`` (an ``evaluation`` section), computed once and then read back;
+    ``progress`` sees the evaluation (default: nothing is shown)."""
     from ..apis.evaluate import evaluate
 
     out = run.work_dir / 'eval' / fingerprint(section)  # other settings, other folder
@@ -56,4 +57,4 @@ def score_run(run: Run, section: Dict[str, Any], console: Optional[Console] = No
     inputs = {k: v for k, v in options.items() if k in run.stage.inputs or k in run.stage.options}
     inputs['evaluation'] = section
     return evaluate(run.config, checkpoint=run.checkpoint, out_dir=out, cfg_options=inputs,
-                    console=console or Console(quiet=True), tables=False)
+                    progress=progress or EvaluationProgress())

@@ -10,8 +10,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..checks import check_choice, check_positive_int
 from ..registry import ATTACKS
+from ..value_checks import check_choice, check_positive_int
 from .ball import per_sample, project, random_delta, unit_direction
 from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, AttackBudget, Forward, float32_update
 from .objectives import Objective, TargetedDLR, classification_objective

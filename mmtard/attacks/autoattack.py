@@ -12,9 +12,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ..checks import check_choice, check_positive_int
 from ..errors import ConfigError
 from ..registry import ATTACKS
+from ..value_checks import check_choice, check_positive_int
 from .apgd import APGD
 from .ball import per_sample
 from .base import Attack, AttackBudget, Forward, RobustEvalResult

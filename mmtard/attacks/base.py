@@ -16,8 +16,8 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from ..checks import check_choice, check_flag
 from ..errors import ConfigError, MMTardError
+from ..value_checks import check_choice, check_flag
 from .objectives import Objective, classification_objective
 from .units import check_norm, to_pixels
 

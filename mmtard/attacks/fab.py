@@ -12,8 +12,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..checks import check_positive_int
 from ..errors import ConfigError
+from ..value_checks import check_positive_int
 from .ball import per_sample
 from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, AttackBudget, Forward, float32_update, predict
 from .objectives import Objective, TargetedObjective

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_choice
 from ..errors import ConfigError
+from ..value_checks import check_choice
 
 Index = Union[Tensor, slice]
 

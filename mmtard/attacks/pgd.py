@@ -9,9 +9,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..checks import check_choice, check_flag, check_positive_int
 from ..errors import ConfigError
 from ..registry import ATTACKS
+from ..value_checks import check_choice, check_flag, check_positive_int
 from .ball import project, random_delta, unit_direction
 from .base import Attack, AttackBudget, Forward, float32_update
 from .objectives import CLASSIFICATION_LOSSES, Objective

@@ -11,9 +11,9 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..checks import check_positive_int
 from ..errors import ConfigError
 from ..registry import ATTACKS
+from ..value_checks import check_positive_int
 from .ball import per_sample, project
 from .base import REFERENCE_N_QUERIES, Attack, AttackBudget, Forward, float32_update
 from .objectives import Margin, Objective

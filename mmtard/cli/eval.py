@@ -9,7 +9,7 @@ import click
 from .common import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
 
 
-#: The names of :data:`mmtard.evaluation.plan.PRESETS` and its PRESET_ALIASES, spelt out so that `--help` needs no
+#: The names of :data:`mmtard.evaluation.spec.PRESETS` and its PRESET_ALIASES, spelt out so that `--help` needs no
 #: torch (a test keeps them equal).
 PRESET_NAMES = ('quick', 'mmt-ard-release', 'paper')
 #: The keys of :data:`mmtard.apis.eval_flags.ATTACKS`, spelt out for the same reason (a test keeps them equal).
@@ -115,12 +115,14 @@ def eval_command(config: Optional[str], model: Optional[str], pretrained: Option
     from ..apis.eval_flags import EvalFlags
     from ..apis.evaluate import evaluate
     from ..config import parse_cfg_options
+    from .eval_display import RichEvaluationProgress
 
     load_plugins_reporting_failures()
     flags = EvalFlags(model=model, pretrained=pretrained, text_tower=text_tower, text_pretrained=text_pretrained,
                       datasets=datasets, data_root=data_root, eps=eps, attack=attack, n_iter=n_iter, n_clean=n_clean,
                       n_robust=n_robust, classnames=classnames, templates=templates,
                       logit_scale=logit_scale)
-    evaluate(config, checkpoint=checkpoint, out_dir=out, preset=preset, model_key=model_key,
-             cfg_options=parse_cfg_options(cfg_options), overwrite=overwrite, device=device, console=console,
-             flags=flags, launcher=launcher)
+    with RichEvaluationProgress(console) as progress:
+        evaluate(config, checkpoint=checkpoint, out_dir=out, preset=preset, model_key=model_key,
+                 cfg_options=parse_cfg_options(cfg_options), overwrite=overwrite, device=device, flags=flags,
+                 launcher=launcher, progress=progress)

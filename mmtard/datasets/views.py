@@ -17,9 +17,9 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import functional as TF
 
-from ..checks import check_positive_int
 from ..errors import ConfigError
 from ..registry import DATASETS
+from ..value_checks import check_positive_int
 
 
 @DATASETS.register_module()

@@ -28,10 +28,12 @@ from ..datasets.sampling import balanced_subset
 from ..errors import ConfigError
 from ..models.encoders.base import ImageTextEncoder
 from ..registry import DATASETS, EVAL_TASKS
+from .attack_choice import build_attack
 from .distributed import Shard, current_shard
+from .hashing import derived_seed, fingerprint
 from .partial import PartialResults, partial_file, partial_files
-from .plan import BenchmarkSpec, DatasetSpec, PlanRow, build_attack, derived_seed, fingerprint
 from .results import BenchmarkResult, ModelSource, eps_label
+from .spec import BenchmarkSpec, DatasetSpec
 from .tasks import Batch, Summary, Task, TaskSetup
 
 
@@ -64,21 +66,44 @@ class PreparedDataset:
 
 
 @dataclass
+class PlanRow:
+    """One dataset of the plan: what runs on it and its attack cost (passes of one image);
+    ``attack``: the attack's label (:meth:`~mmtard.attacks.base.Attack.describe`)."""
+
+    dataset: str
+    task: str
+    num_classes: int
+    n_clean: int
+    n_robust: int
+    eps: List[float]
+    stages: Dict[str, int]
+    attack: str = ''
+    sampling: str = ''
+
+    @property
+    def passes(self) -> int:
+        """Upper bound of forward(+backward) passes of one image: clean forwards plus every stage
+        of every eps on every attacked sample."""
+        return self.n_clean + self.n_robust * len(self.eps) * sum(self.stages.values())
+
+
+@dataclass
 class Plan:
     """What :meth:`Benchmark.run` is about to do, reported before any long work: per dataset its
-    :class:`PlanRow`, the seconds one batch's forward+backward took, the batches to go through and
-    how many finished ones the partial results already hold."""
+    :class:`PlanRow`, the seconds one batch (of ``batch_size`` images) took forward+backward, the batches to
+    go through and how many finished ones the partial results already hold."""
 
     datasets: List[PreparedDataset]
     rows: List[PlanRow]
     seconds_per_batch: float
+    batch_size: int
     batches: int
     reused: int
 
     @property
     def notes(self) -> List[str]:
         """Warnings the datasets' preparation raised (e.g. images resized to the model's input size)."""
-        return [note for p in self.datasets for note in p.notes]
+        return [note for dataset in self.datasets for note in dataset.notes]
 
 
 #: Changes whenever what a stored batch means changes (an objective, a metric), so partial results
@@ -90,7 +115,7 @@ PROTOCOL = 2
 def evaluation_subset(count: int, labels: Optional[Sequence[int]], n: Optional[int], seed: int,
                       sampling: str = 'class-balanced-random',
                       shard_sizes: Optional[Sequence[int]] = None) -> List[int]:
-    """Sorted indices of ``n`` of ``count`` items, chosen by ``sampling`` (:data:`~.plan.SAMPLINGS`;
+    """Sorted indices of ``n`` of ``count`` items, chosen by ``sampling`` (:data:`~.spec.SAMPLINGS`;
     'class-balanced-random' needs ``labels``; 'clip-benchmark' reads ``shard_sizes``, one shard of
     all items without). A smaller ``n`` under the same seed picks a subset of a larger one's, so the
     robust samples are among the clean ones."""
@@ -139,12 +164,13 @@ class Benchmark:
         ``on_plan`` sees the :class:`Plan` before the first batch, ``on_batch`` every batch."""
         prepared = [self._prepare(entry) for entry in self.spec.datasets]
         if on_plan is not None:
-            on_plan(Plan(prepared, [self._plan_row(p) for p in prepared], self._calibrate(prepared[0]),
-                         sum(len(self._batches(p.clean_indices)) + len(self.spec.eps) * len(self._batches(p.robust_indices))
-                             for p in prepared), len(self.partial)))
+            batches = sum(len(self._batches(dataset.clean_indices))
+                          + len(self.spec.eps) * len(self._batches(dataset.robust_indices)) for dataset in prepared)
+            on_plan(Plan(prepared, [self._plan_row(dataset) for dataset in prepared], self._calibrate(prepared[0]),
+                         self.spec.batch_size, batches, len(self.partial)))
         records: List[BenchmarkResult] = []
-        for p in prepared:
-            records.extend(self._evaluate(p, on_batch))
+        for dataset in prepared:
+            records.extend(self._evaluate(dataset, on_batch))
         return records
 
     # ----------------------------------------------------------------- preparing
@@ -211,19 +237,20 @@ class Benchmark:
             fingerprint=fingerprint(settings), sampling=sampling, notes=notes)
 
     # ----------------------------------------------------------------- planning
-    def _attack(self, p: PreparedDataset, eps: float, seed: int = 0) -> Attack:
-        return build_attack(p.setup.attack, eps, seed)
+    def _attack(self, dataset: PreparedDataset, eps: float, seed: int = 0) -> Attack:
+        return build_attack(dataset.setup.attack, eps, seed)
 
-    def _plan_row(self, p: PreparedDataset) -> PlanRow:
+    def _plan_row(self, dataset: PreparedDataset) -> PlanRow:
         """What runs on a dataset and what its attack costs (its stages' own passes per sample)."""
-        attack = self._attack(p, self.spec.eps[0]) if self.spec.eps else None
-        return PlanRow(p.spec.name, p.task_name, len(p.setup.classnames), len(p.clean_indices), len(p.robust_indices),
-                       list(self.spec.eps), attack.passes_per_sample(p.setup.num_classes) if attack else {},
-                       attack.describe() if attack else '', p.sampling)
+        attack = self._attack(dataset, self.spec.eps[0]) if self.spec.eps else None
+        return PlanRow(dataset.spec.name, dataset.task_name, len(dataset.setup.classnames),
+                       len(dataset.clean_indices), len(dataset.robust_indices), list(self.spec.eps),
+                       attack.passes_per_sample(dataset.setup.num_classes) if attack else {},
+                       attack.describe() if attack else '', dataset.sampling)
 
-    def _calibrate(self, p: PreparedDataset) -> float:
+    def _calibrate(self, dataset: PreparedDataset) -> float:
         """Seconds of one forward+backward pass (input gradient) on one batch of real images."""
-        images, _ = p.task.load(p.clean_indices[:self.spec.batch_size])
+        images, _ = dataset.task.load(dataset.clean_indices[:self.spec.batch_size])
         self._input_gradient(images[:2])  # warm-up: first calls pay for allocations
         start = time.perf_counter()
         self._input_gradient(images)
@@ -239,68 +266,75 @@ class Benchmark:
         size = self.spec.batch_size
         return [indices[i:i + size] for i in range(0, len(indices), size)]
 
-    def _stored(self, p: PreparedDataset, stage: str, eps: float, indices: List[int],
-                compute: Callable[[int, List[int]], Batch],
-                on_batch: Optional[Callable[[BatchEvent], None]]) -> List[Batch]:
-        """Per batch: the stored value when this batch was done before, else, if this process owns the
+    def _reused_or_computed(self, dataset: PreparedDataset, stage: str, eps: float, indices: List[int],
+                            compute: Callable[[int, List[int]], Batch],
+                            on_batch: Optional[Callable[[BatchEvent], None]]) -> List[Batch]:
+        """Per batch: the stored result when this batch was done before, else, if this process owns the
         batch, ``compute`` it and store it; then every process's batches, in batch order."""
         batches = self._batches(indices)
-        values: Dict[int, Batch] = {}
+        results: Dict[int, Batch] = {}
         reused = set()
         for b, batch in enumerate(batches):
-            key = dict(dataset=p.spec.name, plan=p.fingerprint, stage=stage, eps=eps, batch=b, seed=self.spec.seed)
-            value = self.partial.get(key)
-            if value is not None:
+            key = dict(dataset=dataset.spec.name, plan=dataset.fingerprint, stage=stage, eps=eps, batch=b,
+                       seed=self.spec.seed)
+            result = self.partial.get(key)
+            if result is not None:
                 reused.add(b)
             elif self.shard.owns(b):
                 start = time.perf_counter()
-                value = compute(b, batch)
-                value['time_s'] = time.perf_counter() - start
-                self.partial.put(key, value)
+                result = compute(b, batch)
+                result['time_s'] = time.perf_counter() - start
+                self.partial.put(key, result)
             else:
                 continue
-            values[b] = value
+            results[b] = result
             if on_batch is not None:
-                on_batch(BatchEvent(p.spec.name, stage, eps, b, len(batches), b in reused))
-        gathered = self.shard.gather(values)
+                on_batch(BatchEvent(dataset.spec.name, stage, eps, b, len(batches), b in reused))
+        gathered = self.shard.gather(results)
         if on_batch is not None:
-            for b in sorted(set(gathered) - set(values)):
-                on_batch(BatchEvent(p.spec.name, stage, eps, b, len(batches), False))
+            for b in sorted(set(gathered) - set(results)):
+                on_batch(BatchEvent(dataset.spec.name, stage, eps, b, len(batches), False))
         return [gathered[b] for b in range(len(batches))]
 
-    def _evaluate(self, p: PreparedDataset, on_batch: Optional[Callable[[BatchEvent], None]]) -> List[BenchmarkResult]:
+    def _evaluate(self, dataset: PreparedDataset,
+                  on_batch: Optional[Callable[[BatchEvent], None]]) -> List[BenchmarkResult]:
         """The dataset's clean batches, then per eps its attacked batches, each batch's attack seeded
         by (seed, dataset, eps, batch) alone; one row per eps (one clean row without eps)."""
-        p.task.start(p.clean_indices, p.robust_indices)
-        clean = self._stored(p, 'clean', 0.0, p.clean_indices, lambda b, batch: p.task.clean_batch(batch), on_batch)
-        clean_time = sum(v['time_s'] for v in clean)
+        dataset.task.start(dataset.clean_indices, dataset.robust_indices)
+        clean = self._reused_or_computed(dataset, 'clean', 0.0, dataset.clean_indices,
+                                         lambda b, batch: dataset.task.clean_batch(batch), on_batch)
+        clean_time = sum(result['time_s'] for result in clean)
         if not self.spec.eps:
-            return [self._record(p, 0.0, p.task.summarise(clean, None, None), clean_time)]
+            return [self._record(dataset, 0.0, dataset.task.summarise(clean, None, None), clean_time)]
         records = []
         for eps in self.spec.eps:
             def robust_batch(b: int, batch: List[int], eps: float = eps) -> Batch:
-                seed = derived_seed(self.spec.seed, p.spec.name, eps, b)
-                return p.task.robust_batch(batch, self._attack(p, eps, seed))
+                seed = derived_seed(self.spec.seed, dataset.spec.name, eps, b)
+                return dataset.task.robust_batch(batch, self._attack(dataset, eps, seed))
 
-            robust = self._stored(p, 'robust', eps, p.robust_indices, robust_batch, on_batch)
-            summary = p.task.summarise(clean, robust, self._attack(p, eps))
-            records.append(self._record(p, eps, summary, clean_time + sum(v['time_s'] for v in robust)))
+            robust = self._reused_or_computed(dataset, 'robust', eps, dataset.robust_indices, robust_batch, on_batch)
+            summary = dataset.task.summarise(clean, robust, self._attack(dataset, eps))
+            records.append(self._record(dataset, eps, summary,
+                                        clean_time + sum(result['time_s'] for result in robust)))
         return records
 
-    def _record(self, p: PreparedDataset, eps: float, summary: Summary, time_s: float) -> BenchmarkResult:
+    def _record(self, dataset: PreparedDataset, eps: float, summary: Summary, time_s: float) -> BenchmarkResult:
         """A result row: the task's numbers with the model, threat model, attack and samples they belong to."""
-        attack = self._attack(p, eps) if summary.robust_acc is not None else None
-        budget = attack.budget(p.setup.num_classes) if attack else None
-        sample_indices = summary.sample_indices if summary.sample_indices is not None else list(p.robust_indices)
+        attack = self._attack(dataset, eps) if summary.robust_acc is not None else None
+        budget = attack.budget(dataset.setup.num_classes) if attack else None
+        sample_indices = (summary.sample_indices if summary.sample_indices is not None
+                          else list(dataset.robust_indices))
         return BenchmarkResult(
-            dataset=p.spec.name, split=p.split, task=p.task_name, n=len(p.clean_indices),
-            n_robust=len(p.robust_indices) if attack else 0, eps=float(eps), attack=attack.describe() if attack else '',
+            dataset=dataset.spec.name, split=dataset.split, task=dataset.task_name, n=len(dataset.clean_indices),
+            n_robust=len(dataset.robust_indices) if attack else 0, eps=float(eps),
+            attack=attack.describe() if attack else '',
             clean_acc=summary.clean_acc, robust_acc=summary.robust_acc, per_attack=summary.per_attack,
             metrics=summary.metrics, time_s=round(time_s, 3), model_checksum=self.model_checksum,
             mmtard_version=__version__, seed=self.spec.seed, sample_indices=sample_indices if attack else [],
-            attack_reduced=attack.reduced if attack else False, sampling=p.sampling, model=self.source.model,
-            pretrained=self.source.pretrained, norm=attack.norm if attack else '', eps_255=eps_label(eps) if attack else '',
-            attack_iterations=budget.iterations if budget else None, attack_restarts=budget.restarts if budget else None,
+            attack_reduced=attack.reduced if attack else False, sampling=dataset.sampling, model=self.source.model,
+            pretrained=self.source.pretrained, norm=attack.norm if attack else '',
+            eps_255=eps_label(eps) if attack else '', attack_iterations=budget.iterations if budget else None,
+            attack_restarts=budget.restarts if budget else None,
             attack_targets=budget.targets if budget else None, attacked_clean_acc=summary.attacked_clean_acc,
             preset=self.spec.preset, weights_folder=self.source.weights_folder, model_key=self.source.model_key,
             logit_scale=self.spec.logit_scale,

@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from rich.markup import escape
-from rich.table import Table
-
 from ..atomic_files import write_bytes_atomic
 from ..errors import ConfigError, error_detail
 
@@ -221,7 +218,8 @@ def percent(value: Optional[float], n: int) -> str:
     return '-' if value is None else f'{100 * value:.{max(decimals_for(n) - 2, 0)}f}'
 
 
-def _table_rows(records: Sequence[BenchmarkResult]) -> List[List[str]]:
+def table_rows(records: Sequence[BenchmarkResult]) -> List[List[str]]:
+    """The cells of :data:`TABLE_COLUMNS` per record and, for several datasets, per average row."""
     rows = [[r.dataset, r.task, f'{r.eps:g}', str(r.n), str(r.n_robust), r.attack, percent(r.clean_acc, r.n),
              percent(attacked_clean_acc(r), r.n_robust), percent(r.robust_acc, r.n_robust)] for r in records]
     if len({r.dataset for r in records}) > 1:
@@ -233,26 +231,15 @@ def _table_rows(records: Sequence[BenchmarkResult]) -> List[List[str]]:
 
 
 #: "clean % attacked": clean accuracy of the n robust samples, the baseline robust % falls from.
-_COLUMNS = ('dataset', 'task', 'eps (/255)', 'n', 'n robust', 'attack', 'clean %', 'clean % attacked',
-            'robust %')
+TABLE_COLUMNS = ('dataset', 'task', 'eps (/255)', 'n', 'n robust', 'attack', 'clean %', 'clean % attacked',
+                 'robust %')
 
 
 def markdown_table(records: Sequence[BenchmarkResult]) -> str:
     """GitHub markdown table of the records and, for several datasets, their averages."""
-    lines = ['| ' + ' | '.join(_COLUMNS) + ' |', '|' + '---|' * len(_COLUMNS)]
-    lines += ['| ' + ' | '.join(row) + ' |' for row in _table_rows(records)]
+    lines = ['| ' + ' | '.join(TABLE_COLUMNS) + ' |', '|' + '---|' * len(TABLE_COLUMNS)]
+    lines += ['| ' + ' | '.join(row) + ' |' for row in table_rows(records)]
     return '\n'.join(lines) + '\n'
-
-
-def rich_table(records: Sequence[BenchmarkResult], title: str = 'mmtard evaluation') -> Table:
-    table = Table(title=title)
-    for column in _COLUMNS:
-        table.add_column(column, overflow='fold', justify='left' if column in ('dataset', 'task', 'attack') else 'right')
-    rows = _table_rows(records)
-    for i, row in enumerate(rows):
-        table.add_row(*map(escape, row), style='bold' if row[0] == 'average' else None,  # '[reduced]' is not markup
-                      end_section=i + 1 < len(rows) and rows[i + 1][0] == 'average' and row[0] != 'average')
-    return table
 
 
 def _write_atomic(path: Path, text: str) -> None:

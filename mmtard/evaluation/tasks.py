@@ -26,8 +26,9 @@ from ..errors import ConfigError
 from ..models.encoders.base import ImageTextEncoder
 from ..models.zero_shot import ZeroShotClassifier
 from ..registry import EVAL_TASKS
-from .plan import BenchmarkSpec, DatasetSpec, attack_config
+from .attack_choice import attack_config
 from .retrieval import caption_gallery, distinct_images, retrieval_recall
+from .spec import BenchmarkSpec, DatasetSpec
 
 #: Template that embeds a caption as it is (captions go through ``class_embeddings`` for its disk cache).
 CAPTION_TEMPLATE = ['{}']

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..attacks.objectives import CrossEntropy, SquaredL2
-from ..checks import check_flag
 from ..losses import kl_per_sample
 from ..registry import ATTACKS, MODELS
+from ..value_checks import check_flag
 from .base import ZeroShotModel
 from .teacher import FrozenTeacher
 

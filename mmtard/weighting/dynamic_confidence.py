@@ -9,7 +9,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..losses import true_class_probability
 from ..registry import WEIGHTINGS
-from ..checks import check_flag
+from ..value_checks import check_flag
 from .base import TeacherTerm, Weighting, WeightingOutput, finite_number, spread_logs, teacher_names
 
 

@@ -103,7 +103,7 @@ def make_config(tmp_path, shapes) -> Callable[..., Config]:
 
 @pytest.fixture
 def quiet():
-    """A console that prints nowhere."""
-    from rich.console import Console
+    """An evaluation progress that shows nothing."""
+    from mmtard.apis.eval_progress import EvaluationProgress
 
-    return Console(quiet=True)
+    return EvaluationProgress()

@@ -12,10 +12,13 @@ from rich.console import Console
 
 from mmtard.apis.evaluate import evaluate
 from mmtard.attacks import AutoAttack
+from mmtard.cli.eval_display import results_table
 from mmtard.datasets.shapes import CLASS_SELECTIONS, TEMPLATES
 from mmtard.errors import CheckpointError, ConfigError, RunDirectoryExistsError
-from mmtard.evaluation.results import BenchmarkResult, field_names, read_results, rich_table
+from mmtard.evaluation.results import BenchmarkResult, field_names, read_results
 from mmtard.models.encoders import OpenCLIPEncoder
+
+from eval_helpers import Recorded
 
 
 class Killed(Exception):
@@ -54,7 +57,7 @@ def test_each_dataset_uses_its_own_class_names_and_templates(make_config, shapes
         dict(name='seen', dataset=shapes(16, classes='seen')),
         dict(name='renamed', dataset=shapes(16), classnames=[f'class {i}' for i in range(13)],
              templates=['an image of a {}.'])])
-    records = evaluate(cfg, out_dir=tmp_path / 'out', console=quiet)
+    records = evaluate(cfg, out_dir=tmp_path / 'out', progress=quiet)
     assert calls == [(list(CLASS_SELECTIONS['held_out']), list(TEMPLATES)),
                      (list(CLASS_SELECTIONS['seen']), list(TEMPLATES)),
                      ([f'class {i}' for i in range(13)], ['an image of a {}.'])]
@@ -66,7 +69,7 @@ def test_each_dataset_uses_its_own_class_names_and_templates(make_config, shapes
 def test_result_schema_in_json_and_csv(make_config, shapes, checkpoint, tmp_path, quiet):
     cfg = make_config(eps=[1, 2], datasets=[dict(name='a', dataset=shapes(32)),
                                             dict(name='b', dataset=shapes(32, 'val'))])
-    records = evaluate(cfg, checkpoint=checkpoint, out_dir=tmp_path / 'out', console=quiet)
+    records = evaluate(cfg, checkpoint=checkpoint, out_dir=tmp_path / 'out', progress=quiet)
     out = tmp_path / 'out'
     assert [(r.dataset, r.eps) for r in records] == [('a', 1.0), ('a', 2.0), ('b', 1.0), ('b', 2.0)]
     rows = json.loads((out / 'results.json').read_text())
@@ -108,7 +111,7 @@ def test_result_schema_in_json_and_csv(make_config, shapes, checkpoint, tmp_path
     assert markdown.count('| average |') == 2 and '| a | classification | 1 |' in markdown
     assert markdown.count('[reduced]') == 6  # every row, the averages too
     terminal = Console(width=400, record=True, file=io.StringIO())
-    terminal.print(rich_table(records))
+    terminal.print(results_table(records))
     assert terminal.export_text().count(row['attack']) == 6  # '[reduced]' is text there, not rich markup
     first = next(line for line in markdown.splitlines() if line.startswith('| a | classification | 1 |'))
     assert f"| {100 * row['attacked_clean_acc']:.0f} | {100 * row['robust_acc']:.0f} |" in first  # 16 samples
@@ -118,7 +121,7 @@ def test_killed_evaluation_resumes_to_the_same_numbers_without_reattacking(make_
                                                                           quiet, monkeypatch):
     cfg = make_config(eps=[1, 2], n_robust=24)  # 4 clean batches, 3 robust batches per eps
     attacks = count_attacks(monkeypatch)
-    reference = evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'uninterrupted', console=quiet)
+    reference = evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'uninterrupted', progress=quiet)
     assert len(attacks) == 6
     attacked_uninterrupted = sorted(attacks)
     attacks.clear()
@@ -131,11 +134,11 @@ def test_killed_evaluation_resumes_to_the_same_numbers_without_reattacking(make_
             raise Killed
 
     with pytest.raises(Killed):
-        evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'killed', console=quiet, on_batch=kill_after_six)
+        evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'killed', progress=Recorded(kill_after_six))
     assert len(attacks) == 2 and not (tmp_path / 'killed' / 'results.json').exists()
-    events = []
-    resumed = evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'killed', console=quiet,
-                       on_batch=events.append)
+    recorded = Recorded()
+    resumed = evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'killed', progress=recorded)
+    events = recorded.batches
     assert len(attacks) == 6, 'only the 4 unfinished batches are attacked again'
     assert sorted(attacks) == attacked_uninterrupted, 'each batch is attacked with the seed of an uninterrupted run'
     assert [e.reused for e in events] == [True] * 6 + [False] * 4
@@ -149,19 +152,19 @@ def test_killed_evaluation_resumes_to_the_same_numbers_without_reattacking(make_
 
 def test_finished_results_are_not_overwritten(make_config, tmp_path, quiet):
     cfg = make_config(eps=[], n_clean=8)
-    evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet)
+    evaluate(cfg.copy(), out_dir=tmp_path / 'out', progress=quiet)
     before = (tmp_path / 'out' / 'results.json').read_text()
     with pytest.raises(RunDirectoryExistsError, match='--overwrite'):
-        evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet)
+        evaluate(cfg.copy(), out_dir=tmp_path / 'out', progress=quiet)
     assert (tmp_path / 'out' / 'results.json').read_text() == before
 
     def kill(event):
         raise Killed
 
     with pytest.raises(Killed):  # an --overwrite run that dies keeps the results it was to replace
-        evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet, overwrite=True, on_batch=kill)
+        evaluate(cfg.copy(), out_dir=tmp_path / 'out', progress=Recorded(kill), overwrite=True)
     assert (tmp_path / 'out' / 'replaced' / 'results.json').read_text() == before
-    assert evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet, overwrite=True)
+    assert evaluate(cfg.copy(), out_dir=tmp_path / 'out', progress=quiet, overwrite=True)
 
 
 def test_a_bad_device_is_refused_before_anything_is_built_or_written(make_config, tmp_path, quiet):
@@ -169,7 +172,7 @@ def test_a_bad_device_is_refused_before_anything_is_built_or_written(make_config
         if device == 'cuda' and torch.cuda.is_available():
             continue
         with pytest.raises(ConfigError, match=match):
-            evaluate(make_config(eps=[], n_clean=8), out_dir=tmp_path / 'out', console=quiet, device=device)
+            evaluate(make_config(eps=[], n_clean=8), out_dir=tmp_path / 'out', progress=quiet, device=device)
     assert not (tmp_path / 'out').exists()
 
 
@@ -180,29 +183,29 @@ def test_partial_results_of_another_checkpoint_are_refused(make_config, checkpoi
         raise Killed
 
     with pytest.raises(Killed):
-        evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'out', console=quiet, on_batch=kill)
+        evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'out', progress=Recorded(kill))
     with pytest.raises(RunDirectoryExistsError, match='checkpoint changed.*--overwrite.*--out'):
-        evaluate(cfg.copy(), out_dir=tmp_path / 'out', console=quiet)  # random weights this time
+        evaluate(cfg.copy(), out_dir=tmp_path / 'out', progress=quiet)  # random weights this time
 
 
 def test_default_out_dir_is_under_the_work_dir_or_beside_the_checkpoint(make_config, checkpoint, quiet):
     cfg = make_config(eps=[], n_clean=8)
-    evaluate(cfg.copy(), checkpoint=checkpoint, console=quiet)
+    evaluate(cfg.copy(), checkpoint=checkpoint, progress=quiet)
     assert (Path(cfg.work_dir) / 'eval' / 'iter_1_student_quick' / 'results.json').is_file()
     cfg.pop('work_dir')
-    evaluate(cfg.copy(), checkpoint=checkpoint, console=quiet)
+    evaluate(cfg.copy(), checkpoint=checkpoint, progress=quiet)
     assert (Path(checkpoint).parent / 'eval' / 'iter_1_student_quick' / 'results.json').is_file()
 
 
 def test_model_key_and_checkpoint_errors(make_config, tmp_path, quiet):
     cfg = make_config(eps=[])
     with pytest.raises(ConfigError, match="'student'"):
-        evaluate(cfg.copy(), model_key='studnet', out_dir=tmp_path / 'a', console=quiet)
+        evaluate(cfg.copy(), model_key='studnet', out_dir=tmp_path / 'a', progress=quiet)
     with pytest.raises(CheckpointError, match='no such file'):
-        evaluate(cfg.copy(), checkpoint=tmp_path / 'missing.pth', out_dir=tmp_path / 'b', console=quiet)
+        evaluate(cfg.copy(), checkpoint=tmp_path / 'missing.pth', out_dir=tmp_path / 'b', progress=quiet)
     (tmp_path / 'broken.pth').write_bytes(b'not a checkpoint')
     with pytest.raises(CheckpointError, match='could not be loaded'):
-        evaluate(cfg.copy(), checkpoint=tmp_path / 'broken.pth', out_dir=tmp_path / 'c', console=quiet)
+        evaluate(cfg.copy(), checkpoint=tmp_path / 'broken.pth', out_dir=tmp_path / 'c', progress=quiet)
 
 
 def test_a_teacher_is_evaluated_through_its_frozen_wrapper():
@@ -220,21 +223,19 @@ def test_a_teacher_is_evaluated_through_its_frozen_wrapper():
 
 
 def test_evaluating_random_weights_without_a_checkpoint_warns(make_config, checkpoint, tmp_path):
-    from rich.console import Console
-
     for given, out in ((None, 'random'), (checkpoint, 'trained')):
-        console = Console(record=True, width=300, file=io.StringIO())
-        evaluate(make_config(eps=[], n_clean=8), checkpoint=given, out_dir=tmp_path / out, console=console)
-        warned = 'randomly initialised image tower' in console.export_text()
+        recorded = Recorded()
+        evaluate(make_config(eps=[], n_clean=8), checkpoint=given, out_dir=tmp_path / out, progress=recorded)
+        warned = any('randomly initialised image tower' in message for message in recorded.warnings)
         assert warned == (given is None)
 
 
 def test_attacked_samples_clean_accuracy_is_recorded(make_config, checkpoint, tmp_path, quiet):
     both, = evaluate(make_config(n_clean=16, n_robust=16), checkpoint=checkpoint, out_dir=tmp_path / 'a',
-                     console=quiet)
+                     progress=quiet)
     assert both.attacked_clean_acc == both.clean_acc  # the same 16 samples
     subset, = evaluate(make_config(n_clean=32, n_robust=16), checkpoint=checkpoint, out_dir=tmp_path / 'b',
-                       console=quiet)
+                       progress=quiet)
     assert subset.attacked_clean_acc == both.clean_acc  # nested subsets: the same 16 again
     assert subset.robust_acc <= subset.attacked_clean_acc
 
@@ -244,7 +245,7 @@ def test_release_preset_samples_a_seeded_shuffle_and_records_it(make_config, sha
     CLIP_benchmark's shuffled loader yields), the clean ones the whole split; each row says so."""
     cfg = make_config(preset='mmt-ard-release', eps=[2], n_clean=None, n_robust=5,
                       datasets=[dict(name='zero-shot', dataset=shapes(24))])
-    record, = evaluate(cfg, out_dir=tmp_path / 'out', console=quiet)
+    record, = evaluate(cfg, out_dir=tmp_path / 'out', progress=quiet)
     assert (record.n, record.n_robust, record.sampling) == (24, 5, 'random')
     assert record.sample_indices == sorted(int(i) for i in np.random.default_rng(0).permutation(24)[:5])
     plan = json.loads((tmp_path / 'out' / 'evaluation.json').read_text())['spec']

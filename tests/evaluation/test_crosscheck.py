@@ -25,7 +25,7 @@ def test_robust_accuracy_matches_torchattacks_apgd(make_config, shapes, checkpoi
     dataset_cfg = shapes(256)
     cfg = make_config(datasets=[dict(name='held-out', dataset=dataset_cfg)], n_clean=256, n_robust=256, eps=[EPS],
                       batch_size=128, attack=dict(type='AutoAttack', version='apgd-ce', n_iter=STEPS))
-    record, = evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'out', console=quiet)
+    record, = evaluate(cfg.copy(), checkpoint=checkpoint, out_dir=tmp_path / 'out', progress=quiet)
 
     model = MODELS.build(cfg.model)
     load_model_checkpoint(model, checkpoint)

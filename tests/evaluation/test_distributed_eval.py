@@ -11,7 +11,7 @@ from mmtard.apis.evaluate import evaluate
 from mmtard.evaluation.distributed import Shard
 from mmtard.evaluation.results import read_results
 
-from eval_helpers import write_config
+from eval_helpers import Recorded, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,7 @@ def test_two_gloo_processes_give_the_one_process_rows_and_resume_with_one(tmp_pa
                            checkpoint, '--out', str(two), '--launcher', 'pytorch'],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    one = evaluate(str(config), checkpoint=checkpoint, out_dir=tmp_path / 'one', console=quiet)
+    one = evaluate(str(config), checkpoint=checkpoint, out_dir=tmp_path / 'one', progress=quiet)
     assert without_times(read_results(two)) == without_times(one)
     assert 0 < one[0].robust_acc < one[0].clean_acc
     # rank 1 stored the odd batches: 2 of 4 clean, and per eps 1 of 3 robust
@@ -57,8 +57,9 @@ def test_two_gloo_processes_give_the_one_process_rows_and_resume_with_one(tmp_pa
     # one process resumes the two's folder after rank 0's file is lost: it recomputes rank 0's batches only
     (two / 'partial.jsonl').unlink()
     (two / 'results.json').unlink()
-    events = []
-    resumed = evaluate(str(config), checkpoint=checkpoint, out_dir=two, console=quiet, on_batch=events.append)
+    recorded = Recorded()
+    resumed = evaluate(str(config), checkpoint=checkpoint, out_dir=two, progress=recorded)
+    events = recorded.batches
     assert [(e.stage, e.batch) for e in events if e.reused] == [('clean', 1), ('clean', 3), ('robust', 1),
                                                                 ('robust', 1)]
     assert without_times(resumed) == without_times(one)

@@ -6,7 +6,7 @@ from PIL import Image
 from mmtard.apis.evaluate import evaluate
 from mmtard.errors import ConfigError
 
-from eval_helpers import MODEL
+from eval_helpers import MODEL, Recorded
 
 
 def image_folder(root, size=(48, 40)):
@@ -23,13 +23,12 @@ def config(tmp_path, dataset):
 
 
 def test_a_folder_without_image_size_is_resized_to_the_models_input_with_a_warning(tmp_path):
-    from rich.console import Console
-
-    console = Console(record=True, width=200)
+    recorded = Recorded()
     dataset = dict(type='ImageFolderDataset', root=image_folder(tmp_path / 'data'))  # default 224 px
-    records = evaluate(config(tmp_path, dataset), out_dir=tmp_path / 'out', console=console, tables=False)
+    records = evaluate(config(tmp_path, dataset), out_dir=tmp_path / 'out', progress=recorded)
     assert records[0].n == 4
-    text = ' '.join(console.export_text().split())
+    random_tower, text = recorded.warnings  # MODEL names no weights
+    assert 'randomly initialised image tower' in random_tower
     assert "folder: image_size is not set, so images are resized to the model's input size, 32 px" in text
     assert "default is 224 px" in text
 
@@ -38,5 +37,5 @@ def test_a_folder_at_another_explicit_size_is_refused(tmp_path, quiet):
     dataset = dict(type='ImageFolderDataset', root=image_folder(tmp_path / 'data'), image_size=64)
     with pytest.raises(ConfigError, match=r"'folder' delivers 64x64 px images but the model takes 32x32 px.*"
                                           r"image_size=32"):
-        evaluate(config(tmp_path, dataset), out_dir=tmp_path / 'out', console=quiet)
+        evaluate(config(tmp_path, dataset), out_dir=tmp_path / 'out', progress=quiet)
     assert not (tmp_path / 'out' / 'results.json').exists()

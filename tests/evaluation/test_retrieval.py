@@ -59,7 +59,7 @@ def caption_csv(tmp_path):
 def test_retrieval_benchmark_records_clean_and_robust_recalls(make_config, caption_csv, tmp_path, quiet):
     cfg = make_config(datasets=[dict(type='CaptionCSVDataset', csv_file=str(caption_csv), image_size=32)],
                       n_clean=None, n_robust=4, retrieval_attack=dict(type='APGD', loss='ce', n_iter=3))
-    record, = evaluate(cfg, out_dir=tmp_path / 'out', console=quiet)
+    record, = evaluate(cfg, out_dir=tmp_path / 'out', progress=quiet)
     assert (record.dataset, record.task, record.n, record.n_robust, record.attack, record.sampling) == \
         ('captions', 'retrieval', 6, 4, 'APGD-CE (3 it, 1 restart) [reduced]', 'random')
     assert set(record.metrics) == {f'{p}{d}_r{k}' for p in ('', 'attacked_clean_', 'robust_')

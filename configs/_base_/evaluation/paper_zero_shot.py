@@ -1,5 +1,5 @@
 # The field's zero-shot robustness benchmark as the MMT-ARD release ran it ('mmt-ard-release' preset,
-# mmtard/evaluation/plan.py): ImageNet, 5000 val images (max_samples: 5 per class; the release used
+# mmtard/evaluation/spec.py): ImageNet, 5000 val images (max_samples: 5 per class; the release used
 # RobustBench's fixed list of 5000: give its imagenet_test_image_ids.txt as image_list= in the imagenet
 # entry to evaluate on exactly those), all of them attacked; 13 zero-shot datasets, clean accuracy on
 # the whole test split and robust accuracy on 1000 seeded random samples (CLIP_benchmark's shuffled

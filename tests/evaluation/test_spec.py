@@ -6,7 +6,9 @@ import pytest
 from mmtard.config import load_config
 from mmtard.errors import ConfigError
 from mmtard.evaluation.benchmark import evaluation_subset
-from mmtard.evaluation.plan import PRESETS, SAMPLINGS, attack_config, benchmark_spec, build_attack, derived_seed
+from mmtard.evaluation.attack_choice import attack_config, build_attack
+from mmtard.evaluation.hashing import derived_seed
+from mmtard.evaluation.spec import PRESETS, SAMPLINGS, benchmark_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = dict(type='ShapesDataset', split='test', classes='held_out', num_samples=16)

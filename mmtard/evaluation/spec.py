@@ -1,26 +1,20 @@
-"""What a benchmark runs: the config's ``evaluation`` section, budget presets, and its cost.
+"""What a benchmark runs: the config's ``evaluation`` section resolved over named budget presets.
 
 The field's protocol (docs/method.md section 6) is a handful of numbers that are easy to get subtly
-wrong by hand: which eps, how many samples per dataset, which attack stages (APGD-CE only for
-binary tasks). They live here once, as named presets, and the plan printed before a run says how
-many attack passes that protocol costs, so nobody starts a three-day evaluation by accident.
+wrong by hand: which eps, how many samples per dataset, how they are drawn. They live here once, as
+named presets; which attack each dataset gets is :mod:`.attack_choice`'s.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from rich.markup import escape
-from rich.table import Table
-
-from ..attacks.base import Attack
 from ..attacks.units import to_pixels
-from ..checks import check_choice, check_positive_int, check_positive_number
 from ..errors import ConfigError, did_you_mean
-from ..registry import ATTACKS, EVAL_TASKS
+from ..registry import EVAL_TASKS
+from ..value_checks import check_choice, check_positive_int, check_positive_number
+from .hashing import plain_data
 
 #: How the evaluated samples are chosen (:func:`mmtard.evaluation.benchmark.evaluation_subset`):
 #: 'random' - the first n of a seeded shuffle, as CLIP_benchmark's shuffled loader gives them;
@@ -102,22 +96,13 @@ class BenchmarkSpec:
         return own.get('n_clean', self.n_clean), own.get('n_robust', self.n_robust)
 
 
-def _plain(value: Any) -> Any:
-    """mmengine ConfigDicts / tuples -> plain dicts and lists (JSON-able, safely mutable)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _dataset_name(cfg: Dict[str, Any]) -> str:
     source = cfg.get('root') or cfg.get('csv_file')
     return str(cfg.get('name') or (Path(str(source)).stem if source else cfg.get('type', 'dataset')))
 
 
 def _dataset_spec(entry: Any, position: int) -> DatasetSpec:
-    entry = _plain(entry)
+    entry = plain_data(entry)
     if not isinstance(entry, dict):
         raise ConfigError(f'evaluation.datasets[{position}] must be a dict, got {entry!r}.')
     if 'type' in entry:  # a bare DATASETS config
@@ -148,7 +133,7 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
     ``preset`` (default 'quick'), whose per-dataset budgets yield to a count the config sets.
     Without datasets, ``fallback_dataset`` (the config's validation set) is used.
     """
-    section = _plain(evaluation or {})
+    section = plain_data(evaluation or {})
     unknown = [k for k in section if k not in DEFAULTS and k not in BUDGET_KEYS]
     if unknown:
         raise ConfigError(f'evaluation.{unknown[0]} is not an evaluation setting.'
@@ -161,8 +146,9 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
     chosen = preset or settings['preset']
     preset_names = [*PRESETS, *PRESET_ALIASES]
     if chosen not in preset_names:
+        aliases = ', '.join(f'{alias}: {preset}' for alias, preset in PRESET_ALIASES.items())
         raise ConfigError(f'Unknown evaluation preset {chosen!r}.{did_you_mean(chosen, preset_names)} '
-                          f'Presets: {", ".join(PRESETS)} ({", ".join(f"{a}: {p}" for a, p in PRESET_ALIASES.items())}).')
+                          f'Presets: {", ".join(PRESETS)} ({aliases}).')
     chosen = PRESET_ALIASES.get(chosen, chosen)
     own = {} if preset else {k: section[k] for k in BUDGET_KEYS if k in section}
     budgets = {**PRESETS[chosen], **own}
@@ -186,7 +172,8 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
         datasets=datasets, eps=eps, n_clean=n_clean, n_robust=n_robust,
         attack=settings['attack'], retrieval_attack=settings['retrieval_attack'],
         batch_size=check_positive_int(settings['batch_size'], 'evaluation.batch_size'),
-        seed=int(settings['seed']), logit_scale=check_positive_number(settings['logit_scale'], 'evaluation.logit_scale'),
+        seed=int(settings['seed']),
+        logit_scale=check_positive_number(settings['logit_scale'], 'evaluation.logit_scale'),
         cache_dir=settings['cache_dir'], preset=chosen,
         sampling=check_choice(budgets['sampling'], SAMPLINGS, 'evaluation.sampling'), dataset_budgets=dataset_budgets)
     for name in names if eps else []:
@@ -197,90 +184,3 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
                               f'are a subset of the clean ones. Lower n_robust, or raise n_clean (None: the whole '
                               f'split).')
     return spec
-
-
-def attack_config(spec: BenchmarkSpec, dataset: DatasetSpec, num_classes: int) -> Dict[str, Any]:
-    """The classification attack of ``dataset``: AutoAttack 'apgd-ce' for tasks with fewer than 4
-    classes (binary ones such as PCam: the targeted DLR loss of APGD-T needs 4), or the dataset's
-    explicit ``attack_version``."""
-    cfg = dict(spec.attack)
-    version = dataset.attack_version
-    if version == 'auto':
-        version = 'apgd-ce' if num_classes < 4 and cfg.get('type') == 'AutoAttack' else None
-    if version is not None:
-        if cfg.get('type') != 'AutoAttack':
-            raise ConfigError(f"evaluation.datasets {dataset.name!r}: attack_version={version!r} selects "
-                              f"AutoAttack stages, but evaluation.attack is {cfg.get('type')!r}. Use "
-                              f"attack=dict(type='AutoAttack', ...) or leave attack_version='auto'.")
-        cfg['version'] = version
-        cfg.pop('attacks', None)
-    return cfg
-
-
-def build_attack(cfg: Dict[str, Any], eps: float, seed: int) -> Attack:
-    return ATTACKS.build({**cfg, 'eps': eps, 'seed': seed})
-
-
-def derived_seed(*parts: Any) -> int:
-    """A 31-bit seed that depends only on ``parts``: each batch's attack is seeded by (benchmark
-    seed, dataset, eps, batch), so a resumed run draws what an uninterrupted one would."""
-    digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).digest()
-    return int.from_bytes(digest[:4], 'little') & 0x7FFFFFFF
-
-
-def fingerprint(value: Any) -> str:
-    """Short sha256 of a JSON-able value (the settings a partial result depends on)."""
-    return hashlib.sha256(json.dumps(_plain(value), sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 120:
-        return f'{seconds:.0f} s'
-    if seconds < 7200:
-        return f'{seconds / 60:.0f} min'
-    return f'{seconds / 3600:.1f} h'
-
-
-@dataclass
-class PlanRow:
-    """One dataset of the plan: what runs on it and its attack cost (passes of one image);
-    ``attack``: the attack's label (:meth:`~mmtard.attacks.base.Attack.describe`)."""
-
-    dataset: str
-    task: str
-    num_classes: int
-    n_clean: int
-    n_robust: int
-    eps: List[float]
-    stages: Dict[str, int]
-    attack: str = ''
-    sampling: str = ''
-
-    @property
-    def passes(self) -> int:
-        """Upper bound of forward(+backward) passes of one image: clean forwards plus every stage
-        of every eps on every attacked sample."""
-        return self.n_clean + self.n_robust * len(self.eps) * sum(self.stages.values())
-
-
-def plan_table(rows: List[PlanRow]) -> Table:
-    table = Table(title='evaluation plan')
-    left = ('dataset', 'task', 'sampling', 'attack', 'passes per attacked sample')
-    for column in ('dataset', 'task', 'classes', 'n clean / robust', 'sampling', 'eps (/255)', 'attack',
-                   'passes per attacked sample', 'max passes'):
-        table.add_column(column, overflow='fold', justify='left' if column in left else 'right')
-    for row in rows:
-        table.add_row(row.dataset, row.task, str(row.num_classes or '-'), f'{row.n_clean} / {row.n_robust}',
-                      row.sampling or '-', ', '.join(f'{e:g}' for e in row.eps) or '-',
-                      escape(row.attack or '-'),  # '[reduced]' is text, not rich markup
-                      ' + '.join(f'{name} {passes}' for name, passes in row.stages.items()) or '-',
-                      f'{row.passes:,}')
-    return table
-
-
-def cost_summary(rows: List[PlanRow], seconds_per_batch: float, batch_size: int) -> str:
-    """One line: total passes and the time they take at the calibrated speed."""
-    passes = sum(row.passes for row in rows)
-    return (f'At most {passes:,} forward+backward passes of one image; one batch of {batch_size} took '
-            f'{seconds_per_batch:.3g} s, so at most about {format_duration(passes / batch_size * seconds_per_batch)} '
-            f'(early stops of AutoAttack on broken samples make it faster).')

@@ -1,6 +1,6 @@
 import pytest
 
-from mmtard.checks import check_choice, check_flag, check_positive_int
+from mmtard.value_checks import check_choice, check_flag, check_positive_int
 from mmtard.errors import ConfigError
 
 
