@@ -215,7 +215,7 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[st
         log(f'[bold]unpacking[/] {stage.label} (seed {seed}), shipped with mmtard ([dim]--from-scratch trains it[/])'
             f' -> {work_dir}')
         start = time.perf_counter()
-        unpack(shipped['path'], checkpoint)
+        unpack(shipped['path'], checkpoint, shipped.get('left_out_teachers', ()))
         seconds, origin = time.perf_counter() - start, 'shipped'
     else:
         log(f'[bold]training[/] {stage.label} (seed {seed}) -> {work_dir}')

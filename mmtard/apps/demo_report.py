@@ -126,7 +126,8 @@ def shipped_note(runs: Sequence[Run]) -> str:
     if not any(run.origin == 'shipped' for run in runs):
         return ''
     return ("\n'shipped': chain seed 0's pretraining weights that come with mmtard, made by these same stage configs "
-            "(the time is the unpacking); `mmtard demo --from-scratch` trains them.\n")
+            "(the time is the unpacking), with the rows of their evaluation under this same protocol (read, not "
+            "recomputed); `mmtard demo --from-scratch` trains and evaluates them.\n")
 
 
 def markdown_report(rows: Sequence[Dict[str, Any]], runs: Sequence[Run], seeds: int,

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..apis.eval_progress import EvaluationProgress
+from ..atomic_files import write_bytes_atomic
 from ..evaluation.hashing import fingerprint
 from ..evaluation.results import RESULTS_JSON, BenchmarkResult, read_results
 from .chain import Run, Size
+from .shipped import shipped_evaluation
 
 SEEN, HELD13, HELD64, MNIST = 'shapes-seen-51', 'held-out-13', 'held-out-among-64', 'mnist-digits'
 DATASETS = (SEEN, HELD13, HELD64, MNIST)
@@ -51,6 +53,10 @@ def score_run(run: Run, section: Dict[str, Any],
     from ..apis.evaluate import evaluate
 
     out = run.work_dir / 'eval' / fingerprint(section)  # other settings, other folder
+    shipped = shipped_evaluation(run.stage.name, section) if run.origin == 'shipped' else None
+    if shipped is not None and not (out / RESULTS_JSON).is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(out / RESULTS_JSON, (json.dumps(shipped, indent=2) + '\n').encode())
     if (out / RESULTS_JSON).is_file():
         return read_results(out)
     options = json.loads((run.work_dir / 'stage.json').read_text())['options']

@@ -7,12 +7,16 @@ give the same recipe; after any change to them the stage is trained, with a note
 holds the stage checkpoint's weights, except that the token embedding keeps only the rows of the
 words the chain's texts use: every other row was never read in training and never is by the chain,
 and dropping them shrinks a file from 15-90 MB to 1-4 MB (they come back as zeros).
+
+The demo's evaluations of the shipped weights ship beside them (``<stage>.eval-<key>.json``, the
+rows of ``results.json``), keyed by :func:`evaluation_key`: evaluating the teachers' wide base CLIP
+takes minutes on a CPU, so a first run reads them instead (any other protocol evaluates them).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import open_clip
 import torch
@@ -22,6 +26,9 @@ from ..checkpoint import read_checkpoint
 from ..config import load_config
 from ..datasets.shapes import ALL_CLASSES, TEMPLATES as SHAPE_TEMPLATES
 from ..datasets.templates import get_class_names_and_templates
+from ..engine.lean_checkpoint import TEACHERS_META_KEY
+from ..evaluation.hashing import fingerprint
+from ..evaluation.results import RESULTS_JSON
 from ..models.encoders import open_clip_encoder  # noqa: F401  (registers mmtard's architectures with open_clip)
 
 SHIPPED_DIR = Path(__file__).resolve().parent / 'pretrained'
@@ -57,8 +64,12 @@ def pack(checkpoint: Path, rows: torch.Tensor, target: Path) -> None:
     write_bytes_atomic(target, save({key: value.contiguous() for key, value in state.items()}))
 
 
-def unpack(file: Path, target: Path) -> None:
-    """A shipped file as a stage checkpoint (mmengine layout, weights only) at ``target``."""
+def unpack(file: Path, target: Path, left_out_teachers: Sequence[str] = ()) -> None:
+    """A shipped file as a stage checkpoint (mmengine layout, weights only) at ``target``.
+
+    ``left_out_teachers`` are the frozen teachers the stage's checkpoint left out (PMG-AFT's frozen
+    original): recorded as a training checkpoint records them, so that loading rebuilds them from the
+    config. Their weights' checksums are not recorded: nothing resumes a finished stage."""
     from safetensors.torch import load_file
 
     state = load_file(str(file))
@@ -66,8 +77,11 @@ def unpack(file: Path, target: Path) -> None:
     full = kept.new_zeros((vocab, kept.shape[1]))
     full[rows] = kept
     state[TOKEN_KEY] = full
+    left_out = {name: {'config': 'as the stage config builds it', 'weights_sha256': 'not recorded (shipped)'}
+                for name in left_out_teachers}
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(target, torch_bytes({'meta': {'shipped_from': file.name}, 'state_dict': state}))
+    write_bytes_atomic(target, torch_bytes({'meta': {'shipped_from': file.name, TEACHERS_META_KEY: left_out},
+                                            'state_dict': state}))
 
 
 def manifest(directory: Path = SHIPPED_DIR) -> Dict[str, Dict[str, object]]:
@@ -88,6 +102,40 @@ def shipped_file(stage_name: str, seed: int, size_name: str, recipe: str, log: C
             f'configs give ({entry["recipe"]} vs {recipe}): training it.')
         return None
     return {**entry, 'path': directory / str(entry['file'])}
+
+
+def evaluation_key(section: Mapping[str, Any]) -> str:
+    """An ``evaluation`` section's fingerprint without its cache folders, which depend on the work dir
+    and not on the results."""
+
+    def without_caches(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: without_caches(v) for k, v in value.items() if k != 'cache_dir'}
+        if isinstance(value, (list, tuple)):
+            return [without_caches(v) for v in value]
+        return value
+
+    return fingerprint(without_caches(section))
+
+
+def shipped_evaluation(stage_name: str, section: Mapping[str, Any],
+                       directory: Optional[Path] = None) -> Optional[List[Dict[str, Any]]]:
+    """The shipped result rows of the stage's shipped weights under ``section``, if they ship."""
+    directory = directory or SHIPPED_DIR
+    file = (manifest(directory).get(stage_name) or {}).get('evaluations', {}).get(evaluation_key(section))
+    return json.loads((directory / file).read_text()) if file else None
+
+
+def ship_evaluations(runs: Sequence[Any], section: Mapping[str, Any], out: Path) -> None:
+    """Add the finished evaluations of ``runs`` under ``section`` to the package's files in ``out``."""
+    entries = manifest(out)
+    key = evaluation_key(section)
+    for run in runs:
+        results = run.work_dir / 'eval' / fingerprint(section) / RESULTS_JSON
+        name = f'{run.stage.name}.eval-{key}.json'
+        write_bytes_atomic(out / name, results.read_bytes())
+        entries[run.stage.name].setdefault('evaluations', {})[key] = name
+    (out / MANIFEST).write_text(json.dumps(entries, indent=2) + '\n')
 
 
 def text_features(checkpoint: Path, arch: str) -> torch.Tensor:
@@ -117,6 +165,8 @@ def ship(runs: Sequence[Any], size_name: str, out: Path) -> Dict[str, Dict[str, 
         check.unlink()
         if not same:
             raise RuntimeError(f'{run.stage.name}: the packed weights embed the chain texts differently')
-        entries[run.stage.name] = {'file': name, 'recipe': run.recipe, 'chain_seed': run.seed, 'size': size_name}
+        left_out = (read_checkpoint(str(run.checkpoint)).get('meta') or {}).get(TEACHERS_META_KEY) or {}
+        entries[run.stage.name] = {'file': name, 'recipe': run.recipe, 'chain_seed': run.seed, 'size': size_name,
+                                   'left_out_teachers': sorted(left_out)}
     (out / MANIFEST).write_text(json.dumps(entries, indent=2) + '\n')
     return entries

@@ -10,8 +10,11 @@ from safetensors.torch import load_file
 
 import mmtard.apis.train as train_api
 import mmtard.apps.shipped as shipped
+import mmtard.apis.evaluate as evaluate_api
 from mmtard.apps.chain import BASE, CONFIG_DIR, UPSTREAM, Size, recipe, run_jobs, train_job, train_stage
-from mmtard.apps.shipped import MANIFEST, ROWS_KEY, TOKEN_KEY, VOCAB_KEY, chain_texts, ship
+from mmtard.apps.scoring import benchmark, score_run
+from mmtard.apps.shipped import (MANIFEST, ROWS_KEY, TOKEN_KEY, VOCAB_KEY, chain_texts, evaluation_key, ship,
+                                 ship_evaluations)
 from mmtard.checkpoint import read_checkpoint
 from mmtard.config import load_config
 
@@ -26,6 +29,9 @@ def test_shipped_weights_are_made_by_the_installed_recipes():
         recipes[stage.name] = recipe(stage, 0, Size.named('full'), load_config(CONFIG_DIR / stage.config), inputs)
         assert manifest[stage.name]['recipe'] == recipes[stage.name], (
             f'the shipped {stage.name} was made by another recipe: run tools/ship_chain_weights.py')
+        assert evaluation_key(benchmark(Size.named('full'), shipped.SHIPPED_DIR)) in manifest[stage.name]['evaluations'], (
+            f'the shipped {stage.name} evaluation is of another protocol: run tools/ship_chain_weights.py '
+            f'--evaluations-only')
         state = load_file(str(shipped.SHIPPED_DIR / manifest[stage.name]['file']))
         assert state[TOKEN_KEY].shape[0] == len(state[ROWS_KEY]) < int(state[VOCAB_KEY]) / 100
 
@@ -34,14 +40,19 @@ def log_to(lines):
     return lines.append
 
 
+def smoke_section(root):
+    return benchmark(Size.named('smoke'), root / '.cache' / 'shapes')
+
+
 @pytest.fixture()
 def smoke_ship(smoke_demo, tmp_path, monkeypatch):
-    """The smoke demo's pretraining stages packed as if the package shipped them."""
+    """The smoke demo's pretraining stages and their evaluations packed as if the package shipped them."""
     done = run_jobs([(stage, 0) for stage in UPSTREAM], train_job, (smoke_demo, Size.named('smoke'), print, False),
                     1, print)
     runs = {stage.name: done[(stage.name, 0)][0] for stage in UPSTREAM}
     assert {run.origin for run in runs.values()} == {'reused'}
     ship(list(runs.values()), 'smoke', tmp_path / 'shipped')
+    ship_evaluations(list(runs.values()), smoke_section(smoke_demo), tmp_path / 'shipped')
     monkeypatch.setattr(shipped, 'SHIPPED_DIR', tmp_path / 'shipped')
     return runs
 
@@ -73,6 +84,34 @@ def test_chain_unpacks_shipped_stages_with_the_weights_it_trained(smoke_ship, tm
     assert sum('unpacking' in line for line in lines) == len(UPSTREAM)
     again = train_stage(BASE, 0, tmp_path / 'fresh', Size.named('smoke'), {}, log_to(lines), True)
     assert again.origin == 'shipped', 'a rerun still reports where the weights came from'
+
+
+def no_evaluation(*args, **kwargs):
+    raise AssertionError('a shipped stage was evaluated although its evaluation ships')
+
+
+def test_shipped_evaluations_are_read_and_unpacked_teachers_still_evaluate(smoke_ship, smoke_demo, tmp_path,
+                                                                          monkeypatch):
+    """A shipped stage's evaluation is read, not recomputed, in any work dir; once those rows are
+    gone the unpacked checkpoint itself evaluates, PMG-AFT's frozen original (left out of its
+    checkpoint) rebuilt from the config, to the shipped rows."""
+    fresh = tmp_path / 'fresh'
+    done = run_jobs([(stage, 0) for stage in UPSTREAM], train_job, (fresh, Size.named('smoke'), print, True), 1, print)
+    robust = done[('robust-teacher', 0)][0]
+    assert read_checkpoint(str(robust.checkpoint))['meta']['frozen_teachers'].keys() == {'original'}
+    section = smoke_section(fresh)
+    assert evaluation_key(section) == evaluation_key(smoke_section(smoke_demo)), 'the work dir is not in the key'
+    shipped_rows = json.loads((shipped.SHIPPED_DIR / json.loads((shipped.SHIPPED_DIR / MANIFEST).read_text())
+                                ['robust-teacher']['evaluations'][evaluation_key(section)]).read_text())
+    real_evaluate = evaluate_api.evaluate
+    monkeypatch.setattr(evaluate_api, 'evaluate', no_evaluation)
+    for stage in UPSTREAM:
+        assert score_run(done[(stage.name, 0)][0], section), stage.name
+    monkeypatch.setattr(evaluate_api, 'evaluate', real_evaluate)
+    one = dict(section, datasets=section['datasets'][:1], eps=[1])
+    recomputed = [record.as_dict() for record in score_run(robust, one)]
+    expected = [row for row in shipped_rows if row['dataset'] == one['datasets'][0]['name'] and row['eps'] == 1]
+    assert [(r['clean_acc'], r['robust_acc']) for r in recomputed] == [(r['clean_acc'], r['robust_acc']) for r in expected]
 
 
 def test_from_scratch_and_changed_recipes_train(smoke_ship, tmp_path, monkeypatch):
