@@ -169,9 +169,7 @@ class APGD(Attack):
             taken = sum(per_run)
             if kept + taken == 0:
                 break
-            if kept < len(keep):
-                rows = torch.argsort((~keep).to(torch.uint8), stable=True)[:kept]
-                state = {key: value[rows] for key, value in state.items()}
+            new = None
             if taken:
                 position, run = queue.admitted_now(taken)
                 chunks, offset = [], 0
@@ -182,7 +180,14 @@ class APGD(Attack):
                         chunks.append(starts[1][position[offset:offset + n]])
                         offset += n
                 new = self._enter(x[position], torch.cat(chunks), position=position, run=run, labels=y[position])
-                state = {key: torch.cat([state[key], new[key]]) for key in state}
+            if new is not None and kept + taken == len(keep):  # new rows take the places of those that left
+                slots = torch.argsort(keep.to(torch.uint8), stable=True)[:taken]
+                for key, value in state.items():  # no two keys share a tensor after a pass
+                    value.index_copy_(0, slots, new[key])
+            elif kept < len(keep) or new is not None:  # the first batch, or the queue ran dry: fewer rows
+                rows = torch.argsort((~keep).to(torch.uint8), stable=True)[:kept]
+                state = {key: value[rows] if new is None else torch.cat([value[rows], new[key]])
+                         for key, value in state.items()}
             entering, with_grad = taken > 0, taken > 0 or lowest_pass < self.n_iter
         fooled = queue.first_run < total
         robust, adv = robust.clone(), adv.clone()
