@@ -160,12 +160,16 @@ class APGD(Attack):
                 objective = self.run_objective(ranked[state['position']] if ranked is not None else None,
                                                state['labels'], state['run'])
                 point, output = self._pass(classifier, state, objective, schedule, entering, with_grad)
-                keep = queue.record(state['position'], state['run'], output.argmax(dim=1) != state['labels'], point)
+                winner, keep = queue.record(state['position'], state['run'], output.argmax(dim=1) != state['labels'])
                 keep &= state['pass'] <= self.n_iter
+            else:
+                winner = keep
             per_run = queue.admit(len(images) - keep.sum())
             lowest = torch.cat([torch.where(keep, state['pass'], self.n_iter), per_run.new_full((1,), self.n_iter)])
-            counts = torch.cat([torch.stack([keep.sum(), lowest.min()]), per_run]).tolist()  # the pass's one sync
-            kept, lowest_pass, per_run = counts[0], counts[1], counts[2:]
+            counts = torch.cat([torch.stack([winner.sum(), keep.sum(), lowest.min()]), per_run]).tolist()  # one sync
+            winners, kept, lowest_pass, per_run = counts[0], counts[1], counts[2], counts[3:]
+            if winners:
+                queue.found.index_copy_(0, torch.where(winner, state['position'], len(index)), point)
             taken = sum(per_run)
             if kept + taken == 0:
                 break
@@ -303,13 +307,12 @@ class _RunQueue:
         self.found = torch.empty((count + 1,) + x.shape[1:], device=device)  # row `count` absorbs the other rows
         self._now = self.admitted
 
-    def record(self, position: Tensor, run: Tensor, wrong: Tensor, point: Tensor) -> Tensor:
-        """Record the rows (pairs ``position``, ``run`` at ``point``) that ``wrong`` marks misclassified;
-        return the rows that stay: not misclassified, and no earlier run fooled their sample."""
+    def record(self, position: Tensor, run: Tensor, wrong: Tensor) -> Tuple[Tensor, Tensor]:
+        """Record the rows (pairs ``position``, ``run``) that ``wrong`` marks misclassified; return the
+        rows whose point is now their sample's ``found`` (the caller copies it, at most one row per
+        sample) and the rows that stay: not misclassified, and no earlier run fooled their sample."""
         self.first_run.scatter_reduce_(0, position, torch.where(wrong, run, self.total), 'amin')
-        winner = wrong & (run == self.first_run[position])  # at most one per sample: one row per pair
-        self.found.index_copy_(0, torch.where(winner, position, len(self.first_run)), point)
-        return ~wrong & (run < self.first_run[position])
+        return wrong & (run == self.first_run[position]), ~wrong & (run < self.first_run[position])
 
     def admit(self, free: Tensor) -> Tensor:
         """Admit the next ``free`` waiting pairs (skipping those whose sample an earlier run fooled);
