@@ -74,10 +74,10 @@ def predict(classifier: Forward, images: Tensor) -> Tensor:
 
 
 def non_finite_rows(t: Tensor) -> Tensor:
-    """(B,) True where a row of ``t`` holds a NaN or an infinity: one pass over ``t`` (its smallest
-    and largest entries are finite exactly when all are; both propagate NaN)."""
-    low, high = torch.aminmax(t.flatten(1), dim=1)
-    return ~(torch.isfinite(low) & torch.isfinite(high))
+    """(B,) True where a row of ``t`` holds a NaN or an infinity: one reduction, several times faster
+    than ``isfinite`` + ``all``. A row's float64 sum is finite exactly when its entries are (NaN and
+    infinities propagate; float32 entries cannot overflow it)."""
+    return ~torch.isfinite(t.flatten(1).sum(dim=1, dtype=torch.float64))
 
 
 @contextlib.contextmanager
