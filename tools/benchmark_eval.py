@@ -12,17 +12,18 @@ are the model's clean predictions, so every sample is attacked. For each radius 
 implementations alternate for ``--repeats`` timed runs after a warm-up; printed: the median times,
 their ratio, both robust accuracies, per-sample agreement of the robust flags (the random starts
 differ, so a few samples near the boundary may disagree), and where the time goes (images passed
-through the model, calls, the share of time in the model's forward).
+through the model, calls, the shares of time in the forward, the backward and the rest, host reads).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -55,6 +56,39 @@ class CountingModel(nn.Module):
         self.calls, self.images, self.forward_s = self.calls + 1, self.images + len(images), (
             self.forward_s + time.perf_counter() - start)
         return out
+
+
+@contextlib.contextmanager
+def backward_and_host_reads(usage: Dict[str, float]) -> Iterator[None]:
+    """Time ``torch.autograd.grad`` (both implementations take input gradients with it) and count the
+    explicit host reads of tensors (``item``, ``tolist``, ``bool``, ``nonzero``: each waits for an
+    accelerator; boolean-mask indexing waits too and is not counted) while the block runs."""
+    grad, patched = torch.autograd.grad, {name: getattr(Tensor, name) for name in ('item', 'tolist', '__bool__',
+                                                                                     'nonzero')}
+    usage.update(backward_s=0.0, host_reads=0)
+
+    def timed_grad(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return grad(*args, **kwargs)
+        finally:
+            usage['backward_s'] += time.perf_counter() - start
+
+    def counted(method: Callable) -> Callable:
+        def read(*args: Any, **kwargs: Any) -> Any:
+            usage['host_reads'] += 1
+            return method(*args, **kwargs)
+        return read
+
+    torch.autograd.grad = timed_grad
+    for name, method in patched.items():
+        setattr(Tensor, name, counted(method))
+    try:
+        yield
+    finally:
+        torch.autograd.grad = grad
+        for name, method in patched.items():
+            setattr(Tensor, name, method)
 
 
 def tiny_clip(device: torch.device) -> nn.Module:
@@ -102,28 +136,37 @@ def mmtard_run(model: nn.Module, eps: float, n_iter: int, n_targets: int) -> Cal
 def timed(model: CountingModel, run: Callable[[Tensor, Tensor], Tensor], images: Tensor,
           labels: Tensor) -> Tuple[float, Tensor, Dict[str, float]]:
     model.reset()
+    usage: Dict[str, float] = {}
     if images.is_cuda:
         torch.cuda.synchronize()
-    start = time.perf_counter()
-    robust = run(images, labels)
-    if images.is_cuda:
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    return seconds, robust, dict(calls=model.calls, images=model.images, forward_s=model.forward_s)
+    with backward_and_host_reads(usage):
+        start, cpu = time.perf_counter(), time.process_time()
+        robust = run(images, labels)
+        if images.is_cuda:
+            torch.cuda.synchronize()
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return seconds, robust, dict(usage, cpu_s=cpu, calls=model.calls, images=model.images, forward_s=model.forward_s)
 
 
 def compare(model: CountingModel, runs: Dict[str, Callable], images: Tensor, labels: Tensor,
             repeats: int) -> Dict[str, Dict[str, Any]]:
-    """Median time, robust flags (identical over repeats: both are seeded) and model usage of each run."""
-    stats: Dict[str, Dict[str, Any]] = {name: dict(times=[]) for name in runs}
+    """Median time and time split, robust flags (identical over repeats: both are seeded) and model
+    usage of each run; the implementations alternate, so a change of the machine's load hits both."""
+    stats: Dict[str, Dict[str, Any]] = {name: dict(times=[], cpu=[], forward=[], backward=[]) for name in runs}
     for repeat in range(repeats + 1):  # the first round warms up
         for name, run in runs.items():
             seconds, robust, usage = timed(model, run, images, labels)
+            entry = stats[name]
             if repeat:
-                stats[name]['times'].append(seconds)
-            stats[name].update(robust=robust, **usage)
+                entry['times'].append(seconds)
+                entry['cpu'].append(usage['cpu_s'])
+                entry['forward'].append(usage['forward_s'] / seconds)
+                entry['backward'].append(usage['backward_s'] / seconds)
+            entry.update(robust=robust, calls=usage['calls'], images=usage['images'], host_reads=usage['host_reads'])
     for entry in stats.values():
-        entry['median_s'] = statistics.median(entry['times'])
+        entry.update(median_s=statistics.median(entry['times']), cpu_s=statistics.median(entry['cpu']),
+                     forward_share=statistics.median(entry['forward']),
+                     backward_share=statistics.median(entry['backward']))
     return stats
 
 
@@ -131,13 +174,16 @@ def report(eps: float, stats: Dict[str, Dict[str, Any]], n: int) -> List[str]:
     ours, ref = stats['mmtard'], stats['reference']
     agree = (ours['robust'] == ref['robust']).float().mean().item()
     lines = [f'eps {eps:g}/255: mmtard {ours["median_s"]:.2f} s, reference {ref["median_s"]:.2f} s, '
-             f'speed-up {ref["median_s"] / ours["median_s"]:.2f}x; robust accuracy mmtard '
+             f'speed-up {ref["median_s"] / ours["median_s"]:.2f}x (process CPU time: mmtard {ours["cpu_s"]:.2f} s, '
+             f'reference {ref["cpu_s"]:.2f} s, {ref["cpu_s"] / ours["cpu_s"]:.2f}x); robust accuracy mmtard '
              f'{ours["robust"].float().mean().item():.4f}, reference {ref["robust"].float().mean().item():.4f}; '
              f'per-sample agreement {agree:.4f} ({n} samples)']
     for name, entry in stats.items():
-        lines.append(f'    {name:<9} images through the model {entry["images"]:>8}, calls {entry["calls"]:>5}, '
-                     f'{entry["images"] / max(entry["calls"], 1):6.1f} images/call, forward '
-                     f'{entry["forward_s"] / entry["median_s"]:4.0%} of the time (backward and attack maths the rest)')
+        rest, per_call = 1 - entry['forward_share'] - entry['backward_share'], entry['images'] / max(entry['calls'], 1)
+        lines.append(f'    {name:<9} times {", ".join(f"{t:.2f}" for t in entry["times"])} s; images through the '
+                     f'model {entry["images"]:>8}, calls {entry["calls"]:>5} ({per_call:.1f} images/call); '
+                     f'forward {entry["forward_share"]:.0%}, backward {entry["backward_share"]:.0%}, attack '
+                     f'arithmetic and bookkeeping {rest:.0%} of the time; host reads {entry["host_reads"]}')
     return lines
 
 

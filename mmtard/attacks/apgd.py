@@ -130,125 +130,199 @@ class APGD(Attack):
         """One draw from the attack's generator per evaluated batch, seeding :meth:`run_starts`."""
         return int(torch.randint(0, 2 ** 62, (1,), generator=self.generator(device), device=device).item())
 
+
     def attack_remaining(self, classifier: Forward, images: Tensor, labels: Tensor, robust: Tensor,
                          adv: Tensor) -> Tuple[Tensor, Tensor]:
         """Every sample still robust goes through the runs (restarts, x targets for APGD-T) in order
         until one fools it; that run's first misclassified iterate is its adversarial image.
 
-        Runs share batches: while few samples remain, several runs of them run side by side (never
-        more rows than ``images`` has, the batch the caller sized for its memory), and a run stops on
-        a sample as soon as an earlier run fooled it. The result is the same as one run after the
-        other: each run of a sample starts from :meth:`run_starts` and evolves on its own.
+        The runs of all samples wait in one queue (:class:`_RunQueue`) and share full batches:
+        ``images`` has as many rows as the caller sized for its memory, and a row that leaves (its run
+        fooled the sample or ended, or an earlier run of its sample fooled it) is refilled from the
+        queue at the next pass. The result is the same as one run after the other: each run of a
+        sample starts from :meth:`run_starts` and evolves on its own (every update is per row).
         """
         if self.eps == 0 or not bool(robust.any()):
             return robust, adv
-        ranked = None
-        if self.loss == 'dlr-targeted':
+        index = robust.nonzero()[:, 0]
+        x, y, ranked = images[index], labels[index], None
+        if self.loss == 'dlr-targeted':  # only the samples still robust need their classes ranked
             with torch.no_grad():
-                ranked = classifier(images).float().argsort(dim=1, descending=True)
+                ranked = classifier(x).float().argsort(dim=1, descending=True)
         total, base_seed = self.runs(ranked.shape[1] if ranked is not None else 2), self.base_seed(images.device)
-        robust, adv = robust.clone(), adv.clone()
-        first_run = 0
-        while first_run < total:
-            index = robust.nonzero()[:, 0]
-            if index.numel() == 0:
+        schedule, queue = _Schedule(self.n_iter, self.rho, images.device), _RunQueue(x, total)
+        state = self._enter(x[:0], x[:0], position=queue.position[:0], run=queue.run[:0], labels=y[:0])
+        starts: Tuple[int, Optional[Tensor]] = (-1, None)  # the random starts of the last run admitted
+        entering, with_grad = False, True
+        while True:
+            keep = torch.zeros_like(state['pass'], dtype=torch.bool)
+            if len(keep):
+                objective = self.run_objective(ranked[state['position']] if ranked is not None else None,
+                                               state['labels'], state['run'])
+                point, output = self._pass(classifier, state, objective, schedule, entering, with_grad)
+                winner, keep = queue.record(state['position'], state['run'], output.argmax(dim=1) != state['labels'])
+                keep &= state['pass'] <= self.n_iter
+            else:
+                winner = keep
+            per_run = queue.admit(len(images) - keep.sum())
+            lowest = torch.cat([torch.where(keep, state['pass'], self.n_iter), per_run.new_full((1,), self.n_iter)])
+            counts = torch.cat([torch.stack([winner.sum(), keep.sum(), lowest.min()]), per_run]).tolist()  # one sync
+            winners, kept, lowest_pass, per_run = counts[0], counts[1], counts[2], counts[3:]
+            if winners:
+                queue.found.index_copy_(0, torch.where(winner, state['position'], len(index)), point)
+            taken = sum(per_run)
+            if kept + taken == 0:
                 break
-            group = range(first_run, min(total, first_run + max(1, len(images) // index.numel())))
-            sample = index.repeat(len(group))
-            run = torch.arange(group.start, group.stop, device=images.device).repeat_interleave(index.numel())
-            start = torch.cat([self.run_starts(images, base_seed, r)[index] for r in group])
-            objective = self.run_objective(ranked[sample] if ranked is not None else None, labels[sample], run)
-            x_fooled, fooled = self._run(classifier, images[sample], objective, start, labels[sample], sample, run)
-            first = torch.full_like(labels, total).scatter_reduce(0, sample[fooled], run[fooled], 'amin')
-            winner = fooled & (run == first[sample])
-            robust[sample[winner]] = False
-            adv[sample[winner]] = x_fooled[winner]
-            first_run = group.stop
+            new = None
+            if taken:
+                position, run = queue.admitted_now(taken)
+                chunks, offset = [], 0
+                for r, n in enumerate(per_run):  # admitted pairs are in run order
+                    if n:
+                        if starts[0] != r:
+                            starts = (r, self.run_starts(images, base_seed, r)[index])
+                        chunks.append(starts[1][position[offset:offset + n]])
+                        offset += n
+                new = self._enter(x[position], torch.cat(chunks), position=position, run=run, labels=y[position])
+            if new is not None and kept + taken == len(keep):  # new rows take the places of those that left
+                slots = torch.argsort(keep.to(torch.uint8), stable=True)[:taken]
+                for key, value in state.items():  # no two keys share a tensor after a pass
+                    value.index_copy_(0, slots, new[key])
+            elif kept < len(keep) or new is not None:  # the first batch, or the queue ran dry: fewer rows
+                rows = torch.argsort((~keep).to(torch.uint8), stable=True)[:kept]
+                state = {key: value[rows] if new is None else torch.cat([value[rows], new[key]])
+                         for key, value in state.items()}
+            entering, with_grad = taken > 0, taken > 0 or lowest_pass < self.n_iter
+        fooled = queue.first_run < total
+        robust, adv = robust.clone(), adv.clone()
+        robust[index[fooled]] = False
+        adv[index[fooled]] = queue.found[:len(index)][fooled]
         return robust, adv
 
-    def _run(self, forward: Forward, x: Tensor, objective: Objective, start: Tensor, labels: Optional[Tensor] = None,
-             sample: Optional[Tensor] = None, run: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """One APGD run per row of ``x`` from ``start`` (projected into the ball).
-
-        Without ``labels``: (best point, its objective) per row. With ``labels`` (evaluation):
-        (first misclassified iterate, whether one was found) per row. A row leaves the batch at its
-        first misclassified iterate, since nothing later can change its result, or when a row of the
-        same ``sample`` with a smaller ``run`` number got there first: the iterations after that only
-        pay for the rows still needed, and the other rows' iterates are the same as if it had stayed
-        (every update is per row).
-        """
-        eps, norm = self.eps, self.norm
-        with float32_update(x.device):
-            x_adv = project(start, x, eps, norm)
-        loss, grad, output = self._loss_and_grad(forward, x_adv, objective)
-        state = dict(x=x, x_adv=x_adv, x_prev=x_adv, grad=grad, x_best=x_adv, loss_best=loss, grad_best=grad,
-                     loss_prev=loss, loss_best_at_check=loss, step=torch.full_like(loss, 2 * eps),
-                     increases=torch.zeros_like(loss), halved_at_check=torch.ones_like(loss, dtype=torch.bool))
-        if labels is not None:
-            rows = torch.arange(len(x), device=x.device)
-            fooling = _FirstFooled(x_adv.clone(), torch.zeros_like(labels, dtype=torch.bool),
-                                   torch.full((int(sample.max()) + 1,), int(run.max()) + 1, device=x.device))
-            state.update(labels=labels, rows=rows, sample=sample, run=run)
-            state, objective = fooling.retire(state, objective, output, x_adv)
-        lengths = iter(checkpoint_lengths(self.n_iter))
-        checkpoint, since_check = next(lengths, self.n_iter + 1), 0
-        for i in range(self.n_iter):
-            if labels is not None and state['rows'].numel() == 0:
-                break
-            last = i == self.n_iter - 1
-            x, x_adv = state['x'], state['x_adv']
-            with float32_update(x.device):
-                momentum = 0.75 if i > 0 else 1.0
-                z = project(x_adv + per_sample(state['step'], x) * unit_direction(state['grad'], norm), x, eps, norm)
-                x_next = project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - state['x_prev']), x, eps,
-                                 norm)
-                state['x_prev'], state['x_adv'] = x_adv, x_next
-            # the last iterate's gradient would never be followed: its loss and prediction suffice
-            loss, grad, output = self._loss_and_grad(forward, x_next, objective, with_grad=not last)
-            with float32_update(x.device):
-                state['increases'] = state['increases'] + (loss > state['loss_prev']).float()
-                state['loss_prev'] = loss
-                improved = loss > state['loss_best']
-                state['x_best'] = torch.where(per_sample(improved, x), x_next, state['x_best'])
-                state['loss_best'] = torch.where(improved, loss, state['loss_best'])
-                if not last:
-                    state['grad'] = grad
-                    state['grad_best'] = torch.where(per_sample(improved, x), grad, state['grad_best'])
-                since_check += 1
-                if since_check == checkpoint and not last:  # a last halving would only move unused state
-                    halve = (state['increases'] <= self.rho * checkpoint) | (
-                        ~state['halved_at_check'] & (state['loss_best_at_check'] >= state['loss_best']))
-                    state['step'] = torch.where(halve, state['step'] / 2, state['step'])
-                    state['x_adv'] = torch.where(per_sample(halve, x), state['x_best'], x_next)
-                    state['grad'] = torch.where(per_sample(halve, x), state['grad_best'], grad)
-                    state['halved_at_check'], state['loss_best_at_check'] = halve, state['loss_best']
-                    checkpoint, since_check = next(lengths, self.n_iter + 1), 0
-                    state['increases'] = torch.zeros_like(state['increases'])
-            if labels is not None:
-                state, objective = fooling.retire(state, objective, output, x_next)
-        if labels is not None:
-            return fooling.x_fooled, fooling.fooled
+    def _run(self, forward: Forward, x: Tensor, objective: Objective, start: Tensor) -> Tuple[Tensor, Tensor]:
+        """One APGD run per row of ``x`` from ``start`` (projected into the ball): its best point and
+        that point's objective."""
+        state, schedule = self._enter(x, start), _Schedule(self.n_iter, self.rho, x.device)
+        for p in range(self.n_iter + 1):
+            self._pass(forward, state, objective, schedule, entering=p == 0, with_grad=p < self.n_iter)
         return state['x_best'], state['loss_best']
 
+    def _enter(self, x: Tensor, start: Tensor, **extra: Tensor) -> Dict[str, Tensor]:
+        """The state of new rows (clean images ``x``) about to evaluate their start (pass 0).
 
-class _FirstFooled:
-    """Per row of an evaluation run: its first misclassified iterate (``x_fooled``) and whether it has
-    one (``fooled``); per sample: the smallest run number that fooled it (``first_run``)."""
+        Linf keeps the box the ball meets [0,1] in, so that projecting is one clamp (the reference's
+        min/max form, bit for bit); L2 keeps the clean images."""
+        eps = self.eps
+        with float32_update(x.device):
+            if self.norm == 'Linf':
+                state = dict(low=(x - eps).clamp(min=0.0), high=(x + eps).clamp(max=1.0))
+            else:
+                state = dict(x=x)
+            x_adv = self._project(start, state)
+            zeros = torch.zeros(len(x), device=x.device)
+        state.update(extra, x_adv=x_adv, x_prev=x_adv, grad=torch.zeros_like(x), x_best=x_adv,
+                     grad_best=torch.zeros_like(x), loss_prev=torch.full_like(zeros, float('inf')), loss_best=zeros,
+                     loss_best_at_check=zeros, step=torch.full_like(zeros, 2 * eps), increases=zeros,
+                     halved_at_check=torch.ones_like(zeros, dtype=torch.bool),
+                     **{'pass': torch.zeros_like(zeros, dtype=torch.long)})
+        return state
 
-    def __init__(self, x_fooled: Tensor, fooled: Tensor, first_run: Tensor) -> None:
-        self.x_fooled, self.fooled, self.first_run = x_fooled, fooled, first_run
+    def _project(self, point: Tensor, state: Dict[str, Tensor]) -> Tensor:
+        if self.norm == 'Linf':
+            return torch.clamp(point, state['low'], state['high'])
+        return project(point, state['x'], self.eps, self.norm)
 
-    def retire(self, state: Dict[str, Tensor], objective: Objective, output: Tensor,
-               point: Tensor) -> Tuple[Dict[str, Tensor], Objective]:
-        """Record the rows that ``output`` (the model's at ``point``) misclassifies, then drop them and
-        the rows whose sample an earlier run fooled (one host sync, to learn the new batch size)."""
-        wrong = output.argmax(dim=1) != state['labels']
-        if bool(wrong.any()):
-            rows = state['rows'][wrong]
-            self.fooled[rows] = True
-            self.x_fooled[rows] = point[wrong]
-            self.first_run.scatter_reduce_(0, state['sample'][wrong], state['run'][wrong], 'amin')
-        keep = ~wrong & (state['run'] < self.first_run[state['sample']])
-        if bool(keep.all()):
-            return state, objective
-        return {key: value[keep] for key, value in state.items()}, objective.subset(keep)
+    def _pass(self, forward: Forward, state: Dict[str, Tensor], objective: Objective, schedule: '_Schedule',
+              entering: bool, with_grad: bool) -> Tuple[Tensor, Tensor]:
+        """One model pass for every row, each at its own pass of its run (``state['pass']``: 0
+        evaluates the start, p the iterate of step p); returns the points evaluated and the output.
+
+        ``entering``: some rows are at pass 0; ``with_grad``: some row will follow its gradient (not
+        all are at their last pass, whose gradient would never be used).
+        """
+        p, x_adv = state['pass'], state['x_adv']
+        fresh = p == 0
+        with float32_update(x_adv.device):
+            direction = per_sample(state['step'], x_adv) * unit_direction(state['grad'], self.norm)
+            z = self._project(x_adv + direction, state)
+            momentum = per_sample(schedule.momentum[p], x_adv)
+            point = self._project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - state['x_prev']),
+                                  state)
+            if entering:
+                point = torch.where(per_sample(fresh, x_adv), x_adv, point)
+        loss, grad, output = self._loss_and_grad(forward, point, objective, with_grad=with_grad)
+        with float32_update(x_adv.device):
+            increases = state['increases'] + (loss > state['loss_prev']).float()
+            state['loss_prev'] = loss
+            improved = (loss > state['loss_best']) | fresh
+            state['x_best'] = torch.where(per_sample(improved, x_adv), point, state['x_best'])
+            loss_best = state['loss_best'] = torch.where(improved, loss, state['loss_best'])
+            at_check_before = torch.where(fresh, loss, state['loss_best_at_check'])
+            window = schedule.window[p]
+            check = window > 0
+            halve = check & ((increases <= schedule.threshold[p]) | (
+                ~state['halved_at_check'] & (at_check_before >= loss_best)))
+            state['step'] = torch.where(halve, state['step'] / 2, state['step'])
+            state['x_prev'] = x_adv
+            state['x_adv'] = torch.where(per_sample(halve, x_adv), state['x_best'], point)
+            if grad is not None:
+                state['grad_best'] = torch.where(per_sample(improved, x_adv), grad, state['grad_best'])
+                state['grad'] = torch.where(per_sample(halve, x_adv), state['grad_best'], grad)
+            state['halved_at_check'] = torch.where(check, halve, state['halved_at_check'])
+            state['loss_best_at_check'] = torch.where(check, loss_best, at_check_before)
+            state['increases'] = torch.where(check, torch.zeros_like(increases), increases)
+            state['pass'] = p + 1
+        return point, output
+
+
+class _Schedule:
+    """Per pass p of a run (0: its start; p: the iterate of step p): the momentum of the step that
+    reaches it, and the length of the checkpoint window that ends there (0: none) with the most loss
+    increases in it that still halve the step size; computed once per run, not per iteration."""
+
+    def __init__(self, n_iter: int, rho: float, device: torch.device) -> None:
+        window, end = [0] * (n_iter + 1), 0
+        for length in checkpoint_lengths(n_iter):
+            end += length
+            if end < n_iter:  # a halving at the last pass would only move unused state
+                window[end] = length
+        self.momentum = torch.tensor([1.0 if p <= 1 else 0.75 for p in range(n_iter + 1)], device=device)
+        self.window = torch.tensor(window, device=device)
+        self.threshold = torch.tensor([rho * length for length in window], dtype=torch.float32, device=device)
+
+
+class _RunQueue:
+    """The (sample, run) pairs of an evaluation in run order (run r of every sample, then run r + 1),
+    which of them have been admitted to the batch, and per sample the first run that fooled it
+    (``first_run``; the number of runs if none) with that run's first misclassified iterate (``found``).
+    Samples are numbered by their row of ``x`` (``position``)."""
+
+    def __init__(self, x: Tensor, total: int) -> None:
+        count, device = len(x), x.device
+        self.total = total
+        self.position = torch.arange(count, device=device).repeat(total)
+        self.run = torch.arange(total, device=device).repeat_interleave(count)
+        self.admitted = torch.zeros_like(self.run, dtype=torch.bool)
+        self.first_run = torch.full((count,), total, device=device)
+        self.found = torch.empty((count + 1,) + x.shape[1:], device=device)  # row `count` absorbs the other rows
+        self._now = self.admitted
+
+    def record(self, position: Tensor, run: Tensor, wrong: Tensor) -> Tuple[Tensor, Tensor]:
+        """Record the rows (pairs ``position``, ``run``) that ``wrong`` marks misclassified; return the
+        rows whose point is now their sample's ``found`` (the caller copies it, at most one row per
+        sample) and the rows that stay: not misclassified, and no earlier run fooled their sample."""
+        self.first_run.scatter_reduce_(0, position, torch.where(wrong, run, self.total), 'amin')
+        return wrong & (run == self.first_run[position]), ~wrong & (run < self.first_run[position])
+
+    def admit(self, free: Tensor) -> Tensor:
+        """Admit the next ``free`` waiting pairs (skipping those whose sample an earlier run fooled);
+        return how many of each run (on the device: read them with the pass's other counts)."""
+        waiting = ~self.admitted & (self.first_run[self.position] > self.run)
+        self._now = waiting & (waiting.cumsum(0) <= free)
+        self.admitted |= self._now
+        return self._now.view(self.total, -1).sum(1)
+
+    def admitted_now(self, count: int) -> Tuple[Tensor, Tensor]:
+        """``position`` and ``run`` of the ``count`` pairs the last :meth:`admit` admitted, in run order."""
+        order = torch.argsort((~self._now).to(torch.uint8), stable=True)[:count]
+        return self.position[order], self.run[order]

@@ -73,6 +73,13 @@ def predict(classifier: Forward, images: Tensor) -> Tensor:
         return classifier(images).float().argmax(dim=1)
 
 
+def non_finite_rows(t: Tensor) -> Tensor:
+    """(B,) True where a row of ``t`` holds a NaN or an infinity: one reduction, several times faster
+    than ``isfinite`` + ``all``. A row's float64 sum is finite exactly when its entries are (NaN and
+    infinities propagate; float32 entries cannot overflow it)."""
+    return ~torch.isfinite(t.flatten(1).sum(dim=1, dtype=torch.float64))
+
+
 @contextlib.contextmanager
 def float32_update(device: torch.device) -> Iterator[None]:
     """No graph and no autocast: perturbation updates stay in float32 under a bf16 training step."""
@@ -235,8 +242,7 @@ class Attack:
             loss = objective(output)
             grad, = torch.autograd.grad(loss.sum(), x)
         grad = grad.float()
-        finite = torch.isfinite(grad)
-        bad = ~finite.flatten(1).all(dim=1)
+        bad = non_finite_rows(grad)
         if self.nan_policy == 'raise':
             if bool(bad.any()):
                 raise NonFiniteGradientError(
@@ -245,7 +251,7 @@ class Attack:
                     f'(e.g. a division by a zero norm, or an fp16/bf16 overflow); fix the model, or set '
                     f"nan_policy='zero' to zero such gradients and count them.")
         else:
-            grad = torch.where(finite, grad, torch.zeros_like(grad))
+            grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
             self._nan_grads = self._nan_grads + bad.sum()
         return loss.detach(), grad, output.detach()
 

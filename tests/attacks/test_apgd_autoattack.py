@@ -239,26 +239,37 @@ def one_run_after_the_other(attack, model, x, y):
     return robust, adv
 
 
-@pytest.mark.parametrize('loss, restarts, targets', [('ce', 4, 9), ('dlr-targeted', 2, 3)])
-def test_batched_runs_give_the_results_of_one_run_after_the_other(trained, loss, restarts, targets):
-    """APGD's evaluation drops a sample from a run at its first misclassified iterate and runs several
-    runs (restarts, targets) in one batch while few samples remain: per sample, the same robust flag
-    and adversarial image as the straightforward loop."""
+@pytest.mark.parametrize('loss, restarts, targets, norm, eps, n_iter', [
+    ('ce', 4, 9, 'Linf', 8, 3), ('dlr-targeted', 2, 3, 'Linf', 8, 3), ('ce', 3, 9, 'L2', 40, 5)])
+def test_batched_runs_give_the_results_of_one_run_after_the_other(trained, loss, restarts, targets, norm, eps,
+                                                                  n_iter):
+    """APGD's evaluation drops a sample from a run at its first misclassified iterate (or when an
+    earlier run fooled it) and refills the batch with the next runs' rows, so rows of one batch are
+    at different passes of their runs: per sample, the same robust flag and adversarial image as
+    the straightforward loop."""
     model, images, labels = trained
     x, y = images[:96], labels[:96]
-    make = lambda: APGD(8, n_iter=3, n_restarts=restarts, loss=loss, n_target_classes=targets, seed=0)
-    calls = []
-    fast = make()
-    original = fast._run
-    fast._run = lambda *args: calls.append(len(args[1])) or original(*args)
-    result = fast.evaluate(model, x, y)
+    make = lambda runs=restarts, aims=targets: APGD(eps, norm=norm, n_iter=n_iter, n_restarts=runs, loss=loss,
+                                                    n_target_classes=aims, seed=0)
+    sizes = []
+
+    def classifier(batch):
+        if torch.is_grad_enabled():  # an attack pass (the clean prediction and the ranking build no graph)
+            sizes.append(len(batch))
+        return model(batch)
+
+    result = make().evaluate(classifier, x, y)
     robust, adv = one_run_after_the_other(make(), model, x, y)
     assert torch.equal(result.robust, robust)
     assert (result.adv - adv).abs().max().item() <= 1e-6
-    # informative: later runs broke samples the first left robust, and runs shared batches
-    first_only = one_run_after_the_other(APGD(8, n_iter=3, loss=loss, n_target_classes=1, seed=0), model, x, y)[0]
+    # informative: later runs broke samples the first left robust
+    first_only = one_run_after_the_other(make(1, 1), model, x, y)[0]
     assert int(robust.sum()) < int(first_only.sum()) < int((model(x).argmax(1) == y).sum())
-    assert len(calls) < make().runs(10) and max(calls) <= len(x)
+    # the batch stays full (rows refilled as others leave) until the queue of runs is empty, then
+    # only shrinks; it was refilled: more full passes than one run has
+    full = next((i for i, size in enumerate(sizes) if size < len(x)), len(sizes))
+    assert full > n_iter + 1 and set(sizes[:full]) == {len(x)}
+    assert all(later <= earlier for earlier, later in zip(sizes[full:], sizes[full + 1:]))
 
 
 def test_runs_start_from_per_sample_streams(trained):

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmtard.attacks import Attack, CrossEntropy, KLToTarget, NonFiniteGradientError, SquaredL2
+from mmtard.attacks.base import non_finite_rows
 from mmtard.registry import ATTACKS
 
 from attack_toys import N_CLASSES, make_data, make_model
@@ -167,6 +168,13 @@ def test_nan_gradients_are_zeroed_and_counted_or_raised(name):
     assert torch.isfinite(result.adv).all() and inside_ball(result.adv, IMAGES, EPS, 'Linf')
     with pytest.raises(NonFiniteGradientError, match="nan_policy='zero'"):
         build(name, nan_policy='raise').perturb(nan_gradient_forward, IMAGES, CrossEntropy(labels))
+
+
+def test_non_finite_rows_finds_nan_and_both_infinities():
+    t = torch.full((5, 3, 2, 2), 3e38)  # large finite entries are fine: their float32 sum would overflow
+    t[1, 0, 0, 0], t[2, 1, 1, 1], t[3, 2, 0, 1] = float('nan'), float('inf'), -float('inf')
+    t[4, 0, 0, 0], t[4, 0, 0, 1] = float('inf'), -float('inf')
+    assert non_finite_rows(t).tolist() == [False, True, True, True, True]
 
 
 def test_classes_used_in_tests():
