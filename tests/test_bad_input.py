@@ -49,6 +49,12 @@ def an_earlier_run() -> None:
     write('run/last_checkpoint', str(Path('run/iter_2.pth').resolve()))
 
 
+def a_run_with_later_checkpoints() -> None:
+    a_checkpoint('run/iter_2.pth')
+    a_checkpoint('run/iter_4.pth')
+    write('run/last_checkpoint', str(Path('run/iter_4.pth').resolve()))
+
+
 def another_runs_checkpoint() -> None:
     an_earlier_run()
     a_checkpoint('other/iter_1.pth')
@@ -181,6 +187,9 @@ CLI_CASES = [
     Case('resume-missing-file', train('--resume', 'nope.pth'), ["--resume 'nope.pth': no such checkpoint file"]),
     Case('resume-another-run', train('--resume', 'other/iter_1.pth'), ['continues another run'],
          setup=another_runs_checkpoint),
+    Case('resume-an-earlier-iteration', train('--resume', 'run/iter_2.pth'),
+         ["--resume 'run/iter_2.pth' goes back to an earlier iteration", 'later checkpoints iter_4.pth',
+          '--resume alone, or pass --overwrite'], setup=a_run_with_later_checkpoints),
     Case('earlier-run-kept', train(), ['already holds checkpoints of an earlier run', '--resume'], setup=an_earlier_run),
     Case('work-dir-in-use', train(), ['in use by another training run', f'process {os.getpid()}'],
          holding=work_dir_in_use),

@@ -17,8 +17,8 @@ from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, Trai
 from ..plugins import ensure_plugins_loaded
 from ..value_checks import check_flag, check_path, check_positive_int
 from ..work_dir import (check_output_dir, default_work_dir, discard_partial_checkpoints, has_complete_checkpoints,
-                        is_complete_checkpoint, latest_checkpoint, remove_incomplete_checkpoints, resume_advice,
-                        resume_checkpoint, work_dir_lock)
+                        is_complete_checkpoint, latest_checkpoint, later_checkpoints, remove_incomplete_checkpoints,
+                        resume_advice, resume_checkpoint, work_dir_lock)
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Variables each launcher sets and mmengine's process-group set-up reads.
@@ -101,6 +101,13 @@ def check_work_dir(run_dir: Path, resume: Optional[str], overwrite: bool) -> Non
                 f"--resume {resume!r} continues another run, but the work dir {str(run_dir)!r} already holds "
                 f"checkpoints of its own, which the resumed run would replace. Give a fresh --work-dir, "
                 f"or pass --overwrite.")
+        later = [] if resume == 'auto' or overwrite else later_checkpoints(run_dir, resume)
+        if later and Path(resume).resolve().parent == run_dir.resolve():
+            raise RunDirectoryExistsError(
+                f"--resume {resume!r} goes back to an earlier iteration, but the work dir {str(run_dir)!r} holds the "
+                f"later checkpoints {', '.join(p.name for p in later)}, which the resumed run would save again, "
+                f"replacing them. Continue from the newest with --resume alone, or pass --overwrite to replace "
+                f"them (copy them elsewhere first to keep them).")
         if resume == 'auto' and resume_checkpoint(run_dir) is None:
             raise CheckpointError(f"--resume: the work dir {str(run_dir)!r} holds no checkpoint to resume "
                                   f"from. Run without --resume, or point --work-dir at the earlier run.")
