@@ -175,6 +175,9 @@ CLI_CASES = [
     Case('timm-student-without-text-tower', train(*option('model.student.type=TimmEncoder',
                                                          'model.student.arch=test_resnet')),
          ["model.student (TimmEncoder): missing a required argument: 'text_tower'"]),
+    Case('teacher-file-missing', train(*option('model.teachers.1.encoder.pretrained=gone/robust.pt')),
+         ["The teacher 'robust' (model.teachers.1.encoder, pretrained='gone/robust.pt') cannot be built",
+          'Restore the file, or point -o model.teachers.1.encoder.pretrained=<file> at where it is now']),
     Case('optimizer-unknown', train(*option('optim_wrapper.optimizer.type=Adamw')), ["Did you mean 'AdamW'"]),
     # work dir, resume, overwrite, launcher, flags
     Case('work-dir-empty', ['train', TINY, '--work-dir', ''], ['work dir is an empty string']),

@@ -11,6 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 import torch
 from mmengine.config import Config
 
+from ..atomic_files import remove_quietly
 from ..component_checks import check_component_values
 from ..config import parse_cfg_options, resolve_config
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
@@ -178,8 +179,6 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
     ``lr_from_config``: on resume, the config's learning rate (with ``cfg_options``) replaces the
     checkpoint's, the schedule scaled to it (after a divergence: resume with a lower lr).
     """
-    from ..engine.runner import MMTardRunner
-
     ensure_plugins_loaded()
     resume = normalise_resume(resume)
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
@@ -200,11 +199,29 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
             print(f'note: removed {str(path)!r}, left incomplete by an interrupted save.', file=sys.stderr)
         check_work_dir(Path(cfg.work_dir), resume, overwrite)  # again, now that no other run can write there
         init_cpu_process_group(launcher)
-        runner = MMTardRunner.from_cfg(cfg)
+        runner = build_runner(cfg)
         runner.run_options = dict(resolved_options)
         train_with_advice(runner, cfg.work_dir, None if isinstance(config, Config) else str(config), resume,
                           resolved_options)
     return runner
+
+
+def build_runner(cfg: Config) -> Any:
+    """mmengine's Runner for ``cfg``. mmengine creates the run's log folder before it builds the model:
+    when building fails (a teacher file gone, a model that cannot be built), the folders it created are
+    removed, so a refused run leaves the work dir as it was."""
+    from ..engine.runner import MMTardRunner
+
+    work_dir = Path(cfg.work_dir)
+    owner = int(os.environ.get('RANK', 0)) == 0 and work_dir.is_dir()  # the process holding the work dir's lock
+    before = set(work_dir.iterdir()) if owner else set()
+    try:
+        return MMTardRunner.from_cfg(cfg)
+    except BaseException:
+        for path in set(work_dir.iterdir()) - before if owner else ():
+            if path.is_dir():
+                remove_quietly(path)
+        raise
 
 
 def train_with_advice(runner: Any, work_dir: str, config: Optional[str], resume: Optional[str],
