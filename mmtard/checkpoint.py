@@ -204,10 +204,26 @@ def state_mismatch(state: Mapping[str, torch.Tensor], expected: Mapping[str, tor
     details = '; '.join(f'{len(keys)} {label}: {_listing(keys)}' for label, keys in problems)
     fitting = sum(1 for k, v in expected.items() if k in state and state[k].shape == v.shape)
     if 2 * fitting < len(expected):
-        details += (f'. Only {fitting} of the model\'s {len(expected)} weights are in the file with their shape: '
-                    f'the file\'s keys start with {_listing(_top_prefixes(state))}, the model\'s with '
-                    f'{_listing(_top_prefixes(expected))}')
+        details += f'. Only {fitting} of the model\'s {len(expected)} weights are in the file with their shape'
+        file_only, model_only = [k for k in state if k not in expected], [k for k in expected if k not in state]
+        common = _common_module_prefix([*file_only, *model_only])
+        file_looks = _top_prefixes(k[len(common):] for k in file_only)
+        model_looks = _top_prefixes(k[len(common):] for k in model_only)
+        if file_looks and model_looks:
+            details += (f': {f"under {common!r}, " if common else ""}the file\'s other keys start with '
+                        f'{_listing(file_looks)}, the model\'s with {_listing(model_looks)}')
     return details
+
+
+def _common_module_prefix(keys: Sequence[str]) -> str:
+    """The dotted module path every key starts with ('student.model.' ...), or ''."""
+    parts = [key.split('.')[:-1] for key in keys]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) > 1:
+            break
+        common.append(level[0])
+    return ''.join(f'{part}.' for part in common)
 
 
 def load_exact(module: nn.Module, state: StateDict, source: str,
