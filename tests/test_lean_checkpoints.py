@@ -142,5 +142,6 @@ def test_resuming_after_a_teacher_file_was_deleted_names_the_teacher_and_how_to_
     text = ' '.join(result.output.split())
     assert result.exit_code == 2, text
     assert f"The teacher 'robust' (model.teachers.1.encoder, pretrained='{gone['robust']}')" in text
-    assert 'does not exist' in text and 'Restore the file, or point -o model.teachers.1.encoder.pretrained=<file>' in text
+    assert 'does not exist' in text
+    assert 'Restore the file, or point -o model.teachers.1.encoder.pretrained=<file>' in text
     assert 'Traceback' not in result.output and not list(resumed.glob('*.pth'))
