@@ -383,3 +383,13 @@ def test_temporaries_of_a_killed_export_are_removed_by_the_next(trained, tmp_pat
         path.write_bytes(b'half an export')
     export(trained, 'open_clip', tmp_path / 'x.safetensors')
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(['x.safetensors', 'x.json', running.name])
+
+
+def test_a_vision_line_takes_open_clips_own_ways_to_the_text_tower(start_weights, tmp_path):
+    from mmtard.apis.export_loading import open_clip_loadable, vision_line
+
+    hub = vision_line(OpenCLIPEncoder(ARCH), tmp_path / 'v.pt', 'hf-hub:org/robust')  # open_clip's model name
+    assert hub == f"model = open_clip.create_model('hf-hub:org/robust'); model.visual.load_state_dict(" \
+                  f"torch.load({str(tmp_path / 'v.pt')!r}))"
+    assert open_clip_loadable('ViT-B-32', 'openai') and open_clip_loadable(ARCH, str(start_weights))
+    assert not open_clip_loadable(ARCH, 'hf-hub:org/robust') and not open_clip_loadable(ARCH, 'openai')

@@ -90,13 +90,13 @@ def _is_full_clip(content: Any) -> bool:
 
 def open_clip_loadable(arch: str, source: Any) -> bool:
     """Whether ``open_clip.create_model(arch, pretrained=source)`` loads ``source`` without mmtard: a
-    weight tag of ``arch``, an hf-hub id, or a file of a full CLIP state dict (an mmtard training
-    checkpoint, a vision-only file or wrapper-prefixed keys are not)."""
+    weight tag of ``arch`` or a file of a full CLIP state dict (not an mmtard training checkpoint, a
+    vision-only file, wrapper-prefixed keys, or an hf-hub id, which open_clip takes as the model name)."""
     import open_clip
 
-    if not isinstance(source, str) or not source:
+    if not isinstance(source, str) or not source or source.startswith(HUB_PREFIX):
         return False
-    if source.startswith(HUB_PREFIX) or open_clip.get_pretrained_cfg(arch, source):
+    if open_clip.get_pretrained_cfg(arch, source):
         return True
     path = Path(source)
     if not path.is_file():
@@ -126,9 +126,12 @@ def full_clip_line(encoder: OpenCLIPEncoder, out: Path) -> str:
 
 
 def vision_line(encoder: OpenCLIPEncoder, out: Path, text_source: Any) -> str:
-    """The line that builds the model with the text tower the student kept, when open_clip loads its
-    file, and loads the exported image tower; otherwise it says where a text tower comes from."""
+    """The line that builds the model with the text tower the student kept (its hf-hub repository, weight
+    tag or file, when open_clip loads it) and loads the exported image tower; otherwise it says where a
+    text tower comes from."""
     load = f'model.visual.load_state_dict(torch.load({str(out)!r}))'
+    if isinstance(text_source, str) and text_source.startswith(HUB_PREFIX):  # the hub repository names its arch
+        return f'model = open_clip.create_model({text_source!r}); {load}'
     if open_clip_loadable(encoder.arch, text_source):
         return f'{register_line(encoder, out)}model = {_create_call(encoder, out, text_source)}; {load}'
     origin = (f"came from {str(text_source)!r}, which plain open_clip cannot load" if text_source
