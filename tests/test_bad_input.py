@@ -363,7 +363,7 @@ API_CASES = [
     ApiCase('evaluate-out-dir-number', _evaluate(out_dir=5), ['out_dir=5 must be a path']),
     ApiCase('train-work-dir-number', _train(work_dir=7), ['work_dir=7 must be a path']),
     ApiCase('train-overwrite-string', _train(overwrite='yes'), ["overwrite='yes' must be True or False"]),
-    ApiCase('export-checkpoint-number', _export(123, 'open_clip'), ['checkpoint=123 must be a path']),
+    ApiCase('export-checkpoint-number', _export(123, 'open_clip'), ['checkpoint=123 must be a path', 'not an int']),
     ApiCase('merge-folders-string', _merge('ev'), ["folders='ev' must be a list of folders"]),
     ApiCase('merge-folders-number', _merge([3]), ['folders item=3 must be a path']),
     ApiCase('train-resume-int', _train(resume=123), ["resume=123 must be None, 'auto'"]),
