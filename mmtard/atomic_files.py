@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import io
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, List, Union
 
 from .errors import MMTardError, error_detail
 
@@ -36,7 +37,7 @@ def published_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~_umask()
 
 
-def _remove(path: Path) -> None:
+def remove_quietly(path: Path) -> None:
     """Remove a temporary file or folder, never raising (a read-only folder must not hide the first error)."""
     with contextlib.suppress(OSError):
         if path.is_dir() and not path.is_symlink():
@@ -48,6 +49,33 @@ def _remove(path: Path) -> None:
 def temporary_name(path: PathLike) -> Path:
     path = Path(path)
     return path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+
+
+def writer_alive(pid: int) -> bool:
+    """Whether process ``pid``, which named a temporary, may still be writing it (this process is not:
+    its temporaries from an earlier, failed write are garbage)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: PathLike) -> List[Path]:
+    """Remove the temporaries of ``path`` (:func:`temporary_name`) that processes killed mid-write left
+    (they hold hundreds of MB of a half-written export); returns them."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'):
+        pid = tmp.name[len(path.name) + 2:-len('.tmp')]
+        if pid.isdigit() and not writer_alive(int(pid)):
+            remove_quietly(tmp)
+            removed.append(tmp)
+    return removed
 
 
 def write_bytes_atomic(path: PathLike, data: bytes) -> None:
@@ -63,7 +91,7 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> None:
         os.chmod(tmp, published_mode())
         os.replace(tmp, path)
     except BaseException:
-        _remove(tmp)
+        remove_quietly(tmp)
         raise
     with contextlib.suppress(OSError):  # the rename itself reaches the disk with the folder's entry
         folder = os.open(path.parent, os.O_RDONLY)
@@ -114,5 +142,5 @@ def atomic_folder(path: PathLike) -> Iterator[Path]:
         os.chmod(staging, published_mode(folder=True))
         os.replace(staging, path)
     except BaseException:
-        _remove(staging)
+        remove_quietly(staging)
         raise

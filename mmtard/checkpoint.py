@@ -11,6 +11,7 @@ mmengine ``HistoryBuffer`` objects, so :func:`trusted_checkpoint_globals` allow-
 """
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import os
@@ -32,6 +33,7 @@ _NESTED_STATE_KEYS = ('state_dict', 'model', 'model_state_dict', 'vision_encoder
 WRAPPER_PREFIXES = ('encoder.', 'model.')
 _SHOW_KEYS = 5
 _TORCH_SUFFIXES = ('.pt', '.pth', '.bin', '.ckpt')
+WEIGHT_SUFFIXES = (*_TORCH_SUFFIXES, '.safetensors')
 #: Non-weight entries of OpenAI's TorchScript CLIP files.
 _TORCHSCRIPT_EXTRAS = ('input_resolution', 'context_length', 'vocab_size')
 
@@ -69,6 +71,30 @@ def _is_torchscript(path: str) -> bool:
         return any(name.endswith('constants.pkl') for name in archive.namelist())
 
 
+def is_weight_file_path(value: Any) -> bool:
+    """Whether a ``pretrained=`` value names a local file (a path, or a weight file's name) rather than
+    an open_clip tag or an ``hf-hub:`` id: a missing one is then a file to restore, not a tag to fix."""
+    return (isinstance(value, str) and not value.startswith('hf-hub:')
+            and (os.sep in value or value.endswith(WEIGHT_SUFFIXES)))
+
+
+def _refuse_text_file(path: str) -> None:
+    """Say so when a file that failed to load as weights is text (a config, a README, a Git LFS pointer)."""
+    with open(path, 'rb') as f:
+        head = f.read(512)
+    try:  # incremental: a character cut at byte 512 is not a decoding error
+        text = codecs.getincrementaldecoder('utf-8')().decode(head).strip()
+    except UnicodeDecodeError:
+        return
+    if not text or not all(char.isprintable() or char in '\t\n\r' for char in text):
+        return
+    first_line = text.splitlines()[0][:80]
+    lfs = (' (a Git LFS pointer: fetch the file itself with `git lfs pull`)'
+           if first_line.startswith('version https://git-lfs') else '')
+    raise CheckpointError(f'{path!r} is a text file, not a torch file of weights: it begins {first_line!r}{lfs}. '
+                          f'Point at the weight file (.pt, .pth, .bin, .safetensors) instead.')
+
+
 def read_checkpoint(path: str) -> Any:
     """The deserialised content of a ``.pt/.pth/.bin/.ckpt`` or ``.safetensors`` file, on CPU."""
     if os.path.isdir(path):
@@ -85,6 +111,7 @@ def read_checkpoint(path: str) -> Any:
         try:
             return load_file(path, device='cpu')
         except Exception as err:  # safetensors raises its own (Rust) error types
+            _refuse_text_file(path)
             raise CheckpointError(f'Could not read safetensors file {path!r}: {err}') from err
     if _is_torchscript(path):  # how OpenAI distributes CLIP (e.g. ~/.cache/clip/ViT-B-32.pt)
         state = torch.jit.load(path, map_location='cpu').state_dict()
@@ -93,6 +120,7 @@ def read_checkpoint(path: str) -> Any:
         with trusted_checkpoint_globals():
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:
+        _refuse_text_file(path)
         raise CheckpointError(
             f'Could not read checkpoint {path!r} with torch.load(weights_only=True) ({error_detail(err)}). '
             f'Either the file is truncated or not a torch file (fetch it again), or it pickles objects '
@@ -160,6 +188,44 @@ def _listing(keys: list) -> str:
     return shown + (f' (and {len(keys) - _SHOW_KEYS} more)' if len(keys) > _SHOW_KEYS else '')
 
 
+def state_mismatch(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor],
+                   may_be_missing: Callable[[str], bool] = lambda key: False) -> Optional[str]:
+    """How ``state`` (a file's) differs from the ``expected`` state dict (a model's): the keys of wrong
+    shape, missing and unexpected, and, when most of the model's weights are not in the file, what each
+    side's keys look like (a ResNet's ``layer1``/``fc`` against a ViT's ``transformer``); None when it fits."""
+    missing = [k for k in expected if k not in state and not may_be_missing(k)]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [f'{k} (file {tuple(state[k].shape)}, model {tuple(expected[k].shape)})'
+                   for k in state if k in expected and state[k].shape != expected[k].shape]
+    problems = [(label, keys) for label, keys in
+                (('wrong shape', wrong_shape), ('missing', missing), ('unexpected', unexpected)) if keys]
+    if not problems:
+        return None
+    details = '; '.join(f'{len(keys)} {label}: {_listing(keys)}' for label, keys in problems)
+    fitting = sum(1 for k, v in expected.items() if k in state and state[k].shape == v.shape)
+    if 2 * fitting < len(expected):
+        details += f'. Only {fitting} of the model\'s {len(expected)} weights are in the file with their shape'
+        file_only, model_only = [k for k in state if k not in expected], [k for k in expected if k not in state]
+        common = _common_module_prefix([*file_only, *model_only])
+        file_looks = _top_prefixes(k[len(common):] for k in file_only)
+        model_looks = _top_prefixes(k[len(common):] for k in model_only)
+        if file_looks and model_looks:
+            details += (f': {f"under {common!r}, " if common else ""}the file\'s other keys start with '
+                        f'{_listing(file_looks)}, the model\'s with {_listing(model_looks)}')
+    return details
+
+
+def _common_module_prefix(keys: Sequence[str]) -> str:
+    """The dotted module path every key starts with ('student.model.' ...), or ''."""
+    parts = [key.split('.')[:-1] for key in keys]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) > 1:
+            break
+        common.append(level[0])
+    return ''.join(f'{part}.' for part in common)
+
+
 def load_exact(module: nn.Module, state: StateDict, source: str,
                may_be_missing: Callable[[str], bool] = lambda key: False, hint: str = '') -> None:
     """Load ``state`` into ``module``; every key must exist with the same shape.
@@ -169,14 +235,8 @@ def load_exact(module: nn.Module, state: StateDict, source: str,
     first few offending keys.
     """
     expected = module.state_dict()
-    missing = [k for k in expected if k not in state and not may_be_missing(k)]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [f'{k} (file {tuple(state[k].shape)}, model {tuple(expected[k].shape)})'
-                   for k in state if k in expected and state[k].shape != expected[k].shape]
-    problems = [(label, keys) for label, keys in
-                (('wrong shape', wrong_shape), ('missing', missing), ('unexpected', unexpected)) if keys]
-    if problems:
-        details = '; '.join(f'{len(keys)} {label}: {_listing(keys)}' for label, keys in problems)
+    details = state_mismatch(state, expected, may_be_missing)
+    if details is not None:
         raise CheckpointError(
             f'{source} does not fit {module.__class__.__name__}: {details}. The file was probably saved '
             f'from another architecture or configuration.{" " + hint if hint else ""}')

@@ -31,12 +31,18 @@ def check_positive_number(value: float, name: str) -> float:
     return float(value)
 
 
+def type_name(value: Any) -> str:
+    """'an int', 'a dict': the type of a refused value, as a sentence names it."""
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def check_path(value: Any, name: str, optional: bool = False) -> Any:
     """Return ``value`` if it is a path (str or os.PathLike; or None when ``optional``), else raise naming it."""
     if value is None and optional:
         return value
     if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
-        raise ConfigError(f'{name}={value!r} must be a path (a str or pathlib.Path), not a {type(value).__name__}.')
+        raise ConfigError(f'{name}={value!r} must be a path (a str or pathlib.Path), not {type_name(value)}.')
     return value
 
 

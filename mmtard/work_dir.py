@@ -13,13 +13,15 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import shlex
 import socket
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
+from .atomic_files import writer_alive
 from .errors import ConfigError, MMTardError
 
 LOCK_FILE = '.mmtard-train.lock'
@@ -180,7 +182,7 @@ def discard_partial_checkpoints(work_dir: os.PathLike | str) -> list:
     removed = remove_incomplete_checkpoints(work_dir, verify_data=False)  # runs at every start: directory only
     for tmp in work_dir.glob('.*.pth.*.tmp'):
         pid = tmp.name.rsplit('.', 2)[-2]
-        if not (pid.isdigit() and _process_alive(int(pid))):
+        if not (pid.isdigit() and writer_alive(int(pid))):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     pointer = work_dir / 'last_checkpoint'
@@ -201,16 +203,20 @@ def resume_checkpoint(work_dir: os.PathLike | str) -> Optional[Path]:
     return newest_complete_checkpoint(work_dir, verify_data=False)
 
 
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # our own temporaries here are from an earlier, failed save
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+_NUMBERED_CHECKPOINT = re.compile(r'^(iter|epoch)_(\d+)\.pth$')
+
+
+def later_checkpoints(work_dir: os.PathLike | str, checkpoint: os.PathLike | str) -> List[Path]:
+    """The complete checkpoints in ``work_dir`` of later iterations (or epochs) than ``checkpoint``'s
+    (``iter_N.pth``): a run resumed from it saves those names again, overwriting them."""
+    found = _NUMBERED_CHECKPOINT.match(Path(checkpoint).name)
+    if found is None or not Path(work_dir).is_dir():
+        return []
+    kind, iteration = found.group(1), int(found.group(2))
+    later = [(int(match.group(2)), path) for path in Path(work_dir).glob(f'{kind}_*.pth')
+             if (match := _NUMBERED_CHECKPOINT.match(path.name)) and int(match.group(2)) > iteration
+             and is_complete_checkpoint(path, verify_data=False)]
+    return [path for _, path in sorted(later)]
 
 
 def remove_incomplete_checkpoints(work_dir: os.PathLike | str, verify_data: bool = True) -> list:
@@ -241,11 +247,15 @@ def resume_advice(work_dir: os.PathLike | str, config: Optional[str], exclude: I
     config's schedule), then ``extra`` arguments. ``accept`` filters the checkpoints (``kind`` names
     what it accepts); without one that passes, the command starts the run afresh."""
     checkpoint = newest_complete_checkpoint(work_dir, exclude, accept)
-    options = ' '.join(part for part in (option_arguments(cfg_options), extra) if part)
+    later = later_checkpoints(work_dir, checkpoint) if checkpoint is not None else []
+    overwrite = '--overwrite' if later else ''
+    options = ' '.join(part for part in (overwrite, option_arguments(cfg_options), extra) if part)
     tail = f' {options}' if options else ''
     start = f"mmtard train {shlex.quote(str(config)) if config else 'CONFIG'} --work-dir {shlex.quote(str(work_dir))}"
     if checkpoint is None:
         return (f'No {kind} checkpoint is left in {str(work_dir)!r}; start the run again with: {start} '
                 f'--overwrite{tail}')
+    replaced = (f" (--overwrite: the run saves the later {', '.join(p.name for p in later)} again, replacing "
+                f"them)" if later else '')
     return (f'The newest {kind} checkpoint is {str(checkpoint)!r}; continue from it with: {start} --resume '
-            f'{shlex.quote(str(checkpoint))}{tail}')
+            f'{shlex.quote(str(checkpoint))}{tail}{replaced}')

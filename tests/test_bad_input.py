@@ -49,6 +49,12 @@ def an_earlier_run() -> None:
     write('run/last_checkpoint', str(Path('run/iter_2.pth').resolve()))
 
 
+def a_run_with_later_checkpoints() -> None:
+    a_checkpoint('run/iter_2.pth')
+    a_checkpoint('run/iter_4.pth')
+    write('run/last_checkpoint', str(Path('run/iter_4.pth').resolve()))
+
+
 def another_runs_checkpoint() -> None:
     an_earlier_run()
     a_checkpoint('other/iter_1.pth')
@@ -169,6 +175,9 @@ CLI_CASES = [
     Case('timm-student-without-text-tower', train(*option('model.student.type=TimmEncoder',
                                                          'model.student.arch=test_resnet')),
          ["model.student (TimmEncoder): missing a required argument: 'text_tower'"]),
+    Case('teacher-file-missing', train(*option('model.teachers.1.encoder.pretrained=gone/robust.pt')),
+         ["The teacher 'robust' (model.teachers.1.encoder, pretrained='gone/robust.pt') cannot be built",
+          'Restore the file, or point -o model.teachers.1.encoder.pretrained=<file> at where it is now']),
     Case('optimizer-unknown', train(*option('optim_wrapper.optimizer.type=Adamw')), ["Did you mean 'AdamW'"]),
     # work dir, resume, overwrite, launcher, flags
     Case('work-dir-empty', ['train', TINY, '--work-dir', ''], ['work dir is an empty string']),
@@ -181,6 +190,9 @@ CLI_CASES = [
     Case('resume-missing-file', train('--resume', 'nope.pth'), ["--resume 'nope.pth': no such checkpoint file"]),
     Case('resume-another-run', train('--resume', 'other/iter_1.pth'), ['continues another run'],
          setup=another_runs_checkpoint),
+    Case('resume-an-earlier-iteration', train('--resume', 'run/iter_2.pth'),
+         ["--resume 'run/iter_2.pth' goes back to an earlier iteration", 'later checkpoints iter_4.pth',
+          '--resume alone, or pass --overwrite'], setup=a_run_with_later_checkpoints),
     Case('earlier-run-kept', train(), ['already holds checkpoints of an earlier run', '--resume'], setup=an_earlier_run),
     Case('work-dir-in-use', train(), ['in use by another training run', f'process {os.getpid()}'],
          holding=work_dir_in_use),
@@ -351,7 +363,7 @@ API_CASES = [
     ApiCase('evaluate-out-dir-number', _evaluate(out_dir=5), ['out_dir=5 must be a path']),
     ApiCase('train-work-dir-number', _train(work_dir=7), ['work_dir=7 must be a path']),
     ApiCase('train-overwrite-string', _train(overwrite='yes'), ["overwrite='yes' must be True or False"]),
-    ApiCase('export-checkpoint-number', _export(123, 'open_clip'), ['checkpoint=123 must be a path']),
+    ApiCase('export-checkpoint-number', _export(123, 'open_clip'), ['checkpoint=123 must be a path', 'not an int']),
     ApiCase('merge-folders-string', _merge('ev'), ["folders='ev' must be a list of folders"]),
     ApiCase('merge-folders-number', _merge([3]), ['folders item=3 must be a path']),
     ApiCase('train-resume-int', _train(resume=123), ["resume=123 must be None, 'auto'"]),

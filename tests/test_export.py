@@ -1,8 +1,12 @@
 """`mmtard export`: each format, loaded by open_clip or timm alone, gives mmtard's zero-shot logits."""
+import contextlib
 import errno
 import json
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import open_clip
 import pytest
@@ -283,3 +287,109 @@ def test_a_read_only_folder_is_refused_before_the_work(trained, tmp_path):
         assert result.exit_code == 2 and 'is not writable' in text and 'Traceback' not in result.output, text
     finally:
         folder.chmod(0o755)
+
+
+@contextlib.contextmanager
+def plain_open_clip():
+    """open_clip as a process that never imported mmtard sees it: its own model configs only."""
+    import open_clip.factory as factory
+
+    paths, configs = factory._MODEL_CONFIG_PATHS, factory._MODEL_CONFIGS
+    factory._MODEL_CONFIG_PATHS = [Path(factory.__file__).parent / 'model_configs']
+    factory._MODEL_CONFIGS = {}
+    factory._rescan_model_configs()
+    try:
+        assert ARCH not in open_clip.list_models()
+        yield
+    finally:
+        factory._MODEL_CONFIG_PATHS, factory._MODEL_CONFIGS = paths, configs
+
+
+def run_load_line(line):
+    """The printed load line, run as a user pastes it (open_clip and torch imported, mmtard not)."""
+    namespace = {'open_clip': open_clip, 'torch': torch}
+    with plain_open_clip():
+        exec(line, namespace)
+    return namespace['model'].eval()
+
+
+@pytest.mark.parametrize('fmt, name', [('open_clip', 'student.safetensors'), ('open_clip', 'student.pt'),
+                                       ('vision', 'vision.pt')])
+def test_the_printed_load_line_works_in_open_clip_without_mmtard(trained, start_weights, images, tmp_path, fmt, name):
+    """mmtard-tiny-vit exists only once mmtard is imported: the export writes its model config beside
+    the weights and the line registers it first."""
+    out = tmp_path / name
+    result = export(trained, fmt, out)
+    config = out.with_suffix('.json')
+    assert result.load_with.startswith(f'open_clip.add_model_config({str(config)!r}); model = ')
+    assert json.loads(config.read_text()) == open_clip.get_model_config(ARCH)
+    assert oct(config.stat().st_mode & 0o777) == oct(0o666 & ~umask())
+    if fmt == 'vision':  # the CLIP the student started from is a plain state dict open_clip loads
+        assert f'pretrained={str(start_weights)!r}' in result.load_with
+    model = run_load_line(result.load_with)
+    encoder = OpenCLIPEncoder(ARCH)
+    got = open_clip_logits(model, open_clip.get_tokenizer(ARCH), images, encoder.pixel_mean, encoder.pixel_std)
+    torch.testing.assert_close(got, trained_model_logits(trained, start_weights, images), rtol=1e-5, atol=1e-5)
+
+
+def test_the_hub_folder_loads_in_open_clip_without_mmtard(trained, tmp_path):
+    """The folder's open_clip_config.json holds the model config: no add_model_config needed."""
+    result = export(trained, 'hf-hub', tmp_path / 'hub')
+    assert 'add_model_config' not in result.load_with
+    model = run_load_line(f'model = {result.load_with}')
+    local = open_clip.create_model(f'local-dir:{result.path}')
+    assert all(torch.equal(v, local.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_a_vision_export_never_points_open_clip_at_an_mmtard_checkpoint(trained, tmp_path):
+    """A student started from an earlier stage's iter_N.pth: plain open_clip cannot read that file."""
+    encoder = trained_a_little(OpenCLIPEncoder(ARCH))
+    checkpoint = handmade_checkpoint(tmp_path / 'iter_7.pth', dict(type='OpenCLIPEncoder', arch=ARCH,
+                                                                   pretrained=str(trained)), encoder)
+    result = export(checkpoint, 'vision', tmp_path / 'vision.pt')
+    assert 'pretrained=' not in result.load_with
+    assert f"came from {str(trained)!r}, which plain open_clip cannot load" in result.load_with
+    assert 'export --format open_clip for the full CLIP' in result.load_with
+    model = run_load_line(result.load_with)
+    assert all(torch.equal(model.visual.state_dict()[k], v) for k, v in encoder.model.visual.state_dict().items())
+
+
+def test_an_export_never_replaces_a_model_config_and_leaves_none_when_it_fails(trained, tmp_path, monkeypatch):
+    import mmtard.apis.export
+
+    taken = tmp_path / 'taken.json'
+    taken.write_text('{}')
+    with pytest.raises(RunDirectoryExistsError, match="taken.json' already exists.*Remove it or choose another"):
+        export(trained, 'open_clip', tmp_path / 'taken.safetensors')
+    with pytest.raises(ConfigError, match="'ViT-B-32' is an open_clip architecture"):
+        export(trained, 'open_clip', tmp_path / 'ViT-B-32.safetensors')
+
+    def full_disk(state, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(mmtard.apis.export, '_save_weights', full_disk)
+    with pytest.raises(Exception, match='is full'):
+        export(trained, 'open_clip', tmp_path / 'student.safetensors')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['taken.json'], 'no weights, no model config'
+
+
+def test_temporaries_of_a_killed_export_are_removed_by_the_next(trained, tmp_path):
+    """A kill mid-write leaves `.x.safetensors.<pid>.tmp` (hundreds of MB for a real model)."""
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited
+    left = [tmp_path / f'.x.safetensors.{pid}.tmp', tmp_path / f'.x.json.{pid}.tmp']
+    running = tmp_path / f'.x.safetensors.{os.getppid()}.tmp'  # a live writer's is not touched
+    for path in (*left, running):
+        path.write_bytes(b'half an export')
+    export(trained, 'open_clip', tmp_path / 'x.safetensors')
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(['x.safetensors', 'x.json', running.name])
+
+
+def test_a_vision_line_takes_open_clips_own_ways_to_the_text_tower(start_weights, tmp_path):
+    from mmtard.apis.export_loading import open_clip_loadable, vision_line
+
+    hub = vision_line(OpenCLIPEncoder(ARCH), tmp_path / 'v.pt', 'hf-hub:org/robust')  # open_clip's model name
+    assert hub == f"model = open_clip.create_model('hf-hub:org/robust'); model.visual.load_state_dict(" \
+                  f"torch.load({str(tmp_path / 'v.pt')!r}))"
+    assert open_clip_loadable('ViT-B-32', 'openai') and open_clip_loadable(ARCH, str(start_weights))
+    assert not open_clip_loadable(ARCH, 'hf-hub:org/robust') and not open_clip_loadable(ARCH, 'openai')

@@ -110,5 +110,38 @@ def test_a_random_teacher_that_differs_is_explained_as_such():
     model = MODELS.build(resolve_config(TINY).model)  # teachers with random weights, not built by the run
     recorded = {name: {'config': {'type': 'OpenCLIPEncoder', 'arch': 'mmtard-tiny-vit', 'pretrained': None},
                        'weights_sha256': '0' * 64} for name in ('teachers.clean', 'teachers.robust')}
+    student = {k: v for k, v in model.state_dict().items() if k.startswith('student.')}
     with pytest.raises(CheckpointError, match='names no weight file, and random weights match only when'):
-        load_training_state(model, {'state_dict': {}, 'meta': {TEACHERS_META_KEY: recorded}}, 'ckpt')
+        load_training_state(model, {'state_dict': student, 'meta': {TEACHERS_META_KEY: recorded}}, 'ckpt')
+
+
+def test_a_changed_student_architecture_is_named_before_any_teacher_is_blamed(lean_run, teacher_files, tmp_path):
+    """Another student draws other random numbers, so random-weight teachers built after it differ
+    too: the teachers' checksum must not be blamed for what the student's architecture changed."""
+    other = {**teacher_files, 'robust': tmp_path / 'robust.pt'}
+    state = torch.load(teacher_files['robust'])
+    torch.save({k: v + 1e-3 for k, v in state.items()}, other['robust'])  # a teacher the check would refuse
+    resumed = tmp_path / 'resumed'
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(resumed), '--resume',
+                                      str(lean_run / 'iter_2.pth'), *FAST, *teacher_options(other),
+                                      '-o', 'model.student.arch=mmtard-tiny-rn'])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2, text
+    assert 'does not fit the student architecture this config builds' in text
+    assert "trained the student {'type': 'OpenCLIPEncoder', 'arch': 'mmtard-tiny-vit'}" in text
+    assert 'student.' in text and 'frozen teacher' not in text and 'Traceback' not in text
+    assert not list(resumed.glob('*.pth'))
+
+
+def test_resuming_after_a_teacher_file_was_deleted_names_the_teacher_and_how_to_go_on(lean_run, teacher_files,
+                                                                                      tmp_path):
+    gone = {**teacher_files, 'robust': tmp_path / 'moved' / 'robust.pt'}
+    resumed = tmp_path / 'resumed'
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(resumed), '--resume',
+                                      str(lean_run / 'iter_2.pth'), *FAST, *teacher_options(gone)])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2, text
+    assert f"The teacher 'robust' (model.teachers.1.encoder, pretrained='{gone['robust']}')" in text
+    assert 'does not exist' in text
+    assert 'Restore the file, or point -o model.teachers.1.encoder.pretrained=<file>' in text
+    assert 'Traceback' not in result.output and not list(resumed.glob('*.pth'))

@@ -115,7 +115,8 @@ def test_the_advice_skips_checkpoints_of_diverged_weights_and_never_sends_back_t
     advice = resume_advice(work, 'cfg.py', cfg_options={'train_cfg.max_iters': 8}, extra='--lr-from-config',
                            accept=sane_weights, kind='sane')
     assert f"The newest sane checkpoint is '{work / 'iter_1.pth'}'" in advice
-    assert advice.endswith(f'--resume {work / "iter_1.pth"} -o train_cfg.max_iters=8 --lr-from-config')
+    assert advice.endswith(f'--resume {work / "iter_1.pth"} --overwrite -o train_cfg.max_iters=8 --lr-from-config '
+                           f'(--overwrite: the run saves the later iter_2.pth again, replacing them)')
     (work / 'iter_1.pth').unlink()
     advice = resume_advice(work, 'cfg.py', accept=sane_weights, kind='sane')
     assert 'No sane checkpoint is left' in advice and '--overwrite' in advice and '--resume' not in advice

@@ -50,8 +50,11 @@ def test_a_second_run_does_not_overwrite(trained):
 def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     work = tmp_path / 'resumed'
     shutil.copytree(trained, work)
-    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', str(work / 'iter_2.pth'),
-                                      *FAST, '-o', 'train_cfg.max_iters=6'], catch_exceptions=False)
+    args = ['train', str(TINY), '--work-dir', str(work), '--resume', str(work / 'iter_2.pth'), *FAST,
+            '-o', 'train_cfg.max_iters=6']
+    refused = CliRunner().invoke(cli, args)  # it would save iter_4.pth again over the later one
+    assert refused.exit_code == 2 and 'later checkpoints iter_4.pth' in refused.output
+    result = CliRunner().invoke(cli, [*args, '--overwrite'], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert load(work / 'iter_6.pth')['meta']['iter'] == 6
 

@@ -95,3 +95,26 @@ def test_resume_of_a_copied_work_dir_reads_the_copys_checkpoint(tmp_path):
     (work / 'last_checkpoint').write_text(str(tmp_path / 'gone.pth'))
     with pytest.raises(Exception, match='holds no checkpoint to resume from'):
         prepare_config(str(TINY), work_dir=work, resume='auto')
+
+
+def test_resume_advice_to_an_earlier_checkpoint_adds_overwrite_and_works_when_followed(tmp_path):
+    """Resuming iter_2 saves iter_4 again: the advice says --overwrite, and that command is accepted."""
+    from mmtard.apis.train import check_work_dir
+    from mmtard.errors import RunDirectoryExistsError
+    from mmtard.work_dir import later_checkpoints, resume_advice
+
+    for iteration in (2, 4, 10):
+        torch.save({'meta': {'iter': iteration}}, tmp_path / f'iter_{iteration}.pth')
+        os.utime(tmp_path / f'iter_{iteration}.pth', ns=(iteration * 10**9, iteration * 10**9))
+    (tmp_path / 'iter_12.pth').write_bytes(b'PK cut short')  # incomplete: a save a kill cut short
+    assert later_checkpoints(tmp_path, tmp_path / 'iter_2.pth') == [tmp_path / 'iter_4.pth', tmp_path / 'iter_10.pth']
+    assert later_checkpoints(tmp_path, tmp_path / 'iter_10.pth') == []
+    advice = resume_advice(tmp_path, 'cfg.py', accept=lambda path: path.name == 'iter_2.pth', kind='sane',
+                           cfg_options={'train_cfg.max_iters': 8})
+    assert (f"--resume {tmp_path / 'iter_2.pth'} --overwrite -o train_cfg.max_iters=8 (--overwrite: the run saves "
+            f"the later iter_4.pth, iter_10.pth again, replacing them)") in advice
+    assert '--overwrite' not in resume_advice(tmp_path, 'cfg.py', exclude=[tmp_path / 'iter_12.pth'])
+    check_work_dir(tmp_path, str(tmp_path / 'iter_2.pth'), overwrite=True)  # the advice, followed literally
+    with pytest.raises(RunDirectoryExistsError, match='later checkpoints iter_4.pth, iter_10.pth'):
+        check_work_dir(tmp_path, str(tmp_path / 'iter_2.pth'), overwrite=False)
+    check_work_dir(tmp_path, str(tmp_path / 'iter_10.pth'), overwrite=False)

@@ -24,7 +24,7 @@ from ..evaluation.spec import BenchmarkSpec, benchmark_spec
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
-from ..value_checks import check_flag, check_path, check_text
+from ..value_checks import check_flag, check_path, check_text, type_name
 from ..work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, check_output_dir, default_work_dir, work_dir_lock
 from .eval_flags import EvalFlags
 from .eval_model import command_line_encoder, encoder_source
@@ -182,7 +182,7 @@ def check_arguments(checkpoint: Any, out_dir: Any, preset: Any, model_key: Any, 
     check_flag(overwrite, 'overwrite')
     if flags is not None and not isinstance(flags, EvalFlags):
         raise ConfigError(f'flags={flags!r} must be an EvalFlags (from mmtard.apis.eval_flags import EvalFlags; '
-                          f'flags=EvalFlags(datasets=[...], eps=[...])), not a {type(flags).__name__}.')
+                          f'flags=EvalFlags(datasets=[...], eps=[...])), not {type_name(flags)}.')
     if progress is not None and not isinstance(progress, EvaluationProgress):
         raise ConfigError(f'progress={progress!r} must be an EvaluationProgress (from mmtard.apis.eval_progress import '
                           f'EvaluationProgress; subclass it and override warning, planned, batch or finished), not '

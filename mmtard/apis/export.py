@@ -4,7 +4,8 @@ Robust CLIP encoders are used through open_clip (LLaVA, OpenFlamingo and RobustV
 way), so a student leaves mmtard as open_clip expects it:
 
 * ``open_clip``: the full CLIP state dict (trained image tower + the unchanged text tower), ``.pt``
-  or ``.safetensors``, for ``open_clip.create_model(arch, pretrained=FILE)``;
+  or ``.safetensors``, for ``open_clip.create_model(arch, pretrained=FILE)`` (an architecture open_clip
+  does not ship is registered first from ``<out>.json``: :mod:`.export_loading`);
 * ``vision``: the image tower alone (``model.visual``'s keys), as RobustVLM and the release ship it;
 * ``hf-hub``: a folder in open_clip's hub layout (``open_clip_config.json``,
   ``open_clip_model.safetensors``, ``README.md`` model card), loaded by
@@ -21,17 +22,19 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, List, Mapping, Optional, Sequence, Union
 
 import torch
 
-from ..atomic_files import atomic_folder, check_writable_folder, torch_bytes, write_bytes_atomic, write_error
+from ..atomic_files import (atomic_folder, check_writable_folder, remove_stale_temporaries, torch_bytes,
+                            write_bytes_atomic, write_error)
 from ..checkpoint import StateDict, load_exact
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean
 from ..models.encoders import OpenCLIPEncoder, TimmEncoder
 from ..models.encoders.lora import merged_state_dict
 from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, markdown_table, pretrained_label,
                                   read_results)
+from .export_loading import full_clip_line, model_config_beside, open_clip_model_cfg, vision_line
 from ..trained_student import TrainedStudent, load_trained_student, trained_logit_scale
 from ..value_checks import check_path
 from ..work_dir import check_output_dir
@@ -96,34 +99,21 @@ def _require(student: TrainedStudent, kind: type, fmt: str) -> None:
                           f'{type(student.encoder).__name__}. Use --format {other}.')
 
 
-def open_clip_model_cfg(encoder: OpenCLIPEncoder) -> Dict[str, Any]:
-    """open_clip's model config of the student's architecture, with QuickGELU when it uses it."""
-    import open_clip
-
-    model_cfg = open_clip.get_model_config(encoder.arch)
-    if encoder.quick_gelu:
-        model_cfg['quick_gelu'] = True
-    return model_cfg
-
-
-def _open_clip_call(encoder: OpenCLIPEncoder, pretrained: str) -> str:
-    quick_gelu = ', force_quick_gelu=True' if encoder.quick_gelu else ''
-    return f"open_clip.create_model({encoder.arch!r}, pretrained={pretrained!r}{quick_gelu})"
-
-
 def _text_tower_source(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get('text_pretrained') or cfg.get('pretrained') or "<the CLIP weights the student started from>")
 
 
 def _export_open_clip(student: TrainedStudent, out: Path) -> str:
-    _save_weights(_clip_state(student), out)
-    return _open_clip_call(student.encoder, str(out))
+    with model_config_beside(student.encoder, out):
+        _save_weights(_clip_state(student), out)
+    return full_clip_line(student.encoder, out)
 
 
 def _export_vision(student: TrainedStudent, out: Path) -> str:
-    _save_weights(merged_state_dict(student.encoder.model.visual), out)
-    source = _text_tower_source(student.cfg.model.student)
-    return f"model = {_open_clip_call(student.encoder, source)}; model.visual.load_state_dict(torch.load({str(out)!r}))"
+    with model_config_beside(student.encoder, out):
+        _save_weights(merged_state_dict(student.encoder.model.visual), out)
+    student_cfg = student.cfg.model.student
+    return vision_line(student.encoder, out, student_cfg.get('text_pretrained') or student_cfg.get('pretrained'))
 
 
 def _export_timm(student: TrainedStudent, out: Path) -> str:
@@ -242,6 +232,7 @@ def export(checkpoint: Union[str, os.PathLike], fmt: str, out: Optional[Union[st
                               f'file of a training work dir.')
     target = Path(out) if out is not None else default_out(checkpoint, fmt)
     _check_out(target, fmt)
+    remove_stale_temporaries(target)  # of an export of the same path killed mid-write
     student = load_trained_student(checkpoint)
     kind, write = _EXPORTERS[fmt]
     _require(student, kind, fmt)

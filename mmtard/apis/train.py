@@ -11,14 +11,15 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 import torch
 from mmengine.config import Config
 
+from ..atomic_files import remove_quietly
 from ..component_checks import check_component_values
 from ..config import parse_cfg_options, resolve_config
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
 from ..plugins import ensure_plugins_loaded
 from ..value_checks import check_flag, check_path, check_positive_int
 from ..work_dir import (check_output_dir, default_work_dir, discard_partial_checkpoints, has_complete_checkpoints,
-                        is_complete_checkpoint, latest_checkpoint, remove_incomplete_checkpoints, resume_advice,
-                        resume_checkpoint, work_dir_lock)
+                        is_complete_checkpoint, latest_checkpoint, later_checkpoints, remove_incomplete_checkpoints,
+                        resume_advice, resume_checkpoint, work_dir_lock)
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Variables each launcher sets and mmengine's process-group set-up reads.
@@ -101,6 +102,13 @@ def check_work_dir(run_dir: Path, resume: Optional[str], overwrite: bool) -> Non
                 f"--resume {resume!r} continues another run, but the work dir {str(run_dir)!r} already holds "
                 f"checkpoints of its own, which the resumed run would replace. Give a fresh --work-dir, "
                 f"or pass --overwrite.")
+        later = [] if resume == 'auto' or overwrite else later_checkpoints(run_dir, resume)
+        if later and Path(resume).resolve().parent == run_dir.resolve():
+            raise RunDirectoryExistsError(
+                f"--resume {resume!r} goes back to an earlier iteration, but the work dir {str(run_dir)!r} holds the "
+                f"later checkpoints {', '.join(p.name for p in later)}, which the resumed run would save again, "
+                f"replacing them. Continue from the newest with --resume alone, or pass --overwrite to replace "
+                f"them (copy them elsewhere first to keep them).")
         if resume == 'auto' and resume_checkpoint(run_dir) is None:
             raise CheckpointError(f"--resume: the work dir {str(run_dir)!r} holds no checkpoint to resume "
                                   f"from. Run without --resume, or point --work-dir at the earlier run.")
@@ -171,8 +179,6 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
     ``lr_from_config``: on resume, the config's learning rate (with ``cfg_options``) replaces the
     checkpoint's, the schedule scaled to it (after a divergence: resume with a lower lr).
     """
-    from ..engine.runner import MMTardRunner
-
     ensure_plugins_loaded()
     resume = normalise_resume(resume)
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
@@ -193,11 +199,29 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
             print(f'note: removed {str(path)!r}, left incomplete by an interrupted save.', file=sys.stderr)
         check_work_dir(Path(cfg.work_dir), resume, overwrite)  # again, now that no other run can write there
         init_cpu_process_group(launcher)
-        runner = MMTardRunner.from_cfg(cfg)
+        runner = build_runner(cfg)
         runner.run_options = dict(resolved_options)
         train_with_advice(runner, cfg.work_dir, None if isinstance(config, Config) else str(config), resume,
                           resolved_options)
     return runner
+
+
+def build_runner(cfg: Config) -> Any:
+    """mmengine's Runner for ``cfg``. mmengine creates the run's log folder before it builds the model:
+    when building fails (a teacher file gone, a model that cannot be built), the folders it created are
+    removed, so a refused run leaves the work dir as it was."""
+    from ..engine.runner import MMTardRunner
+
+    work_dir = Path(cfg.work_dir)
+    owner = int(os.environ.get('RANK', 0)) == 0 and work_dir.is_dir()  # the process holding the work dir's lock
+    before = set(work_dir.iterdir()) if owner else set()
+    try:
+        return MMTardRunner.from_cfg(cfg)
+    except BaseException:
+        for path in set(work_dir.iterdir()) - before if owner else ():
+            if path.is_dir():
+                remove_quietly(path)
+        raise
 
 
 def train_with_advice(runner: Any, work_dir: str, config: Optional[str], resume: Optional[str],

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import torch
 
+from ..atomic_files import write_bytes_atomic
 from ..config import load_config
 from ..errors import ConfigError
 from ..evaluation.hashing import fingerprint
@@ -222,8 +223,8 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[st
         start = time.perf_counter()
         train(config, work_dir=work_dir, resume='auto' if has_checkpoints(work_dir) else None, cfg_options=options)
         seconds, origin = time.perf_counter() - start, 'trained'
-    marker.write_text(json.dumps({'seconds': seconds, 'options': options, 'recipe': made_by,
-                                  'shipped': origin == 'shipped'}, indent=2, default=str) + '\n')
+    done = {'seconds': seconds, 'options': options, 'recipe': made_by, 'shipped': origin == 'shipped'}
+    write_bytes_atomic(marker, (json.dumps(done, indent=2, default=str) + '\n').encode())  # a kill never halves it
     return Run(stage, seed, work_dir, checkpoint, config, seconds, origin, made_by)
 
 

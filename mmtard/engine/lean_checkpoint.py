@@ -15,7 +15,7 @@ from typing import Any, Collection, Dict, Iterator, Mapping, Optional
 
 from torch import nn
 
-from ..checkpoint import load_exact
+from ..checkpoint import load_exact, state_mismatch
 from ..errors import CheckpointError
 from ..models.teacher import FrozenTeacher
 
@@ -88,8 +88,42 @@ def load_training_state(model: nn.Module, checkpoint: Mapping[str, Any], source:
     left out are checked against their recorded identity instead (those in ``checked_teachers``,
     default all: evaluating the student does not use them)."""
     recorded = (checkpoint.get('meta') or {}).get(TEACHERS_META_KEY)
+    left_out = tuple(f'{name}.' for name in recorded or ())
+    state = checkpoint.get('state_dict') or {}
+    teachers = (*left_out, *(f'{name}.' for name in frozen_teachers(model)))
+    check_trained_parts(model, state, checkpoint, source, teachers)
     if recorded is not None:
         check_teacher_identities(model, recorded, source, checked_teachers)
-    left_out = tuple(f'{name}.' for name in recorded or ())
-    load_exact(model, checkpoint.get('state_dict') or {}, source, may_be_missing=lambda key: key.startswith(left_out),
+    load_exact(model, state, source, may_be_missing=lambda key: key.startswith(left_out),
                hint='To start a student from other weights, set model.student.pretrained=<file> instead.')
+
+
+def _trained_student(checkpoint: Mapping[str, Any]) -> str:
+    """A sentence naming the student the checkpoint's run trained, in short (type, arch, LoRA)."""
+    from mmengine.config import Config
+
+    try:
+        student = Config.fromstring((checkpoint.get('meta') or {})['cfg'], file_format='.py').model.student
+    except Exception:  # no or unparsable config text: an older or hand-made checkpoint
+        return 'It records no training config.'
+    shown = {key: student[key] for key in ('type', 'arch', 'lora', 'quick_gelu') if key in student}
+    if isinstance(student.get('text_tower'), Mapping):
+        shown['text_tower.arch'] = student['text_tower'].get('arch')
+    return f'The run that wrote it trained the student {shown!r}.'
+
+
+def check_trained_parts(model: nn.Module, state: Mapping[str, Any], checkpoint: Mapping[str, Any], source: str,
+                        teachers: tuple) -> None:
+    """Refuse a checkpoint whose trained parts (all but the ``teachers`` prefixes: the student above all)
+    have other keys or shapes than the model's, before the teachers are checked: a changed student
+    architecture changes the random draws that build random-weight teachers too, and their checksum
+    would be blamed for it."""
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith(teachers)}
+    mismatch = state_mismatch({k: v for k, v in state.items() if not k.startswith(teachers)}, expected)
+    if mismatch is None:
+        return
+    differs = 'student architecture' if 'student.' in mismatch else 'model'
+    raise CheckpointError(
+        f'{source} does not fit the {differs} this config builds: {mismatch}. {_trained_student(checkpoint)} Use '
+        f'the config and -o options of that run, or start a new run (another --work-dir, without --resume); to '
+        f'start a student from these weights instead, set model.student.pretrained=<file>.')

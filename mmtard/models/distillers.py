@@ -1,6 +1,7 @@
 """Adversarial distillation from one or more frozen teachers: MMT-ARD and its single-teacher baseline."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -8,7 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from ..attacks.objectives import KLToTarget
-from ..errors import ConfigError, did_you_mean
+from ..checkpoint import is_weight_file_path
+from ..errors import CheckpointError, ConfigError, did_you_mean
 from ..losses import kl_per_class, kl_per_sample
 from ..registry import ATTACKS, MODELS, TEACHERS, WEIGHTINGS
 from ..weighting import TeacherTerm
@@ -57,6 +59,22 @@ def parse_teacher_specs(teachers: Sequence[dict]) -> List[TeacherSpec]:
     return specs
 
 
+def build_teacher(entry: dict, key: str) -> FrozenTeacher:
+    """The frozen teacher of a ``teachers`` entry; weights that cannot be read are named with the
+    teacher and its config ``key``: a resumed run rebuilds its teachers from the config's files, and
+    one deleted or moved since must be restored, or the config pointed at it."""
+    try:
+        encoder = TEACHERS.build(entry['encoder'])
+    except CheckpointError as err:
+        pretrained = entry['encoder'].get('pretrained')
+        advice = (f" Restore the file, or point -o {key}.pretrained=<file> at where it is now (a resumed run "
+                  f"checks, by checksum, that it is the teacher the run was trained with)."
+                  if is_weight_file_path(pretrained) and not os.path.isfile(pretrained) else '')
+        raise CheckpointError(f"The teacher {entry['name']!r} ({key}, pretrained={pretrained!r}) cannot be built: "
+                              f"{err}{advice}") from None
+    return FrozenTeacher(encoder, precision=entry.get('precision', 'fp32'), config=entry['encoder'])
+
+
 @MODELS.register_module()
 class MMTARD(ZeroShotModel):
     """Multi-teacher adversarial robust distillation (MMT-ARD).
@@ -92,15 +110,17 @@ class MMTARD(ZeroShotModel):
             raise ConfigError(f'attack_target {attack_target!r} is not one of the teachers '
                               f'{[s.name for s in self.specs]}.{did_you_mean(attack_target, [s.name for s in self.specs])}')
         self.attack_target = attack_target
-        self.teachers = nn.ModuleDict({
-            entry['name']: FrozenTeacher(TEACHERS.build(entry['encoder']), precision=entry.get('precision', 'fp32'),
-                                         config=entry['encoder'])
-            for entry in teachers})
+        self.teachers = nn.ModuleDict({entry['name']: build_teacher(entry, self.teacher_config_key(index))
+                                       for index, entry in enumerate(teachers)})
         self.weighting = WEIGHTINGS.build(weighting or dict(type='ReferenceCosineWeighting'))
         self.attack = ATTACKS.build(attack or dict(type='PGD', eps=4, steps=10, step_size=1, momentum=0.9))
         self.cache_clean_teacher_outputs = cache_clean_teacher_outputs
         self.val_teacher_transfer = val_teacher_transfer
         self._clean_cache = {s.name: TeacherEmbeddingCache() for s in self.specs}
+
+    def teacher_config_key(self, index: int) -> str:
+        """The config key of teacher ``index``'s encoder, as ``-o`` sets it."""
+        return f'model.teachers.{index}.encoder'
 
     def text_towers(self) -> Dict[str, nn.Module]:
         return {'student': self.student, **{name: teacher for name, teacher in self.teachers.items()}}
@@ -211,3 +231,6 @@ class SingleTeacherARD(MMTARD):
                                                  student_input='adv')],
                          weighting=dict(type='FixedWeighting', weights={'robust': 1.0}), attack=attack,
                          attack_target='robust', **kwargs)
+
+    def teacher_config_key(self, index: int) -> str:
+        return 'model.teacher'

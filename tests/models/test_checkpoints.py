@@ -6,7 +6,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 
 from mmtard.errors import CheckpointError, ConfigError
-from mmtard.checkpoint import WRAPPER_PREFIXES, load_state_dict_file, read_checkpoint, strip_prefixes
+from mmtard.checkpoint import (WRAPPER_PREFIXES, is_weight_file_path, load_state_dict_file, read_checkpoint,
+                               state_mismatch, strip_prefixes)
 from mmtard.models.encoders import OpenCLIPEncoder, TimmEncoder
 from mmtard.models.teacher import FrozenTeacher
 
@@ -207,6 +208,48 @@ def test_weights_of_something_else_are_not_mistaken_for_a_vision_only_tower(tmp_
     with pytest.raises(CheckpointError, match="fit neither a full CLIP nor a vision-only") as err:
         OpenCLIPEncoder(TINY_VIT, pretrained=str(path))
     assert 'backbone.conv.weight' in str(err.value)
+
+
+@pytest.mark.parametrize('arch, file_keys', [(TINY_VIT, 'bn1, fc, layer1, layer2, layer3 (and 1 more)'),
+                                             ('mmtard-tiny-rn', 'fc, layer1, layer2, layer3, layer4')])
+def test_a_resnet_18_state_dict_is_not_taken_for_a_vision_only_clip_tower(tmp_path, arch, file_keys):
+    """ResNet-18 shares conv1/bn1/layer1 names with CLIP's image towers (all of them, for a ModifiedResNet)."""
+    path = tmp_path / 'resnet18.pt'
+    torch.save(timm.create_model('resnet18').state_dict(), path)
+    with pytest.raises(CheckpointError, match='fit neither a full CLIP nor a vision-only image tower') as err:
+        OpenCLIPEncoder(arch, pretrained=str(path))
+    message = str(err.value)
+    assert 'FARE/TeCoA' not in message and 'text_pretrained' not in message
+    assert f"the file's other keys start with {file_keys}, the model's with" in message
+
+
+def test_state_mismatch_names_each_kind_of_difference_and_what_the_keys_look_like():
+    state = {'a': torch.zeros(2), 'c.x': torch.zeros(1)}
+    expected = {'a': torch.zeros(3), 'b.y': torch.zeros(1)}
+    assert state_mismatch(state, expected) == (
+        "1 wrong shape: a (file (2,), model (3,)); 1 missing: b.y; 1 unexpected: c.x. Only 0 of the model's 2 "
+        "weights are in the file with their shape: the file's other keys start with c, the model's with b")
+    assert state_mismatch(expected, expected) is None
+    assert state_mismatch({'a': torch.zeros(3)}, expected, may_be_missing=lambda key: key == 'b.y') is None
+
+
+@pytest.mark.parametrize('name, content, match', [
+    ('weights.pt', 'version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 9\n',
+     "is a text file, not a torch file of weights: it begins 'version https://git-lfs.*git lfs pull"),
+    ('weights.safetensors', "_base_ = ['tiny.py']\n", "is a text file.*it begins \"_base_ = \\['tiny.py'\\]\""),
+])
+def test_a_text_file_given_as_weights_is_named_as_such(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(CheckpointError, match=match):
+        read_checkpoint(str(path))
+
+
+@pytest.mark.parametrize('value, is_file', [('openai', False), ('laion2b_s34b_b79k', False), ('hf-hub:org/name', False),
+                                            ('teacher.pt', True), ('weights.safetensors', True), ('runs/x', True),
+                                            (None, False)])
+def test_a_pretrained_value_names_a_file_or_a_tag(value, is_file):
+    assert is_weight_file_path(value) is is_file
 
 
 def test_strip_prefixes_removes_only_prefixes_every_key_shares_as_often_as_they_nest():

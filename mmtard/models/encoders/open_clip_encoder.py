@@ -24,7 +24,8 @@ from mmtard.errors import CheckpointError, ConfigError, did_you_mean
 from mmtard.registry import STUDENTS, TEACHERS
 
 from .base import ImageTextEncoder
-from ...checkpoint import WRAPPER_PREFIXES, StateDict, load_exact, load_state_dict_file, strip_prefixes
+from ...checkpoint import (WRAPPER_PREFIXES, StateDict, is_weight_file_path, load_exact, load_state_dict_file,
+                           state_mismatch, strip_prefixes)
 from ...hub import HUB_PREFIX, WEIGHT_FILES, hub_file
 from ..precision import precision_dtype
 from .lora import apply_lora, is_lora_key
@@ -75,7 +76,7 @@ def _resolve_weights(arch: str, pretrained: str) -> Tuple[str, Dict[str, Any]]:
     if tag_cfg:
         return _download(lambda: open_clip_pretrained.download_pretrained(tag_cfg),
                          f'for open_clip tag {arch!r} + {pretrained!r}'), tag_cfg
-    if os.sep in pretrained or pretrained.endswith(('.pt', '.pth', '.bin', '.ckpt', '.safetensors')):
+    if is_weight_file_path(pretrained):
         raise CheckpointError(f'Checkpoint file {pretrained!r} does not exist (pretrained= of {arch!r}).')
     tags = open_clip_pretrained.list_pretrained_tags_by_model(arch)
     raise CheckpointError(
@@ -111,12 +112,20 @@ def load_open_clip_weights(model: nn.Module, path: str, source: str, prefix: Opt
     """Load a weight file (and, for a vision-only one, a text-tower file) into an open_clip model exactly."""
     vision, text = _split_vision(strip_prefixes(load_state_dict_file(path, prefix=prefix), WRAPPER_PREFIXES))
     described = f'{source} weights {path!r}'
+    has_lora_weights = any(is_lora_key(k) for k in vision)
+    lora_hint = ('The file holds LoRA adapters: build the encoder with the same lora=dict(...).'
+                 if has_lora_weights else '')
+
+    def may_lack(key: str) -> bool:  # fresh adapters on top of base weights
+        return is_lora_key(key) and not has_lora_weights
+
     if not text:
-        if not set(vision) & set(model.visual.state_dict()):
+        mismatch = state_mismatch(vision, model.visual.state_dict(), may_lack)
+        if mismatch is not None:  # before calling it an image tower: a ResNet-18 has conv1 and bn1 too
             raise CheckpointError(
-                f'{described} fit neither a full CLIP nor a vision-only image tower of this architecture: '
-                f'none of its keys (first: {sorted(vision)[:5]}) is a parameter of the model. Check that the '
-                f'file holds CLIP weights for this arch.')
+                f'{described} fit neither a full CLIP nor a vision-only image tower of this architecture (the '
+                f'file has no `visual.` keys): {mismatch}. Check that the file holds CLIP weights for this arch.'
+                f'{" " + lora_hint if lora_hint else ""}')
         if text_path is None:
             raise CheckpointError(
                 f'{described} hold only an image tower (vision-only, FARE/TeCoA style), so the text tower '
@@ -131,12 +140,8 @@ def load_open_clip_weights(model: nn.Module, path: str, source: str, prefix: Opt
                           f'vision-only checkpoints. Remove one of the two.')
     else:
         described_text = described
-    has_lora_weights = any(is_lora_key(k) for k in vision)
-    lora_hint = ('The file holds LoRA adapters: build the encoder with the same lora=dict(...).'
-                 if has_lora_weights else '')
     _load_text_part(model, text, described_text)
-    load_exact(model.visual, vision, f'{described} (image tower)', hint=lora_hint,
-               may_be_missing=lambda k: is_lora_key(k) and not has_lora_weights)
+    load_exact(model.visual, vision, f'{described} (image tower)', hint=lora_hint, may_be_missing=may_lack)
 
 
 def create_open_clip(arch: str, pretrained: Optional[str] = None, prefix: Optional[str] = None,
