@@ -111,3 +111,14 @@ def test_single_teacher_ard_shows_its_options_to_the_config_check():
         check_component_options(dict(model={**model, 'val_teacher_transfr': True}))
     with pytest.raises(ConfigError, match="no option 'weighting'"):  # fixed: MMTARD chooses it
         check_component_options(dict(model={**model, 'weighting': dict(type='FixedWeighting')}))
+
+
+def test_the_command_line_completes_names_from_the_registries(isolated_registries):
+    from mmtard.cli.eval import eval_command
+
+    ATTACKS.register_module(module=OneStep)
+    params = {param.name: param for param in eval_command.params}
+    ctx = eval_command.make_context('eval', [], resilient_parsing=True)
+    assert [item.value for item in params['attack'].shell_complete(ctx, '')] == [
+        'autoattack', 'autoattack-standard', 'apgd-ce', 'pgd', 'one-step']
+    assert [item.value for item in params['preset'].shell_complete(ctx, 'p')] == ['paper']

@@ -2,7 +2,7 @@
 CLIP_benchmark / open_clip style flags instead of one, or both (flags override the config)."""
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import click
 
@@ -32,6 +32,21 @@ class ManyValuesOption(click.Option):
             option.process = process
 
 
+def _attack_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    """Shell completion of --attack: the registered attacks' command-line names, plugins' included
+    (looked up only when asked, so that `--help` imports no torch)."""
+    from ..apis.eval_flags import command_line_attacks
+
+    return [name for name in command_line_attacks() if name.startswith(incomplete)]
+
+
+def _preset_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    """Shell completion of --preset: the presets of :mod:`mmtard.evaluation.spec` and their aliases."""
+    from ..evaluation.spec import PRESET_ALIASES, PRESETS
+
+    return [name for name in (*PRESETS, *PRESET_ALIASES) if name.startswith(incomplete)]
+
+
 @click.command('eval')
 @click.argument('config', type=click.Path(dir_okay=False), required=False)
 @click.option('--model', default=None, metavar='NAME|hf-hub:ID|local-dir:DIR|ZOO',
@@ -54,7 +69,7 @@ class ManyValuesOption(click.Option):
               help='Folder holding the benchmark datasets by name.')
 @click.option('--eps', cls=ManyValuesOption, type=float, metavar='EPS ...',
               help='Linf radii in 1/255 units, e.g. --eps 1 2 4.')
-@click.option('--attack', default=None, metavar='NAME',
+@click.option('--attack', default=None, metavar='NAME', shell_complete=_attack_names,
               help='An attack by its command-line name (`mmtard list attacks` shows every attack\'s), e.g. '
                    'autoattack: APGD-CE (5 restarts) + APGD-T (9 targets), the robust-CLIP standard.')
 @click.option('--n-iter', type=click.IntRange(min=1), default=None,
@@ -75,7 +90,7 @@ class ManyValuesOption(click.Option):
 @click.option('--out', type=click.Path(file_okay=False), default=None,
               help='Output folder (default: <work_dir>/eval/<checkpoint>_<model key>_<preset>, without a config '
                    'work_dirs/eval/<model>_<pretrained>_<preset>); an unfinished evaluation there is resumed.')
-@click.option('--preset', default=None, metavar='NAME',
+@click.option('--preset', default=None, metavar='NAME', shell_complete=_preset_names,
               help="Sample budgets and eps: 'quick' (256 clean / 64 robust, eps 2) or 'mmt-ard-release' (alias "
                    "'paper': what the MMT-ARD release ran: full split / 1000 robust, ImageNet 5000 / 5000, eps 1, 2, "
                    '4); overrides the config; --eps / --n-clean / --n-robust override it.')
