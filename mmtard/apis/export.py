@@ -143,7 +143,7 @@ def _text_tower_source(cfg: Mapping[str, Any]) -> str:
 
 @EXPORTERS.register_module(name='open_clip')
 class OpenCLIPExporter(Exporter):
-    """The full CLIP state dict, for ``open_clip.create_model(arch, pretrained=FILE)``."""
+    """The full CLIP state dict, for open_clip.create_model(arch, pretrained=FILE)."""
 
     encoder = OpenCLIPEncoder
 
@@ -154,7 +154,7 @@ class OpenCLIPExporter(Exporter):
 
 @EXPORTERS.register_module(name='vision')
 class VisionExporter(Exporter):
-    """The image tower alone (``model.visual``), as RobustVLM and the release ship it."""
+    """The image tower alone (model.visual), as RobustVLM and the release ship it."""
 
     encoder = OpenCLIPEncoder
     suffix = '.pt'
@@ -256,7 +256,7 @@ def model_card(student: TrainedStudent, name: str, load_with: str,
 
 @EXPORTERS.register_module(name='hf-hub')
 class HubFolderExporter(Exporter):
-    """A folder in open_clip's hub layout (config, weights, model card), for ``'local-dir:FOLDER'``."""
+    """A folder in open_clip's hub layout (config, weights, model card), for 'local-dir:FOLDER'."""
 
     encoder = OpenCLIPEncoder
     suffix = ''

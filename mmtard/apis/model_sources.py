@@ -65,8 +65,10 @@ class OpenCLIPSource(EncoderSource):
 
 @MODEL_SOURCES.register_module(name='timm')
 class TimmSource(EncoderSource):
-    """timm image backbones (resnet50, convnext_tiny, ...), paired with an open_clip ``--text-tower``;
-    ``--pretrained timm`` takes timm's own weights."""
+    """timm image backbones (resnet50, convnext_tiny, ...), paired with an open_clip --text-tower.
+
+    ``--pretrained timm`` takes timm's own weights.
+    """
 
     def handles(self, model: str) -> bool:
         import timm
