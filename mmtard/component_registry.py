@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from mmengine.registry import Registry
 
@@ -111,6 +111,13 @@ class MMTardRegistry(Registry):
         self.import_from_location()
         name = self.split_scope_key(key)[1]
         return next((r.module_dict[name] for r in self._lineage() if name in r.module_dict), None)
+
+    def registered(self) -> Dict[str, Any]:
+        """Every component of this registry (not of its parents) by name, in registration order:
+        built-ins first, then plugins' (registries whose components are asked in turn rely on it)."""
+        ensure_plugins_loaded()
+        self.import_from_location()
+        return dict(self.module_dict)
 
     def _unknown_message(self, key: str) -> str:
         msg = (f"{key!r} is not registered in the {self.name!r} registry.{did_you_mean(key, self._all_names())} "

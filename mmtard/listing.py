@@ -47,6 +47,10 @@ def list_components(registry: Optional[str] = None) -> List[ComponentInfo]:
         reg = PUBLIC_REGISTRIES[short]
         for name in sorted(reg.module_dict):
             obj = reg.module_dict[name]
-            rows.append(ComponentInfo(short, name, reg.owner(name), _summary(obj),
+            description = _summary(obj)
+            picked_by = list(getattr(obj, 'command_line_names', None) or ())  # an attack's `mmtard eval --attack` names
+            if picked_by:
+                description += f" (--attack {', '.join(picked_by)})"
+            rows.append(ComponentInfo(short, name, reg.owner(name), description,
                                       f'{obj.__module__}.{getattr(obj, "__qualname__", name)}'))
     return rows

@@ -3,8 +3,9 @@
 mmengine's roots are re-declared as children in scope ``mmtard`` (so mmengine's Runner finds our
 models, datasets, metrics and hooks), following mmpretrain.  mmengine allows one child per parent
 per scope, so the method's own component kinds (teachers, students, attacks, weightings) are
-parentless registries. What these registries add to mmengine's (owners, clashes, did-you-mean,
-lazy plugin loading) is :class:`~mmtard.component_registry.MMTardRegistry`.
+parentless registries, as are the export formats and the model families `mmtard eval --model` names.
+What these registries add to mmengine's (owners, clashes, did-you-mean, lazy plugin loading) is
+:class:`~mmtard.component_registry.MMTardRegistry`.
 """
 from __future__ import annotations
 
@@ -74,14 +75,23 @@ WEIGHTINGS = MMTardRegistry('weighting', locations=['mmtard.weighting'], listed_
 EVAL_TASKS = MMTardRegistry('evaluation task', locations=['mmtard.evaluation'], listed_as='tasks',
                             description='how a benchmark scores a dataset clean and under attack (by name in '
                                         'evaluation.datasets[i].task)')
+# Where a trained or named model leaves or enters mmtard: one entry per format / family, so a plugin
+# encoder brings its own (docs/interfaces.md, "A student backbone family").
+EXPORTERS = MMTardRegistry('exporter', locations=['mmtard.apis.export'], listed_as='exporters',
+                           description='formats `mmtard export --format` writes a trained student in, each for '
+                                       'one encoder class')
+MODEL_SOURCES = MMTardRegistry('model source', locations=['mmtard.apis.model_sources'], listed_as='model-sources',
+                               description='families of models `mmtard eval --model NAME` names, asked in turn '
+                                           '(built-ins first)')
 
 #: Every registry above (for finding a component whose registry a config leaves implicit).
 ALL_REGISTRIES: Tuple[MMTardRegistry, ...] = (
     MODELS, DATASETS, TRANSFORMS, DATA_SAMPLERS, METRICS, EVALUATOR, HOOKS, LOOPS, LOG_PROCESSORS, VISUALIZERS,
     VISBACKENDS, FUNCTIONS, MODEL_WRAPPERS, OPTIMIZERS, OPTIM_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS,
-    TEACHERS, STUDENTS, ATTACKS, WEIGHTINGS, EVAL_TASKS)
+    TEACHERS, STUDENTS, ATTACKS, WEIGHTINGS, EVAL_TASKS, EXPORTERS, MODEL_SOURCES)
 
 #: Registries `mmtard list` shows, by the short name users type, in the order it shows them.
 PUBLIC_REGISTRIES: Dict[str, MMTardRegistry] = {
     registry.listed_as: registry for registry in
-    (MODELS, TEACHERS, STUDENTS, ATTACKS, WEIGHTINGS, DATASETS, TRANSFORMS, METRICS, HOOKS, LOOPS, EVAL_TASKS)}
+    (MODELS, TEACHERS, STUDENTS, ATTACKS, WEIGHTINGS, DATASETS, TRANSFORMS, METRICS, HOOKS, LOOPS, EVAL_TASKS,
+     EXPORTERS, MODEL_SOURCES)}

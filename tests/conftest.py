@@ -38,3 +38,23 @@ def isolated_registries(monkeypatch):
     plugins._owners.clear()
     plugins._owners.update(saved_owners)
     plugins.forget_loaded_plugins()
+
+
+@pytest.fixture(scope='session')
+def installed_mmtard(tmp_path_factory):
+    """mmtard installed from the repository as pip installs it (non-editable, only what the package
+    ships), into a folder of its own: ``env`` runs ``python -m mmtard`` on that copy (its dependencies
+    are this environment's). Offline and once per session."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    repo, site = Path(__file__).resolve().parents[1], tmp_path_factory.mktemp('site')
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-build-isolation',
+                    '--target', str(site), str(repo)], check=True)
+    env = {**os.environ, 'PYTHONPATH': str(site)}
+    where = subprocess.run([sys.executable, '-c', 'import mmtard; print(mmtard.__file__)'], cwd=site.parent, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where).is_relative_to(site), f'the installed copy must run, not the repository ({where})'
+    return SimpleNamespace(site=site, env=env)

@@ -23,16 +23,3 @@ def test_help_imports_no_heavy_library(args):
                          check=True).stdout.strip()
     assert out == '', f'`mmtard {" ".join(args)}` imported {out}'
 
-
-def test_eval_presets_spelt_out_for_help_match_the_spec():
-    from mmtard.cli.eval import PRESET_NAMES
-    from mmtard.evaluation.spec import PRESET_ALIASES, PRESETS
-
-    assert list(PRESET_NAMES) == [*PRESETS, *PRESET_ALIASES]
-
-
-def test_eval_attacks_spelt_out_for_help_match_the_flags():
-    from mmtard.apis.eval_flags import ATTACKS
-    from mmtard.cli.eval import ATTACK_NAMES
-
-    assert list(ATTACK_NAMES) == list(ATTACKS)

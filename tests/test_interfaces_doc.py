@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmtard.registry import ATTACKS, DATASETS, STUDENTS, TEACHERS, WEIGHTINGS
+from mmtard.errors import ConfigError
+from mmtard.registry import ATTACKS, DATASETS, EXPORTERS, STUDENTS, TEACHERS, WEIGHTINGS
 
 DOC = Path(__file__).resolve().parents[1] / 'docs' / 'interfaces.md'
 TINY_VIT = 'mmtard-tiny-vit'
@@ -62,6 +63,9 @@ def test_attack_example(example, norm):
     assert ce(classifier(adv), labels, reduction='none').ge(ce(classifier(images), labels, reduction='none')).all()
     result = attack.evaluate(classifier, images, labels)
     assert result.robust.shape == (6,) and not (result.robust & ~result.clean).any()
+    from mmtard.apis.eval_flags import command_line_attacks
+
+    assert command_line_attacks()['fgsm'] == {'type': 'FGSM'}  # `mmtard eval --attack fgsm`
 
 
 def test_dataset_example(example):

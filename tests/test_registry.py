@@ -114,4 +114,4 @@ def test_all_registries_lists_every_declared_registry():
 
     declared = [value for value in vars(registry).values() if isinstance(value, MMTardRegistry)]
     assert {id(r) for r in registry.ALL_REGISTRIES} == {id(r) for r in declared}
-    assert len(registry.ALL_REGISTRIES) == len(declared) == 22
+    assert len(registry.ALL_REGISTRIES) == len(declared) == 24

@@ -9,20 +9,25 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..component_checks import check_component_options
-from ..errors import ConfigError
+from ..errors import ComponentNameClash, ConfigError, did_you_mean
 from ..evaluation.dataset_names import CONFIG_DATA_ROOT, dataset_entries, template_option
+from ..registry import ATTACKS
 from ..value_checks import check_path, check_positive_int, check_positive_number, check_text
 
-#: ``--attack`` choices -> ``evaluation.attack``. 'autoattack' is the robust-CLIP literature's (and
-#: the MMT-ARD release's) AutoAttack 'custom': APGD-CE (5 restarts) + APGD-T (9 targets).
-ATTACKS = {
-    'autoattack': dict(type='AutoAttack', version='custom'),
-    'autoattack-standard': dict(type='AutoAttack', version='standard'),
-    'apgd-ce': dict(type='AutoAttack', version='apgd-ce'),
-    'pgd': dict(type='PGD'),
-}
-#: The option of each attack type that ``--n-iter`` sets.
-_ITERATIONS_KEY = {'AutoAttack': 'n_iter', 'APGD': 'n_iter', 'PGD': 'steps'}
+
+def command_line_attacks() -> Dict[str, Dict[str, Any]]:
+    """``--attack`` NAME -> its ``evaluation.attack`` config, from the ``command_line_names`` of every
+    registered attack (built-ins first, then plugins')."""
+    names: Dict[str, Dict[str, Any]] = {}
+    for kind, attack in ATTACKS.registered().items():
+        for name, options in getattr(attack, 'command_line_names', {}).items():
+            if name in names:
+                raise ComponentNameClash(
+                    f"--attack {name!r} is claimed by the attacks {names[name]['type']!r} (distribution "
+                    f"{ATTACKS.owner(names[name]['type'])!r}) and {kind!r} (distribution {ATTACKS.owner(kind)!r}). "
+                    f"Rename it in one of their command_line_names, or uninstall one of the distributions.")
+            names[name] = {'type': kind, **options}
+    return names
 
 
 @dataclass
@@ -110,16 +115,20 @@ class EvalFlags:
         if self.logit_scale is not None:
             result['logit_scale'] = self.logit_scale
         if self.attack is not None:
-            if self.attack not in ATTACKS:
-                raise ConfigError(f'--attack {self.attack!r}: choose one of {", ".join(ATTACKS)}.')
-            result['attack'] = {**ATTACKS[self.attack], **attack_options}  # -o tunes the attack --attack picks
+            choices = command_line_attacks()
+            if self.attack not in choices:
+                raise ConfigError(f'--attack {self.attack!r} names no registered attack.'
+                                  f'{did_you_mean(self.attack, choices)} Choose one of {", ".join(choices)} '
+                                  f'(`mmtard list attacks` shows which attack each name picks).')
+            result['attack'] = {**choices[self.attack], **attack_options}  # -o tunes the attack --attack picks
             check_component_options(result['attack'], 'evaluation.attack')
         if self.n_iter is not None:
             attack = dict(result.get('attack') or DEFAULTS['attack'])
-            key = _ITERATIONS_KEY.get(attack.get('type'))
+            kind = attack.get('type', DEFAULTS['attack']['type'])  # options without a type tune the default
+            key = getattr(ATTACKS.get(kind) if isinstance(kind, str) else kind, 'iterations_option', None)
             if key is None:
-                raise ConfigError(f"--n-iter: the attack {attack.get('type')!r} has no known iteration option; set "
-                                  f"it with -o evaluation.attack.<option>=N.")
+                raise ConfigError(f"--n-iter: the attack {kind!r} declares no iteration option (iterations_option); "
+                                  f"set its budget with -o evaluation.attack.<option>=N.")
             attack[key] = self.n_iter
             result['attack'] = attack
         return result, preset

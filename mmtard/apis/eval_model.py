@@ -1,5 +1,6 @@
 """Which encoder `mmtard eval` evaluates when the command line names it, in open_clip's terms:
-``--model ARCH --pretrained TAG|FILE|hf-hub:ID``, for open_clip architectures and timm backbones, or
+``--model NAME --pretrained TAG|FILE|hf-hub:ID``, for a model of any registered source (open_clip
+architectures, timm backbones, a plugin's family: :mod:`.model_sources`), a zoo name, or
 ``--model hf-hub:ORG/NAME`` / ``local-dir:FOLDER``: an open_clip hub folder, which names both.
 
 ``FILE`` may be a checkpoint written by `mmtard train` (its own training config rebuilds the student
@@ -10,49 +11,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Mapping, Optional
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError
 from ..evaluation.results import ModelSource, model_source
 from ..hub import is_folder_model
 from ..models.encoders.base import ImageTextEncoder
 from ..models.encoders.folder_model import resolve_folder_model
 from ..zoo import ZooModel, is_zoo_name, zoo_model, zoo_weights_needed
-
-#: ``--pretrained`` value that asks timm for its own pretrained backbone weights.
-TIMM_PRETRAINED = 'timm'
+from .model_sources import encoder_config
 
 
 def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None, model_key: str = '') -> ModelSource:
     """The :class:`ModelSource` of an encoder config (``checkpoint``: the mmtard checkpoint loaded over it)."""
     return model_source(str(cfg.get('arch', cfg.get('type', ''))), checkpoint or cfg.get('pretrained'), model_key)
-
-
-def encoder_config(model: str, pretrained: Optional[str], text_tower: Optional[str] = None,
-                   text_pretrained: Optional[str] = None) -> Dict[str, Any]:
-    """The STUDENTS config of ``--model`` with ``--pretrained``: open_clip architectures first, then timm
-    backbones (which need an open_clip ``--text-tower`` for their zero-shot head)."""
-    import open_clip
-    import timm
-
-    if model in open_clip.list_models():
-        if text_tower is not None:
-            raise ConfigError(f'--text-tower pairs a timm backbone with an open_clip text tower; {model!r} is an '
-                              f'open_clip CLIP with its own. Drop --text-tower.')
-        return dict(type='OpenCLIPEncoder', arch=model, pretrained=pretrained)
-    if timm.is_model(model):
-        if text_tower is None:
-            raise ConfigError(f'{model!r} is a timm image backbone: zero-shot evaluation needs a text tower to pair '
-                              f'it with. Pass --text-tower ARCH (an open_clip architecture, e.g. ViT-B-32) and '
-                              f'--text-pretrained TAG|FILE, as the model was trained with; or give --pretrained the '
-                              f'mmtard checkpoint, which records both.')
-        weights: Any = True if pretrained == TIMM_PRETRAINED else pretrained
-        return dict(type='TimmEncoder', arch=model, pretrained=weights,
-                    text_tower=dict(arch=text_tower, pretrained=text_pretrained))
-    names = open_clip.list_models()
-    raise ConfigError(f'--model {model!r} is neither an open_clip architecture nor a timm model.'
-                      f'{did_you_mean(model, names)} `python -c "import open_clip; print(open_clip.list_models())"` '
-                      f'lists the open_clip ones; weight tags go in --pretrained.')
 
 
 def _architecture(encoder_cfg: Mapping[str, Any]) -> str:
@@ -107,4 +79,4 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
     else:
         cfg = encoder_config(model, pretrained, text_tower, text_pretrained)
     encoder = STUDENTS.build(cfg)
-    return encoder, model_source(_architecture(cfg), pretrained)
+    return encoder, model_source(model or _architecture(cfg), pretrained)

@@ -14,6 +14,9 @@ way), so a student leaves mmtard as open_clip expects it:
   classifier, for ``timm.create_model(arch, num_classes=D, pretrained_cfg_overlay=dict(file=FILE, ...))``.
 
 LoRA adapters are folded into the weights, so every export loads into the plain architecture.
+
+Each format is an :class:`Exporter` in the ``EXPORTERS`` registry, declaring the encoder class it
+exports: a plugin encoder registers its own format beside it (docs/interfaces.md).
 """
 from __future__ import annotations
 
@@ -30,19 +33,17 @@ from ..atomic_files import (atomic_folder, check_writable_folder, remove_stale_t
                             write_bytes_atomic, write_error)
 from ..checkpoint import StateDict, load_exact
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, did_you_mean
-from ..models.encoders import OpenCLIPEncoder, TimmEncoder
+from ..models.encoders import ImageTextEncoder, OpenCLIPEncoder, TimmEncoder
 from ..models.encoders.lora import merged_state_dict
 from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, markdown_table, pretrained_label,
                                   read_results)
+from ..registry import EXPORTERS
 from .export_loading import full_clip_line, model_config_beside, open_clip_model_cfg, vision_line
 from ..trained_student import TrainedStudent, load_trained_student, trained_logit_scale
 from ..value_checks import check_path
 from ..work_dir import check_output_dir
 
-FORMATS = ('open_clip', 'vision', 'hf-hub', 'timm')
 FILE_SUFFIXES = ('.pt', '.safetensors')
-#: The default output next to the checkpoint: ``<stem>-<format><suffix>``.
-DEFAULT_SUFFIX = {'open_clip': '.safetensors', 'vision': '.pt', 'hf-hub': '', 'timm': '.safetensors'}
 HF_CONFIG, HF_WEIGHTS, HF_CARD = 'open_clip_config.json', 'open_clip_model.safetensors', 'README.md'
 
 
@@ -55,22 +56,42 @@ class Exported:
     load_with: str
 
 
-def _check_out(out: Path, fmt: str) -> None:
+class Exporter:
+    """One format of `mmtard export --format NAME` (the ``EXPORTERS`` registry, by format name).
+
+    ``encoder``: the encoder class whose students it writes (subclasses included); ``suffix``: of the
+    default output file, ``''`` for a format that is a folder. :meth:`write` writes the student and
+    returns the Python line that loads the result without mmtard.
+    """
+
+    encoder: type = ImageTextEncoder
+    suffix: str = '.safetensors'
+
+    def write(self, student: TrainedStudent, out: Path) -> str:
+        raise NotImplementedError
+
+
+def formats() -> List[str]:
+    """The registered export formats: the built-ins, then plugins'."""
+    return list(EXPORTERS.registered())
+
+
+def _check_out(out: Path, fmt: str, folder: bool) -> None:
     if out.exists() or out.is_symlink():
         raise RunDirectoryExistsError(f'--out {str(out)!r} already exists; mmtard export never overwrites. Remove '
                                       f'it or choose another path.')
-    if fmt != 'hf-hub' and out.suffix not in FILE_SUFFIXES:
+    if not folder and out.suffix not in FILE_SUFFIXES:
         raise ConfigError(f'--out {str(out)!r}: a {fmt} export is a weight file ending in .pt or .safetensors '
                           f'(the suffix picks the format).')
-    if fmt == 'hf-hub' and out.suffix in FILE_SUFFIXES:
-        raise ConfigError(f'--out {str(out)!r}: an hf-hub export is a folder; give a path without a file suffix.')
+    if folder and out.suffix in FILE_SUFFIXES:
+        raise ConfigError(f'--out {str(out)!r}: a {fmt} export is a folder; give a path without a file suffix.')
     check_output_dir(out.parent, 'export folder')
     if not out.parent.is_dir():
         raise ConfigError(f'--out {str(out)!r}: the folder {str(out.parent)!r} does not exist.')
     check_writable_folder(out.parent, 'export folder')
 
 
-def _save_weights(state: StateDict, path: Path) -> None:
+def save_weights(state: StateDict, path: Path) -> None:
     """``.safetensors`` or ``torch.save`` (by suffix), serialised in memory and written atomically."""
     tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
     if path.suffix == '.safetensors':
@@ -92,48 +113,72 @@ def _clip_state(student: TrainedStudent) -> StateDict:
     return state
 
 
-def _require(student: TrainedStudent, kind: type, fmt: str) -> None:
-    if not isinstance(student.encoder, kind):
-        other = 'timm' if isinstance(student.encoder, TimmEncoder) else 'open_clip, vision or hf-hub'
-        raise ConfigError(f'--format {fmt} exports {kind.__name__} students; this checkpoint\'s student is a '
-                          f'{type(student.encoder).__name__}. Use --format {other}.')
+def _require(student: TrainedStudent, exporter: Exporter, fmt: str) -> None:
+    """Refuse a format written for another encoder class, naming the formats that fit this student."""
+    if isinstance(student.encoder, exporter.encoder):
+        return
+    kind = type(student.encoder).__name__
+    fitting = [name for name, cls in EXPORTERS.registered().items() if isinstance(student.encoder, cls.encoder)]
+    other = (f"Use --format {', '.join(fitting)}." if fitting else
+             f"No registered format exports a {kind}: its plugin can register one in EXPORTERS (docs/interfaces.md).")
+    raise ConfigError(f'--format {fmt} exports {exporter.encoder.__name__} students; this checkpoint\'s student is a '
+                      f'{kind}. {other}')
 
 
 def _text_tower_source(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get('text_pretrained') or cfg.get('pretrained') or "<the CLIP weights the student started from>")
 
 
-def _export_open_clip(student: TrainedStudent, out: Path) -> str:
-    with model_config_beside(student.encoder, out):
-        _save_weights(_clip_state(student), out)
-    return full_clip_line(student.encoder, out)
+@EXPORTERS.register_module(name='open_clip')
+class OpenCLIPExporter(Exporter):
+    """The full CLIP state dict, for open_clip.create_model(arch, pretrained=FILE)."""
+
+    encoder = OpenCLIPEncoder
+
+    def write(self, student: TrainedStudent, out: Path) -> str:
+        with model_config_beside(student.encoder, out):
+            save_weights(_clip_state(student), out)
+        return full_clip_line(student.encoder, out)
 
 
-def _export_vision(student: TrainedStudent, out: Path) -> str:
-    with model_config_beside(student.encoder, out):
-        _save_weights(merged_state_dict(student.encoder.model.visual), out)
-    student_cfg = student.cfg.model.student
-    return vision_line(student.encoder, out, student_cfg.get('text_pretrained') or student_cfg.get('pretrained'))
+@EXPORTERS.register_module(name='vision')
+class VisionExporter(Exporter):
+    """The image tower alone (model.visual), as RobustVLM and the release ship it."""
+
+    encoder = OpenCLIPEncoder
+    suffix = '.pt'
+
+    def write(self, student: TrainedStudent, out: Path) -> str:
+        with model_config_beside(student.encoder, out):
+            save_weights(merged_state_dict(student.encoder.model.visual), out)
+        student_cfg = student.cfg.model.student
+        return vision_line(student.encoder, out, student_cfg.get('text_pretrained') or student_cfg.get('pretrained'))
 
 
-def _export_timm(student: TrainedStudent, out: Path) -> str:
-    import timm
+@EXPORTERS.register_module(name='timm')
+class TimmExporter(Exporter):
+    """A timm student's trunk, with the projection to the CLIP embedding as its classifier."""
 
-    encoder, arch = student.encoder, student.cfg.model.student['arch']
-    classifier = encoder.trunk.pretrained_cfg.get('classifier') or 'head'
-    classifier = classifier if isinstance(classifier, str) else classifier[0]
-    state = merged_state_dict(encoder.trunk)
-    state[f'{classifier}.weight'] = encoder.proj.weight.detach().clone()
-    state[f'{classifier}.bias'] = torch.zeros(encoder.embed_dim, dtype=encoder.proj.weight.dtype)
-    size = {'img_size': encoder.image_size} if timm.get_pretrained_cfg(arch).fixed_input_size else {}
-    check = timm.create_model(arch, pretrained=False, num_classes=encoder.embed_dim, **size)
-    load_exact(check, state, f'The {arch} export')  # what timm's own strict load will see
-    _save_weights(state, out)
-    extra = ''.join(f', {k}={v!r}' for k, v in size.items())
-    text = student.cfg.model.student['text_tower']
-    return (f"timm.create_model({arch!r}, pretrained=True, num_classes={encoder.embed_dim}{extra}, "
-            f"pretrained_cfg_overlay=dict(file={str(out)!r}, num_classes={encoder.embed_dim}))  # image embeddings "
-            f"for the text tower of open_clip {text['arch']!r} + {_text_tower_source(text)!r}")
+    encoder = TimmEncoder
+
+    def write(self, student: TrainedStudent, out: Path) -> str:
+        import timm
+
+        encoder, arch = student.encoder, student.cfg.model.student['arch']
+        classifier = encoder.trunk.pretrained_cfg.get('classifier') or 'head'
+        classifier = classifier if isinstance(classifier, str) else classifier[0]
+        state = merged_state_dict(encoder.trunk)
+        state[f'{classifier}.weight'] = encoder.proj.weight.detach().clone()
+        state[f'{classifier}.bias'] = torch.zeros(encoder.embed_dim, dtype=encoder.proj.weight.dtype)
+        size = {'img_size': encoder.image_size} if timm.get_pretrained_cfg(arch).fixed_input_size else {}
+        check = timm.create_model(arch, pretrained=False, num_classes=encoder.embed_dim, **size)
+        load_exact(check, state, f'The {arch} export')  # what timm's own strict load will see
+        save_weights(state, out)
+        extra = ''.join(f', {k}={v!r}' for k, v in size.items())
+        text = student.cfg.model.student['text_tower']
+        return (f"timm.create_model({arch!r}, pretrained=True, num_classes={encoder.embed_dim}{extra}, "
+                f"pretrained_cfg_overlay=dict(file={str(out)!r}, num_classes={encoder.embed_dim}))  # image embeddings "
+                f"for the text tower of open_clip {text['arch']!r} + {_text_tower_source(text)!r}")
 
 
 #: The license of the card, as the package's (pyproject.toml) in the hub's spelling.
@@ -198,46 +243,56 @@ def model_card(student: TrainedStudent, name: str, load_with: str,
     return card + ('\n## Evaluation\n\n' + markdown_table(rows) if rows else '\n## Evaluation\n\nNot evaluated yet.\n')
 
 
-def _export_hf_hub(student: TrainedStudent, out: Path) -> str:
-    encoder = student.encoder
-    hub_config = {'model_cfg': open_clip_model_cfg(encoder),  # as open_clip's save_config_for_hf writes it
-                  'preprocess_cfg': {'mean': list(encoder.pixel_mean), 'std': list(encoder.pixel_std)}}
-    load_with = f"open_clip.create_model('local-dir:{out}')  # or 'hf-hub:<org>/<name>' once uploaded"
-    card_load = f"open_clip.create_model('hf-hub:<org>/{out.name}')  # or 'local-dir:<this folder>'"
-    with atomic_folder(out) as staging:
-        _save_weights(_clip_state(student), staging / HF_WEIGHTS)
-        write_bytes_atomic(staging / HF_CONFIG, json.dumps(hub_config, indent=2).encode())
-        write_bytes_atomic(staging / HF_CARD, model_card(student, out.name, card_load).encode())
-    return load_with
+@EXPORTERS.register_module(name='hf-hub')
+class HubFolderExporter(Exporter):
+    """A folder in open_clip's hub layout (config, weights, model card), for 'local-dir:FOLDER'."""
+
+    encoder = OpenCLIPEncoder
+    suffix = ''
+
+    def write(self, student: TrainedStudent, out: Path) -> str:
+        encoder = student.encoder
+        hub_config = {'model_cfg': open_clip_model_cfg(encoder),  # as open_clip's save_config_for_hf writes it
+                      'preprocess_cfg': {'mean': list(encoder.pixel_mean), 'std': list(encoder.pixel_std)}}
+        load_with = f"open_clip.create_model('local-dir:{out}')  # or 'hf-hub:<org>/<name>' once uploaded"
+        card_load = f"open_clip.create_model('hf-hub:<org>/{out.name}')  # or 'local-dir:<this folder>'"
+        with atomic_folder(out) as staging:
+            save_weights(_clip_state(student), staging / HF_WEIGHTS)
+            write_bytes_atomic(staging / HF_CONFIG, json.dumps(hub_config, indent=2).encode())
+            write_bytes_atomic(staging / HF_CARD, model_card(student, out.name, card_load).encode())
+        return load_with
 
 
-_EXPORTERS = {'open_clip': (OpenCLIPEncoder, _export_open_clip), 'vision': (OpenCLIPEncoder, _export_vision),
-              'hf-hub': (OpenCLIPEncoder, _export_hf_hub), 'timm': (TimmEncoder, _export_timm)}
+def _exporter(fmt: str) -> Exporter:
+    names = formats()
+    if fmt not in names:
+        raise ConfigError(f'Unknown export format {fmt!r}.{did_you_mean(fmt, names)} Formats: {", ".join(names)} '
+                          f'(`mmtard list exporters` names the distribution of each).')
+    return EXPORTERS.get(fmt)()
 
 
 def default_out(checkpoint: Union[str, os.PathLike], fmt: str) -> Path:
+    """``<checkpoint stem>-<format><suffix>`` next to the checkpoint."""
     path = Path(checkpoint)
-    return path.with_name(f'{path.stem}-{fmt}{DEFAULT_SUFFIX[fmt]}')
+    return path.with_name(f'{path.stem}-{fmt}{_exporter(fmt).suffix}')
 
 
 def export(checkpoint: Union[str, os.PathLike], fmt: str, out: Optional[Union[str, os.PathLike]] = None) -> Exported:
-    """Write the student of an mmtard training ``checkpoint`` in format ``fmt`` (one of :data:`FORMATS`)
+    """Write the student of an mmtard training ``checkpoint`` in format ``fmt`` (one of :func:`formats`)
     to ``out`` (default: next to the checkpoint); never overwrites."""
     check_path(checkpoint, 'checkpoint')
     check_path(out, 'out', optional=True)
-    if fmt not in FORMATS:
-        raise ConfigError(f'Unknown export format {fmt!r}.{did_you_mean(fmt, FORMATS)} Formats: {", ".join(FORMATS)}.')
+    exporter = _exporter(fmt)
     if not Path(checkpoint).is_file():
         raise CheckpointError(f'Checkpoint {str(checkpoint)!r} does not exist; pass an iter_N.pth / epoch_N.pth '
                               f'file of a training work dir.')
     target = Path(out) if out is not None else default_out(checkpoint, fmt)
-    _check_out(target, fmt)
+    _check_out(target, fmt, folder=not exporter.suffix)
     remove_stale_temporaries(target)  # of an export of the same path killed mid-write
     student = load_trained_student(checkpoint)
-    kind, write = _EXPORTERS[fmt]
-    _require(student, kind, fmt)
+    _require(student, exporter, fmt)
     try:
-        return Exported(target, fmt, write(student, target))
+        return Exported(target, fmt, exporter.write(student, target))
     except OSError as err:
         raise write_error(err, target, f'the {fmt} export') from None
 

@@ -53,6 +53,8 @@ class APGD(Attack):
             not improved since).
     """
 
+    iterations_option = 'n_iter'
+
     def __init__(self, eps: float, norm: str = 'Linf', n_iter: int = 100, n_restarts: int = 1, loss: str = 'ce',
                  n_target_classes: int = 9, rho: float = 0.75, seed: Optional[int] = None,
                  nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:

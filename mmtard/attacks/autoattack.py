@@ -63,6 +63,11 @@ class AutoAttack(Attack):
     Square; FAB-T has no objective and is skipped there).
     """
 
+    iterations_option = 'n_iter'
+    #: 'autoattack' is the robust-CLIP literature's (and the MMT-ARD release's) 'custom' version.
+    command_line_names = {'autoattack': {'version': 'custom'}, 'autoattack-standard': {'version': 'standard'},
+                          'apgd-ce': {'version': 'apgd-ce'}}
+
     def __init__(self, eps: float, norm: str = 'Linf', version: str = 'custom',
                  attacks: Optional[Sequence[str]] = None, n_iter: int = 100, n_target_classes: int = 9,
                  n_queries: int = 5000, n_restarts: Optional[int] = None, seed: Optional[int] = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -106,6 +106,10 @@ class Attack:
 
     #: Untargeted loss :meth:`evaluate` maximises ('ce', 'dlr' or 'margin'); subclasses with a ``loss`` option set it.
     loss: str = 'ce'
+    #: The option holding its iterations per run (what `mmtard eval --n-iter` sets); None: it has none.
+    iterations_option: Optional[str] = None
+    #: The names `mmtard eval --attack NAME` picks it by, each with the options it stands for.
+    command_line_names: Mapping[str, Mapping[str, Any]] = {}
 
     def __init__(self, eps: float, norm: str = 'Linf', seed: Optional[int] = None,
                  nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:

@@ -37,6 +37,9 @@ class PGD(Attack):
         loss: untargeted loss for :meth:`evaluate` ('ce', 'dlr' or 'margin').
     """
 
+    iterations_option = 'steps'
+    command_line_names = {'pgd': {}}
+
     def __init__(self, eps: float, norm: str = 'Linf', steps: int = 10, step_size: Optional[float] = None,
                  random_start: bool = True, momentum: float = 0.0, maximize: bool = True, loss: str = 'ce',
                  seed: Optional[int] = None, nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:

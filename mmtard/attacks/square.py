@@ -43,6 +43,7 @@ class Square(Attack):
     """
 
     loss = 'margin'
+    iterations_option = 'n_queries'
 
     def __init__(self, eps: float, norm: str = 'Linf', n_queries: int = 5000, p_init: float = 0.8,
                  seed: Optional[int] = None, nan_policy: str = 'zero', allow_sub_unit_eps: bool = False) -> None:

@@ -2,18 +2,11 @@
 CLIP_benchmark / open_clip style flags instead of one, or both (flags override the config)."""
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import click
 
 from .common import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
-
-
-#: The names of :data:`mmtard.evaluation.spec.PRESETS` and its PRESET_ALIASES, spelt out so that `--help` needs no
-#: torch (a test keeps them equal).
-PRESET_NAMES = ('quick', 'mmt-ard-release', 'paper')
-#: The keys of :data:`mmtard.apis.eval_flags.ATTACKS`, spelt out for the same reason (a test keeps them equal).
-ATTACK_NAMES = ('autoattack', 'autoattack-standard', 'apgd-ce', 'pgd')
 
 
 class ManyValuesOption(click.Option):
@@ -39,10 +32,26 @@ class ManyValuesOption(click.Option):
             option.process = process
 
 
+def _attack_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    """Shell completion of --attack: the registered attacks' command-line names, plugins' included
+    (looked up only when asked, so that `--help` imports no torch)."""
+    from ..apis.eval_flags import command_line_attacks
+
+    return [name for name in command_line_attacks() if name.startswith(incomplete)]
+
+
+def _preset_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    """Shell completion of --preset: the presets of :mod:`mmtard.evaluation.spec` and their aliases."""
+    from ..evaluation.spec import PRESET_ALIASES, PRESETS
+
+    return [name for name in (*PRESETS, *PRESET_ALIASES) if name.startswith(incomplete)]
+
+
 @click.command('eval')
 @click.argument('config', type=click.Path(dir_okay=False), required=False)
-@click.option('--model', default=None, metavar='ARCH|hf-hub:ID|local-dir:DIR|ZOO',
-              help='Evaluate this open_clip architecture (e.g. ViT-B-32) or timm model instead of the config\'s; '
+@click.option('--model', default=None, metavar='NAME|hf-hub:ID|local-dir:DIR|ZOO',
+              help='Evaluate this model instead of the config\'s: an open_clip architecture (e.g. ViT-B-32), a timm '
+                   'model or a model of a plugin\'s source (`mmtard list model-sources`); '
                    'an open_clip hub model (hf-hub:chs20/fare2-clip, or its local clone as local-dir:DIR), which '
                    'brings its weights; or a published robust CLIP by its zoo name (docs/zoo.md, e.g. '
                    'fare4-vit-b-32-laion2b).')
@@ -51,7 +60,7 @@ class ManyValuesOption(click.Option):
                    '`mmtard export`, or an open_clip / timm state dict. With a CONFIG alone: replaces the '
                    'student\'s weights.')
 @click.option('--text-tower', default=None, metavar='ARCH',
-              help='open_clip architecture whose text tower pairs with a timm --model.')
+              help='open_clip architecture whose text tower pairs with an image backbone --model (timm, a plugin\'s).')
 @click.option('--text-pretrained', default=None, metavar='TAG|FILE', help='Weights of that text tower.')
 @click.option('--dataset', 'datasets', cls=ManyValuesOption, metavar='NAME|PATH ...',
               help='Datasets: benchmark names (imagenet, cifar10, ... read from --data-root/<name>, never '
@@ -60,10 +69,11 @@ class ManyValuesOption(click.Option):
               help='Folder holding the benchmark datasets by name.')
 @click.option('--eps', cls=ManyValuesOption, type=float, metavar='EPS ...',
               help='Linf radii in 1/255 units, e.g. --eps 1 2 4.')
-@click.option('--attack', type=click.Choice(ATTACK_NAMES), default=None,
-              help="autoattack: APGD-CE (5 restarts) + APGD-T (9 targets), the robust-CLIP standard; "
-                   "autoattack-standard adds FAB-T and Square; apgd-ce; pgd.")
-@click.option('--n-iter', type=click.IntRange(min=1), default=None, help='Iterations of the attack (steps for PGD).')
+@click.option('--attack', default=None, metavar='NAME', shell_complete=_attack_names,
+              help='An attack by its command-line name (`mmtard list attacks` shows every attack\'s), e.g. '
+                   'autoattack: APGD-CE (5 restarts) + APGD-T (9 targets), the robust-CLIP standard.')
+@click.option('--n-iter', type=click.IntRange(min=1), default=None,
+              help='Iterations of the attack (the option its iterations_option names: steps for PGD).')
 @click.option('--n-clean', type=click.IntRange(min=1), default=None, help='Samples for clean accuracy per dataset.')
 @click.option('--n-robust', type=click.IntRange(min=1), default=None, help='Of those, samples attacked.')
 @click.option('--classnames', default=None, metavar='FILE|NAME',
@@ -80,7 +90,7 @@ class ManyValuesOption(click.Option):
 @click.option('--out', type=click.Path(file_okay=False), default=None,
               help='Output folder (default: <work_dir>/eval/<checkpoint>_<model key>_<preset>, without a config '
                    'work_dirs/eval/<model>_<pretrained>_<preset>); an unfinished evaluation there is resumed.')
-@click.option('--preset', type=click.Choice(PRESET_NAMES), default=None,
+@click.option('--preset', default=None, metavar='NAME', shell_complete=_preset_names,
               help="Sample budgets and eps: 'quick' (256 clean / 64 robust, eps 2) or 'mmt-ard-release' (alias "
                    "'paper': what the MMT-ARD release ran: full split / 1000 robust, ImageNet 5000 / 5000, eps 1, 2, "
                    '4); overrides the config; --eps / --n-clean / --n-robust override it.')

@@ -2,9 +2,10 @@
 root on disk (never downloaded), a CLIP_benchmark webdataset (``wds/<name>`` under the data root, or
 its folder), or any image folder or caption CSV by path.
 
-The named datasets are those of the paper's benchmark config, ``configs/_base_/evaluation/
-paper_zero_shot.py`` (ImageNet and the 13 zero-shot sets), read from that file so the two never
-drift apart: each entry's ``root='data/<name>'`` is moved under ``--data-root``.
+The named datasets are those of the paper's benchmark config (ImageNet and the 13 zero-shot sets),
+which ships inside the package (``mmtard/evaluation/configs/paper_zero_shot.py``; the repository's
+``configs/_base_/evaluation/paper_zero_shot.py`` is a ``_base_`` pointing at it), read from that file so
+the two never drift apart: each entry's ``root='data/<name>'`` is moved under ``--data-root``.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..datasets.clip_benchmark_wds import dataset_kind, is_clip_benchmark_folder
 from ..errors import ConfigError, did_you_mean
 
 #: The benchmark config whose ``evaluation.datasets`` define the dataset names.
-PAPER_BENCHMARK = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'evaluation' / 'paper_zero_shot.py'
+PAPER_BENCHMARK = Path(__file__).resolve().parent / 'configs' / 'paper_zero_shot.py'
 #: The data root the benchmark config's roots start with.
 CONFIG_DATA_ROOT = 'data'
 CAPTION_SUFFIXES = ('.csv', '.tsv')
@@ -29,10 +30,6 @@ def named_datasets(benchmark: Path = PAPER_BENCHMARK) -> Dict[str, Dict[str, Any
     """Dataset name -> the benchmark config's entry (``dict(name=, dataset=dict(type=..., root='data/..'))``)."""
     from mmengine.config import Config
 
-    if not benchmark.is_file():
-        raise ConfigError(f'Dataset names are defined by {benchmark}, which this installation lacks (mmtard is '
-                          f'not installed from its repository). Give the dataset\'s folder or caption CSV path '
-                          f'to --dataset instead.')
     entries = Config.fromfile(str(benchmark)).evaluation.datasets
     return {entry['name']: entry.to_dict() for entry in entries}
 

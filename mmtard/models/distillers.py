@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -220,17 +220,23 @@ class SingleTeacherARD(MMTARD):
     """Single-teacher adversarial distillation (the release's ``_origin`` baseline, ARD/RSLAD style).
 
     The attack maximises KL(p_R(x) || p_S(x + delta)); the loss is KL(p_R(x) || p_S(x_adv)), batch mean.
-    Give one ``teacher`` encoder config (the robust teacher); the rest are MMTARD's settings.
+    Give one ``teacher`` encoder config (the robust teacher); the rest are MMTARD's settings, spelt out
+    so that the config check sees them (``teachers``, ``weighting`` and ``attack_target`` are fixed:
+    use MMTARD to choose them).
     """
 
-    def __init__(self, student: dict, teacher: dict, attack: Optional[dict] = None, **kwargs: Any) -> None:
-        for key in ('teachers', 'weighting', 'attack_target'):
-            if key in kwargs:
-                raise ConfigError(f'SingleTeacherARD fixes {key!r}; use MMTARD to choose it.')
+    def __init__(self, student: dict, teacher: dict, attack: Optional[dict] = None,
+                 cache_clean_teacher_outputs: bool = False, val_teacher_transfer: bool = False,
+                 classnames: ClassNames = None, templates: ClassNames = None, logit_scale: float = 100.0,
+                 val_attack: Optional[dict] = None, text_cache_dir: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(student, teachers=[dict(name='robust', encoder=teacher, teacher_input='clean',
                                                  student_input='adv')],
                          weighting=dict(type='FixedWeighting', weights={'robust': 1.0}), attack=attack,
-                         attack_target='robust', **kwargs)
+                         attack_target='robust', cache_clean_teacher_outputs=cache_clean_teacher_outputs,
+                         val_teacher_transfer=val_teacher_transfer, classnames=classnames, templates=templates,
+                         logit_scale=logit_scale, val_attack=val_attack, text_cache_dir=text_cache_dir,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
 
     def teacher_config_key(self, index: int) -> str:
         return 'model.teacher'
