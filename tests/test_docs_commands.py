@@ -37,8 +37,16 @@ def resolve(words):
 ALL = [(page.relative_to(REPO), line) for page in PAGES for line in shown_commands(page)]
 
 
-def test_the_docs_show_commands():
-    assert len(ALL) >= 20 and {page for page, _ in ALL} >= {Path('README.md'), Path('docs/commands.md')}
+def leaf_commands(group: click.Group) -> set:
+    """Every command a user can run: the group's commands and its subgroups' commands."""
+    return {leaf for command in group.commands.values()
+            for leaf in (leaf_commands(command) if isinstance(command, click.Group) else {command})}
+
+
+def test_every_command_is_shown_in_the_docs():
+    shown = {resolve(shlex.split(line.replace('|', ' ')))[0] for _, line in ALL}
+    assert sorted(command.name for command in leaf_commands(cli) - shown) == [], 'commands no page shows'
+    assert {page for page, _ in ALL} >= {Path('README.md'), Path('docs/commands.md')}
 
 
 @pytest.mark.parametrize('page,line', ALL, ids=[f'{p}:{i}' for i, (p, _) in enumerate(ALL)])
@@ -57,7 +65,6 @@ def test_every_shown_command_and_option_exists(page, line):
 def test_docs_index_points_at_pages_that_exist():
     readme = (REPO / 'README.md').read_text()
     linked = re.findall(r'\]\((docs/[\w./]+\.md)\)', readme)
-    assert len(set(linked)) >= 10
     for target in linked:
         assert (REPO / target).is_file(), f'README links {target}, which does not exist'
     unlinked = {f'docs/{p.name}' for p in (REPO / 'docs').glob('*.md')} - set(linked)

@@ -23,7 +23,9 @@ CLEAN_TEACHER = CONFIGS / 'teachers' / 'clean-finetune_vit-l-14_none_no-attack_2
 #: Every ImageNet distillation config that follows the release's recipe (students, baseline, ablations).
 RELEASE_FAMILY = sorted(p for folder in ('mmtard', 'single_teacher_ard', 'ablations')
                         for p in (CONFIGS / folder).glob('*_5000it-b512_imagenet.py'))
-ALL_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
+#: Every config, the demo's and study's stages (shipped inside the package) included.
+ALL_CONFIGS = sorted(p for root in (CONFIGS, REPO / 'mmtard' / 'apps' / 'configs') for p in root.rglob('*.py')
+                     if '_base_' not in p.parts)
 
 
 def release_lr(step: int, base: float, warmup: int, steps: int) -> float:
@@ -154,7 +156,7 @@ def test_clean_teacher_recipe_follows_the_release_readme():
 SCHEDULE = re.compile(r'^(?P<length>\d+)(?P<unit>it|e)(?:-b(?P<batch>\d+))?$')
 
 
-@pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
+@pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
 def test_schedule_part_of_the_name_says_what_it_is(path):
     """`..._5000it-b512_...` trains 5000 iterations at batch 512 per process; `10e` 10 epochs."""
     match = SCHEDULE.match(path.stem.split('_')[4])

@@ -187,7 +187,9 @@ def test_teacher_recipes_train_the_image_tower(recipe):
     out = model.loss(*batch(), None)
     out['loss'].backward()
     assert torch.isfinite(out['loss'])
-    assert any(p.grad is not None for n, p in model.student.named_parameters() if 'visual' in n)
+    grads = {n: p.grad for n, p in model.student.named_parameters()}
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if 'visual' in n)
+    assert [n for n, g in grads.items() if 'visual' not in n and g is not None] == [], 'the text tower stays frozen'
     if hasattr(model, 'original'):
         assert all(p.grad is None for p in model.original.parameters())
 
@@ -216,12 +218,26 @@ def test_fare_loss_is_squared_distance_to_the_original_clean_embedding(unit_sphe
 
 
 def test_contrastive_pretraining_needs_and_uses_captions():
+    """The symmetric InfoNCE, recomputed image by image and caption by caption: identical captions are all
+    positives of each other (here 0 and 2), both towers and the temperature get gradients."""
     model = MODELS.build(dict(type='ContrastivePretrain', student=dict(TINY, freeze_text=False)))
     x, _ = batch(4)
-    out = model(x, mode='loss', caption=['a red circle', 'a blue square', 'a red circle', 'a green star'])
+    captions = ['a red circle', 'a blue square', 'a red circle', 'a green star']
+    out = model(x, mode='loss', caption=captions)
     out['loss'].backward()
-    assert torch.isfinite(out['loss'])
-    assert model.log_temperature.grad is not None
+    with torch.no_grad():
+        images = model.student(x)
+        texts = F.normalize(model.student.text_features(captions).float(), dim=-1)
+        logits = model.log_temperature.exp() * images @ texts.T
+    expected = 0.0
+    for i in range(4):
+        positives = [j for j in range(4) if captions[j] == captions[i]]
+        per_image, per_caption = F.log_softmax(logits[i], 0), F.log_softmax(logits[:, i], 0)
+        expected -= (sum(per_image[j] for j in positives) + sum(per_caption[j] for j in positives)) / len(positives)
+    assert out['loss'].item() == pytest.approx(expected.item() / 8, rel=1e-5)
+    assert model.log_temperature.grad.abs() > 0
+    text_tower = [p.grad for n, p in model.student.named_parameters() if not n.startswith('model.visual')]
+    assert any(g is not None and g.abs().sum() > 0 for g in text_tower), 'the text tower trains too'
     with pytest.raises(ConfigError, match='freeze_text=False'):
         MODELS.build(dict(type='ContrastivePretrain', student=TINY))
 

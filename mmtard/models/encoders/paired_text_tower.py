@@ -4,7 +4,7 @@ Zero-shot classification needs text embeddings, which an ImageNet backbone (timm
 lacks: the student borrows the text tower of an open_clip model (kept frozen, image tower dropped)
 and learns a linear projection from the backbone's pooled features to that tower's embedding width.
 :class:`PairedTextTowerEncoder` does this pairing once, so a new backbone family only builds its
-backbone (docs/interfaces.md, "Students").
+backbone (docs/interfaces.md, "A student backbone family").
 """
 from __future__ import annotations
 
