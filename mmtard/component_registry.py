@@ -10,7 +10,7 @@ Unlike a plain mmengine registry, it
   valid names.
 
 It goes through mmengine's public API only (``register_module``, ``module_dict``, ``get``,
-``build``, ``import_from_location``); ``tests/test_mmengine_contract.py`` pins the behaviour of that
+``build``, ``import_from_location``); ``tests/engine/test_mmengine_contract.py`` pins the behaviour of that
 API it relies on, so an mmengine upgrade that changes it fails loudly.
 """
 from __future__ import annotations

@@ -32,7 +32,7 @@ def isolated_registries(monkeypatch):
         for name in [n for n in reg.module_dict if reg.owner(n) != plugins.BUILTIN_OWNER]:
             del reg.module_dict[name]
     yield
-    for name, reg in PUBLIC_REGISTRIES.items():  # module_dict is the live mapping (tests/test_mmengine_contract.py)
+    for name, reg in PUBLIC_REGISTRIES.items():  # module_dict is the live mapping (tests/engine/test_mmengine_contract.py)
         reg.module_dict.clear()
         reg.module_dict.update(saved[name])
     plugins._owners.clear()

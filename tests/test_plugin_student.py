@@ -14,8 +14,7 @@ from PIL import Image
 from mmtard.checkpoint import read_checkpoint
 from mmtard.evaluation.results import read_results
 
-from test_interfaces_doc import examples
-from test_training_cli import TINY
+from shared_inputs import TINY, interface_examples
 
 PYPROJECT = '''
 [build-system]
@@ -47,7 +46,7 @@ def plugin_env(tmp_path_factory):
     repository that subprocesses see on PYTHONPATH."""
     source, site = tmp_path_factory.mktemp('plugin'), tmp_path_factory.mktemp('plugin-site')
     (source / 'mmtard_torchvision_student').mkdir()
-    (source / 'mmtard_torchvision_student' / '__init__.py').write_text(examples()['TorchvisionEncoder'])
+    (source / 'mmtard_torchvision_student' / '__init__.py').write_text(interface_examples()['TorchvisionEncoder'])
     (source / 'pyproject.toml').write_text(textwrap.dedent(PYPROJECT))
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-build-isolation',
                     '--target', str(site), str(source)], check=True)

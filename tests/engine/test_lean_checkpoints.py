@@ -12,7 +12,7 @@ from mmtard.errors import CheckpointError
 from mmtard.models.encoders import OpenCLIPEncoder
 from mmtard.registry import MODELS
 
-from test_training_cli import FAST, TINY
+from shared_inputs import FAST, TINY
 
 
 @pytest.fixture(scope='module')

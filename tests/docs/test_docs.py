@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CITING = [p for folder in ('mmtard', 'configs', 'tools', 'tests', 'plugins') for p in (REPO / folder).rglob('*.py')]
 CITING.append(REPO / 'README.md')
 #: `docs/method.md section 2` (a numbered section) or `docs/interfaces.md, "An attack"` (a heading's title).

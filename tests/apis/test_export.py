@@ -26,7 +26,7 @@ from mmtard.errors import CheckpointError, ConfigError, RunDirectoryExistsError
 from mmtard.models.encoders import OpenCLIPEncoder, TimmEncoder
 from mmtard.registry import MODELS
 
-from test_training_cli import FAST, TINY
+from shared_inputs import FAST, TINY
 
 ARCH = 'mmtard-tiny-vit'
 CLASSES = ['red circle', 'blue square', 'green triangle', 'yellow star']
@@ -367,7 +367,7 @@ def test_an_export_never_replaces_a_model_config_and_leaves_none_when_it_fails(t
     def full_disk(state, path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(mmtard.apis.export, '_save_weights', full_disk)
+    monkeypatch.setattr(mmtard.apis.export, 'save_weights', full_disk)
     with pytest.raises(Exception, match='is full'):
         export(trained, 'open_clip', tmp_path / 'student.safetensors')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['taken.json'], 'no weights, no model config'

@@ -11,7 +11,7 @@ from mmtard.apis.train import add_log_backends
 from mmtard.cli.main import cli
 from mmtard.engine.hooks import validation_count
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
 FAST = ['-o', 'train_cfg.max_iters=4', '-o', 'train_cfg.val_interval=2', '-o', 'train_dataloader.batch_size=8',
         '-o', 'train_dataloader.dataset.num_samples=16', '-o', 'val_dataloader.dataset.num_samples=16',

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from mmtard.checkpoint import trusted_checkpoint_globals
 from mmtard.cli.main import cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
 # 24 samples in batches of 8: an epoch is 3 iterations; validation (with a random-start attack) after 4.
 SETTINGS = ['-o', 'train_cfg.max_iters=7', '-o', 'train_cfg.val_interval=4', '-o', 'default_hooks.checkpoint.interval=1',

@@ -1,6 +1,6 @@
 """Every config parses, sits in the folder of its kind, and its name says what it holds:
 ``{algorithm}_{student}_{teachers}_{attack}_{schedule}_{data}`` is checked part by part against the
-resolved config (the schedule part in tests/test_release_configs.py), so a name cannot drift from
+resolved config (the schedule part in tests/configs/test_release_configs.py), so a name cannot drift from
 its content."""
 import re
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 from mmtard.config import resolve_config
 from mmtard.datasets.templates import get_templates
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHAIN_CONFIGS = REPO / 'mmtard' / 'apps' / 'configs'  # the demo's and study's stages ship inside the package
 CONFIGS = sorted(p for root in (REPO / 'configs', CHAIN_CONFIGS) for p in root.rglob('*.py') if '_base_' not in p.parts)
 BASE_FILES = sorted(p for root in (REPO / 'configs', CHAIN_CONFIGS) for p in (root / '_base_').rglob('*.py'))

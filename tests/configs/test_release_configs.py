@@ -14,7 +14,7 @@ from mmtard.cli.main import cli
 from mmtard.config import resolve_config
 from mmtard.datasets.templates import get_templates
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
 RELEASE = CONFIGS / 'mmtard' / 'mmtard_vit-b-32_vit-l-14-ce-pmg-aft_pgd10-eps4_5000it-b512_imagenet.py'
 RELEASE_EPS2 = RELEASE.with_name(RELEASE.name.replace('eps4', 'eps2'))

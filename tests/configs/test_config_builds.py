@@ -12,7 +12,7 @@ from mmengine.registry import init_default_scope
 from mmtard.config import load_config, with_random_weights
 from mmtard.registry import MODELS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHAIN_CONFIGS = REPO / 'mmtard' / 'apps' / 'configs'  # the demo's and study's stages ship inside the package
 CONFIGS = sorted(p for root in (REPO / 'configs', CHAIN_CONFIGS) for p in root.rglob('*.py') if '_base_' not in p.parts)
 TINY = [p for p in CONFIGS if '_shapes' in p.stem]

@@ -12,7 +12,7 @@ from mmtard.checkpoint import trusted_checkpoint_globals
 from mmtard.cli.main import cli
 from mmtard.weighting import ReferenceCosineWeighting
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
 SETTINGS = ['-o', 'train_cfg.max_iters=4', '-o', 'train_cfg.val_interval=100', '-o', 'default_hooks.checkpoint.interval=1',
             '-o', 'default_hooks.checkpoint.max_keep_ckpts=10', '-o', 'train_dataloader.batch_size=8',

@@ -13,11 +13,9 @@ from click.testing import CliRunner
 from mmtard.cli.main import cli
 from mmtard.checkpoint import trusted_checkpoint_globals
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
-FAST = ['-o', 'train_cfg.max_iters=4', '-o', 'train_cfg.val_interval=4', '-o', 'default_hooks.checkpoint.interval=2',
-        '-o', 'train_dataloader.batch_size=8', '-o', 'train_dataloader.dataset.num_samples=64',
-        '-o', 'val_dataloader.dataset.num_samples=16', '-o', 'model.attack.steps=1', '-o', 'model.val_attack.steps=1']
+from shared_inputs import FAST, TINY
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def load(path):

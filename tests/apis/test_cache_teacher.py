@@ -12,7 +12,7 @@ from mmtard.models.shared_rows import SharedRows
 from mmtard.models.encoders import OpenCLIPEncoder
 from mmtard.models.teacher import FrozenTeacher
 
-from test_training_cli import FAST, TINY
+from shared_inputs import FAST, TINY
 
 VIEWS, IMAGES = 2, 16
 #: The fast training settings, less the sample count of the (here wrapped) dataset.

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from mmtard.cli.main import cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PAGES = [REPO / 'README.md', *sorted((REPO / 'docs').glob('*.md'))]
 BLOCK = re.compile(r'```bash\n(.*?)```', re.S)
 

@@ -1,35 +1,25 @@
 """Every example of docs/interfaces.md ("Adding a component") registers, builds through its registry
 and computes what its docstring says."""
-import re
-from pathlib import Path
-
 import pytest
 import torch
 
-from mmtard.errors import ConfigError
-from mmtard.registry import ATTACKS, DATASETS, EXPORTERS, STUDENTS, TEACHERS, WEIGHTINGS
+from mmtard.registry import ATTACKS, DATASETS, STUDENTS, TEACHERS, WEIGHTINGS
 
-DOC = Path(__file__).resolve().parents[1] / 'docs' / 'interfaces.md'
+from shared_inputs import INTERFACES_DOC as DOC, interface_examples
+
 TINY_VIT = 'mmtard-tiny-vit'
-
-
-def examples():
-    """name of the class each example registers -> the example's code."""
-    text = DOC.read_text().split('\n# Adding a component\n', 1)[1]
-    blocks = re.findall(r'```python\n(.*?)```', text, flags=re.S)
-    return {re.search(r'^class (\w+)', block, flags=re.M).group(1): block for block in blocks}
 
 
 @pytest.fixture
 def example(isolated_registries):
     """Run the example that defines class ``name`` (its registration is undone after the test)."""
     def run(name):
-        exec(compile(examples()[name], f'{DOC.name}:{name}', 'exec'), {'__name__': f'doc_example_{name}'})
+        exec(compile(interface_examples()[name], f'{DOC.name}:{name}', 'exec'), {'__name__': f'doc_example_{name}'})
     return run
 
 
 def test_the_doc_has_an_example_of_every_kind_a_plugin_can_add():
-    assert sorted(examples()) == ['EmbeddingShiftTask', 'FGSM', 'PixelBytesTeacher', 'SolidColours',
+    assert sorted(interface_examples()) == ['EmbeddingShiftTask', 'FGSM', 'PixelBytesTeacher', 'SolidColours',
                                   'TorchvisionEncoder', 'WorstTeacherWeighting']
 
 

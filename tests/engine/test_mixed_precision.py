@@ -13,7 +13,7 @@ from mmtard.models import distillers
 from mmtard.models.encoders import OpenCLIPEncoder, TimmEncoder
 from mmtard.registry import MODELS
 
-from test_training_cli import FAST, TINY
+from shared_inputs import FAST, TINY
 
 TINY_VIT = dict(type='OpenCLIPEncoder', arch='mmtard-tiny-vit')
 
