@@ -16,7 +16,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -190,6 +190,29 @@ def recipe(stage: Stage, seed: int, size: Size, cfg: Any, inputs: Dict[str, Run]
                         {key: inputs[source].recipe for key, source in sorted(stage.inputs.items())}])
 
 
+def _planned(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[str, Run]
+             ) -> Tuple[Dict[str, Any], str, Path, Path]:
+    """The stage's training options, recipe, work dir and final checkpoint in this chain."""
+    cfg, options = stage_options(stage, root, size, inputs)
+    settings = fingerprint([cfg.to_dict(), options])
+    made_by = recipe(stage, seed, size, cfg, inputs)
+    options['randomness.seed'] = seed + stage.seed_offset
+    work_dir = stage_dir(root, stage, seed, settings)
+    max_iters = options.get('train_cfg.max_iters', cfg.train_cfg.max_iters)
+    return options, made_by, work_dir, work_dir / f'iter_{max_iters}.pth'
+
+
+def finished_run(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[str, Run]) -> Optional[Run]:
+    """The stage's run if an earlier run of the chain finished it (trained or unpacked), else None."""
+    _, made_by, work_dir, checkpoint = _planned(stage, seed, root, size, inputs)
+    marker = work_dir / 'stage.json'
+    if not (checkpoint.is_file() and marker.is_file()):
+        return None
+    record = json.loads(marker.read_text())
+    return Run(stage, seed, work_dir, checkpoint, CONFIG_DIR / stage.config, record['seconds'],
+               'shipped' if record.get('shipped') else 'reused', made_by)
+
+
 def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[str, Run],
                 log: Callable[[str], None], use_shipped: bool) -> Run:
     """Train one stage of chain ``seed`` (or reuse its final checkpoint, or unpack the package's weights
@@ -197,20 +220,13 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[st
     it starts from, by stage name."""
     from ..apis.train import has_checkpoints, train
 
-    cfg, options = stage_options(stage, root, size, inputs)
-    settings = fingerprint([cfg.to_dict(), options])
-    made_by = recipe(stage, seed, size, cfg, inputs)
-    options['randomness.seed'] = seed + stage.seed_offset
-    work_dir = stage_dir(root, stage, seed, settings)
-    max_iters = options.get('train_cfg.max_iters', cfg.train_cfg.max_iters)
-    checkpoint = work_dir / f'iter_{max_iters}.pth'
+    finished = finished_run(stage, seed, root, size, inputs)
+    if finished is not None:
+        log(f'[dim]reusing[/] {stage.label} (seed {seed}): {finished.checkpoint}')
+        return finished
+    options, made_by, work_dir, checkpoint = _planned(stage, seed, root, size, inputs)
     marker = work_dir / 'stage.json'
     config = CONFIG_DIR / stage.config
-    if checkpoint.is_file() and marker.is_file():
-        log(f'[dim]reusing[/] {stage.label} (seed {seed}): {checkpoint}')
-        record = json.loads(marker.read_text())
-        return Run(stage, seed, work_dir, checkpoint, config, record['seconds'],
-                   'shipped' if record.get('shipped') else 'reused', made_by)
     shipped = shipped_file(stage.name, seed, size.name, made_by, log) if use_shipped else None
     if shipped is not None:
         log(f'[bold]unpacking[/] {stage.label} (seed {seed}), shipped with mmtard ([dim]--from-scratch trains it[/])'
@@ -238,15 +254,17 @@ def same_seed(stage: Stage, seed: int) -> int:
 
 
 def run_jobs(jobs: Sequence[Job], work: Callable[..., Any], args: Tuple[Any, ...], workers: int,
-             log: Callable[[str], None], input_seed: Callable[[Stage, int], int] = same_seed
+             log: Callable[[str], None], input_seed: Callable[[Stage, int], int] = same_seed,
+             already_done: Optional[Callable[[Stage, int, Dict[str, Run]], bool]] = None
              ) -> Dict[Tuple[str, int], Any]:
     """Run every job once its inputs are done, up to ``workers`` at a time, each in its own process
     with its share of the CPU threads (one process runs them in order).
 
     ``work(stage, seed, inputs, threads, *args)`` returns a tuple whose first item is the job's
     :class:`Run`; ``inputs`` maps the stage names of its inputs to their runs, taken from seed
-    ``input_seed(stage, seed)`` (e.g. several student seeds on one chain). Returns ``work``'s results
-    by (stage name, seed).
+    ``input_seed(stage, seed)`` (e.g. several student seeds on one chain). Jobs for which
+    ``already_done(stage, seed, inputs)`` holds only read back what an earlier run made: they run in
+    this process, since starting a worker costs seconds. Returns ``work``'s results by (stage name, seed).
     """
     names = {stage.name for stage, _ in jobs}
     for stage, _ in jobs:
@@ -270,15 +288,22 @@ def run_jobs(jobs: Sequence[Job], work: Callable[..., Any], args: Tuple[Any, ...
             done[(stage.name, seed)] = work(stage, seed, inputs_of(stage, seed), threads, *args)
         return done
     context = multiprocessing.get_context('spawn')  # a fork of a process with torch threads can hang
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:  # starts workers on first submit
         running: Dict[Future, Job] = {}
         while pending or running:
+            read_back = False
             for stage, seed in ready():
-                if len(running) >= workers:
-                    break
-                pending.remove((stage, seed))
-                running[pool.submit(work, stage, seed, inputs_of(stage, seed), threads, *args)] = (stage, seed)
+                inputs = inputs_of(stage, seed)
+                if already_done is not None and already_done(stage, seed, inputs):
+                    pending.remove((stage, seed))
+                    done[(stage.name, seed)] = work(stage, seed, inputs, threads, *args)
+                    read_back = True
+                elif len(running) < workers:
+                    pending.remove((stage, seed))
+                    running[pool.submit(work, stage, seed, inputs, threads, *args)] = (stage, seed)
             if not running:
+                if read_back:
+                    continue
                 raise ConfigError(f'No job can start: {[s.name for s, _ in pending]} wait on each other.')
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:

@@ -12,7 +12,9 @@ from rich.console import Console
 
 from ..errors import ConfigError
 from ..plugins import ensure_plugins_loaded
-from .chain import STAGES, Run, Size, Stage, run_jobs, train_stage
+from ..evaluation.hashing import fingerprint
+from ..evaluation.results import RESULTS_JSON
+from .chain import STAGES, Run, Size, Stage, finished_run, run_jobs, train_stage
 from .demo_report import figure, markdown_report, summary_table
 from .scoring import benchmark, score_run
 
@@ -57,7 +59,13 @@ def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1,
     chosen = Size.named(size)
     start = time.perf_counter()
     todo = [(stage, seed) for seed in range(seeds) for stage in STAGES]
-    done = run_jobs(todo, demo_job, (root, chosen, not from_scratch), jobs, console.print)
+    section = benchmark(chosen, root / '.cache' / 'shapes')
+
+    def evaluated(stage: Stage, seed: int, inputs: Dict[str, Run]) -> bool:
+        run = finished_run(stage, seed, root, chosen, inputs)
+        return run is not None and (run.work_dir / 'eval' / fingerprint(section) / RESULTS_JSON).is_file()
+
+    done = run_jobs(todo, demo_job, (root, chosen, not from_scratch), jobs, console.print, already_done=evaluated)
     runs = [done[(stage.name, seed)][0] for stage, seed in todo]
     rows = [row for stage, seed in todo for row in done[(stage.name, seed)][1]]
     evaluation_seconds = {(stage.name, seed): done[(stage.name, seed)][2] for stage, seed in todo}

@@ -1,5 +1,6 @@
 """Report arithmetic by hand: paired bootstrap intervals, log readers, steps to target, the job graph."""
 import json
+import os
 import math
 
 import numpy as np
@@ -115,3 +116,17 @@ def test_jobs_run_after_their_inputs_and_get_them():
     assert done[('b', 1)] == ('run of b/1',)
     with pytest.raises(ConfigError, match="starts from \\['a'\\]"):
         run_jobs([(b, 0)], record_job, (log,), 1, print)
+
+
+def pid_job(stage, seed, inputs, threads):
+    return (os.getpid(), sorted(inputs))
+
+
+def test_jobs_already_done_run_in_this_process_and_the_rest_in_workers():
+    """A rerun that only reads back finished work starts no worker (each costs seconds of imports)."""
+    a, b = Stage('a', 'A', 'x.py', 'base'), Stage('b', 'B', 'x.py', 'teacher', {'model.student.pretrained': 'a'})
+    everything = run_jobs([(b, 0), (a, 0)], pid_job, (), 2, print, already_done=lambda *job: True)
+    assert everything == {('a', 0): (os.getpid(), []), ('b', 0): (os.getpid(), ['a'])}
+    only_a = run_jobs([(b, 0), (a, 0)], pid_job, (), 2, print, already_done=lambda stage, seed, inputs: stage.name == 'a')
+    assert only_a[('a', 0)][0] == os.getpid() != only_a[('b', 0)][0]
+    assert only_a[('b', 0)][1] == ['a']
