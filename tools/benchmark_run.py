@@ -62,6 +62,9 @@ def run_config(config: str, data: Path, images: int, epochs: int, batch_size: in
     steps = epochs * (images // batch_size)
     cfg.model = with_random_weights(cfg.model.to_dict())
     cfg.train_dataloader.dataset.root = str(data)
+    if cfg.get('val_dataloader') and cfg.val_dataloader.dataset.get('type') == 'ImageFolderDataset':
+        # never run, but built when training starts: point it at the generated folder too
+        cfg.val_dataloader.dataset.update(root=str(data), split='train')
     cfg.train_dataloader.update(batch_size=batch_size, num_workers=0, persistent_workers=False)
     if cfg.train_cfg.get('type') == 'EpochBasedTrainLoop' or 'max_epochs' in cfg.train_cfg:
         cfg.train_cfg.update(max_epochs=epochs, val_begin=NO_VALIDATION)
