@@ -24,6 +24,7 @@ from ..atomic_files import write_bytes_atomic
 from ..config import load_config
 from ..errors import ConfigError
 from ..evaluation.hashing import fingerprint
+from ..evaluation.results import RESULTS_JSON
 from .shipped import shipped_file, unpack
 
 CONFIG_DIR = Path(__file__).resolve().parent / 'configs'  # package data: works from any install
@@ -130,6 +131,11 @@ class Run:
     origin: str  # 'trained', 'reused' or 'shipped'
     recipe: str
 
+    def evaluation_results(self, section: Dict[str, Any]) -> Path:
+        """Where the run's evaluation under ``section`` (an ``evaluation`` section) writes its rows:
+        other settings, other folder."""
+        return self.work_dir / 'eval' / fingerprint(section) / RESULTS_JSON
+
 
 def stage_dir(root: Path, stage: Stage, seed: int, settings: str) -> Path:
     """``<root>/<stage>/<settings fingerprint>/seed<k>``: changed settings never reuse (or overwrite) a
@@ -202,15 +208,20 @@ def _planned(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[str, 
     return options, made_by, work_dir, work_dir / f'iter_{max_iters}.pth'
 
 
-def finished_run(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[str, Run]) -> Optional[Run]:
-    """The stage's run if an earlier run of the chain finished it (trained or unpacked), else None."""
-    _, made_by, work_dir, checkpoint = _planned(stage, seed, root, size, inputs)
+def _finished(stage: Stage, seed: int, made_by: str, work_dir: Path, checkpoint: Path) -> Optional[Run]:
+    """The run its marker records, once the final checkpoint and the marker (written last) exist."""
     marker = work_dir / 'stage.json'
     if not (checkpoint.is_file() and marker.is_file()):
         return None
     record = json.loads(marker.read_text())
     return Run(stage, seed, work_dir, checkpoint, CONFIG_DIR / stage.config, record['seconds'],
                'shipped' if record.get('shipped') else 'reused', made_by)
+
+
+def finished_run(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[str, Run]) -> Optional[Run]:
+    """The stage's run if an earlier run of the chain finished it (trained or unpacked), else None."""
+    _, made_by, work_dir, checkpoint = _planned(stage, seed, root, size, inputs)
+    return _finished(stage, seed, made_by, work_dir, checkpoint)
 
 
 def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[str, Run],
@@ -220,11 +231,11 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[st
     it starts from, by stage name."""
     from ..apis.train import has_checkpoints, train
 
-    finished = finished_run(stage, seed, root, size, inputs)
-    if finished is not None:
-        log(f'[dim]reusing[/] {stage.label} (seed {seed}): {finished.checkpoint}')
-        return finished
     options, made_by, work_dir, checkpoint = _planned(stage, seed, root, size, inputs)
+    finished = _finished(stage, seed, made_by, work_dir, checkpoint)
+    if finished is not None:
+        log(f'[dim]reusing[/] {stage.label} (seed {seed}): {checkpoint}')
+        return finished
     marker = work_dir / 'stage.json'
     config = CONFIG_DIR / stage.config
     shipped = shipped_file(stage.name, seed, size.name, made_by, log) if use_shipped else None

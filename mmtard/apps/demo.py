@@ -12,8 +12,6 @@ from rich.console import Console
 
 from ..errors import ConfigError
 from ..plugins import ensure_plugins_loaded
-from ..evaluation.hashing import fingerprint
-from ..evaluation.results import RESULTS_JSON
 from .chain import STAGES, Run, Size, Stage, finished_run, run_jobs, train_stage
 from .demo_report import figure, markdown_report, summary_table
 from .scoring import benchmark, score_run
@@ -26,14 +24,14 @@ def default_demo_dir(size: str) -> Path:
 
 
 def demo_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,
-             use_shipped: bool) -> Tuple[Run, List[Dict[str, Any]], float]:
-    """:func:`~mmtard.apps.chain.run_jobs`'s work: train a stage (or reuse or unpack it), then evaluate it;
-    returns the run, its result rows and the evaluation's seconds."""
+             section: Dict[str, Any], use_shipped: bool) -> Tuple[Run, List[Dict[str, Any]], float]:
+    """:func:`~mmtard.apps.chain.run_jobs`'s work: train a stage (or reuse or unpack it), then evaluate it
+    on ``section``; returns the run, its result rows and the evaluation's seconds."""
     torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
     console = Console()
     run = train_stage(stage, seed, root, size, inputs, console.print, use_shipped)
     start = time.perf_counter()
-    records = score_run(run, benchmark(size, root / '.cache' / 'shapes'))
+    records = score_run(run, section)
     seconds = time.perf_counter() - start
     console.print(f'[bold]evaluated[/] {stage.label} (seed {seed}) in {seconds:.0f} s')
     rows = [{'stage': stage.name, 'label': stage.label, 'kind': stage.kind, 'model_seed': seed, **record.as_dict()}
@@ -63,9 +61,10 @@ def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1,
 
     def evaluated(stage: Stage, seed: int, inputs: Dict[str, Run]) -> bool:
         run = finished_run(stage, seed, root, chosen, inputs)
-        return run is not None and (run.work_dir / 'eval' / fingerprint(section) / RESULTS_JSON).is_file()
+        return run is not None and run.evaluation_results(section).is_file()
 
-    done = run_jobs(todo, demo_job, (root, chosen, not from_scratch), jobs, console.print, already_done=evaluated)
+    done = run_jobs(todo, demo_job, (root, chosen, section, not from_scratch), jobs, console.print,
+                    already_done=evaluated)
     runs = [done[(stage.name, seed)][0] for stage, seed in todo]
     rows = [row for stage, seed in todo for row in done[(stage.name, seed)][1]]
     evaluation_seconds = {(stage.name, seed): done[(stage.name, seed)][2] for stage, seed in todo}

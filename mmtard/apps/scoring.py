@@ -7,8 +7,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..apis.eval_progress import EvaluationProgress
 from ..atomic_files import write_bytes_atomic
-from ..evaluation.hashing import fingerprint
-from ..evaluation.results import RESULTS_JSON, BenchmarkResult, read_results
+from ..evaluation.results import BenchmarkResult, read_results
 from .chain import Run, Size
 from .shipped import shipped_evaluation
 
@@ -52,12 +51,13 @@ def score_run(run: Run, section: Dict[str, Any],
     ``progress`` sees the evaluation (default: nothing is shown)."""
     from ..apis.evaluate import evaluate
 
-    out = run.work_dir / 'eval' / fingerprint(section)  # other settings, other folder
+    results = run.evaluation_results(section)
+    out = results.parent
     shipped = shipped_evaluation(run.stage.name, section) if run.origin == 'shipped' else None
-    if shipped is not None and not (out / RESULTS_JSON).is_file():
+    if shipped is not None and not results.is_file():
         out.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(out / RESULTS_JSON, (json.dumps(shipped, indent=2) + '\n').encode())
-    if (out / RESULTS_JSON).is_file():
+        write_bytes_atomic(results, (json.dumps(shipped, indent=2) + '\n').encode())
+    if results.is_file():
         return read_results(out)
     options = json.loads((run.work_dir / 'stage.json').read_text())['options']
     inputs = {k: v for k, v in options.items() if k in run.stage.inputs or k in run.stage.options}

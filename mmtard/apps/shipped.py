@@ -28,7 +28,6 @@ from ..datasets.shapes import ALL_CLASSES, TEMPLATES as SHAPE_TEMPLATES
 from ..datasets.templates import get_class_names_and_templates
 from ..engine.lean_checkpoint import TEACHERS_META_KEY
 from ..evaluation.hashing import fingerprint
-from ..evaluation.results import RESULTS_JSON
 from ..models.encoders import open_clip_encoder  # noqa: F401  (registers mmtard's architectures with open_clip)
 
 SHIPPED_DIR = Path(__file__).resolve().parent / 'pretrained'
@@ -131,9 +130,8 @@ def ship_evaluations(runs: Sequence[Any], section: Mapping[str, Any], out: Path)
     entries = manifest(out)
     key = evaluation_key(section)
     for run in runs:
-        results = run.work_dir / 'eval' / fingerprint(section) / RESULTS_JSON
         name = f'{run.stage.name}.eval-{key}.json'
-        write_bytes_atomic(out / name, results.read_bytes())
+        write_bytes_atomic(out / name, run.evaluation_results(section).read_bytes())
         entries[run.stage.name].setdefault('evaluations', {})[key] = name
     (out / MANIFEST).write_text(json.dumps(entries, indent=2) + '\n')
 

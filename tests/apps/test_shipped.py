@@ -101,8 +101,7 @@ def test_shipped_evaluations_are_read_and_unpacked_teachers_still_evaluate(smoke
     assert read_checkpoint(str(robust.checkpoint))['meta']['frozen_teachers'].keys() == {'original'}
     section = smoke_section(fresh)
     assert evaluation_key(section) == evaluation_key(smoke_section(smoke_demo)), 'the work dir is not in the key'
-    shipped_rows = json.loads((shipped.SHIPPED_DIR / json.loads((shipped.SHIPPED_DIR / MANIFEST).read_text())
-                                ['robust-teacher']['evaluations'][evaluation_key(section)]).read_text())
+    shipped_rows = shipped.shipped_evaluation('robust-teacher', section)
     real_evaluate = evaluate_api.evaluate
     monkeypatch.setattr(evaluate_api, 'evaluate', no_evaluation)
     for stage in UPSTREAM:
