@@ -15,7 +15,8 @@ from .common import console, friendly_errors, load_plugins_reporting_failures
 @click.option('--demo-dir', type=click.Path(file_okay=False), default=None,
               help="Where each seed's base CLIPs and teachers are (or are trained): default the demo's own folder.")
 @click.option('--seeds', type=click.IntRange(min=1), default=2, show_default=True,
-              help='Student seeds of the main methods (sweep points and 2x-budget arms run the first).')
+              help='Student seeds of the main methods with independent teachers (sweep points, same-base '
+                   'and 2x-budget arms run the first).')
 @click.option('--chain-seeds', type=click.IntRange(min=1), default=1, show_default=True,
               help='Independent chains (base CLIPs and teachers); student seed k learns from chain k mod this.')
 @click.option('--size', type=click.Choice(['full', 'smoke']), default='full', show_default=True,

@@ -3,7 +3,9 @@ fails clearly instead of half-way."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from mmengine.dist import master_only
@@ -20,6 +22,10 @@ from .lean_checkpoint import TEACHERS_META_KEY, leaving_out_frozen_teachers, loa
 #: in the log file, left off the terminal unless --verbose.
 MMENGINE_NOTICES = ('"FileClient" will be deprecated', '"HardDiskBackend" is the alias',
                     'Reach the end of the dataloader', 'Advance dataloader')
+
+
+#: Numbers the runners this process builds (see :meth:`MMTardRunner.__init__`).
+_RUNNERS_BUILT = itertools.count()
 
 
 def drop_mmengine_notices(record: logging.LogRecord) -> bool:
@@ -72,6 +78,15 @@ class MMTardRunner(Runner):
     Checkpoints leave the frozen teachers' weights out and record their identity instead
     (:mod:`mmtard.engine.lean_checkpoint`); loading one checks the config's teachers against it.
     """
+
+    def __init__(self, *args: Any, experiment_name: Optional[str] = None, cfg: Any = None, **kwargs: Any) -> None:
+        """mmengine keys its logger, message hub and visualizer by the experiment name, which ends in the
+        start second: a second run started in the same second in one process (the API called twice, a
+        test suite) would get the first's, writing its log lines to the first's stream and log file.
+        Each runner's name therefore carries this process's count of runners built."""
+        filename = getattr(cfg, 'filename', None) if cfg is not None else None
+        stem = experiment_name or (Path(filename).stem if filename else 'run')
+        super().__init__(*args, experiment_name=f'{stem}-{next(_RUNNERS_BUILT)}', cfg=cfg, **kwargs)
 
     def build_logger(self, log_level: Any = 'INFO', log_file: Optional[str] = None, **kwargs: Any) -> Any:
         """mmengine's logger, whose terminal output starts at the config's ``console_log_level``

@@ -10,7 +10,7 @@ from mmtard.apps.chain import BASE, ROBUST_TEACHER, STUDENT_ARCH, TEACHER_ARCH, 
 from mmtard.apps.scoring import EVAL_EPS, HELD13, SEEN
 from mmtard.apps.study.arms import INDEPENDENT, ROBUST_TEACHER_EPS2, SAME_BASE, study_arms
 from mmtard.apps.study.efficiency import Curve
-from mmtard.apps.study.pipeline import StudySize, select_arms
+from mmtard.apps.study.pipeline import StudySize, seeds_of, select_arms, upstream_jobs
 from mmtard.apps.study.report import group_title, interpolate, markdown_report
 from mmtard.cli.main import cli
 from mmtard.errors import ConfigError
@@ -90,6 +90,10 @@ LOSSES = {('ard-eps4', 0): dict(loss_robust=2.0), ('ard-clean1-eps4', 0): dict(l
           ('mmtard-clean5-eps4', 0): dict(loss_robust=3.0, loss_clean=1.0)}
 
 
+#: The fake runs' validation attack steps (not the real configs' 10: labels are read, never typed).
+VAL_STEPS = 7
+
+
 def outcome_bits(accuracy):
     correct = round(accuracy * SAMPLES)
     return '1' * correct + '0' * (SAMPLES - correct)
@@ -117,6 +121,7 @@ def fake_run(stage, seed, root, seconds=0.0):
     (work_dir / '20260101_000000' / 'vis_data').mkdir(parents=True)
     (work_dir / '20260101_000000' / 'vis_data' / 'scalars.json').write_text(
         ''.join(json.dumps(r) + '\n' for r in records))
+    (work_dir / 'config.py').write_text(f"model = dict(val_attack=dict(type='PGD', steps={VAL_STEPS}))\n")
     return Run(stage, seed, work_dir, work_dir / 'last.pth', work_dir / 'config.py', seconds, 'trained', '')
 
 
@@ -201,12 +206,30 @@ def test_report_efficiency_counts_iterations_to_each_target(fake_report):
 def test_report_teachers_and_measured_counts_come_from_the_runs_and_rows(fake_report):
     assert table(fake_report, '## Teachers') == [
         '| base CLIP (student) | 90.0 | - | 30 s |',
-        '| PMG-AFT teacher | 80.0 | 40.0 (PGD-10 4/255) | 12 s |',
-        '| PMG-AFT teacher at 2/255 | 85.0 | 50.0 (PGD-10 2/255) | 10 s |']
+        '| PMG-AFT teacher | 80.0 | 40.0 (PGD-7 4/255) | 12 s |',
+        '| PMG-AFT teacher at 2/255 | 85.0 | 50.0 (PGD-7 2/255) | 10 s |']
     assert table(fake_report, '## What was measured') == ['| shapes-seen-51 | 51 | 10 | 10 |',
                                                          '| held-out-13 | 13 | 10 | 10 |']
     assert '`mmtard study --size smoke --seeds 2 --chain-seeds 1`: 4 arms.' in fake_report
     assert 'under AutoAttack custom [reduced].' in fake_report
+    assert "final validation robust accuracies (PGD-7 at the" in fake_report
+    assert ('`ard-eps4`, `mmtard-clean5-eps4` ran student seeds [0, 1], every other arm the first 1; student seed '
+            'k learned from chain k mod 1') in ' '.join(fake_report.split())
+    assert 'NOT covered: one chain' in fake_report
+
+
+def test_main_arms_run_every_seed_and_each_chain_trains_only_what_its_students_use():
+    arms = select_arms(study_arms(iters=4), ['ard', 'mmtard-clean5'])
+    size = StudySize.named('smoke')
+    assert {arm.name for arm in arms if seeds_of(arm, 2, size) == 2} == {
+        'ard-eps2', 'mmtard-clean5-eps2', 'ard-eps4', 'mmtard-clean5-eps4'}
+    jobs = upstream_jobs(arms, seeds=2, chain_seeds=2, size=size)
+    chains = {chain: [stage.name for stage, c in jobs if c == chain] for chain in (0, 1)}
+    assert chains[0] == ['base', 'teacher-base', 'clean-teacher', 'robust-teacher', 'robust-teacher-eps2',
+                         'same-base-clean-teacher', 'same-base-robust-teacher']
+    assert chains[1] == ['base', 'teacher-base', 'clean-teacher', 'robust-teacher', 'robust-teacher-eps2'], \
+        'same-base and 2x arms run seed 0 only, so chain 1 trains no same-base teacher'
+    assert {stage.name for stage, _ in upstream_jobs(arms, seeds=2, chain_seeds=1, size=size)} == set(chains[0])
 
 
 def study_args(work, seeds=1):

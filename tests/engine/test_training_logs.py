@@ -104,3 +104,21 @@ def test_the_progress_display_is_closed_when_training_stops_with_an_error(tmp_pa
     assert result.exit_code == 2 and 'The training loss became inf' in result.output
     assert closed == [True]
     assert type(sys.stdout).__name__ != 'FileProxy'
+
+
+def test_two_runs_started_in_the_same_second_keep_their_own_logs(tmp_path, monkeypatch):
+    """mmengine keys its logger, message hub and visualizer by a name made from the start second: a
+    second run in the same process and second must not write its lines to the first's stream and file."""
+    import time
+
+    second = time.localtime()
+    monkeypatch.setattr(time, 'localtime', lambda *args: second)
+    outputs = []
+    for name in ('first', 'second'):
+        result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(tmp_path / name), *FAST])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert all('Iter(train) [4/4]' in output for output in outputs)
+    for name in ('first', 'second'):
+        log = next((tmp_path / name).glob('*/*.log')).read_text()
+        assert log.count('Iter(train) [4/4]') == 1, f'{name} run\'s log holds exactly its own lines'

@@ -157,6 +157,12 @@ def study_arms(iters: int) -> List[Arm]:
     return arms
 
 
+def runs_every_seed(arm: Arm) -> bool:
+    """The arms that run every student seed (and so every chain): the main methods with independent
+    teachers at 1x budget, at both radii. Sweep points, same-base and 2x-budget arms run the first."""
+    return arm.method in MAIN and arm.teachers == INDEPENDENT and arm.budget == 1
+
+
 #: The teacher architecture of each teachers setting (what results.json rows name).
 TEACHER_ARCHS = {INDEPENDENT: TEACHER_ARCH, SAME_BASE: STUDENT_ARCH}
 

@@ -14,7 +14,7 @@ from ...plugins import ensure_plugins_loaded
 from ..chain import Run, Size, Stage, run_jobs, train_stage
 from ..scoring import SEEN, HELD13, benchmark, score_run
 from . import step_cost
-from .arms import BASELINE, CONTROLLED, INDEPENDENT, MAIN, TEACHER_ARCHS, UPSTREAM, Arm, study_arms
+from .arms import BASELINE, INDEPENDENT, MAIN, TEACHER_ARCHS, UPSTREAM, Arm, runs_every_seed, study_arms
 from .efficiency import VALIDATIONS, read_curve
 from .report import write_report
 
@@ -64,13 +64,23 @@ def arm_options(interval: int, val_samples: int) -> Dict[str, Any]:
 
 
 def seeds_of(arm: Arm, seeds: int, size: StudySize) -> int:
-    """Student seeds an arm runs: every one for the verdict's comparison (the baseline and the release's
-    MMT-ARD at 4/255 with independent teachers, 1x budget), else the first ``extra_arm_seeds``."""
-    return seeds if is_seeded(arm) else min(seeds, size.extra_arm_seeds)
+    """Student seeds an arm runs: every one for the main methods with independent teachers at 1x budget
+    (at both radii), else the first ``extra_arm_seeds``."""
+    return seeds if runs_every_seed(arm) else min(seeds, size.extra_arm_seeds)
 
 
-def is_seeded(arm: Arm) -> bool:
-    return arm.method in CONTROLLED and arm.group == (4, INDEPENDENT, 1)
+def upstream_jobs(arms: Sequence[Arm], seeds: int, chain_seeds: int, size: StudySize) -> List[Tuple[Stage, int]]:
+    """(stage, chain seed) for every base CLIP and teacher some student learns from: chain k only
+    trains what the arms whose seeds map to it (seed mod ``chain_seeds``) start from."""
+    needed: Dict[int, set] = {}
+    for arm in arms:
+        for seed in range(seeds_of(arm, seeds, size)):
+            needed.setdefault(seed % chain_seeds, set()).update(arm.stage.inputs.values())
+    for names in needed.values():
+        for stage in reversed(UPSTREAM):  # a teacher's own inputs (its base CLIP) come before it
+            if stage.name in names:
+                names.update(stage.inputs.values())
+    return [(stage, chain) for chain in sorted(needed) for stage in UPSTREAM if stage.name in needed[chain]]
 
 
 def study_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, roots: Tuple[Path, Path],
@@ -129,20 +139,20 @@ def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size:
     upstream_root = Path(demo_dir) if demo_dir is not None else default_demo_dir(size)
     root.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    needed = {source for arm in chosen_arms for source in arm.stage.inputs.values()}
-    needed |= {source for stage in UPSTREAM if stage.name in needed for source in stage.inputs.values()}
-    upstream = [stage for stage in UPSTREAM if stage.name in needed]
     # the longest runs first (less idle at the end), then the verdict's arms: 4/255, independent teachers
     by_cost = sorted(chosen_arms, key=lambda arm: (-arm.budget, arm.train_eps != 4, arm.teachers != INDEPENDENT,
-                                                   not is_seeded(arm)))
-    jobs_list = [(stage, seed) for seed in range(chain_seeds) for stage in upstream]
+                                                   not runs_every_seed(arm)))
+    upstream = upstream_jobs(chosen_arms, seeds, chain_seeds, chosen)
+    jobs_list = list(upstream)
     jobs_list += [(arm.stage, seed) for arm in by_cost for seed in range(seeds_of(arm, seeds, chosen))]
     done = run_jobs(jobs_list, study_job, ((upstream_root, root), chosen, {a.name: a for a in chosen_arms}, not from_scratch),
                     jobs,
                     console.print, lambda stage, seed: seed % chain_seeds if stage.kind == 'student' else seed)
     rows = [row for arm in chosen_arms for seed in range(seeds_of(arm, seeds, chosen)) for row in done[(arm.name, seed)][1]]
     runs = {arm.name: [done[(arm.name, seed)][0] for seed in range(seeds_of(arm, seeds, chosen))] for arm in chosen_arms}
-    upstream_runs = {stage.name: [done[(stage.name, seed)][0] for seed in range(chain_seeds)] for stage in upstream}
+    upstream_runs: Dict[str, List[Run]] = {}
+    for stage, chain in upstream:
+        upstream_runs.setdefault(stage.name, []).append(done[(stage.name, chain)][0])
     curves = {name: [read_curve(run.work_dir, interval) for run in arm_runs] for name, arm_runs in runs.items()}
     if not (root / 'step_cost.json').is_file():  # measured once, when no run trains beside it
         timed = [arm for arm in chosen_arms if arm.method in MAIN and arm.group == (4, INDEPENDENT, 1)]

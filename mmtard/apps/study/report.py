@@ -10,10 +10,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...datasets.shapes import CLASS_SELECTIONS
 from ..analysis import (Difference, cell, last_validation, loss_shares, markdown_table, paired_difference, per_seed,
-                        select, summarise)
+                        select, summarise, validation_attack)
 from ..chain import Run
 from ..scoring import EVAL_EPS, HELD13, SEEN
-from .arms import BASELINE, INDEPENDENT, MAIN, METHODS, RELEASE, SAME_BASE, TEACHER_ARCHS, Arm
+from .arms import BASELINE, INDEPENDENT, MAIN, METHODS, RELEASE, SAME_BASE, TEACHER_ARCHS, Arm, runs_every_seed
 from .efficiency import TARGET_FRACTIONS, Curve, races
 
 #: The paper's claims for a ViT-B-32 student over single-teacher distillation.
@@ -137,7 +137,8 @@ def teacher_table(upstream: Dict[str, List[Run]]) -> str:
         clean = [v['clean_acc'] for v in values if 'clean_acc' in v]
         robust = [v['robust_acc'] for v in values if 'robust_acc' in v]
         eps = runs[0].stage.options.get('model.attack.eps', 4) if robust else None
-        lines.append([runs[0].stage.label, cell(clean), cell(robust) + (f' (PGD-10 {eps:g}/255)' if robust else ''),
+        lines.append([runs[0].stage.label, cell(clean),
+                      cell(robust) + (f' ({validation_attack(runs[0].config)} {eps:g}/255)' if robust else ''),
                       ', '.join(f'{run.seconds:.0f} s' for run in runs)])
     return markdown_table(['model', 'val clean', 'val robust at its train eps', 'training time per seed'], lines)
 
@@ -259,8 +260,8 @@ def step_cost_text(root: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- figures
-def figures(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], curves: Dict[str, List[Curve]],
-            frontier_path: Path, efficiency_path: Path) -> None:
+def figures(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], runs: Dict[str, List[Run]],
+            curves: Dict[str, List[Curve]], frontier_path: Path, efficiency_path: Path) -> None:
     """frontier.png: clean vs robust at each train eps (lines join a family's sweep; hollow: same-base
     teachers); efficiency.png: validation robust accuracy of the main methods along iterations."""
     import matplotlib
@@ -302,14 +303,16 @@ def figures(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], curves: Dict[st
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.8), squeeze=False)
     for ax, group in zip(axes[0], groups):
         for arm in (a for a in arms if a.group == group and a.method in MAIN):
-            runs = [c for c in curves[arm.name] if c.iters]
-            if not runs:
+            logged = [c for c in curves[arm.name] if c.iters]
+            if not logged:
                 continue
-            length = min(len(c.iters) for c in runs)
-            robust = [100 * statistics.fmean(c.robust[k] for c in runs) for k in range(length)]
-            ax.plot(runs[0].iters[:length], robust, '-o', markersize=3, label=LABELS[arm.method])
+            length = min(len(c.iters) for c in logged)
+            robust = [100 * statistics.fmean(c.robust[k] for c in logged) for k in range(length)]
+            ax.plot(logged[0].iters[:length], robust, '-o', markersize=3, label=LABELS[arm.method])
         ax.set_xlabel('training iteration')
-        ax.set_ylabel(f'validation robust accuracy, PGD-10 at {group[0]}/255 (%)')
+        plotted = next(a for a in arms if a.group == group and a.method in MAIN)
+        ax.set_ylabel(f'validation robust accuracy, {validation_attack(runs[plotted.name][0].config)} '
+                      f'at {group[0]}/255 (%)')
         ax.set_title(group_title(group), fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -319,6 +322,20 @@ def figures(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], curves: Dict[st
 
 
 # ----------------------------------------------------------------------------- the report
+def seeds_text(arms: Sequence[Arm], seeds: int, chain_seeds: int, extra_arm_seeds: int) -> str:
+    """Which arms ran which student seeds and chains, and so which variance the intervals count."""
+    every_seed = [f'`{arm.name}`' for arm in arms if runs_every_seed(arm)]
+    if seeds == 1 or not every_seed:
+        ran = 'Every arm ran student seed 0 on chain 0 (a chain: both base CLIPs and all teachers).'
+    else:
+        ran = (f'{", ".join(every_seed)} ran student seeds {list(range(seeds))}, every other arm the first '
+               f'{extra_arm_seeds}; student seed k learned from chain k mod {chain_seeds} (a chain: both base CLIPs '
+               f'and all teachers, trained with its own seed).')
+    if chain_seeds == 1:
+        return ran + ' The teachers\' and base CLIPs\' own seed-to-seed variance is NOT covered: one chain.'
+    return ran + ' The intervals of the arms that ran every seed include the chains\' variance; the others\' do not.'
+
+
 def markdown_report(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], runs: Dict[str, List[Run]],
                     curves: Dict[str, List[Curve]], upstream: Dict[str, List[Run]], size: Any,
                     seeds: Tuple[int, int], seconds: float, root: Path, interval: int, jobs: int) -> str:
@@ -333,8 +350,8 @@ def markdown_report(rows: Sequence[Dict[str, Any]], arms: Sequence[Arm], runs: D
     frontiers = '\n\n'.join(f'### {group_title(group)}\n\n{frontier_table(rows, [a for a in arms if a.group == group])}'
                             for group in groups)
     seeds, chain_seeds = seeds
-    uncovered = ('The teachers\' and base CLIPs\' own seed-to-seed variance is NOT covered: one chain. '
-                 if chain_seeds == 1 else '')
+    val_attack = validation_attack(next(iter(runs.values()))[0].config) if runs else '-'
+
     return f"""# Does MMT-ARD beat single-teacher distillation? The paper's claims in miniature
 
 `mmtard study --size {size.chain.name} --seeds {seeds} --chain-seeds {chain_seeds}`: {len(arms)} arms. The
@@ -346,9 +363,7 @@ CLIP instead. The paper claims, for a ViT-B-32 student over single-teacher adver
 with PGD (step 1/255, momentum 0.9) at their train eps; robust accuracy is measured at
 {', '.join(f'{k}/255' for k in EVAL_EPS)} under {attack}.
 
-Seeds: single-teacher ARD and the release's MMT-ARD at 4/255 (independent teachers, 1x budget) ran
-student seeds {list(range(seeds))}, every other arm the first {size.extra_arm_seeds}, all on chain{'s' if chain_seeds > 1 else ''}
-{list(range(chain_seeds))} (a chain: both base CLIPs and all teachers). {uncovered}Intervals are 95% two-level
+{seeds_text(arms, seeds, chain_seeds, size.extra_arm_seeds)} Intervals are 95% two-level
 bootstrap intervals of the paired difference (student seeds, then the test samples, the same samples
 for both models): they count sampling error and seed-to-seed spread of the students. "better" /
 "worse" means the whole interval is above / below 0; everything else is a tie at this precision.
@@ -383,7 +398,7 @@ each arm's clean accuracy (and, for zero-shot, at its robust accuracy); no extra
 
 ## Training efficiency
 
-Per seed, the target is the lower of the two arms' final validation robust accuracies (PGD-10 at the
+Per seed, the target is the lower of the two arms' final validation robust accuracies ({val_attack} at the
 train eps on {size.val_samples} validation images, every {interval} iterations) and
 fractions of it, so both arms reach it. Ratio > 1: the method needs fewer iterations (seconds) than ARD.
 Training seconds come from runs trained {jobs} at a time; the side-by-side step cost below is the
@@ -421,7 +436,7 @@ def write_report(root: Path, rows: Sequence[Dict[str, Any]], arms: Sequence[Arm]
     outputs['results'].write_text(json.dumps(list(rows), indent=2) + '\n')
     outputs['curves'].write_text(json.dumps({name: [c.__dict__ for c in value] for name, value in curves.items()},
                                             indent=2) + '\n')
-    figures(rows, arms, curves, outputs['frontier'], outputs['efficiency'])
+    figures(rows, arms, runs, curves, outputs['frontier'], outputs['efficiency'])
     outputs['report'].write_text(markdown_report(rows, arms, runs, curves, upstream, size, seeds, seconds, root,
                                                          interval, jobs))
     return outputs
