@@ -9,7 +9,8 @@ End to end: writes a small image folder (random pixels, ``--images`` of them in 
 checkpoint. Printed: the command's wall time, its training loop's time (the sum of the iterations'
 times in its log) and, beside them, the release-equivalent step (``tools/benchmark_step.py``:
 no cache, separate student passes, the release's unused third teacher forward) times the same
-number of steps, with the ratios.
+number of steps, plus a fresh process's time to build the release-equivalent models, with the ratios
+of the loops and of the whole commands.
 
 Warm step (both modes): the config's step with its caches warm against the release-equivalent step
 of ``--release-config`` (the paper's ViT-B-32 config by default), alternating, median of
@@ -90,6 +91,22 @@ def train_end_to_end(config: Path, work_dir: Path) -> Tuple[float, List[float]]:
     return wall, [row['time'] for row in rows if 'time' in row and 'iter' in row]
 
 
+def release_setup_seconds(config: str) -> float:
+    """Wall seconds of a fresh process that imports torch and open_clip and builds ``config``'s models with
+    random weights (:func:`benchmark_step.build_model`): the part of the release's own command that is
+    not its training loop, so that whole commands compare with whole commands."""
+    code = ('import sys, time; start = time.perf_counter(); sys.path.insert(0, sys.argv[2]); '
+            'import torch; from benchmark_step import build_model; '
+            "build_model(sys.argv[1], [], torch.device('cpu'), random_weights=True); "
+            'print(time.perf_counter() - start)')
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, '-c', code, config, str(Path(__file__).resolve().parent)],
+                            capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(REPO)})
+    if result.returncode != 0:
+        sys.exit(f'building the release-equivalent models failed:\n{result.stderr[-3000:]}')
+    return time.perf_counter() - started
+
+
 def warm_steps(config: str, release_config: str, batch_size: int, steps: int,
                device: torch.device) -> Dict[str, float]:
     """Median seconds of the config's step with warm caches and of the release-equivalent step of
@@ -144,13 +161,14 @@ def main() -> None:
         config, steps = run_config(args.config, tmp_path / 'data', args.images, args.epochs, args.batch_size,
                                    tmp_path)
         wall, iterations = train_end_to_end(config, tmp_path / 'work')
+    setup = release_setup_seconds(args.release_config)
     loop = sum(iterations)
     release = release_step * steps
     print(f'end to end: mmtard train {args.epochs} epochs x {steps // args.epochs} steps: {wall:.1f} s wall '
           f'(training loop {loop:.1f} s over {len(iterations)} logged steps); release-equivalent step x {steps} = '
-          f'{release:.1f} s: {release / loop:.2f}x on the loop, {release / wall:.2f}x on the whole command '
-          f'(which also builds the models and computes the teachers\' checksums); load average '
-          f'{os.getloadavg()[0]:.2f} at the end')
+          f'{release:.1f} s: {release / loop:.2f}x on the loop. Whole commands: mmtard\'s (which also computes the '
+          f'teachers\' checksums) against a process that builds the release-equivalent models ({setup:.1f} s) plus '
+          f'those steps: {(setup + release) / wall:.2f}x; load average {os.getloadavg()[0]:.2f} at the end')
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
 """Every `mmtard` command shown in README.md and docs/ names a real command with real options; the README's
 quick start runs as printed (at a smaller training budget), and its docs index points at existing pages."""
+import json
 import re
 import shlex
 from pathlib import Path
@@ -9,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from mmtard.cli.main import cli
+
+from shared_inputs import TINY
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = [REPO / 'README.md', *sorted((REPO / 'docs').glob('*.md'))]
@@ -91,3 +94,38 @@ def test_readme_quick_start_runs(tmp_path, monkeypatch):
         result = CliRunner().invoke(cli, words, catch_exceptions=False)
         assert result.exit_code == 0, f'{line}\n{result.output}'
     assert (tmp_path / 'table.md').is_file() and (tmp_path / 'student.safetensors').is_file()
+
+
+def shown(page, start):
+    """The command of ``page`` that is ``start``, else the only one that starts with it, as printed there."""
+    lines = [line for p, line in ALL if p == Path(page)]
+    found = [start] if start in lines else [line for line in lines if line.startswith(start)]
+    assert len(found) == 1, f'{page} shows {len(found)} commands starting with {start!r}'
+    return found[0]
+
+
+def test_shown_listing_and_config_commands_run_as_printed():
+    """The cheap, self-contained commands of docs/commands.md, verbatim (CONFIG: the tiny config). The
+    demo's and study's (smoke) run in tests/apps, the export formats in tests/apis/test_export.py."""
+    runner = CliRunner()
+    listing = runner.invoke(cli, shlex.split(shown('docs/commands.md', 'mmtard list'))[1:], catch_exceptions=False)
+    assert listing.exit_code == 0 and 'ReferenceCosineWeighting' in listing.output
+    words = shlex.split(shown('docs/commands.md', 'mmtard list weightings'))[1:]
+    weightings = json.loads(runner.invoke(cli, words, catch_exceptions=False).output)
+    assert 'ReferenceCosineWeighting' in json.dumps(weightings)
+    line = shown('docs/commands.md', 'mmtard config show').replace('CONFIG', str(TINY))
+    config = runner.invoke(cli, shlex.split(line)[1:], catch_exceptions=False)
+    assert config.exit_code == 0 and re.search(r'\beps=2\b', config.output), config.output[-2000:]
+
+
+def test_configs_page_weighting_override_trains_as_printed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'configs').symlink_to(REPO / 'configs')
+    words = shlex.split(shown('docs/configs.md', 'mmtard train'))[1:]
+    cut = ['--work-dir', 'w', '-o', 'train_cfg.max_iters=2', '-o', 'train_cfg.val_interval=2',
+           '-o', 'default_hooks.checkpoint.interval=2', '-o', 'train_dataloader.batch_size=4',
+           '-o', 'train_dataloader.dataset.num_samples=8', '-o', 'val_dataloader.dataset.num_samples=8']
+    result = CliRunner().invoke(cli, words + cut, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    saved = (tmp_path / 'w' / Path(words[1]).name).read_text()
+    assert "type='FixedWeighting'" in saved and 'robust=1' in saved
