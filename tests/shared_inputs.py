@@ -1,7 +1,11 @@
-"""Inputs several test folders share: the tiny training config with a 4-iteration schedule, and the
-code examples of docs/interfaces.md."""
+"""Inputs several test folders share: the tiny training config with a 4-iteration schedule, a finished
+tiny run, checkpoints read back, and the code examples of docs/interfaces.md."""
 import re
 from pathlib import Path
+from typing import Sequence
+
+import torch
+from click.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
@@ -9,6 +13,25 @@ TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps
 FAST = ['-o', 'train_cfg.max_iters=4', '-o', 'train_cfg.val_interval=4', '-o', 'default_hooks.checkpoint.interval=2',
         '-o', 'train_dataloader.batch_size=8', '-o', 'train_dataloader.dataset.num_samples=64',
         '-o', 'val_dataloader.dataset.num_samples=16', '-o', 'model.attack.steps=1', '-o', 'model.val_attack.steps=1']
+
+
+def train_tiny(work: Path, options: Sequence[str]) -> Path:
+    """``mmtard train`` of TINY into ``work`` with ``options`` (``-o`` pairs); it must finish."""
+    from mmtard.cli.main import cli
+
+    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *options], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return work
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint mmtard wrote, read back whole (its own classes allowed)."""
+    from mmtard.checkpoint import trusted_checkpoint_globals
+
+    with trusted_checkpoint_globals():
+        return torch.load(path, map_location='cpu')
+
+
 INTERFACES_DOC = REPO / 'docs' / 'interfaces.md'
 
 

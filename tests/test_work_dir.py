@@ -15,8 +15,8 @@ from mmtard.cli.main import cli
 from mmtard.errors import ConfigError
 from mmtard.work_dir import LOCK_FILE, WorkDirInUseError, check_output_dir, work_dir_lock
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
+from shared_inputs import TINY
+
 FAST = ['-o', 'train_cfg.max_iters=6', '-o', 'train_cfg.val_interval=6', '-o', 'default_hooks.checkpoint.interval=2',
         '-o', 'default_hooks.checkpoint.max_keep_ckpts=5', '-o', 'train_dataloader.batch_size=8',
         '-o', 'train_dataloader.dataset.num_samples=32', '-o', 'val_dataloader.dataset.num_samples=16',

@@ -1,14 +1,13 @@
 """The click commands, through click's test runner."""
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from mmtard.cli.main import cli
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
+from shared_inputs import TINY
+
 
 
 @pytest.fixture

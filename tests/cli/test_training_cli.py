@@ -11,29 +11,21 @@ import torch
 from click.testing import CliRunner
 
 from mmtard.cli.main import cli
-from mmtard.checkpoint import trusted_checkpoint_globals
 
-from shared_inputs import FAST, TINY
+from shared_inputs import FAST, TINY, load_checkpoint, train_tiny
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load(path):
-    with trusted_checkpoint_globals():
-        return torch.load(path, map_location='cpu')
-
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    work = tmp_path_factory.mktemp('run') / 'tiny'
-    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *FAST], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return work
+    return train_tiny(tmp_path_factory.mktemp('run') / 'tiny', FAST)
 
 
 def test_train_saves_checkpoints_and_metrics(trained):
     assert (trained / 'iter_4.pth').is_file() and (trained / 'last_checkpoint').is_file()
-    state = load(trained / 'iter_4.pth')
+    state = load_checkpoint(trained / 'iter_4.pth')
     assert state['meta']['iter'] == 4
     assert any(k.startswith('student.') for k in state['state_dict'])
 
@@ -54,7 +46,7 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     assert refused.exit_code == 2 and 'later checkpoints iter_4.pth' in refused.output
     result = CliRunner().invoke(cli, [*args, '--overwrite'], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert load(work / 'iter_6.pth')['meta']['iter'] == 6
+    assert load_checkpoint(work / 'iter_6.pth')['meta']['iter'] == 6
 
 
 def test_resume_without_checkpoint_is_explained(tmp_path):
@@ -109,7 +101,7 @@ def test_resume_reproduces_the_uninterrupted_run(trained, tmp_path):
     result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', str(work / 'iter_2.pth'),
                                       *FAST], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    uninterrupted, resumed = load(trained / 'iter_4.pth')['state_dict'], load(work / 'iter_4.pth')['state_dict']
+    uninterrupted, resumed = load_checkpoint(trained / 'iter_4.pth')['state_dict'], load_checkpoint(work / 'iter_4.pth')['state_dict']
     assert uninterrupted.keys() == resumed.keys()
     assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
 

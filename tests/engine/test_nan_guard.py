@@ -2,28 +2,22 @@
 works as written: resuming with --lr-from-config and a lower -o lr continues at the lower lr."""
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from mmtard.checkpoint import trusted_checkpoint_globals
 from mmtard.cli.main import cli
 from mmtard.weighting import ReferenceCosineWeighting
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
+from shared_inputs import TINY, load_checkpoint, train_tiny
+
 SETTINGS = ['-o', 'train_cfg.max_iters=4', '-o', 'train_cfg.val_interval=100', '-o', 'default_hooks.checkpoint.interval=1',
             '-o', 'default_hooks.checkpoint.max_keep_ckpts=10', '-o', 'train_dataloader.batch_size=8',
             '-o', 'train_dataloader.dataset.num_samples=16', '-o', 'val_dataloader.dataset.num_samples=8',
             '-o', 'model.attack.steps=1', '-o', 'model.val_attack.steps=1']
 CONFIG_LR = 5e-4  # the tiny schedule's
 
-
-def load(path):
-    with trusted_checkpoint_globals():
-        return torch.load(path, map_location='cpu')
 
 
 def diverging_at(step, monkeypatch, weights=False):
@@ -45,10 +39,7 @@ def diverging_at(step, monkeypatch, weights=False):
 
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory):
-    work = tmp_path_factory.mktemp('nan') / 'full'
-    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *SETTINGS], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return work
+    return train_tiny(tmp_path_factory.mktemp('nan') / 'full', SETTINGS)
 
 
 def test_a_non_finite_loss_stops_and_the_advice_resumes_at_a_lower_lr(uninterrupted, tmp_path, monkeypatch):
@@ -65,8 +56,8 @@ def test_a_non_finite_loss_stops_and_the_advice_resumes_at_a_lower_lr(uninterrup
     assert ' '.join(SETTINGS) in command  # the run's own options: it continues to max_iters=4, not the config's 100
     result = CliRunner().invoke(cli, command.split()[1:], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    lowered = load(work / 'iter_4.pth')['optimizer']['param_groups']
-    full = load(uninterrupted / 'iter_4.pth')['optimizer']['param_groups']
+    lowered = load_checkpoint(work / 'iter_4.pth')['optimizer']['param_groups']
+    full = load_checkpoint(uninterrupted / 'iter_4.pth')['optimizer']['param_groups']
     assert [g['lr'] for g in lowered] == pytest.approx([g['lr'] / 10 for g in full], rel=1e-6)
     assert lowered[0]['initial_lr'] == pytest.approx(CONFIG_LR / 10)
 
@@ -79,8 +70,8 @@ def test_without_lr_from_config_the_checkpoints_lr_wins(uninterrupted, tmp_path)
     result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', str(work / 'iter_2.pth'),
                                       *SETTINGS, '-o', 'optim_wrapper.optimizer.lr=1e-9'], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert load(work / 'iter_4.pth')['optimizer']['param_groups'][0]['lr'] == \
-        load(uninterrupted / 'iter_4.pth')['optimizer']['param_groups'][0]['lr']
+    assert load_checkpoint(work / 'iter_4.pth')['optimizer']['param_groups'][0]['lr'] == \
+        load_checkpoint(uninterrupted / 'iter_4.pth')['optimizer']['param_groups'][0]['lr']
 
 
 def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
@@ -93,7 +84,7 @@ def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
     assert f'--resume {work / "iter_2.pth"} {" ".join(SETTINGS)} --lr-from-config' in text
     saved = sorted(p.name for p in work.glob('*.pth'))
     assert saved == ['iter_1.pth', 'iter_2.pth']
-    assert all(torch.isfinite(v).all() for v in load(work / 'iter_2.pth')['state_dict'].values()
+    assert all(torch.isfinite(v).all() for v in load_checkpoint(work / 'iter_2.pth')['state_dict'].values()
                if v.is_floating_point())
 
 

@@ -1,26 +1,20 @@
 """Resume is bit-exact wherever the run was stopped: at an epoch boundary, mid-epoch, after a validation."""
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from mmtard.checkpoint import trusted_checkpoint_globals
 from mmtard.cli.main import cli
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
+from shared_inputs import TINY, load_checkpoint, train_tiny
+
 # 24 samples in batches of 8: an epoch is 3 iterations; validation (with a random-start attack) after 4.
 SETTINGS = ['-o', 'train_cfg.max_iters=7', '-o', 'train_cfg.val_interval=4', '-o', 'default_hooks.checkpoint.interval=1',
             '-o', 'default_hooks.checkpoint.max_keep_ckpts=10', '-o', 'train_dataloader.batch_size=8',
             '-o', 'train_dataloader.dataset.num_samples=24', '-o', 'val_dataloader.dataset.num_samples=8',
             '-o', 'model.attack.steps=1', '-o', 'model.val_attack.steps=1', '-o', 'model.val_attack.random_start=True']
 
-
-def load(path):
-    with trusted_checkpoint_globals():
-        return torch.load(path, map_location='cpu')
 
 
 def tensors(node, prefix=''):
@@ -33,10 +27,7 @@ def tensors(node, prefix=''):
 
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory):
-    work = tmp_path_factory.mktemp('exact') / 'full'
-    result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *SETTINGS], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return work
+    return train_tiny(tmp_path_factory.mktemp('exact') / 'full', SETTINGS)
 
 
 @pytest.mark.parametrize('stop_at', [3, 4, 5], ids=['epoch-boundary', 'after-validation', 'mid-epoch'])
@@ -49,7 +40,7 @@ def test_resume_is_bit_exact(uninterrupted, tmp_path, stop_at):
     result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), '--resume', *SETTINGS],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    full, resumed = load(uninterrupted / 'iter_7.pth'), load(work / 'iter_7.pth')
+    full, resumed = load_checkpoint(uninterrupted / 'iter_7.pth'), load_checkpoint(work / 'iter_7.pth')
     assert full['param_schedulers'] == resumed['param_schedulers']
     for part in ('state_dict', 'optimizer'):
         expected, actual = tensors(full[part]), tensors(resumed[part])
@@ -70,7 +61,7 @@ def test_a_truncated_last_checkpoint_is_removed_and_resume_continues_from_the_ne
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert 'left incomplete by an interrupted save' in ' '.join(result.output.split())
-    full, resumed = tensors(load(uninterrupted / 'iter_7.pth')['state_dict']), tensors(load(last)['state_dict'])
+    full, resumed = tensors(load_checkpoint(uninterrupted / 'iter_7.pth')['state_dict']), tensors(load_checkpoint(last)['state_dict'])
     assert full.keys() == resumed.keys() and all(torch.equal(full[k], resumed[k]) for k in full)
 
 
@@ -84,7 +75,7 @@ def test_a_kill_during_the_only_checkpoint_write_needs_no_overwrite(tmp_path):
     result = CliRunner().invoke(cli, ['train', str(TINY), '--work-dir', str(work), *fast], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_1.pth', 'iter_2.pth']
-    assert not list(work.glob('.*.tmp')) and load(work / 'iter_2.pth')['meta']['iter'] == 2
+    assert not list(work.glob('.*.tmp')) and load_checkpoint(work / 'iter_2.pth')['meta']['iter'] == 2
 
 
 def test_ctrl_c_names_the_checkpoint_to_resume_from(uninterrupted, tmp_path, monkeypatch):

@@ -1,7 +1,6 @@
 """What `mmtard train` prints: no environment/config dump unless --verbose, one progress display on a
 terminal (mmengine's lines through it, never glued to it), optional TensorBoard / W&B backends."""
 import importlib.util
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -11,8 +10,8 @@ from mmtard.apis.train import add_log_backends
 from mmtard.cli.main import cli
 from mmtard.engine.hooks import validation_count
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
+from shared_inputs import TINY
+
 FAST = ['-o', 'train_cfg.max_iters=4', '-o', 'train_cfg.val_interval=2', '-o', 'train_dataloader.batch_size=8',
         '-o', 'train_dataloader.dataset.num_samples=16', '-o', 'val_dataloader.dataset.num_samples=16',
         '-o', 'val_dataloader.batch_size=8', '-o', 'model.attack.steps=1', '-o', 'model.val_attack.steps=1',

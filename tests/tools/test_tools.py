@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from shared_inputs import TINY
+
 REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / 'configs' / 'mmtard' / 'mmtard_tiny-vit_tiny-clean-robust_pgd3-eps4_100it_shapes.py'
 
 
 def run_tool(*args):
