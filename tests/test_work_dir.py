@@ -10,12 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mmtard.checkpoint import trusted_checkpoint_globals
 from mmtard.cli.main import cli
 from mmtard.errors import ConfigError
 from mmtard.work_dir import LOCK_FILE, WorkDirInUseError, check_output_dir, work_dir_lock
 
-from shared_inputs import TINY
+from shared_inputs import TINY, load_checkpoint
 
 FAST = ['-o', 'train_cfg.max_iters=6', '-o', 'train_cfg.val_interval=6', '-o', 'default_hooks.checkpoint.interval=2',
         '-o', 'default_hooks.checkpoint.max_keep_ckpts=5', '-o', 'train_dataloader.batch_size=8',
@@ -76,8 +75,7 @@ def test_two_concurrent_trains_the_second_is_refused_and_the_first_finishes_inta
     assert f'in use by another training run (process {first.pid}' in result.output
     assert 'Traceback' not in result.output
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_2.pth', 'iter_4.pth', 'iter_6.pth']
-    with trusted_checkpoint_globals():
-        assert torch.load(work / 'iter_6.pth', map_location='cpu')['meta']['iter'] == 6
+    assert load_checkpoint(work / 'iter_6.pth')['meta']['iter'] == 6
     assert not lock.exists()
 
 
