@@ -1,25 +1,14 @@
 """What the demo's and the study's reports compute from their runs: training-log readers, per-seed
-values, paired bootstrap confidence intervals over seeds and test samples, verdicts, tables.
-
-A difference between two models measured on a few hundred attacked samples carries sampling error
-as well as seed-to-seed spread. Both are counted by a two-level bootstrap: draw the chain seeds with
-replacement, then within each drawn seed the test samples with replacement, the same samples for
-both models (they were evaluated on the same ones), and take the mean difference; the 2.5 and 97.5
-percentiles of many such draws are the 95% interval.
-"""
+values, paired differences with their intervals (:mod:`mmtard.evaluation.paired`), tables."""
 from __future__ import annotations
 
 import json
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-import numpy as np
-
-#: Bootstrap draws per interval, and the generator's seed (intervals are reproducible).
-DRAWS, BOOTSTRAP_SEED = 4000, 0
+from ..evaluation.paired import Interval, chain_interval, outcomes
 
 
 def logged_scalars(work_dir: Path) -> List[Dict[str, Any]]:
@@ -114,63 +103,28 @@ def cell(values: Sequence[float]) -> str:
     return f'{100 * mean:.1f}' + (f' ± {100 * std:.1f}' if len(values) > 1 else '')
 
 
-# ----------------------------------------------------------------------------- paired bootstrap
-@dataclass
-class Difference:
-    """A paired difference a - b (fractions): its mean over seeds, per seed, and its 95% interval
-    (None where the rows carry no per-sample outcomes)."""
-
-    mean: float
-    per_seed: Dict[int, float]
-    low: Optional[float]
-    high: Optional[float]
-
-    def text(self) -> str:
-        """'+1.2 [-0.4, +2.9]' in points."""
-        interval = '' if self.low is None else f' [{100 * self.low:+.1f}, {100 * self.high:+.1f}]'
-        return f'{100 * self.mean:+.1f}{interval}'
-
-    def verdict(self, better: str = 'beats', worse: str = 'does NOT beat') -> str:
-        """'beats' when the whole interval is above 0, the other word when below, else a tie."""
-        if self.low is None:
-            return 'differs (no interval) from'
-        return better if self.low > 0 else worse if self.high < 0 else 'ties (the interval spans 0) with'
-
-
-def bits_array(bits: str) -> np.ndarray:
-    return np.frombuffer(bits.encode('ascii'), dtype=np.uint8) - ord('0')
-
-
-def paired_difference(a: Dict[int, Dict[str, Any]], b: Dict[int, Dict[str, Any]], eps: float,
-                      draws: int = DRAWS) -> Optional[Difference]:
-    """a - b over the seeds both have, with a two-level bootstrap interval (seeds, then test samples,
-    the same samples for both). Rows of one seed must score the same samples (refused otherwise)."""
+# ----------------------------------------------------------------------------- paired differences
+def paired_difference(a: Dict[int, Dict[str, Any]], b: Dict[int, Dict[str, Any]], eps: float) -> Optional[Interval]:
+    """a - b over the seeds (chains) both have, run k of each paired, with
+    :func:`~mmtard.evaluation.paired.chain_interval`'s interval (None when no seed is shared). Every row
+    must carry its per-sample outcomes on the same samples (refused otherwise)."""
     seeds = sorted(set(a) & set(b))
     if not seeds:
         return None
-    diffs = {seed: metric(a[seed], eps)[0] - metric(b[seed], eps)[0] for seed in seeds}
-    pairs = []
+    differences, indices = [], None
     for seed in seeds:
         bits_a, bits_b = metric(a[seed], eps)[1], metric(b[seed], eps)[1]
         if not bits_a or not bits_b:
-            return Difference(statistics.fmean(diffs.values()), diffs, None, None)
-        if eps and a[seed].get('sample_indices') != b[seed].get('sample_indices'):
-            raise ValueError(f'seed {seed}: the two models were attacked on different samples; a paired '
-                             f'comparison needs the same ones (same evaluation seed and counts).')
-        pairs.append(bits_array(bits_a).astype(np.float64) - bits_array(bits_b))
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    totals = np.zeros(draws)
-    picks = rng.integers(0, len(pairs), size=(draws, len(pairs)))
-    for column in range(len(pairs)):
-        for seed_index, pair in enumerate(pairs):
-            chosen = picks[:, column] == seed_index
-            count = int(chosen.sum())
-            if count:
-                samples = rng.integers(0, len(pair), size=(count, len(pair)))
-                totals[chosen] += pair[samples].mean(axis=1)
-    means = totals / len(pairs)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return Difference(statistics.fmean(diffs.values()), diffs, float(low), float(high))
+            raise ValueError(f'seed {seed}: a row has no per-sample outcomes, so no paired interval can be '
+                             f'computed; evaluate again with this mmtard, which records them.')
+        seed_indices = [a[seed].get('sample_indices'), b[seed].get('sample_indices')] if eps else [None, None]
+        if seed_indices[0] != seed_indices[1] or (indices is not None and seed_indices[0] != indices) \
+                or len(bits_a) != len(bits_b):
+            raise ValueError(f'seed {seed}: the models were attacked on different samples; a paired comparison '
+                             f'needs the same ones (same evaluation seed and counts).')
+        indices = seed_indices[0]
+        differences.append(outcomes(bits_a) - outcomes(bits_b))
+    return chain_interval(differences)
 
 
 # ----------------------------------------------------------------------------- tables

@@ -65,8 +65,7 @@ def verdict_table(rows: Sequence[Dict[str, Any]]) -> str:
         for _, dataset, eps in specs:
             diff = paired_difference(select(rows, 'stage', student, dataset, eps),
                                      select(rows, 'stage', BASELINE, dataset, eps), eps)
-            word = {'beats': 'better', 'does NOT beat': 'worse'}.get(diff.verdict(), 'tie') if diff else ''
-            cells.append('-' if diff is None else f'{diff.text()} {word}')
+            cells.append('-' if diff is None else f'{diff.text()} {diff.word()}')
         lines.append([labels[student], *cells])
     return markdown_table(['vs single-teacher ARD', *(title for title, *_ in specs)], lines)
 
@@ -166,12 +165,12 @@ logit scale {cfg.model.logit_scale:g} instead of 1000 at 100; robust accuracy un
 
 {results_table(rows)}
 
-## Verdict (points, paired difference and 95% bootstrap interval over the test samples{' and seeds' if seeds > 1 else ''})
+## Verdict (points, paired difference and 95% interval over {'the chain seeds and ' if seeds > 1 else ''}the test samples)
 
 {verdict_table(rows)}
 
-"better" / "worse": the whole interval is above / below 0; else a tie at this sample size. `mmtard study`
-compares the methods along frontiers, at both training radii, over several chain seeds.
+"better" / "worse": the whole interval is above / below 0; else a tie at this sample size. {'A t interval over the chain seeds, widened by the sampling error of the test samples they share.' if seeds > 1 else 'One chain: the interval counts the test samples only, not the spread between chains.'}
+`mmtard study` compares the methods along frontiers, at both training radii, over several chains.
 
 ## Per-term loss shares
 

@@ -1,4 +1,4 @@
-"""`mmtard results merge`: a thin wrapper over :func:`mmtard.apis.merge_results.merge_results`."""
+"""`mmtard results merge|table|compare`: thin wrappers over :mod:`mmtard.apis` functions."""
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -67,3 +67,28 @@ def table_command(folders: Tuple[str, ...], out: Optional[str], zoo_names: Tuple
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding='utf-8')
     console.print(f'[green]table[/] of {len(rows)} rows: {path}', highlight=False, soft_wrap=True)
+
+
+@results_group.command('compare')
+@click.argument('a', type=click.Path(exists=True))
+@click.argument('b', type=click.Path(exists=True))
+@click.option('--paired', is_flag=True,
+              help='A and B hold several evaluations (seeds) that pair up in order (seed k of both from the same '
+                   'teachers or data order): draw them in pairs. Default: each side\'s runs drawn on their own.')
+@click.option('--out', '-o', type=click.Path(dir_okay=False), default=None, metavar='X.md|X.csv|X.json',
+              help='Write the comparison (by the suffix); default: a table on the terminal.')
+@click.option('--overwrite', is_flag=True, help='Replace the --out file if it exists.')
+@friendly_errors
+def compare_command(a: str, b: str, paired: bool, out: Optional[str], overwrite: bool) -> None:
+    """Model A against model B: for every dataset and threat model both were evaluated on, each accuracy, the
+    difference A - B and its 95% paired-bootstrap interval over the shared samples. A and B: an evaluation's
+    results.json, its --out folder, or a folder holding several evaluations (one per seed)."""
+    from ..apis.compare_results import compare_results
+
+    items, refused, text = compare_results([a], [b], out, paired=paired, overwrite=overwrite)
+    if out is None:
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+    for reason in refused:
+        console.print(f'[yellow]not compared[/] {reason}', highlight=False, soft_wrap=True)
+    if out is not None:
+        console.print(f'[green]compared[/] {len(items)} rows: {out}', highlight=False, soft_wrap=True)

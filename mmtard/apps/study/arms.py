@@ -2,8 +2,10 @@
 
 Families are swept along one parameter, so each traces a clean/robust frontier instead of a single
 point, at both of the release's training radii (its README's 2/255 and its code's 4/255), each with a
-robust teacher trained at that radius. The main arms are repeated with same-base teachers (made from
-the student's own base CLIP, as earlier versions of this study did) and at twice the budget.
+robust teacher trained at that radius. The headline methods are repeated with same-base teachers (made
+from the student's own base CLIP: the transfer test), with a robust teacher trained at twice the
+student's radius (the paper's teacher gap: a robust teacher far less accurate on clean images than the
+clean one), and ARD and the release's MMT-ARD at a budget where ARD has stopped improving.
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from ..chain import (BASE, CLEAN_TEACHER, ROBUST_TEACHER, STUDENT_ARCH, STUDENT_
 BASELINE, RELEASE = 'ard', 'mmtard-clean5'
 #: The release's training radii (1/255 units): its README trains at 2, its code defaults to 4.
 TRAIN_EPS = (2, 4)
-#: Teachers pretrained separately from the student, larger ('independent'), or made from the
-#: student's own base CLIP ('same-base').
-INDEPENDENT, SAME_BASE = 'independent', 'same-base'
+#: Teachers pretrained separately from the student, larger ('independent'); made from the student's own
+#: base CLIP ('same-base'); or independent with a robust teacher trained at GAP_EPS ('gap').
+INDEPENDENT, SAME_BASE, GAP = 'independent', 'same-base', 'gap'
+#: The gap regime's robust-teacher radius (1/255 units), twice the students' 4/255: the lever that makes
+#: the robust teacher trail the clean one on clean images, as in the paper (a PMG-AFT ViT-L-14).
+GAP_EPS = 8
 
 ROBUST_TEACHER_EPS2 = Stage('robust-teacher-eps2', 'PMG-AFT teacher at 2/255', ROBUST_TEACHER.config, 'teacher',
                             ROBUST_TEACHER.inputs, robust_teacher_options(2))
@@ -27,11 +32,13 @@ SAME_BASE_CLEAN = Stage('same-base-clean-teacher', 'clean teacher (student\'s ba
                         'clean-finetune_tiny-vit_none_no-attack_400it_shapes.py', 'teacher', STUDENT_INPUTS)
 SAME_BASE_ROBUST = Stage('same-base-robust-teacher', 'PMG-AFT teacher (student\'s base)',
                          'pmg-aft_tiny-vit_frozen-base_pgd3-eps4_500it_shapes.py', 'teacher', STUDENT_INPUTS)
+ROBUST_TEACHER_GAP = Stage(f'robust-teacher-eps{GAP_EPS}', f'PMG-AFT teacher at {GAP_EPS}/255', ROBUST_TEACHER.config,
+                           'teacher', ROBUST_TEACHER.inputs, robust_teacher_options(GAP_EPS))
 UPSTREAM: Tuple[Stage, ...] = (BASE, TEACHER_BASE, CLEAN_TEACHER, ROBUST_TEACHER, ROBUST_TEACHER_EPS2,
-                               SAME_BASE_CLEAN, SAME_BASE_ROBUST)
+                               ROBUST_TEACHER_GAP, SAME_BASE_CLEAN, SAME_BASE_ROBUST)
 #: The robust teacher of each (teachers, train eps).
 ROBUST_TEACHERS = {(INDEPENDENT, 4): ROBUST_TEACHER.name, (INDEPENDENT, 2): ROBUST_TEACHER_EPS2.name,
-                   (SAME_BASE, 4): SAME_BASE_ROBUST.name}
+                   (SAME_BASE, 4): SAME_BASE_ROBUST.name, (GAP, 4): ROBUST_TEACHER_GAP.name}
 
 _SINGLE, _REFERENCE, _DYNAMIC = (next(s for s in STUDENTS if s.name == name)
                                  for name in ('single-ard', 'mmtard-reference', 'mmtard-dynamic'))
@@ -118,7 +125,7 @@ def budget_options(iters: int) -> Dict[str, Any]:
 
 def teacher_options(teachers: str, stage: Stage) -> Tuple[Dict[str, str], Dict[str, Any]]:
     """Inputs and overrides that swap a student stage's independent teachers for same-base ones."""
-    if teachers == INDEPENDENT:
+    if teachers != SAME_BASE:
         return dict(stage.inputs), {}
     inputs, options = {}, {}
     for key, source in stage.inputs.items():
@@ -134,35 +141,57 @@ def make_arm(method: Method, train_eps: int, teachers: str, budget: int, iters: 
     robust = ROBUST_TEACHERS[(teachers, train_eps)]
     inputs = {key: robust if source in (ROBUST_TEACHER.name, SAME_BASE_ROBUST.name) else source
               for key, source in inputs.items()}
-    suffix = f'-eps{train_eps}' + ('' if teachers == INDEPENDENT else '-same-base') + ('' if budget == 1 else f'-{budget}x')
-    label = method.label + ('' if teachers == INDEPENDENT else ', same-base teachers') + \
-        ('' if budget == 1 else f', {budget}x budget')
+    suffix = f'-eps{train_eps}' + ('' if teachers == INDEPENDENT else f'-{teachers}') + ('' if budget == 1 else f'-{budget}x')
+    label = method.label + TEACHERS_SUFFIX[teachers] + ('' if budget == 1 else f', {budget}x budget')
     stage = Stage(method.method + suffix, f'{label} @ {train_eps}/255', method.config or method.source.config,
                   'student', inputs,
                   {**student_eps_options(train_eps), **options, **budget_options(budget * iters), **method.options})
     return Arm(method.method, method.family, method.parameter, method.value, train_eps, teachers, budget, stage)
 
 
-#: The methods also run with same-base teachers and at twice the budget (at 4/255): the baseline and
-#: the release's MMT-ARD, the comparison the verdict rests on.
-CONTROLLED = (BASELINE, RELEASE)
+#: The verdict's methods: ARD, the release's MMT-ARD and the clean-x recipe. They run on every chain
+#: with independent teachers, and on CONTROL_CHAINS chains with same-base teachers and in the gap regime.
+HEADLINE = (BASELINE, RELEASE, 'clean-x')
+#: ARD and the release's MMT-ARD also run at CONVERGED_BUDGET x the budget (4/255, independent teachers),
+#: where ARD's validation robustness has stopped rising.
+CONVERGED, CONVERGED_BUDGET = (BASELINE, RELEASE), 4
+#: Chains of the control arms (same-base, gap, converged); sweep points and variants run on chain 0.
+CONTROL_CHAINS = 3
+#: The teacher architecture of each teachers setting (what results.json rows name), and its label.
+TEACHER_ARCHS = {INDEPENDENT: TEACHER_ARCH, SAME_BASE: STUDENT_ARCH, GAP: TEACHER_ARCH}
+TEACHERS_SUFFIX = {INDEPENDENT: '', SAME_BASE: ', same-base teachers',
+                   GAP: f', robust teacher at {GAP_EPS}/255'}
 
 
 def study_arms(iters: int) -> List[Arm]:
-    """Every arm: all methods at both radii with independent teachers; the baseline and the release's
-    MMT-ARD at 4/255 with same-base teachers and at twice the budget. ``iters``: a student's base budget."""
+    """Every arm: all methods at both radii with independent teachers; the headline methods at 4/255
+    with same-base teachers and in the gap regime; ARD and the release's MMT-ARD at the converged budget
+    (4/255). ``iters``: a student's base budget."""
     arms = [make_arm(m, eps, INDEPENDENT, 1, iters) for eps in TRAIN_EPS for m in METHODS]
-    arms += [make_arm(m, 4, SAME_BASE, 1, iters) for m in METHODS if m.method in CONTROLLED]
-    arms += [make_arm(m, 4, INDEPENDENT, 2, iters) for m in METHODS if m.method in CONTROLLED]
+    arms += [make_arm(m, 4, teachers, 1, iters) for teachers in (SAME_BASE, GAP) for m in METHODS
+             if m.method in HEADLINE]
+    arms += [make_arm(m, 4, INDEPENDENT, CONVERGED_BUDGET, iters) for m in METHODS if m.method in CONVERGED]
     return arms
 
 
-def runs_every_seed(arm: Arm) -> bool:
-    """The arms that run every student seed (and so every chain): the main methods with independent
-    teachers at 1x budget, at both radii. Sweep points, same-base and 2x-budget arms run the first."""
-    return arm.method in MAIN and arm.teachers == INDEPENDENT and arm.budget == 1
+def chains_of(arm: Arm, chains: int) -> int:
+    """How many chains an arm runs on (student seed k on chain k): the headline methods with independent
+    teachers at 1x budget every one; the same-base, gap and converged arms CONTROL_CHAINS; sweep points
+    and variants the first."""
+    if arm.method in HEADLINE and arm.teachers == INDEPENDENT and arm.budget == 1:
+        return chains
+    if arm.method in HEADLINE:
+        return min(chains, CONTROL_CHAINS)
+    return 1
 
 
-#: The teacher architecture of each teachers setting (what results.json rows name).
-TEACHER_ARCHS = {INDEPENDENT: TEACHER_ARCH, SAME_BASE: STUDENT_ARCH}
+def priority(arm: Arm) -> int:
+    """The order arms are run in, so that a study cut short has the verdict first: the headline methods
+    (0), the transfer test and the teacher-gap regime (1), the converged budget (2), sweep points and
+    variants (3)."""
+    if arm.method in HEADLINE and arm.teachers == INDEPENDENT and arm.budget == 1:
+        return 0
+    if arm.method in HEADLINE and arm.budget == 1:
+        return 1
+    return 2 if arm.method in HEADLINE else 3
 

@@ -1,6 +1,8 @@
-"""Run the study: per seed a whole chain (base CLIPs, teachers), every arm, evaluation, report."""
+"""Run the study: per chain its base CLIPs and teachers, every arm's students, their evaluation, the
+study's data (what the report is made from) and the report."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,26 +16,24 @@ from ...plugins import ensure_plugins_loaded
 from ..chain import Run, Size, Stage, run_jobs, train_stage
 from ..scoring import SEEN, HELD13, benchmark, score_run
 from . import step_cost
-from .arms import BASELINE, INDEPENDENT, MAIN, TEACHER_ARCHS, UPSTREAM, Arm, runs_every_seed, study_arms
+from .arms import BASELINE, INDEPENDENT, MAIN, SAME_BASE, TEACHER_ARCHS, UPSTREAM, Arm, chains_of, priority, study_arms
+from .data import collect, write_data
 from .efficiency import VALIDATIONS, read_curve
-from .report import write_report
 
 
 @dataclass
 class StudySize:
     """The study's budget on top of a chain size: the students' iterations, validation images and
-    attacked samples, and how many student seeds the sweep and 2x-budget arms run (the first ones;
-    the main methods run every seed)."""
+    attacked samples."""
 
     chain: Size
     student_iters: int
     val_samples: int
     n_robust: int
-    extra_arm_seeds: int
 
     @classmethod
     def named(cls, name: str) -> 'StudySize':
-        sizes = {'full': (150, 256, 400, 1), 'smoke': (4, 16, 16, 1)}
+        sizes = {'full': (150, 256, 400), 'smoke': (4, 16, 16)}
         if name not in sizes:
             raise ConfigError(f'Unknown study size {name!r}; use one of {sorted(sizes)}.')
         return cls(Size.named(name), *sizes[name])
@@ -63,19 +63,18 @@ def arm_options(interval: int, val_samples: int) -> Dict[str, Any]:
             'log_processor.window_size': interval, 'val_dataloader.dataset.num_samples': val_samples}
 
 
-def seeds_of(arm: Arm, seeds: int, size: StudySize) -> int:
-    """Student seeds an arm runs: every one for the main methods with independent teachers at 1x budget
-    (at both radii), else the first ``extra_arm_seeds``."""
-    return seeds if runs_every_seed(arm) else min(seeds, size.extra_arm_seeds)
+#: The report in the work dir, and its data (beside its figures, in a folder named as its stem): the
+#: layout of the committed docs/study.md.
+REPORT, DATA = 'study.md', 'study/data'
 
 
-def upstream_jobs(arms: Sequence[Arm], seeds: int, chain_seeds: int, size: StudySize) -> List[Tuple[Stage, int]]:
+def upstream_jobs(arms: Sequence[Arm], chains: int) -> List[Tuple[Stage, int]]:
     """(stage, chain seed) for every base CLIP and teacher some student learns from: chain k only
-    trains what the arms whose seeds map to it (seed mod ``chain_seeds``) start from."""
+    trains what the arms that run on it (:func:`~.arms.chains_of`) start from."""
     needed: Dict[int, set] = {}
     for arm in arms:
-        for seed in range(seeds_of(arm, seeds, size)):
-            needed.setdefault(seed % chain_seeds, set()).update(arm.stage.inputs.values())
+        for chain in range(chains_of(arm, chains)):
+            needed.setdefault(chain, set()).update(arm.stage.inputs.values())
     for names in needed.values():
         for stage in reversed(UPSTREAM):  # a teacher's own inputs (its base CLIP) come before it
             if stage.name in names:
@@ -97,7 +96,7 @@ def study_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, roo
     records = score_run(run, study_benchmark(size, root))
     info = {'arm': arm.name, 'method': arm.method, 'label': stage.label, 'family': arm.family,
             'parameter': arm.parameter, 'value': arm.value, 'train_eps': arm.train_eps, 'teachers': arm.teachers,
-            'teacher_arch': TEACHER_ARCHS[arm.teachers], 'teacher_base': 'student base' if arm.teachers != 'independent'
+            'teacher_arch': TEACHER_ARCHS[arm.teachers], 'teacher_base': 'student base' if arm.teachers == SAME_BASE
             else 'separately pretrained', 'budget': arm.budget, 'model_seed': seed, 'chain_seed': inputs_seed(inputs)}
     return run, [{**info, **record.as_dict()} for record in records]
 
@@ -112,22 +111,23 @@ def study_benchmark(size: StudySize, root: Path) -> Dict[str, Any]:
     return benchmark(size.chain, root / '.cache' / 'shapes', datasets=(SEEN, HELD13), n_robust=size.n_robust)
 
 
-def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size: str = 'full',
+def run_study(work_dir: Optional[Union[str, Path]] = None, chains: int = 5, size: str = 'full',
               demo_dir: Optional[Union[str, Path]] = None, arms: Optional[Sequence[str]] = None, jobs: int = 2,
-              chain_seeds: int = 1, from_scratch: bool = False, console: Optional[Console] = None) -> Dict[str, Path]:
-    """Train and evaluate every arm for ``seeds`` student seeds on ``chain_seeds`` chains (student seed
-    k learns from chain k mod ``chain_seeds``); write results.json, curves.json, report.md and the
-    figures into ``work_dir`` (default ``work_dirs/study[-<size>]``). Each chain's base CLIPs and teachers
-    are trained in ``demo_dir`` (default the demo's folder for this size, so the demo and the study
-    share chain 0). Finished runs and evaluations are reused, so a rerun only rebuilds the report.
-    ``arms`` picks arms or whole methods by name; ``jobs`` trains that many at once; ``from_scratch``
-    trains chain 0's pretraining stages instead of unpacking the package's.
+              from_scratch: bool = False, console: Optional[Console] = None,
+              command: str = '') -> Dict[str, Path]:
+    """Train and evaluate every arm on its chains (:func:`~.arms.chains_of`: the headline methods on all
+    ``chains``; student seed k learns from chain k); write the study's data into ``work_dir/study/data``
+    (default ``work_dirs/study[-<size>]``), then the report and figures from those data alone. Each
+    chain's base CLIPs and teachers are trained in ``demo_dir`` (default the demo's folder for this
+    size, so the demo and the study share chain 0). Finished runs and evaluations are reused, so a
+    rerun only rebuilds the data and report. ``arms`` picks arms or whole methods by name; ``jobs``
+    trains that many at once; ``from_scratch`` trains chain 0's pretraining stages instead of unpacking
+    the package's; ``command`` is recorded in the data as the command that made them.
     """
     from ..demo import default_demo_dir
 
-    if min(seeds, jobs, chain_seeds) < 1 or chain_seeds > seeds:
-        raise ConfigError(f'--seeds, --jobs and --chain-seeds must be at least 1 and --chain-seeds at most --seeds '
-                          f'(each chain teaches at least one student seed); got {seeds}, {jobs} and {chain_seeds}.')
+    if min(chains, jobs) < 1:
+        raise ConfigError(f'--chains and --jobs must be at least 1; got {chains} and {jobs}.')
     chosen = StudySize.named(size)
     interval = max(1, chosen.student_iters // VALIDATIONS)
     all_arms = [replace(arm, stage=replace(arm.stage, options={**arm.stage.options, **arm_options(interval, chosen.val_samples)}))
@@ -138,18 +138,19 @@ def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size:
     root = Path(work_dir) if work_dir is not None else Path('work_dirs') / ('study' if size == 'full' else f'study-{size}')
     upstream_root = Path(demo_dir) if demo_dir is not None else default_demo_dir(size)
     root.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    # the longest runs first (less idle at the end), then the verdict's arms: 4/255, independent teachers
-    by_cost = sorted(chosen_arms, key=lambda arm: (-arm.budget, arm.train_eps != 4, arm.teachers != INDEPENDENT,
-                                                   not runs_every_seed(arm)))
-    upstream = upstream_jobs(chosen_arms, seeds, chain_seeds, chosen)
-    jobs_list = list(upstream)
-    jobs_list += [(arm.stage, seed) for arm in by_cost for seed in range(seeds_of(arm, seeds, chosen))]
+    start, load_before = time.perf_counter(), os.getloadavg()
+    jobs_list: List[Tuple[Stage, int]] = []
+    for tier in sorted({priority(arm) for arm in chosen_arms}):  # a study cut short has the verdict first
+        tier_arms = [arm for arm in chosen_arms if priority(arm) == tier]
+        jobs_list += [job for job in upstream_jobs(tier_arms, chains) if job not in jobs_list]
+        # within a tier the longest runs first: less idle at the end
+        jobs_list += [(arm.stage, seed) for arm in sorted(tier_arms, key=lambda arm: -arm.budget)
+                      for seed in range(chains_of(arm, chains))]
+    upstream = [job for job in jobs_list if job[0].kind != 'student']
     done = run_jobs(jobs_list, study_job, ((upstream_root, root), chosen, {a.name: a for a in chosen_arms}, not from_scratch),
-                    jobs,
-                    console.print, lambda stage, seed: seed % chain_seeds if stage.kind == 'student' else seed)
-    rows = [row for arm in chosen_arms for seed in range(seeds_of(arm, seeds, chosen)) for row in done[(arm.name, seed)][1]]
-    runs = {arm.name: [done[(arm.name, seed)][0] for seed in range(seeds_of(arm, seeds, chosen))] for arm in chosen_arms}
+                    jobs, console.print)
+    rows = [row for arm in chosen_arms for seed in range(chains_of(arm, chains)) for row in done[(arm.name, seed)][1]]
+    runs = {arm.name: [done[(arm.name, seed)][0] for seed in range(chains_of(arm, chains))] for arm in chosen_arms}
     upstream_runs: Dict[str, List[Run]] = {}
     for stage, chain in upstream:
         upstream_runs.setdefault(stage.name, []).append(done[(stage.name, chain)][0])
@@ -159,7 +160,14 @@ def run_study(work_dir: Optional[Union[str, Path]] = None, seeds: int = 2, size:
         if timed:
             inputs = {name: runs[0] for name, runs in upstream_runs.items()}
             step_cost.write(step_cost.measure(timed, inputs, root, chosen.chain), root)
-    outputs = write_report(root, rows, chosen_arms, runs, curves, upstream_runs, chosen, (seeds, chain_seeds),
-                           time.perf_counter() - start, interval, jobs)
+    data = collect(rows, chosen_arms, runs, curves, upstream_runs, root,
+                   dict(command=command or f'mmtard study --size {size} --chains {chains} --jobs {jobs}', size=size,
+                        chains=chains, jobs=jobs, student_iters=chosen.student_iters, val_samples=chosen.val_samples,
+                        interval=interval, seconds=time.perf_counter() - start,
+                        load_average=[load_before, os.getloadavg()]))
+    write_data(data, root / DATA)
+    from .report import write_report  # the report reads only the data just written
+
+    outputs = write_report(data, root / REPORT)
     console.print(f'Report: {outputs["report"]}  ({time.perf_counter() - start:.0f} s)', highlight=False)
     return outputs
