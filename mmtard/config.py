@@ -21,7 +21,7 @@ KNOWN_TOP_LEVEL_KEYS = (
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
     'experiment_name', 'cfg', 'benchmark', 'evaluation', 'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters',
     'activation_checkpointing', 'efficient_conv_bn_eval', 'compile', 'gpu_ids', 'console_log_level',
-    'resume_lr_from_config')
+    'resume_lr_from_config', 'stretch_schedule')
 
 
 def _literal(node: ast.AST) -> Any:

@@ -82,16 +82,22 @@ def trained_student(content: Any, path: Path) -> TrainedStudent:
     encoder = STUDENTS.build(_architecture_only(student_cfg.to_dict()))
     load_exact(encoder, extract_state_dict(content, prefix='student', source=f'Checkpoint {str(path)!r}'),
                f'The student in {str(path)!r}')
+    encoder.carried_logit_scale = model_logit_scale(cfg.model)
     return TrainedStudent(encoder.eval(), cfg, meta, path)
 
 
 def trained_logit_scale(student: TrainedStudent) -> Optional[float]:
-    """The logit scale the student was trained (and, by default, evaluated) at: the config's
-    ``model.logit_scale``, else the model class's default; None for a model without one."""
+    """The logit scale the student was trained (and, by default, evaluated) at."""
+    return model_logit_scale(student.cfg.model)
+
+
+def model_logit_scale(model_cfg: Any) -> Optional[float]:
+    """The logit scale a training config's ``model`` trains at: its ``logit_scale``, else the model
+    class's default; None for a model without one."""
     from .registry import MODELS
 
-    if student.cfg.model.get('logit_scale') is not None:
-        return float(student.cfg.model.logit_scale)
-    model_class = MODELS.get(student.cfg.model.get('type'))
+    if model_cfg.get('logit_scale') is not None:
+        return float(model_cfg.get('logit_scale'))
+    model_class = MODELS.get(model_cfg.get('type'))
     parameter = inspect.signature(model_class).parameters.get('logit_scale') if model_class else None
     return None if parameter is None or parameter.default is inspect.Parameter.empty else float(parameter.default)

@@ -17,6 +17,8 @@ from ..work_dir import check_output_dir, default_work_dir, work_dir_lock
 
 #: Images per teacher forward.
 DEFAULT_BATCH = 64
+#: The suffix of a cache file being filled (renamed to its name when complete).
+PARTIAL_SUFFIX = '.partial'
 
 
 def check_fixed_pixels(samples: Any, probes: int = 2) -> None:
@@ -78,16 +80,21 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
 
 def _write_caches(model: Any, dataset: Any, folder: Path, dataset_cfg: Dict[str, Any], batch_size: int,
                   workers: int, run_device: torch.device, progress: Optional[Callable[[int], None]]) -> Dict[str, Path]:
-    from ..engine.teacher_cache_files import EverySample, clean_input_teachers, open_cache_file
+    from ..engine.teacher_cache_files import EverySample, cache_file, clean_input_teachers, open_cache_file
 
     written = {}
     for name in clean_input_teachers(model):
         teacher = model.teachers[name].to(run_device)
-        rows = open_cache_file(folder, model, name, dataset_cfg, dataset, replace=True)
+        final = cache_file(folder, name)
+        # filled beside the old file and renamed over it when complete: a kill leaves the old one whole
+        rows = open_cache_file(folder, model, name, dataset_cfg, dataset, replace=True, path=final.with_name(
+            final.name + PARTIAL_SUFFIX))
         for batch in DataLoader(EverySample(dataset), batch_size=batch_size, num_workers=workers):
             with torch.no_grad():
                 rows.write(batch['index'].tolist(), teacher(batch['inputs'].to(run_device)))
             if progress is not None:
                 progress(len(batch['index']))
-        written[name] = rows.path
+        rows.flush()
+        os.replace(rows.path, final)
+        written[name] = final
     return written

@@ -191,16 +191,43 @@ def check_arguments(checkpoint: Any, out_dir: Any, preset: Any, model_key: Any, 
 
 def write_provenance(out_dir: Path, cfg: Config, model_key: str, source: ModelSource,
                      checkpoint: Optional[Union[str, os.PathLike]], model_checksum: str, processes: int,
-                     spec: BenchmarkSpec) -> Path:
+                     spec: BenchmarkSpec, logit_scale_source: str = 'default') -> Path:
     """``<out_dir>/evaluation.json``: what was evaluated (config, model, weights and their checksum) under
-    which resolved benchmark settings, so the results can be traced back later."""
+    which resolved benchmark settings, and where the logit scale came from, so the results can be
+    traced back later."""
     path = out_dir / 'evaluation.json'
     path.write_text(json.dumps(
         {'config': getattr(cfg, 'filename', None), 'model_key': model_key, 'model': source.model,
          'checkpoint': None if checkpoint is None else str(checkpoint), 'pretrained': source.pretrained,
-         'model_checksum': model_checksum, 'processes': processes, 'spec': dataclasses.asdict(spec)},
+         'model_checksum': model_checksum, 'processes': processes, 'spec': dataclasses.asdict(spec),
+         'logit_scale_source': logit_scale_source},
         indent=2, default=str) + '\n')
     return path
+
+
+#: Where an evaluation's logit scale came from (evaluation.json's ``logit_scale_source``).
+SCALE_SOURCES = ('--logit-scale or the evaluation section', 'the weights', 'the training config', 'default')
+
+
+def with_carried_logit_scale(spec: BenchmarkSpec, evaluation: Dict[str, Any], flags: EvalFlags, cfg: Config,
+                             encoder: ImageTextEncoder) -> Tuple[BenchmarkSpec, str]:
+    """The spec at the logit scale the model carries, unless one was given (``--logit-scale``, or the
+    config's ``evaluation.logit_scale``): for a config's model the scale its ``model`` trains at (what its
+    checkpoints were trained with); for a model named on the command line the scale its weights carry
+    (an mmtard checkpoint's, an export's or an open_clip model's); the default (100, CLIP's) only when
+    none is known. The attack's strength, and so robust accuracy, depends on it. Returns where it came
+    from."""
+    from ..trained_student import model_logit_scale
+
+    if 'logit_scale' in (evaluation or {}):
+        return spec, SCALE_SOURCES[0]
+    if not flags.names_model and 'model' in cfg:
+        scale, source = model_logit_scale(cfg.model), SCALE_SOURCES[2]
+    else:
+        scale, source = encoder.weights_logit_scale(), SCALE_SOURCES[1]
+    if scale is None:
+        return spec, SCALE_SOURCES[3]
+    return dataclasses.replace(spec, logit_scale=scale), source
 
 
 def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str, os.PathLike]] = None,
@@ -254,6 +281,7 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
                              f'TAG|FILE (those the model was trained with).')
     else:
         encoder, source = _config_encoder(cfg, checkpoint, model_key, progress)
+    spec, scale_source = with_carried_logit_scale(spec, evaluation, flags, cfg, encoder)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)
     # one writer per --out: one evaluation, whose rank 0 holds the lock for all its processes
@@ -265,7 +293,8 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
         shard.barrier()  # the other ranks start once rank 0 has moved what --overwrite replaces
         bench = Benchmark(encoder, spec, out, device=run_device, source=source, shard=shard)
         if shard.is_main:
-            write_provenance(out, cfg, model_key, source, checkpoint, bench.model_checksum, shard.world_size, spec)
+            write_provenance(out, cfg, model_key, source, checkpoint, bench.model_checksum, shard.world_size, spec,
+                             scale_source)
 
         def planned(plan: Plan) -> None:
             for note in plan.notes:

@@ -14,6 +14,7 @@ from mmengine.config import Config
 from ..atomic_files import remove_quietly
 from ..component_checks import check_component_values
 from ..config import parse_cfg_options, resolve_config
+from ..engine.schedule_end import check_config_schedule
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
 from ..plugins import ensure_plugins_loaded
 from ..value_checks import check_flag, check_path, check_positive_int
@@ -172,12 +173,15 @@ def add_log_backends(cfg: Config, backends: Sequence[str]) -> None:
 def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
           resume: Union[None, bool, str, os.PathLike] = None, cfg_options: Optional[Dict[str, Any]] = None,
           launcher: str = 'none', overwrite: bool = False, verbose: bool = False,
-          log_backends: Sequence[str] = (), lr_from_config: bool = False) -> Any:
+          log_backends: Sequence[str] = (), lr_from_config: bool = False, stretch_schedule: bool = False) -> Any:
     """Build mmengine's Runner from the config and train; returns the Runner (``runner.work_dir``, ``runner.model``).
 
     mmengine's environment and config dump go to the work dir's log file only, unless ``verbose``.
     ``lr_from_config``: on resume, the config's learning rate (with ``cfg_options``) replaces the
     checkpoint's, the schedule scaled to it (after a divergence: resume with a lower lr).
+    A learning-rate schedule that ends elsewhere than training (a changed ``max_iters``, a resumed run
+    extended) is said before training; ``stretch_schedule`` moves its end to training's instead
+    (:mod:`mmtard.engine.schedule_end`).
     """
     ensure_plugins_loaded()
     resume = normalise_resume(resume)
@@ -191,6 +195,11 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
         if not isinstance((cfg.get('optim_wrapper') or {}).get('optimizer', {}).get('lr'), (int, float)):
             raise ConfigError('--lr-from-config needs optim_wrapper.optimizer.lr in the config (or -o).')
         cfg.resume_lr_from_config = True
+    said = check_config_schedule(cfg, stretch_schedule)
+    if said and int(os.environ.get('RANK', 0)) == 0:
+        print(said, file=sys.stderr)
+    if stretch_schedule:
+        cfg.stretch_schedule = True  # a resumed run's schedulers, restored with their old end, are stretched too
     if verbose or 'console_log_level' not in cfg:
         cfg.console_log_level = 'INFO' if verbose else 'WARNING'
     lock = work_dir_lock(cfg.work_dir) if int(os.environ.get('RANK', 0)) == 0 else contextlib.nullcontext()

@@ -25,10 +25,13 @@ from .common import cfg_options_option, console, friendly_errors, load_plugins_r
               help='Also log to TensorBoard or Weights & Biases (needs that package; repeatable).')
 @click.option('--lr-from-config', is_flag=True, help="With --resume: the config's learning rate (and -o's) "
               "replaces the one the checkpoint saved, the schedule scaled to it.")
+@click.option('--stretch-schedule', is_flag=True,
+              help='Move the end of a learning-rate schedule written out in the config (or restored by --resume) to '
+                   'where training ends, after -o train_cfg.max_iters=N (docs/training.md).')
 @cfg_options_option
 @friendly_errors
 def train_command(config: Optional[str], work_dir: Optional[str], resume: Optional[str], overwrite: bool, launcher: str,
-          amp: bool, verbose: bool, log_backends: Tuple[str, ...], lr_from_config: bool,
+          amp: bool, verbose: bool, log_backends: Tuple[str, ...], lr_from_config: bool, stretch_schedule: bool,
           cfg_options: Tuple[str, ...]) -> None:
     """Train the model a CONFIG describes (distiller, teacher recipe or baseline)."""
     from ..apis.train import train as train_api
@@ -46,7 +49,7 @@ def train_command(config: Optional[str], work_dir: Optional[str], resume: Option
         options['optim_wrapper.type'] = AMP_OPTIM_WRAPPER
     runner = train_api(config, work_dir=work_dir, resume=resume, cfg_options=options,
                        launcher=launcher, overwrite=overwrite, verbose=verbose, log_backends=log_backends,
-                       lr_from_config=lr_from_config)
+                       lr_from_config=lr_from_config, stretch_schedule=stretch_schedule)
     from mmengine.dist import get_rank
 
     if get_rank() == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -16,6 +17,7 @@ from ..atomic_files import torch_bytes, write_bytes_atomic
 from ..checkpoint import trusted_checkpoint_globals
 from ..errors import CheckpointError, MMTardError, error_detail
 from .lean_checkpoint import TEACHERS_META_KEY, leaving_out_frozen_teachers, load_training_state, teacher_identities
+from .schedule_end import check_resumed_schedule
 
 
 #: mmengine warnings about its own internals or expected behaviour, which a user cannot act on: kept
@@ -115,6 +117,9 @@ class MMTardRunner(Runner):
                 f'-o model.student.pretrained=<file> (the student).') from None
         if self.cfg.get('resume_lr_from_config'):
             scale_resumed_learning_rate(self, self.cfg.optim_wrapper.optimizer.lr)
+        said = check_resumed_schedule(self, bool(self.cfg.get('stretch_schedule')))
+        if said and self.rank == 0:
+            print(said, file=sys.stderr)
 
     @property
     def unwrapped_model(self) -> Any:

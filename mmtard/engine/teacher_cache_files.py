@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, Mapping, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -49,10 +49,11 @@ class EverySample(Dataset):
 
 
 def open_cache_file(work_dir: Union[str, Path], model: Any, teacher: str, dataset_cfg: Mapping[str, Any],
-                    dataset: Any, replace: bool = False) -> SharedRows:
-    """Teacher ``teacher``'s cache file for the training data ``dataset`` (built from ``dataset_cfg``):
-    created empty when absent (or with ``replace``), refused when computed from anything else."""
-    return SharedRows.open(cache_file(work_dir, teacher), cache_identity(model, teacher, dataset_cfg),
+                    dataset: Any, replace: bool = False, path: Optional[Path] = None) -> SharedRows:
+    """Teacher ``teacher``'s cache file (or ``path``) for the training data ``dataset`` (built from
+    ``dataset_cfg``): created empty when absent (or with ``replace``), refused when computed from anything
+    else, damaged or short."""
+    return SharedRows.open(path or cache_file(work_dir, teacher), cache_identity(model, teacher, dataset_cfg),
                            rows=len(EverySample(dataset)), dim=model.teachers[teacher].embed_dim, replace=replace)
 
 

@@ -10,9 +10,15 @@ file is created complete (zeros) under a temporary name and linked into place, s
 maps the same file; a row's bytes are written before its filled byte, and a process only reads
 rows whose filled byte it sees, written by a step that an earlier gradient all-reduce ordered
 before its own. Two processes writing the same row write the same teacher output.
+
+The file is checked, not trusted: its disk space is reserved when it is created (a full disk is an
+error then, not a crash mid-fill), a file whose length is not what its header implies (cut short by a
+full disk or an interrupted copy) is refused rather than re-extended with zeros, and every row read
+must be finite and non-zero (a teacher's output never is zero).
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -32,12 +38,24 @@ def _rows_offset(rows: int) -> int:
     return HEADER_BYTES + -(-rows // HEADER_BYTES) * HEADER_BYTES
 
 
+def file_bytes(rows: int, dim: int) -> int:
+    """The length of a file of ``rows`` x ``dim`` rows."""
+    return _rows_offset(rows) + 4 * rows * dim
+
+
 class SharedRows:
     """``rows`` x ``dim`` float32 rows in the file ``path``, with what they were computed from."""
 
     def __init__(self, path: Path, header: Dict[str, Any]) -> None:
         self.path, self.identity = path, header['identity']
         self.rows, self.dim = int(header['rows']), int(header['dim'])
+        size, expected = path.stat().st_size, file_bytes(self.rows, self.dim)
+        if size != expected:  # np.memmap would silently extend a short file with zero rows
+            raise CheckpointError(
+                f'The teacher-output cache {str(path)!r} is {size:,} bytes, but its header describes {self.rows:,} '
+                f'rows of {self.dim} floats ({expected:,} bytes): it was cut short (a full disk, an interrupted '
+                f'copy) or changed. Delete it (training computes the outputs again) or run `mmtard cache-teacher` '
+                f'again.')
         self._filled = np.memmap(path, dtype=np.uint8, mode='r+', offset=HEADER_BYTES, shape=(self.rows,))
         self._data = np.memmap(path, dtype=np.float32, mode='r+', offset=_rows_offset(self.rows),
                                shape=(self.rows, self.dim))
@@ -67,9 +85,23 @@ class SharedRows:
     def _create(path: Path, header: Dict[str, Any], replace: bool) -> None:
         text = json.dumps(header).encode()
         tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+        size = file_bytes(header['rows'], header['dim'])
         with open(tmp, 'wb') as f:
             f.write(text.ljust(HEADER_BYTES, b' '))
-            f.truncate(_rows_offset(header['rows']) + 4 * header['rows'] * header['dim'])  # zeros, sparse
+            f.truncate(size)  # zeros
+            try:
+                if hasattr(os, 'posix_fallocate'):
+                    os.posix_fallocate(f.fileno(), 0, size)  # reserve the space: a full disk fails here, not mid-fill
+            except OSError as error:
+                f.close()
+                tmp.unlink()
+                if error.errno == errno.ENOSPC:
+                    raise CheckpointError(
+                        f'Not enough disk space for the teacher-output cache {str(path)!r}: it needs {size / 1e9:.2f} '
+                        f'GB. Free space there, or give a --work-dir on a larger disk (or set '
+                        f'model.cache_clean_teacher_outputs=False to compute the teacher every step).') from None
+                if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
         if replace:
             os.replace(tmp, path)
             return
@@ -101,8 +133,22 @@ class SharedRows:
         return int(np.count_nonzero(self._filled))
 
     def read(self, keys: Sequence[int]) -> Tensor:
-        """(len(keys), dim) float32 copies of the rows."""
-        return torch.from_numpy(self._data[np.asarray(keys, dtype=np.int64)])
+        """(len(keys), dim) float32 copies of the rows; a row that is not finite or is all zeros (damaged:
+        no teacher output is) is refused, naming the file."""
+        rows = self._data[np.asarray(keys, dtype=np.int64)]
+        bad = ~np.isfinite(rows).all(axis=1) | ~rows.any(axis=1)
+        if bad.any():
+            raise CheckpointError(
+                f'The teacher-output cache {str(self.path)!r} holds {int(bad.sum())} damaged row(s) (not finite, or '
+                f'all zeros) among those just read (e.g. sample {int(np.asarray(keys)[bad][0])}); the file was changed '
+                f'or written by a failing teacher. Delete it (training computes the outputs again) or run `mmtard '
+                f'cache-teacher` again.')
+        return torch.from_numpy(rows)
+
+    def flush(self) -> None:
+        """Write the rows and marks to disk (before the file is renamed into place)."""
+        self._data.flush()
+        self._filled.flush()
 
     def write(self, keys: Sequence[int], values: Tensor) -> None:
         """Store rows (on the host), then mark them filled."""

@@ -108,3 +108,19 @@ def test_randomly_augmented_data_is_refused_and_fixed_views_of_it_are_accepted(c
     check_fixed_pixels(EverySample(FixedViewsDataset(ShapesDataset(num_samples=IMAGES, cache_dir=str(
         config.parent / 'shapes')), views=VIEWS)))
     assert torch.equal(torch.get_rng_state(), state), 'the probe leaves the random state as it found it'
+
+
+def test_a_rerun_keeps_the_old_cache_until_the_new_one_is_complete(config, tmp_path, monkeypatch):
+    """A kill while `cache-teacher` refills a complete cache leaves the complete one in place."""
+    from mmtard.models.shared_rows import SharedRows
+
+    assert CliRunner().invoke(cli, ['cache-teacher', str(config), '--work-dir', str(tmp_path)]).exit_code == 0
+    path = tmp_path / 'clean_teacher_cache' / 'clean.rows'
+    before = path.read_bytes()
+
+    def killed(self, keys, values):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SharedRows, 'write', killed)
+    CliRunner().invoke(cli, ['cache-teacher', str(config), '--work-dir', str(tmp_path)])
+    assert path.read_bytes() == before

@@ -91,7 +91,7 @@ def test_pretrained_takes_a_training_checkpoint_with_its_own_architecture(tmp_pa
     from eval_helpers import MODEL
 
     content = torch.load(checkpoint, weights_only=True)
-    content['meta']['cfg'] = Config(dict(model=MODEL)).pretty_text  # as `mmtard train` writes it
+    content['meta']['cfg'] = Config(dict(model=dict(MODEL, logit_scale=20.0))).pretty_text  # as `mmtard train` writes it
     torch.save(content, tmp_path / 'iter_1.pth')
     folder = image_folder(tmp_path / 'photos')
     result = run('--pretrained', tmp_path / 'iter_1.pth', '--dataset', folder, '--eps', 1, '--n-robust', 2,
@@ -109,10 +109,17 @@ def test_pretrained_takes_a_training_checkpoint_with_its_own_architecture(tmp_pa
                 '--n-robust', 2, '--n-iter', 1, '--out', tmp_path / 'exported')
     assert again.exit_code == 0, again.output
     first, second = rows(tmp_path / 'out')[0], rows(tmp_path / 'exported')[0]
-    # the export carries the trained logit scale (100) where the checkpoint's student kept open_clip's initial one:
+    # the export carries the trained logit scale (20) where the checkpoint's student kept open_clip's initial one:
     # other weights (checksum), the same embeddings and numbers
     assert second['pretrained'] == 'student.safetensors' and second['model_checksum'] != first['model_checksum']
     assert (second['clean_acc'], second['robust_acc']) == (first['clean_acc'], first['robust_acc'])
+    # both are attacked at the scale the student was trained at, which the weights carry, not CLIP's 100
+    assert first['logit_scale'] == second['logit_scale'] == 20.0
+    assert written['logit_scale_source'] == 'the weights'
+    forced = run('--pretrained', tmp_path / 'iter_1.pth', '--dataset', folder, '--eps', 1, '--n-robust', 2,
+                 '--n-iter', 1, '--logit-scale', 100, '--out', tmp_path / 'forced')
+    assert forced.exit_code == 0 and rows(tmp_path / 'forced')[0]['logit_scale'] == 100.0
+    assert json.loads((tmp_path / 'forced' / 'evaluation.json').read_text())['logit_scale_source'].startswith('--logit')
 
 
 def test_classnames_templates_and_a_caption_csv_from_the_command_line(tmp_path, checkpoint, monkeypatch):

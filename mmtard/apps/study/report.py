@@ -13,7 +13,7 @@ from ...evaluation.paired import COVERS_SAMPLES, Interval
 from ..analysis import cell, markdown_table, paired_difference, per_seed, select, summarise
 from ..scoring import EVAL_EPS, HELD13, SEEN
 from .arms import (BASELINE, CONVERGED_BUDGET, GAP, GAP_EPS, HEADLINE, INDEPENDENT, METHODS, RELEASE, SAME_BASE,
-                   TEACHER_ARCHS, Arm, study_arms)
+                   TEACHER_ARCHS, UPSTREAM, Arm, study_arms)
 from .data import read_data
 from .efficiency import TARGET_FRACTIONS, Curve, races
 
@@ -41,7 +41,9 @@ class StudyData:
         self.arms: List[Arm] = [known[name] for name in self.meta['arms'] if name in known]
         self.runs: Dict[str, List[Dict[str, Any]]] = data['runs']
         self.curves = {name: [Curve(**c) for c in value] for name, value in data['curves'].items()}
-        self.upstream: Dict[str, Dict[str, Any]] = data['upstream']
+        order = [stage.name for stage in UPSTREAM]  # the chain's order, whatever order the JSON keeps
+        self.upstream: Dict[str, Dict[str, Any]] = dict(sorted(
+            data['upstream'].items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
         self.step_cost: Optional[Dict[str, Any]] = data.get('step_cost')
 
     def chains(self, arm: Arm) -> int:

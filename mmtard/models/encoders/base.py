@@ -46,6 +46,8 @@ class ImageTextEncoder(nn.Module):
     architecture: str
     #: True when the image tower was built without weights (``pretrained`` None or False).
     random_image_tower: bool = False
+    #: The logit scale of the weights loaded into it, where a loader knows it (an mmtard checkpoint's).
+    carried_logit_scale: Optional[float] = None
 
     def _set_preprocessing(self, image_size: int, mean: Sequence[float], std: Sequence[float]) -> None:
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
@@ -67,6 +69,12 @@ class ImageTextEncoder(nn.Module):
     def text_parameters(self) -> List[Tuple[str, torch.Tensor]]:
         """Named tensors that determine :meth:`encode_text` (the class-embedding cache key)."""
         raise NotImplementedError
+
+    def weights_logit_scale(self) -> Optional[float]:
+        """The zero-shot logit scale the loaded weights carry (the scale an mmtard checkpoint was trained
+        at, an open_clip model's trained ``logit_scale``), so an evaluation attacks the logits the model
+        was trained with; None when the weights carry none (or none were loaded)."""
+        return self.carried_logit_scale
 
     # -- shared behaviour ---------------------------------------------------------------------
     @property

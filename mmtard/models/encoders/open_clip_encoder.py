@@ -7,6 +7,8 @@ quietly resizes position embeddings and converts formats, which would hide a wro
 """
 from __future__ import annotations
 
+import math
+
 import contextlib
 import functools
 import logging
@@ -244,6 +246,13 @@ class OpenCLIPEncoder(ImageTextEncoder):
 
     def encode_image_features(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixels)
+
+    def weights_logit_scale(self) -> Optional[float]:
+        scale = getattr(self.model, 'logit_scale', None)
+        if self.carried_logit_scale is not None or self.random_image_tower or not isinstance(scale, torch.Tensor):
+            return self.carried_logit_scale
+        value = float(scale.detach().float().exp().reshape(-1)[0])
+        return value if math.isfinite(value) and value > 0 else None
 
     def text_features(self, texts: List[str]) -> torch.Tensor:
         return self.model.encode_text(self.tokenizer(texts).to(self.device))
