@@ -77,10 +77,10 @@ EVAL_TASKS = MMTardRegistry('evaluation task', locations=['mmtard.evaluation'], 
                                         'evaluation.datasets[i].task)')
 # Where a trained or named model leaves or enters mmtard: one entry per format / family, so a plugin
 # encoder brings its own (docs/interfaces.md, "A student backbone family").
-EXPORTERS = MMTardRegistry('exporter', locations=['mmtard.apis.export'], listed_as='exporters',
+EXPORTERS = MMTardRegistry('exporter', locations=['mmtard.interop.exporters'], listed_as='exporters',
                            description='formats `mmtard export --format` writes a trained student in, each for '
                                        'one encoder class')
-MODEL_SOURCES = MMTardRegistry('model source', locations=['mmtard.apis.model_sources'], listed_as='model-sources',
+MODEL_SOURCES = MMTardRegistry('model source', locations=['mmtard.interop.model_sources'], listed_as='model-sources',
                                description='families of models `mmtard eval --model NAME` names, asked in turn '
                                            '(built-ins first)')
 

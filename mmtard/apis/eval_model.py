@@ -1,6 +1,6 @@
 """Which encoder `mmtard eval` evaluates when the command line names it, in open_clip's terms:
 ``--model NAME --pretrained TAG|FILE|hf-hub:ID``, for a model of any registered source (open_clip
-architectures, timm backbones, a plugin's family: :mod:`.model_sources`), a zoo name, or
+architectures, timm backbones, a plugin's family: :mod:`mmtard.interop.model_sources`), a zoo name, or
 ``--model hf-hub:ORG/NAME`` / ``local-dir:FOLDER``: an open_clip hub folder, which names both.
 
 ``FILE`` may be a checkpoint written by `mmtard train` (its own training config rebuilds the student
@@ -19,7 +19,7 @@ from ..hub import is_folder_model
 from ..models.encoders.base import ImageTextEncoder
 from ..models.encoders.folder_model import resolve_folder_model
 from ..zoo import ZooModel, is_zoo_name, zoo_model, zoo_weights_needed
-from .model_sources import encoder_config
+from ..interop.model_sources import encoder_config
 
 
 def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None, model_key: str = '') -> ModelSource:
@@ -49,7 +49,7 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
     config's student, whose architecture ``--pretrained`` alone keeps."""
     from ..checkpoint import read_checkpoint
     from ..registry import STUDENTS
-    from ..trained_student import is_training_checkpoint, trained_student
+    from ..interop.trained_student import is_training_checkpoint, trained_student
 
     if pretrained is not None and os.path.isfile(pretrained) and not pretrained.endswith('.safetensors'):
         content = read_checkpoint(pretrained)

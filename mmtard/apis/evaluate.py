@@ -217,7 +217,7 @@ def with_carried_logit_scale(spec: BenchmarkSpec, evaluation: Dict[str, Any], fl
     (an mmtard checkpoint's, an export's or an open_clip model's); the default (100, CLIP's) only when
     none is known. The attack's strength, and so robust accuracy, depends on it. Returns where it came
     from."""
-    from ..trained_student import model_logit_scale
+    from ..interop.trained_student import model_logit_scale
 
     if 'logit_scale' in (evaluation or {}):
         return spec, SCALE_SOURCES[0]

@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -23,7 +24,8 @@ from .schedule_end import check_resumed_schedule
 #: mmengine warnings about its own internals or expected behaviour, which a user cannot act on: kept
 #: in the log file, left off the terminal unless --verbose.
 MMENGINE_NOTICES = ('"FileClient" will be deprecated', '"HardDiskBackend" is the alias',
-                    'Reach the end of the dataloader', 'Advance dataloader')
+                    'Reach the end of the dataloader', 'Advance dataloader',
+                    'has no metainfo. ``dataset_meta`` in visualizer will be None')
 
 
 #: Numbers the runners this process builds (see :meth:`MMTardRunner.__init__`).
@@ -31,7 +33,8 @@ _RUNNERS_BUILT = itertools.count()
 
 
 def drop_mmengine_notices(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith(MMENGINE_NOTICES)
+    message = str(record.msg)
+    return not any(notice in message for notice in MMENGINE_NOTICES)
 
 
 def scale_resumed_learning_rate(runner: Runner, lr: float) -> None:
@@ -89,6 +92,13 @@ class MMTardRunner(Runner):
         filename = getattr(cfg, 'filename', None) if cfg is not None else None
         stem = experiment_name or (Path(filename).stem if filename else 'run')
         super().__init__(*args, experiment_name=f'{stem}-{next(_RUNNERS_BUILT)}', cfg=cfg, **kwargs)
+
+    def setup_env(self, env_cfg: dict) -> None:
+        """mmengine's, without its warning that a process started by ``spawn`` (the chain's workers, a
+        notebook) is switched to the config's ``fork``: expected, harmless, and nothing a user acts on."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='Multi-processing start method', category=UserWarning)
+            super().setup_env(env_cfg)
 
     def build_logger(self, log_level: Any = 'INFO', log_file: Optional[str] = None, **kwargs: Any) -> Any:
         """mmengine's logger, whose terminal output starts at the config's ``console_log_level``

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 from mmengine.config import Config
 
 from mmtard.apis.evaluate import load_model_checkpoint
-from mmtard.apis.export import HF_CARD, HF_CONFIG, HF_WEIGHTS, export
-from mmtard.trained_student import load_trained_student
+from mmtard.apis.export import export
+from mmtard.interop.exporters import HF_CARD, HF_CONFIG, HF_WEIGHTS
+from mmtard.interop.trained_student import load_trained_student
 from mmtard.evaluation.results import BenchmarkResult, write_results
 from mmtard.cli.main import cli
 from mmtard.config import resolve_config
@@ -355,7 +356,7 @@ def test_a_vision_export_never_points_open_clip_at_an_mmtard_checkpoint(trained,
 
 
 def test_an_export_never_replaces_a_model_config_and_leaves_none_when_it_fails(trained, tmp_path, monkeypatch):
-    import mmtard.apis.export
+    import mmtard.interop.exporters
 
     taken = tmp_path / 'taken.json'
     taken.write_text('{}')
@@ -367,7 +368,7 @@ def test_an_export_never_replaces_a_model_config_and_leaves_none_when_it_fails(t
     def full_disk(state, path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(mmtard.apis.export, 'save_weights', full_disk)
+    monkeypatch.setattr(mmtard.interop.exporters, 'save_weights', full_disk)
     with pytest.raises(Exception, match='is full'):
         export(trained, 'open_clip', tmp_path / 'student.safetensors')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['taken.json'], 'no weights, no model config'
@@ -386,7 +387,7 @@ def test_temporaries_of_a_killed_export_are_removed_by_the_next(trained, tmp_pat
 
 
 def test_a_vision_line_takes_open_clips_own_ways_to_the_text_tower(start_weights, tmp_path):
-    from mmtard.apis.export_loading import open_clip_loadable, vision_line
+    from mmtard.interop.export_loading import open_clip_loadable, vision_line
 
     hub = vision_line(OpenCLIPEncoder(ARCH), tmp_path / 'v.pt', 'hf-hub:org/robust')  # open_clip's model name
     assert hub == f"model = open_clip.create_model('hf-hub:org/robust'); model.visual.load_state_dict(" \

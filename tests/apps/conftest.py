@@ -13,4 +13,5 @@ def smoke_demo(tmp_path_factory, installed_mmtard):
     result = subprocess.run([sys.executable, '-m', 'mmtard', 'demo', '--work-dir', str(work), '--size', 'smoke'],
                             cwd=work, env=installed_mmtard.env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+    (work / 'demo-output.txt').write_text(result.stdout + result.stderr)  # what a newcomer reads
     return work

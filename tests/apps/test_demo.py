@@ -70,3 +70,11 @@ def test_rerun_reuses_every_stage_and_evaluation(smoke_demo, monkeypatch):
     assert result.exit_code == 0, result.output
     assert 'reusing' in result.output
     assert (smoke_demo / 'results.json').read_text() == before
+
+
+def test_the_demo_prints_no_warning_a_user_cannot_act_on(smoke_demo):
+    """mmengine's start-method switch in the chain's spawned workers and its dataset-metainfo notice are
+    expected; a newcomer reads them as faults."""
+    output = (smoke_demo / 'demo-output.txt').read_text()
+    assert 'UserWarning' not in output and 'Multi-processing start method' not in output
+    assert 'has no metainfo' not in output

@@ -4,8 +4,8 @@ command line with no edit outside its module."""
 import pytest
 
 from mmtard.apis.eval_flags import EvalFlags, command_line_attacks
-from mmtard.apis.export import formats
-from mmtard.apis.model_sources import EncoderSource, encoder_config
+from mmtard.interop.exporters import formats
+from mmtard.interop.model_sources import EncoderSource, encoder_config
 from mmtard.attacks.base import Attack, AttackBudget
 from mmtard.component_checks import check_component_options
 from mmtard.component_registry import accepted_options

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...datasets.shapes import CLASS_SELECTIONS
-from ...evaluation.paired import COVERS_SAMPLES, Interval
+from ...evaluation.paired import Interval
 from ..analysis import cell, markdown_table, paired_difference, per_seed, select, summarise
 from ..scoring import EVAL_EPS, HELD13, SEEN
 from .arms import (BASELINE, CONVERGED_BUDGET, GAP, GAP_EPS, HEADLINE, INDEPENDENT, METHODS, RELEASE, SAME_BASE,

@@ -14,11 +14,11 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from mmengine.config import Config
 
-from .checkpoint import extract_state_dict, load_exact, read_checkpoint
-from .config import with_random_weights
-from .errors import CheckpointError, error_detail
-from .models.encoders import ImageTextEncoder
-from .models.encoders.open_clip_encoder import tag_settings
+from ..checkpoint import extract_state_dict, load_exact, read_checkpoint
+from ..config import with_random_weights
+from ..errors import CheckpointError, error_detail
+from ..models.encoders import ImageTextEncoder
+from ..models.encoders.open_clip_encoder import tag_settings
 
 
 @dataclass
@@ -61,8 +61,8 @@ def load_trained_student(checkpoint: Union[str, os.PathLike]) -> TrainedStudent:
 
 def trained_student(content: Any, path: Path) -> TrainedStudent:
     """:func:`load_trained_student` of a checkpoint already read from ``path``."""
-    from .plugins import ensure_plugins_loaded
-    from .registry import STUDENTS
+    from ..plugins import ensure_plugins_loaded
+    from ..registry import STUDENTS
 
     if not is_training_checkpoint(content):
         raise CheckpointError(
@@ -94,7 +94,7 @@ def trained_logit_scale(student: TrainedStudent) -> Optional[float]:
 def model_logit_scale(model_cfg: Any) -> Optional[float]:
     """The logit scale a training config's ``model`` trains at: its ``logit_scale``, else the model
     class's default; None for a model without one."""
-    from .registry import MODELS
+    from ..registry import MODELS
 
     if model_cfg.get('logit_scale') is not None:
         return float(model_cfg.get('logit_scale'))
