@@ -3,7 +3,7 @@
 Each side is one or more evaluations (results files, `mmtard eval --out` folders, or a folder holding
 several: one per seed). For every dataset and threat model both sides hold, it gives each side's
 accuracy, the difference A - B and a 95% paired-bootstrap interval over the shared samples (with
-several runs a side, the runs are drawn too: :func:`mmtard.evaluation.paired.bootstrap_interval`).
+several runs a side, the runs are drawn too: :func:`mmtard.evaluation.intervals.bootstrap_interval`).
 Rows scored on different samples cannot be paired and are refused, each with the reason.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 from ..errors import ConfigError
-from ..evaluation.paired import Interval, bootstrap_interval, outcomes
+from ..evaluation.intervals import Interval, bootstrap_interval, outcomes
 from ..evaluation.results import RESULTS_JSON, BenchmarkResult, read_results
 from .merge_results import result_files
 

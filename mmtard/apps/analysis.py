@@ -1,5 +1,5 @@
 """What the demo's and the study's reports compute from their runs: training-log readers, per-seed
-values, paired differences with their intervals (:mod:`mmtard.evaluation.paired`), tables."""
+values, paired differences with their intervals (:mod:`mmtard.evaluation.intervals`), tables."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..evaluation.paired import Interval, chain_interval, outcomes
+from ..evaluation.intervals import Interval, chain_interval, outcomes
 
 
 def logged_scalars(work_dir: Path) -> List[Dict[str, Any]]:
@@ -106,7 +106,7 @@ def cell(values: Sequence[float]) -> str:
 # ----------------------------------------------------------------------------- paired differences
 def paired_difference(a: Dict[int, Dict[str, Any]], b: Dict[int, Dict[str, Any]], eps: float) -> Optional[Interval]:
     """a - b over the seeds (chains) both have, run k of each paired, with
-    :func:`~mmtard.evaluation.paired.chain_interval`'s interval (None when no seed is shared). Every row
+    :func:`~mmtard.evaluation.intervals.chain_interval`'s interval (None when no seed is shared). Every row
     must carry its per-sample outcomes on the same samples (refused otherwise)."""
     seeds = sorted(set(a) & set(b))
     if not seeds:

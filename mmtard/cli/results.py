@@ -42,8 +42,10 @@ def merge_command(folders: Tuple[str, ...], out: Optional[str], plot: Optional[s
 @click.option('--zoo', 'zoo_names', multiple=True, metavar='NAME|all',
               help='Add the accuracies a published checkpoint\'s authors report (docs/zoo.md), marked as quoted; '
                    'repeat for several, or `all`.')
+@click.option('--interval', is_flag=True,
+              help='Each measured accuracy with ± half the width of its 95% Wilson (binomial) interval.')
 @friendly_errors
-def table_command(folders: Tuple[str, ...], out: Optional[str], zoo_names: Tuple[str, ...]) -> None:
+def table_command(folders: Tuple[str, ...], out: Optional[str], zoo_names: Tuple[str, ...], interval: bool) -> None:
     """The papers' table of the evaluations in FOLDERS: a row per model and threat model (clean, then each
     eps), a column per dataset and their zero-shot average."""
     from pathlib import Path
@@ -59,7 +61,8 @@ def table_command(folders: Tuple[str, ...], out: Optional[str], zoo_names: Tuple
     path = Path(out) if out is not None else None
     fmt = table_format(path)
     rows = merge(folders) if folders else []
-    text = render(pivot_table([record for _, record in rows], select(zoo_names), [run for run, _ in rows]), fmt)
+    text = render(pivot_table([record for _, record in rows], select(zoo_names), [run for run, _ in rows],
+                              interval=interval), fmt)
     if path is None:
         console.print(text, highlight=False, markup=False, soft_wrap=True)
         return

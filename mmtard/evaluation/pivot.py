@@ -19,7 +19,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError
 from ..zoo import ZooModel
-from .results import BenchmarkResult, percent
+from .intervals import wilson_half_width
+from .results import BenchmarkResult, decimals_for, percent
 
 #: Left out of the average, as the robust-CLIP papers average the zero-shot datasets only.
 NOT_ZERO_SHOT = ('imagenet',)
@@ -86,10 +87,20 @@ def _average(values: Dict[str, Tuple[float, int]], over: Sequence[str]) -> str:
     return f'{100 * sum(values[d][0] for d in over) / len(over):.1f}'
 
 
+def cell_text(accuracy: Optional[float], n: int, interval: bool) -> str:
+    """A measured cell: the accuracy in percent, with ``interval`` '± h', h half the width of its 95%
+    Wilson interval."""
+    text = percent(accuracy, n)
+    if not interval or accuracy is None:
+        return text
+    return f'{text} ± {100 * wilson_half_width(accuracy, n):.{max(decimals_for(n) - 2, 0)}f}'
+
+
 def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] = (),
-                runs: Sequence[Path] = ()) -> PivotTable:
+                runs: Sequence[Path] = (), interval: bool = False) -> PivotTable:
     """The table of ``records`` (each model's clean row, then one per threat model) and the ``quoted``
-    zoo models; ``runs``: each record's run folder (`mmtard results merge`'s), naming same-named weights."""
+    zoo models; ``runs``: each record's run folder (`mmtard results merge`'s), naming same-named weights;
+    ``interval``: each measured cell with its 95% Wilson half-width."""
     datasets = list(dict.fromkeys(r.dataset for r in records))
     average_over = [d for d in datasets if d.lower() not in NOT_ZERO_SHOT] or datasets
     labels = _labels(records, runs)
@@ -105,8 +116,8 @@ def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] =
             threat = _threat(record)  # a model attacked at one radius by several attacks: a row per attack
             setting = threat if len(attacks[(label, threat)]) == 1 else f'{threat}, {record.attack}'
             cells.setdefault((label, setting), {})[record.dataset] = (record.robust_acc, record.n_robust)
-    rows = [PivotRow(label, setting, MEASURED, {d: percent(*values[d]) for d in values}, _average(values, average_over))
-            for (label, setting), values in cells.items()]
+    rows = [PivotRow(label, setting, MEASURED, {d: cell_text(*values[d], interval) for d in values},
+                     _average(values, average_over)) for (label, setting), values in cells.items()]
     for model in quoted:
         reported = model.reported
         source = f'quoted: {reported["source"]}'
@@ -122,6 +133,9 @@ def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] =
     notes = [f'{"every measured model" if set(models) == every else ", ".join(models)}: {protocol}'
              for protocol, models in protocols.items()]
     notes += [f'{m.name}: {m.reported["dataset"]} as reported ({m.reported["source"]})' for m in quoted]
+    if interval:
+        notes.append('± : half the width of the 95% Wilson (binomial) interval of each measured accuracy, over the '
+                     'samples it was measured on; it counts sampling error only')
     return PivotTable(datasets, rows, average_over, notes)
 
 

@@ -94,3 +94,16 @@ def test_results_table_command_writes_each_format_and_refuses_others(tmp_path):
     assert result.exit_code == 2 and "Did you mean 'fare4-vit-l-14'" in ' '.join(result.output.split())
     result = runner.invoke(cli, ['results', 'table', '--zoo', 'all'])
     assert result.exit_code == 0 and result.output.count('quoted:') == 52  # 4 ViT-L x 3 rows + 10 base x 4 rows
+
+
+def test_interval_cells_carry_their_wilson_half_width(tmp_path):
+    """cifar10 clean 0.9 of 1000: 1.959964/1.0038415 * sqrt(0.00009 + 0.0000009604) = 1.862 points;
+    robust at 1/255, 0.4 of 100: 1.959964/1.0384146 * sqrt(0.0024 + 0.00009604) = 9.43 points."""
+    table = pivot_table(records(), interval=True)
+    cells = {(r.model, r.setting): r.values for r in table.rows}
+    assert cells[('ViT-B-32 laion2b_s34b_b79k', 'clean')]['cifar10'] == '90.0 ± 1.9'
+    assert cells[('ViT-B-32 laion2b_s34b_b79k', 'Linf 1/255')]['cifar10'] == '40 ± 9'
+    assert any('Wilson' in note for note in table.notes)
+    write_results(records()[:3], tmp_path / 'a')
+    result = CliRunner().invoke(cli, ['results', 'table', str(tmp_path / 'a'), '--interval'])
+    assert result.exit_code == 0 and '90.0 ± 1.9' in result.output

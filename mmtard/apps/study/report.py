@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...datasets.shapes import CLASS_SELECTIONS
-from ...evaluation.paired import Interval
+from ...evaluation.intervals import Interval
 from ..analysis import cell, markdown_table, paired_difference, per_seed, select, summarise
 from ..scoring import EVAL_EPS, HELD13, SEEN
 from .arms import (BASELINE, CONVERGED_BUDGET, GAP, GAP_EPS, HEADLINE, INDEPENDENT, METHODS, RELEASE, SAME_BASE,
@@ -510,7 +510,7 @@ under {attack}.
 
 **What the intervals cover.** Where a comparison ran on several chains its interval is a t interval over
 the per-chain paired differences (chains - 1 degrees of freedom) widened by the sampling error of the
-test samples every chain shares (`mmtard.evaluation.paired.chain_interval`): it covers the spread between
+test samples every chain shares (`mmtard.evaluation.intervals.chain_interval`): it covers the spread between
 chains (base CLIPs, teachers and student seed together) and the test samples, not other datasets,
 architectures or the full-size models. Comparisons on one chain carry a sampling-only interval (marked
 "sampling only"): it says nothing about another seed. "better" / "worse": the whole interval, as printed,

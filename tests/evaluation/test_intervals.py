@@ -1,12 +1,12 @@
-"""Paired intervals by hand: the chain-level t interval on 1, 2 and 5 runs, the bootstrap against a
+"""Intervals by hand: Wilson half-widths, the chain-level t interval on 1, 2 and 5 runs, the bootstrap against a
 plain loop, identical models, and the printed word never claiming more than the printed interval."""
 import math
 
 import numpy as np
 import pytest
 
-from mmtard.evaluation.paired import (COVERS_RUNS, COVERS_SAMPLES, Interval, bootstrap_interval, chain_interval,
-                                      outcomes, t_quantile_975)
+from mmtard.evaluation.intervals import (COVERS_RUNS, COVERS_SAMPLES, Interval, bootstrap_interval, chain_interval,
+                                         outcomes, t_quantile_975, wilson_half_width)
 
 
 def test_two_chains_by_hand():
@@ -50,6 +50,15 @@ def test_identical_models_give_exactly_zero(runs):
     for result in (chain_interval([x - x for x in a]), bootstrap_interval(a, a, paired=True)):
         assert (result.difference, result.low, result.high) == (0.0, 0.0, 0.0)
         assert result.text() == '+0.0 [+0.0, +0.0]' and result.word() == 'tie'
+
+
+def test_wilson_half_widths_by_hand():
+    """p = 0.5, n = 100: z/(1 + z²/n) * sqrt(0.0025 + z²/40000) = 1.959964/1.0384146 * 0.0509514 = 0.096168;
+    p = 1, n = 10 stays wide (z²/4n² alone): 1.959964/1.3841459 * 0.0979982 = 0.138766."""
+    assert wilson_half_width(0.5, 100) == pytest.approx(0.096168, abs=2e-6)
+    assert wilson_half_width(1.0, 10) == pytest.approx(0.138766, abs=2e-6)
+    with pytest.raises(ValueError):
+        wilson_half_width(0.5, 0)
 
 
 def test_t_quantiles():

@@ -1,5 +1,10 @@
-"""Paired comparisons of two models scored on the same samples: the difference of their accuracies
-and a 95% interval that says what it covers.
+"""The uncertainty of accuracies: a binomial interval for one accuracy, and paired comparisons of two
+models scored on the same samples (the difference of their accuracies and a 95% interval that says
+what it covers).
+
+One accuracy of n samples: :func:`wilson_half_width`, half the width of its 95% Wilson interval (the
+binomial interval that stays inside [0, 1] and keeps its coverage near 0 and 1, where the normal
+one fails).
 
 Every result row keeps its per-sample outcomes (``clean_correct`` / ``robust_correct``, one '0' or
 '1' a sample), so a difference between two models can carry its sampling error, and, with several
@@ -73,6 +78,14 @@ class Interval:
         """'better' when the interval as printed lies above 0, 'worse' when below, else 'tie'."""
         low, high = self.points(self.low), self.points(self.high)
         return 'better' if low > 0 else 'worse' if high < 0 else 'tie'
+
+
+def wilson_half_width(accuracy: float, n: int) -> float:
+    """Half the width of the 95% Wilson interval of an accuracy measured on ``n`` samples."""
+    if n < 1:
+        raise ValueError(f'an accuracy needs at least one sample, got n={n}')
+    z2 = Z975 ** 2
+    return Z975 / (1 + z2 / n) * math.sqrt(accuracy * (1 - accuracy) / n + z2 / (4 * n * n))
 
 
 def outcomes(bits: str) -> np.ndarray:
