@@ -40,3 +40,30 @@ def interface_examples():
     text = INTERFACES_DOC.read_text().split('\n# Adding a component\n', 1)[1]
     blocks = re.findall(r'```python\n(.*?)```', text, flags=re.S)
     return {re.search(r'^class (\w+)', block, flags=re.M).group(1): block for block in blocks}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a torchrun rendezvous)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def two_nodes(*command: str, timeout: int = 600) -> None:
+    """``command`` (a script, or ``-m module ...``) on two torchrun nodes of one process each, with a
+    static rendezvous on 127.0.0.1, started together as two machines would start them; both must succeed."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO / 'tests') + os.pathsep + str(REPO)}
+    port = free_port()
+    launches = [subprocess.Popen([sys.executable, '-m', 'torch.distributed.run', '--nnodes=2', f'--node_rank={rank}',
+                                  '--nproc_per_node=1', '--master_addr=127.0.0.1', f'--master_port={port}', *command],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                for rank in (0, 1)]
+    outputs = [launch.communicate(timeout=timeout)[0] for launch in launches]
+    for launch, output in zip(launches, outputs):
+        assert launch.returncode == 0, output[-4000:]

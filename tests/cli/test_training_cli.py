@@ -76,6 +76,15 @@ def two_process_checksum(tmp_path_factory):
     return two_process_run(tmp_path_factory.mktemp('ddp'))
 
 
+def test_two_nodes_of_one_process_train_as_two_processes_of_one_node(tmp_path, two_process_checksum):
+    """Two torchrun nodes (static rendezvous on 127.0.0.1, one process each) take ranks 0 and 1 of the
+    same gloo group as one node's two processes: the same weights, bit for bit."""
+    from shared_inputs import two_nodes
+
+    two_nodes(str(REPO / 'tests' / 'distributed_check.py'), str(TINY), str(tmp_path / 'nodes'))
+    assert {(tmp_path / 'nodes' / f'rank{r}.sha256').read_text() for r in (0, 1)} == {two_process_checksum}
+
+
 def test_two_process_cpu_ddp_keeps_replicas_identical(two_process_checksum):
     assert two_process_checksum  # the replicas' checksums agreed (two_process_run)
 

@@ -1,8 +1,8 @@
-"""Evaluation under torchrun: 2 gloo processes on the CPU give the 1-process rows, and their partial files resume."""
+"""Evaluation under torchrun: 2 gloo processes on the CPU (on one node, or on two nodes of one process on
+127.0.0.1) give the 1-process rows, and their partial files resume."""
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +12,9 @@ from mmtard.evaluation.distributed import Shard
 from mmtard.evaluation.results import read_results
 
 from eval_helpers import Recorded, write_config
+from shared_inputs import free_port, two_nodes
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def without_times(records):
@@ -63,3 +58,15 @@ def test_two_gloo_processes_give_the_one_process_rows_and_resume_with_one(tmp_pa
     assert [(e.stage, e.batch) for e in events if e.reused] == [('clean', 1), ('clean', 3), ('robust', 1),
                                                                 ('robust', 1)]
     assert without_times(resumed) == without_times(one)
+
+
+def test_two_nodes_evaluate_as_one_process(tmp_path, shapes, checkpoint, quiet):
+    config = write_config(tmp_path / 'eval_cfg.py', f"evaluation = dict(datasets=[dict(name='shapes', "
+                                                    f"dataset={shapes(48)!r})], n_clean=24, n_robust=16, eps=[2], "
+                                                    f"batch_size=8, attack=dict(type='AutoAttack', version='custom', "
+                                                    f"n_iter=2))\n")
+    two_nodes('-m', 'mmtard', 'eval', str(config), '--checkpoint', checkpoint, '--out', str(tmp_path / 'nodes'),
+              '--launcher', 'pytorch')
+    one = evaluate(str(config), checkpoint=checkpoint, out_dir=tmp_path / 'one', progress=quiet)
+    assert without_times(read_results(tmp_path / 'nodes')) == without_times(one)
+    assert json.loads((tmp_path / 'nodes' / 'evaluation.json').read_text())['processes'] == 2
