@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 from ..errors import ConfigError
 from ..evaluation.intervals import Interval, bootstrap_interval, outcomes
 from ..evaluation.results import RESULTS_JSON, BenchmarkResult, read_results
-from .merge_results import result_files
+from .merge_results import check_output_file, result_files
 
 PathLike = Union[str, os.PathLike]
 FORMATS = ('.md', '.csv', '.json')
@@ -166,11 +166,7 @@ def compare_results(a: Sequence[PathLike], b: Sequence[PathLike], out: Optional[
     path = Path(out) if out is not None else None
     fmt = output_format(path)
     if path is not None:
-        if path.name.startswith('results.') and (path.parent / RESULTS_JSON).is_file():
-            raise ConfigError(f'-o {str(path)!r} would replace a file of the evaluation in {str(path.parent)!r}; '
-                              f'write the comparison elsewhere.')
-        if path.exists() and not overwrite:
-            raise ConfigError(f'-o {str(path)!r} exists; pass --overwrite to replace it, or choose another name.')
+        check_output_file(path, '-o', overwrite)
     items, refused = compare(a, b, paired)
     text = render(items, fmt)
     if path is not None:

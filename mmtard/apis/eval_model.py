@@ -5,7 +5,7 @@ architectures, timm backbones, a plugin's family: :mod:`mmtard.interop.model_sou
 
 ``FILE`` may be a checkpoint written by `mmtard train` (its own training config rebuilds the student
 exactly: architecture, QuickGELU, normalisation, LoRA), a file written by `mmtard export`, or any
-open_clip / timm state dict. Results record the model and weights as :class:`ModelSource`.
+open_clip / timm state dict. Results record the model and weights as :class:`EvaluatedModel`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..errors import ConfigError
-from ..evaluation.results import ModelSource, model_source
+from ..evaluation.results import EvaluatedModel, model_source
 from ..hub import is_folder_model
 from ..models.encoders.base import ImageTextEncoder
 from ..models.encoders.folder_model import resolve_folder_model
@@ -22,8 +22,8 @@ from ..zoo import ZooModel, is_zoo_name, zoo_model, zoo_weights_needed
 from ..interop.model_sources import encoder_config
 
 
-def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None, model_key: str = '') -> ModelSource:
-    """The :class:`ModelSource` of an encoder config (``checkpoint``: the mmtard checkpoint loaded over it)."""
+def encoder_source(cfg: Mapping[str, Any], checkpoint: Optional[str] = None, model_key: str = '') -> EvaluatedModel:
+    """The :class:`EvaluatedModel` of an encoder config (``checkpoint``: the mmtard checkpoint loaded over it)."""
     return model_source(str(cfg.get('arch', cfg.get('type', ''))), checkpoint or cfg.get('pretrained'), model_key)
 
 
@@ -31,7 +31,7 @@ def _architecture(encoder_cfg: Mapping[str, Any]) -> str:
     return str(encoder_cfg.get('arch', encoder_cfg.get('type', '')))
 
 
-def _zoo_encoder(entry: ZooModel, pretrained: Optional[str]) -> tuple[ImageTextEncoder, ModelSource]:
+def _zoo_encoder(entry: ZooModel, pretrained: Optional[str]) -> tuple[ImageTextEncoder, EvaluatedModel]:
     """A zoo checkpoint: from the hub, or from its downloaded file given as ``--pretrained``."""
     from ..registry import STUDENTS
 
@@ -39,12 +39,12 @@ def _zoo_encoder(entry: ZooModel, pretrained: Optional[str]) -> tuple[ImageTextE
         return STUDENTS.build(entry.encoder_config(pretrained)), model_source(entry.name, pretrained)
     if entry.hub is None:
         raise zoo_weights_needed(entry)
-    return STUDENTS.build(resolve_folder_model(entry.hub).encoder_config()), ModelSource(entry.name, entry.hub)
+    return STUDENTS.build(resolve_folder_model(entry.hub).encoder_config()), EvaluatedModel(entry.name, entry.hub)
 
 
 def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_tower: Optional[str] = None,
                          text_pretrained: Optional[str] = None,
-                         config_student: Optional[Mapping[str, Any]] = None) -> tuple[ImageTextEncoder, ModelSource]:
+                         config_student: Optional[Mapping[str, Any]] = None) -> tuple[ImageTextEncoder, EvaluatedModel]:
     """The encoder ``--model`` / ``--pretrained`` name, and its source. ``config_student``: the
     config's student, whose architecture ``--pretrained`` alone keeps."""
     from ..checkpoint import read_checkpoint
@@ -70,7 +70,7 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
                               f'{pretrained!r} would replace them. Drop --pretrained, or name the architecture in '
                               f'--model to load other weights into it.')
         folder = resolve_folder_model(model)
-        return STUDENTS.build(folder.encoder_config()), ModelSource(folder.arch, model)
+        return STUDENTS.build(folder.encoder_config()), EvaluatedModel(folder.arch, model)
     if model is None:
         if config_student is None:
             raise ConfigError('--pretrained needs --model ARCH (the architecture the weights are for), or a CONFIG '

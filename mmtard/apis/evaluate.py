@@ -18,7 +18,7 @@ from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExis
 from ..evaluation.benchmark import Benchmark, Plan
 from ..evaluation.distributed import current_shard, init_eval_process_group, resolve_launcher
 from ..evaluation.partial import partial_files
-from ..evaluation.results import (REPLACED_DIR, RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, ModelSource,
+from ..evaluation.results import (REPLACED_DIR, RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, EvaluatedModel,
                                   write_results)
 from ..evaluation.spec import BenchmarkSpec, benchmark_spec
 from ..models.encoders.base import ImageTextEncoder
@@ -82,7 +82,7 @@ def select_encoder(model: nn.Module, model_key: str) -> ImageTextEncoder:
 
 
 def default_out_dir(cfg: Config, config: Optional[ConfigLike], checkpoint: Optional[str], model_key: str, preset: str,
-                    source: Optional[ModelSource] = None) -> Path:
+                    source: Optional[EvaluatedModel] = None) -> Path:
     """``<work_dir>/eval/<checkpoint>_<model key>_<preset>``: stable, so re-running resumes. The work
     dir is the config's, else the checkpoint's folder (the run it came from), else mmengine's default.
     Without a config: ``work_dirs/eval/<model>_<weights folder>_<pretrained>_<preset>``."""
@@ -136,7 +136,7 @@ def resolve_device(device: Optional[str]) -> torch.device:
 
 
 def _config_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], model_key: str,
-                    progress: EvaluationProgress) -> Tuple[ImageTextEncoder, ModelSource]:
+                    progress: EvaluationProgress) -> Tuple[ImageTextEncoder, EvaluatedModel]:
     """``model.<model_key>`` of the config's model, with ``checkpoint`` loaded over it."""
     if 'model' not in cfg:
         raise ConfigError('Nothing names the model to evaluate: the config has no `model`. Pass a training config '
@@ -158,7 +158,7 @@ def _config_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], 
 
 
 def _command_line_encoder(cfg: Config, checkpoint: Optional[Union[str, os.PathLike]], model_key: str,
-                          flags: EvalFlags) -> Tuple[ImageTextEncoder, ModelSource]:
+                          flags: EvalFlags) -> Tuple[ImageTextEncoder, EvaluatedModel]:
     if checkpoint is not None:
         raise ConfigError('--checkpoint loads weights into a config\'s model; with --model give the weights as '
                           '--pretrained FILE (an mmtard checkpoint, an exported or an open_clip file).')
@@ -189,7 +189,7 @@ def check_arguments(checkpoint: Any, out_dir: Any, preset: Any, model_key: Any, 
                           f'a {type(progress).__name__}.')
 
 
-def write_provenance(out_dir: Path, cfg: Config, model_key: str, source: ModelSource,
+def write_provenance(out_dir: Path, cfg: Config, model_key: str, source: EvaluatedModel,
                      checkpoint: Optional[Union[str, os.PathLike]], model_checksum: str, processes: int,
                      spec: BenchmarkSpec, logit_scale_source: str = 'default') -> Path:
     """``<out_dir>/evaluation.json``: what was evaluated (config, model, weights and their checksum) under

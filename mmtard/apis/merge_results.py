@@ -152,11 +152,23 @@ def plot_accuracy_vs_eps(rows: Sequence[Tuple[Path, BenchmarkResult]], out: Path
     return out
 
 
-def merge_results(folders: Sequence[PathLike], out: Optional[PathLike] = None,
-                  plot: Optional[PathLike] = None) -> Tuple[List[Tuple[Path, BenchmarkResult]], Optional[Path], Path]:
+def check_output_file(path: Path, option: str, overwrite: bool) -> None:
+    """Refuse an output file that would replace an evaluation's own files (results.json/.csv/.md, or a
+    figure beside them), or, without ``overwrite``, any file that exists: no command writes over what it
+    did not make."""
+    if (path.parent / RESULTS_JSON).is_file() and path.name.startswith(('results.', 'evaluation.', 'partial')):
+        raise ConfigError(f'{option} {str(path)!r} would replace a file of the evaluation in {str(path.parent)!r}; '
+                          f'write it elsewhere.')
+    if path.exists() and not overwrite:
+        raise ConfigError(f'{option} {str(path)!r} exists; pass --overwrite to replace it, or choose another name.')
+
+
+def merge_results(folders: Sequence[PathLike], out: Optional[PathLike] = None, plot: Optional[PathLike] = None,
+                  overwrite: bool = False) -> Tuple[List[Tuple[Path, BenchmarkResult]], Optional[Path], Path]:
     """Merge the evaluations under ``folders``; write the table ``out`` (.csv: every row flat, with its
     ``run`` folder; .md: the summary table), and the figure ``plot`` (default: ``out`` as .png, else
-    ``results.png`` here). Returns (rows, table path or None, figure path)."""
+    ``results.png`` here); an existing file only with ``overwrite``, an evaluation's own never. Returns
+    (rows, table path or None, figure path)."""
     if isinstance(folders, (str, os.PathLike)):
         raise ConfigError(f'folders={str(folders)!r} must be a list of folders, e.g. [{str(folders)!r}].')
     for folder in folders:
@@ -170,9 +182,10 @@ def merge_results(folders: Sequence[PathLike], out: Optional[PathLike] = None,
         raise ConfigError(f'-o {str(table)!r}: the table is written as .csv (every row) or .md (the summary); give '
                           f'a file name ending in one of them.')
     figure = Path(plot) if plot is not None else (table.with_suffix('.png') if table is not None else Path('results.png'))
-    for path, what in ((table, 'table'), (figure, 'figure')):
+    for path, what, option in ((table, 'table', '-o'), (figure, 'figure', '--plot')):
         if path is not None:
             check_output_dir(path.parent if str(path.parent) else Path('.'), f'{what} folder')
+            check_output_file(path, option, overwrite)
     rows = merge(folders)
     if table is not None:
         table.parent.mkdir(parents=True, exist_ok=True)
@@ -184,3 +197,28 @@ def merge_results(folders: Sequence[PathLike], out: Optional[PathLike] = None,
             table.write_text(markdown_summary(rows), encoding='utf-8')
     return rows, table, plot_accuracy_vs_eps(rows, figure)
 
+
+
+def results_table(folders: Sequence[PathLike], zoo_names: Sequence[str] = (), out: Optional[PathLike] = None,
+                  interval: bool = False, overwrite: bool = False) -> Tuple[int, str, Optional[Path]]:
+    """The papers' table of the evaluations under ``folders`` and the ``zoo_names`` quoted beside them
+    (:func:`mmtard.evaluation.pivot.pivot_table`), rendered by ``out``'s suffix (Markdown without one) and
+    written there (an existing file only with ``overwrite``); returns the number of measured rows, the
+    text and the file written (None)."""
+    from ..evaluation.pivot import pivot_table, render, table_format
+    from ..zoo import select
+
+    if not folders and not zoo_names:
+        raise ConfigError('Give the --out folders of `mmtard eval` runs (or folders holding them), and/or --zoo NAME.')
+    path = Path(out) if out is not None else None
+    fmt = table_format(path)
+    if path is not None:
+        check_output_file(path, '-o', overwrite)
+    rows = merge(folders) if folders else []
+    text = render(pivot_table([record for _, record in rows], select(zoo_names), [run for run, _ in rows],
+                              interval=interval), fmt)
+    if path is not None:
+        check_output_dir(path.parent, 'table folder')
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding='utf-8')
+    return len(rows), text, path

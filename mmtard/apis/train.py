@@ -21,6 +21,7 @@ from ..value_checks import check_flag, check_path, check_positive_int
 from ..work_dir import (check_output_dir, default_work_dir, discard_partial_checkpoints, has_complete_checkpoints,
                         is_complete_checkpoint, latest_checkpoint, later_checkpoints, remove_incomplete_checkpoints,
                         resume_advice, resume_checkpoint, work_dir_lock)
+from .train_options import LOG_BACKENDS
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Variables each launcher sets and mmengine's process-group set-up reads.
@@ -151,10 +152,6 @@ def init_cpu_process_group(launcher: str) -> None:
         dist.init_process_group(backend='gloo')
 
 
-#: ``--log-backend`` names: mmengine's vis backend and the package it needs (not an mmtard dependency).
-LOG_BACKENDS = {'tensorboard': ('TensorboardVisBackend', 'tensorboard'), 'wandb': ('WandbVisBackend', 'wandb')}
-
-
 def add_log_backends(cfg: Config, backends: Sequence[str]) -> None:
     """Log to TensorBoard / Weights & Biases as well, through mmengine's vis backends (the local
     backend stays: `mmtard plot` reads it)."""
@@ -173,7 +170,8 @@ def add_log_backends(cfg: Config, backends: Sequence[str]) -> None:
 def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
           resume: Union[None, bool, str, os.PathLike] = None, cfg_options: Optional[Dict[str, Any]] = None,
           launcher: str = 'none', overwrite: bool = False, verbose: bool = False,
-          log_backends: Sequence[str] = (), lr_from_config: bool = False, stretch_schedule: bool = False) -> Any:
+          log_backends: Sequence[str] = (), lr_from_config: bool = False, stretch_schedule: bool = False,
+          amp: bool = False) -> Any:
     """Build mmengine's Runner from the config and train; returns the Runner (``runner.work_dir``, ``runner.model``).
 
     mmengine's environment and config dump go to the work dir's log file only, unless ``verbose``.
@@ -181,10 +179,16 @@ def train(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str,
     checkpoint's, the schedule scaled to it (after a divergence: resume with a lower lr).
     A learning-rate schedule that ends elsewhere than training (a changed ``max_iters``, a resumed run
     extended) is said before training; ``stretch_schedule`` moves its end to training's instead
-    (:mod:`mmtard.engine.schedule_end`).
+    (:mod:`mmtard.engine.schedule_end`). ``amp``: bfloat16 mixed precision (`--amp`; the attack, logits
+    and KL terms stay fp32).
     """
     ensure_plugins_loaded()
     resume = normalise_resume(resume)
+    if amp:
+        from ..engine.amp import AMP_OPTIM_WRAPPER
+
+        cfg_options = {**(parse_cfg_options(cfg_options) if isinstance(cfg_options, (list, tuple)) else cfg_options or {}),
+                       'optim_wrapper.type': AMP_OPTIM_WRAPPER}
     cfg = prepare_config(config, work_dir, resume, cfg_options, launcher, overwrite)
     resolved_options = parse_cfg_options(cfg_options) if isinstance(cfg_options, (list, tuple)) else cfg_options or {}
     add_log_backends(cfg, log_backends)

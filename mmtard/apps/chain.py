@@ -10,13 +10,10 @@ pretraining stages ship with the package (:mod:`mmtard.apps.shipped`) unless ask
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -253,74 +250,6 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[st
     done = {'seconds': seconds, 'options': options, 'recipe': made_by, 'shipped': origin == 'shipped'}
     write_bytes_atomic(marker, (json.dumps(done, indent=2, default=str) + '\n').encode())  # a kill never halves it
     return Run(stage, seed, work_dir, checkpoint, config, seconds, origin, made_by)
-
-
-#: A unit of work: a stage of one chain seed; its inputs are the same seed's stages.
-Job = Tuple[Stage, int]
-
-
-def same_seed(stage: Stage, seed: int) -> int:
-    """A job's inputs come from its own chain seed."""
-    return seed
-
-
-def run_jobs(jobs: Sequence[Job], work: Callable[..., Any], args: Tuple[Any, ...], workers: int,
-             log: Callable[[str], None], input_seed: Callable[[Stage, int], int] = same_seed,
-             already_done: Optional[Callable[[Stage, int, Dict[str, Run]], bool]] = None
-             ) -> Dict[Tuple[str, int], Any]:
-    """Run every job once its inputs are done, up to ``workers`` at a time, each in its own process
-    with its share of the CPU threads (one process runs them in order).
-
-    ``work(stage, seed, inputs, threads, *args)`` returns a tuple whose first item is the job's
-    :class:`Run`; ``inputs`` maps the stage names of its inputs to their runs, taken from seed
-    ``input_seed(stage, seed)`` (e.g. several student seeds on one chain). Jobs for which
-    ``already_done(stage, seed, inputs)`` holds only read back what an earlier run made: they run in
-    this process, since starting a worker costs seconds. Returns ``work``'s results by (stage name, seed).
-    """
-    names = {stage.name for stage, _ in jobs}
-    for stage, _ in jobs:
-        missing = set(stage.inputs.values()) - names
-        if missing:
-            raise ConfigError(f'Stage {stage.name!r} starts from {sorted(missing)}, which the run does not train.')
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    done: Dict[Tuple[str, int], Any] = {}
-    pending = list(jobs)
-
-    def ready() -> List[Job]:
-        return [(s, k) for s, k in pending if all((name, input_seed(s, k)) in done for name in s.inputs.values())]
-
-    def inputs_of(stage: Stage, seed: int) -> Dict[str, Run]:
-        return {name: done[(name, input_seed(stage, seed))][0] for name in stage.inputs.values()}
-
-    if workers == 1:
-        while pending:
-            stage, seed = ready()[0]
-            pending.remove((stage, seed))
-            done[(stage.name, seed)] = work(stage, seed, inputs_of(stage, seed), threads, *args)
-        return done
-    context = multiprocessing.get_context('spawn')  # a fork of a process with torch threads can hang
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:  # starts workers on first submit
-        running: Dict[Future, Job] = {}
-        while pending or running:
-            read_back = False
-            for stage, seed in ready():
-                inputs = inputs_of(stage, seed)
-                if already_done is not None and already_done(stage, seed, inputs):
-                    pending.remove((stage, seed))
-                    done[(stage.name, seed)] = work(stage, seed, inputs, threads, *args)
-                    read_back = True
-                elif len(running) < workers:
-                    pending.remove((stage, seed))
-                    running[pool.submit(work, stage, seed, inputs, threads, *args)] = (stage, seed)
-            if not running:
-                if read_back:
-                    continue
-                raise ConfigError(f'No job can start: {[s.name for s, _ in pending]} wait on each other.')
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                stage, seed = running.pop(future)
-                done[(stage.name, seed)] = future.result()
-    return done
 
 
 def train_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,

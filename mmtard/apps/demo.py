@@ -12,7 +12,8 @@ from rich.console import Console
 
 from ..errors import ConfigError
 from ..plugins import ensure_plugins_loaded
-from .chain import STAGES, Run, Size, Stage, finished_run, run_jobs, train_stage
+from .chain import STAGES, Run, Size, Stage, finished_run, train_stage
+from .jobs import run_jobs
 from .demo_report import figure, markdown_report, summary_table
 from .scoring import benchmark, score_run
 
@@ -25,7 +26,7 @@ def default_demo_dir(size: str) -> Path:
 
 def demo_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,
              section: Dict[str, Any], use_shipped: bool) -> Tuple[Run, List[Dict[str, Any]], float]:
-    """:func:`~mmtard.apps.chain.run_jobs`'s work: train a stage (or reuse or unpack it), then evaluate it
+    """:func:`~mmtard.apps.jobs.run_jobs`'s work: train a stage (or reuse or unpack it), then evaluate it
     on ``section``; returns the run, its result rows and the evaluation's seconds."""
     torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
     console = Console()

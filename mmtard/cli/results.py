@@ -21,13 +21,14 @@ def results_group() -> None:
 @click.option('--plot', type=click.Path(dir_okay=False), default=None, metavar='FIGURE.png',
               help='Accuracy against eps per model and dataset (default: the table\'s name as .png, else '
                    'results.png).')
+@click.option('--overwrite', is_flag=True, help='Replace the table or figure if it exists.')
 @friendly_errors
-def merge_command(folders: Tuple[str, ...], out: Optional[str], plot: Optional[str]) -> None:
+def merge_command(folders: Tuple[str, ...], out: Optional[str], plot: Optional[str], overwrite: bool) -> None:
     """Merge the evaluations in FOLDERS (`mmtard eval --out` folders, or folders holding them) into one table
     and one figure."""
     from ..apis.merge_results import markdown_summary, merge_results
 
-    rows, table, figure = merge_results(folders, out, plot)
+    rows, table, figure = merge_results(folders, out, plot, overwrite=overwrite)
     if table is None:
         console.print(markdown_summary(rows), highlight=False, markup=False)
     runs = len({run for run, _ in rows})
@@ -44,32 +45,19 @@ def merge_command(folders: Tuple[str, ...], out: Optional[str], plot: Optional[s
                    'repeat for several, or `all`.')
 @click.option('--interval', is_flag=True,
               help='Each measured accuracy with ± half the width of its 95% Wilson (binomial) interval.')
+@click.option('--overwrite', is_flag=True, help='Replace the --out file if it exists.')
 @friendly_errors
-def table_command(folders: Tuple[str, ...], out: Optional[str], zoo_names: Tuple[str, ...], interval: bool) -> None:
+def table_command(folders: Tuple[str, ...], out: Optional[str], zoo_names: Tuple[str, ...], interval: bool,
+                  overwrite: bool) -> None:
     """The papers' table of the evaluations in FOLDERS: a row per model and threat model (clean, then each
     eps), a column per dataset and their zero-shot average."""
-    from pathlib import Path
+    from ..apis.merge_results import results_table
 
-    from ..apis.merge_results import merge
-    from ..errors import ConfigError
-    from ..evaluation.pivot import pivot_table, render, table_format
-    from ..work_dir import check_output_dir
-    from ..zoo import select
-
-    if not folders and not zoo_names:
-        raise ConfigError('Give the --out folders of `mmtard eval` runs (or folders holding them), and/or --zoo NAME.')
-    path = Path(out) if out is not None else None
-    fmt = table_format(path)
-    rows = merge(folders) if folders else []
-    text = render(pivot_table([record for _, record in rows], select(zoo_names), [run for run, _ in rows],
-                              interval=interval), fmt)
+    count, text, path = results_table(folders, zoo_names, out, interval, overwrite)
     if path is None:
         console.print(text, highlight=False, markup=False, soft_wrap=True)
-        return
-    check_output_dir(path.parent, 'table folder')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding='utf-8')
-    console.print(f'[green]table[/] of {len(rows)} rows: {path}', highlight=False, soft_wrap=True)
+    else:
+        console.print(f'[green]table[/] of {count} rows: {path}', highlight=False, soft_wrap=True)
 
 
 @results_group.command('compare')

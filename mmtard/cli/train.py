@@ -5,6 +5,7 @@ from typing import Optional, Tuple
 
 import click
 
+from ..apis.train_options import LOG_BACKENDS
 from .common import cfg_options_option, console, friendly_errors, load_plugins_reporting_failures
 
 
@@ -21,7 +22,7 @@ from .common import cfg_options_option, console, friendly_errors, load_plugins_r
               'logits, KL terms and the attack stay fp32.')
 @click.option('--verbose', '-v', is_flag=True, help="Also print mmengine's environment, config and set-up log "
               '(always in the work dir\'s log file).')
-@click.option('--log-backend', 'log_backends', multiple=True, type=click.Choice(['tensorboard', 'wandb']),
+@click.option('--log-backend', 'log_backends', multiple=True, type=click.Choice(sorted(LOG_BACKENDS)),
               help='Also log to TensorBoard or Weights & Biases (needs that package; repeatable).')
 @click.option('--lr-from-config', is_flag=True, help="With --resume: the config's learning rate (and -o's) "
               "replaces the one the checkpoint saved, the schedule scaled to it.")
@@ -43,13 +44,9 @@ def train_command(config: Optional[str], work_dir: Optional[str], resume: Option
         config, resume = resume, 'auto'  # `--resume CONFIG`: the option took the config as its value
     load_plugins_reporting_failures()
     options = parse_cfg_options(cfg_options)
-    if amp:
-        from ..engine.amp import AMP_OPTIM_WRAPPER
-
-        options['optim_wrapper.type'] = AMP_OPTIM_WRAPPER
     runner = train_api(config, work_dir=work_dir, resume=resume, cfg_options=options,
                        launcher=launcher, overwrite=overwrite, verbose=verbose, log_backends=log_backends,
-                       lr_from_config=lr_from_config, stretch_schedule=stretch_schedule)
+                       lr_from_config=lr_from_config, stretch_schedule=stretch_schedule, amp=amp)
     from mmengine.dist import get_rank
 
     if get_rank() == 0:

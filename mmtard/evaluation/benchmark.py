@@ -32,7 +32,7 @@ from .attack_choice import build_attack
 from .distributed import Shard, current_shard
 from .hashing import derived_seed, fingerprint
 from .partial import PartialResults, partial_file, partial_files
-from .results import BenchmarkResult, ModelSource, eps_label
+from .results import BenchmarkResult, EvaluatedModel, eps_label
 from .spec import BenchmarkSpec, DatasetSpec
 from .tasks import Batch, Summary, Task, TaskSetup
 
@@ -144,12 +144,12 @@ class Benchmark:
     """
 
     def __init__(self, encoder: ImageTextEncoder, spec: BenchmarkSpec, out_dir: Path,
-                 device: Optional[torch.device] = None, source: Optional[ModelSource] = None,
+                 device: Optional[torch.device] = None, source: Optional[EvaluatedModel] = None,
                  shard: Optional[Shard] = None) -> None:
         self.device = torch.device(device) if device is not None else encoder.device
         self.encoder = encoder.to(self.device).eval().requires_grad_(False)
         self.spec = spec
-        self.source = source or ModelSource(encoder.architecture)
+        self.source = source or EvaluatedModel(encoder.architecture)
         self.out_dir = Path(out_dir)
         self.cache_dir = str(spec.cache_dir or self.out_dir / 'text_cache')
         self.model_checksum = encoder.model_checksum()

@@ -34,7 +34,7 @@ _JSON_ONLY_FIELDS = ('sample_indices', 'clean_correct', 'robust_correct')
 
 
 @dataclass
-class ModelSource:
+class EvaluatedModel:
     """What results record about the evaluated model: ``model`` its architecture as the user names it
     (an open_clip or timm name), ``pretrained`` the weights' tag, hf-hub id or file name ('' for none)."""
 
@@ -62,9 +62,9 @@ def weights_folder(pretrained: Any) -> str:
     return Path(str(pretrained)).resolve().parent.name
 
 
-def model_source(model: str, pretrained: Any, model_key: str = '') -> ModelSource:
+def model_source(model: str, pretrained: Any, model_key: str = '') -> EvaluatedModel:
     """How results name a model: architecture, weights, their folder and the encoder within the model."""
-    return ModelSource(model, pretrained_label(pretrained), weights_folder(pretrained), model_key)
+    return EvaluatedModel(model, pretrained_label(pretrained), weights_folder(pretrained), model_key)
 
 
 @dataclass

@@ -31,7 +31,9 @@ SAMPLINGS = ('random', 'class-balanced-random', 'first-n', 'clip-benchmark')
 #: clip_robustbench.py); the zero-shot datasets through CLIP_benchmark, clean accuracy on the whole
 #: split (run_benchmark_clean.sh) and robust accuracy on the first 1000 samples of its loader
 #: (run_benchmark_adv.sh), which shuffles with a seed when a sample count is given (cli.py), hence
-#: 'random'. Exact sample identities cannot be matched: they depend on its webdataset shards.
+#: 'random'. Read from the same webdataset shards (``--dataset wds/<name>``), rows name every attacked
+#: sample by its index in them (``sample_indices``), so evaluations are matched sample by sample; the
+#: release's own seeded draw is not replayed (mmtard draws its own, seeded, and records it).
 PRESETS: Dict[str, Dict[str, Any]] = {
     'quick': dict(n_clean=256, n_robust=64, eps=[2], sampling='class-balanced-random', datasets={}),
     'mmt-ard-release': dict(n_clean=None, n_robust=1000, eps=[1, 2, 4], sampling='random',

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mmtard.apps.analysis import logged_scalars, loss_shares, paired_difference
-from mmtard.apps.chain import Stage, run_jobs
+from mmtard.apps.chain import Stage
+from mmtard.apps.jobs import run_jobs
 from mmtard.apps.study.efficiency import race, read_curve
 from mmtard.errors import ConfigError
 
@@ -115,6 +116,15 @@ def test_jobs_run_after_their_inputs_and_get_them():
     assert done[('b', 1)] == ('run of b/1',)
     with pytest.raises(ConfigError, match="starts from \\['a'\\]"):
         run_jobs([(b, 0)], record_job, (log,), 1, print)
+
+
+@pytest.mark.parametrize('workers', [1, 2])
+def test_jobs_waiting_on_each_other_get_one_error_whatever_the_workers(workers):
+    """Two stages that start from each other: the same ConfigError in one process and in the pool."""
+    a = Stage('a', 'A', 'x.py', 'teacher', {'model.student.pretrained': 'b'})
+    b = Stage('b', 'B', 'x.py', 'teacher', {'model.student.pretrained': 'a'})
+    with pytest.raises(ConfigError, match='No job can start: .* wait on each other'):
+        run_jobs([(a, 0), (b, 0)], record_job, ([],), workers, print)
 
 
 def pid_job(stage, seed, inputs, threads):

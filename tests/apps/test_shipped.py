@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 import mmtard.apis.train as train_api
 import mmtard.apps.shipped as shipped
 import mmtard.apis.evaluate as evaluate_api
-from mmtard.apps.chain import BASE, CONFIG_DIR, UPSTREAM, Size, recipe, run_jobs, train_job, train_stage
+from mmtard.apps.chain import BASE, CONFIG_DIR, UPSTREAM, Size, recipe, train_job, train_stage
+from mmtard.apps.jobs import run_jobs
 from mmtard.apps.scoring import benchmark, score_run
 from mmtard.apps.shipped import (MANIFEST, ROWS_KEY, TOKEN_KEY, VOCAB_KEY, chain_texts, evaluation_key, ship,
                                  ship_evaluations)

@@ -87,7 +87,9 @@ def test_seven_evaluations_of_iter_500_checkpoints_stay_seven_models(tmp_path):
     assert len(rows) == 7 and len({r['label'] for r in rows}) == 7
     by_label = {r['label']: (float(r['clean_acc']), float(r['robust_acc'])) for r in rows}
     assert by_label['mmtard-tiny-vit dual/iter_500.pth'] == (0.54, 0.14)  # never another model's numbers
-    md = CliRunner().invoke(cli, ['results', 'merge', str(tmp_path / 'evals'), '-o', str(tmp_path / 't.md')])
+    again = CliRunner().invoke(cli, ['results', 'merge', str(tmp_path / 'evals'), '-o', str(tmp_path / 't.md')])
+    assert again.exit_code != 0 and "t.png' exists; pass --overwrite" in ' '.join(again.output.split())
+    md = CliRunner().invoke(cli, ['results', 'merge', str(tmp_path / 'evals'), '-o', str(tmp_path / 't.md'), '--overwrite'])
     table = (tmp_path / 't.md').read_text()
     assert md.exit_code == 0 and '| mmtard-tiny-vit mtard/iter_500.pth | 4 | 16 |' in table, table
 
@@ -129,3 +131,17 @@ def test_rows_of_an_older_schema_without_split_and_task_are_read(tmp_path):
     (tmp_path / 'old' / 'results.json').write_text(json.dumps([row]))
     (record,) = read_results(tmp_path / 'old')
     assert (record.split, record.task, record.clean_acc) == ('', 'classification', 0.5)
+
+
+def test_outputs_never_replace_an_evaluations_own_files(tmp_path):
+    write_results([result_row('ab' * 8, 'one', clean=0.5, robust=0.1)], tmp_path / 'ev')
+    before = (tmp_path / 'ev' / 'results.md').read_text()
+    for args in (['merge', str(tmp_path / 'ev'), '-o', str(tmp_path / 'ev' / 'results.md'), '--overwrite'],
+                 ['merge', str(tmp_path / 'ev'), '-o', str(tmp_path / 'ev' / 'results.csv'), '--overwrite'],
+                 ['table', str(tmp_path / 'ev'), '-o', str(tmp_path / 'ev' / 'results.md'), '--overwrite']):
+        result = CliRunner().invoke(cli, ['results', *args])
+        assert result.exit_code != 0 and 'would replace a file of the evaluation' in result.output, args
+    assert (tmp_path / 'ev' / 'results.md').read_text() == before
+    (tmp_path / 'mine.md').write_text('my notes')
+    table = CliRunner().invoke(cli, ['results', 'table', str(tmp_path / 'ev'), '-o', str(tmp_path / 'mine.md')])
+    assert table.exit_code != 0 and '--overwrite' in table.output and (tmp_path / 'mine.md').read_text() == 'my notes'

@@ -13,7 +13,8 @@ from rich.console import Console
 
 from ...errors import ConfigError, did_you_mean
 from ...plugins import ensure_plugins_loaded
-from ..chain import Run, Size, Stage, run_jobs, train_stage
+from ..chain import Run, Size, Stage, train_stage
+from ..jobs import run_jobs
 from ..scoring import SEEN, HELD13, benchmark, score_run
 from . import step_cost
 from .arms import BASELINE, INDEPENDENT, MAIN, SAME_BASE, TEACHER_ARCHS, UPSTREAM, Arm, chains_of, priority, study_arms
@@ -84,7 +85,7 @@ def upstream_jobs(arms: Sequence[Arm], chains: int) -> List[Tuple[Stage, int]]:
 
 def study_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, roots: Tuple[Path, Path],
               size: StudySize, arms: Dict[str, Arm], use_shipped: bool) -> Tuple[Run, List[Dict[str, Any]]]:
-    """:func:`~mmtard.apps.chain.run_jobs`'s work: train a stage (or reuse it); score an arm's student."""
+    """:func:`~mmtard.apps.jobs.run_jobs`'s work: train a stage (or reuse it); score an arm's student."""
     torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
     console = Console()
     upstream_root, root = roots
