@@ -59,10 +59,12 @@ def _reachable(endpoint: str, seconds: float) -> bool:
     return bool(opened)
 
 
-def hub_file(repo: str, filenames: Sequence[str], what: str) -> str:
-    """The local path of the first of ``filenames`` in hub repository ``repo``: cached, else downloaded."""
+def hub_file(repo: str, filenames: Sequence[str], what: str, advice: Optional[str] = None) -> str:
+    """The local path of the first of ``filenames`` in hub repository ``repo``: cached, else downloaded;
+    ``advice``: what to do when it cannot be had (default: fetch the repository, pass local-dir:)."""
     from huggingface_hub import constants, hf_hub_download
 
+    advice = advice or _advice(repo)
     for filename in filenames:
         try:
             return hf_hub_download(repo, filename, local_files_only=True)
@@ -70,12 +72,12 @@ def hub_file(repo: str, filenames: Sequence[str], what: str) -> str:
             continue
     if _offline():
         raise CheckpointError(f'{what} hf-hub:{repo}: not in the local Hugging Face cache, and HF_HUB_OFFLINE is '
-                              f'set, so nothing is downloaded. {_advice(repo)}')
+                              f'set, so nothing is downloaded. {advice}')
     endpoint = os.environ.get('HF_ENDPOINT') or constants.ENDPOINT
     if not _reachable(endpoint, PROBE_SECONDS):
         raise CheckpointError(f'{what} hf-hub:{repo}: not in the local Hugging Face cache, and the hub ({endpoint}) '
                               f'cannot be reached from this machine (no connection within {PROBE_SECONDS:g} s). '
-                              f'{_advice(repo)}')
+                              f'{advice}')
     failures = []
     for filename in filenames:
         try:
@@ -86,6 +88,12 @@ def hub_file(repo: str, filenames: Sequence[str], what: str) -> str:
                           f'repository name (https://huggingface.co/{repo}) and that it is an open_clip model '
                           f'({CONFIG_FILE} and {" or ".join(WEIGHT_FILES)}); a private one needs `huggingface-cli '
                           f'login`.')
+
+
+def url_reachable(url: str) -> bool:
+    """Whether ``url``'s host accepts a connection within :data:`PROBE_SECONDS` (False offline, at once
+    when HF_HUB_OFFLINE is set)."""
+    return not _offline() and _reachable(url, PROBE_SECONDS)
 
 
 def prefetch_hub_files(model: Optional[str], pretrained: Optional[str]) -> None:

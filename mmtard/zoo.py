@@ -80,7 +80,9 @@ def zoo_weights_needed(model: ZooModel) -> ConfigError:
 
 
 def select(names: Sequence[str]) -> List[ZooModel]:
-    """The zoo models ``names`` name ('all': every one), in the zoo's order."""
-    if list(names) == ['all']:
+    """The zoo models ``names`` name ('all': every one), in the zoo's order; a name the zoo lacks is
+    refused by that name, 'all' among others or not."""
+    chosen = [zoo_model(name) for name in names if name != 'all']
+    if 'all' in names:
         return list(zoo_models().values())
-    return [zoo_model(name) for name in names]
+    return chosen

@@ -48,3 +48,12 @@ def test_eval_by_zoo_name_says_how_to_get_a_file_download_and_fails_fast_offline
     result = runner.invoke(eval_command, ['--model', 'fare2-vit-l-14', '--dataset', str(tmp_path / 'photos')])
     assert result.exit_code == 2 and time.perf_counter() - start < 10
     assert 'hf-hub:chs20/fare2-clip' in ' '.join(result.output.split())  # HF_HUB_OFFLINE=1: tests/conftest.py
+
+
+def test_a_typo_beside_all_is_named():
+    from mmtard.errors import ConfigError
+    from mmtard.zoo import select, zoo_models
+
+    with pytest.raises(ConfigError, match="'fare4' is not in the model zoo"):
+        select(['all', 'fare4'])
+    assert select(['all']) == list(zoo_models().values())

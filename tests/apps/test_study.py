@@ -312,3 +312,17 @@ def test_study_rerun_trains_and_evaluates_nothing(study_dir, monkeypatch):
     result = CliRunner().invoke(cli, study_args(study_dir), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert (study_dir / 'study' / 'data' / 'results.json').read_text() == before
+
+
+def test_the_readme_quotes_only_the_reports_intervals():
+    """README's 'What it finds' quotes the committed report: every interval it prints is one of the
+    report's, with the same word beside it."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    section = (repo / 'README.md').read_text().split('## What it finds')[1].split('\n## ')[0]
+    report = (repo / 'docs' / 'study.md').read_text()
+    quoted = re.findall(r'[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\](?: \((?:better|worse|tie)\))?', section)
+    assert quoted, 'the section quotes intervals'
+    for interval in quoted:
+        assert interval in report, f'README quotes {interval!r}, which docs/study.md does not print'

@@ -122,3 +122,17 @@ def test_a_folder_of_a_new_architecture_is_registered_and_a_bad_one_explained(fo
     assert result.exit_code == 2 and 'open_clip_config.json' in result.output
     result = run('--model', f'local-dir:{new}', '--pretrained', 'openai', '--dataset', folder)
     assert result.exit_code == 2 and 'Drop --pretrained' in ' '.join(result.output.split())
+
+
+def test_an_open_clip_tag_offline_fails_at_once_with_the_command_that_fetches_it(monkeypatch):
+    """Not cached and no network: an error naming the fetch command, not a minute of download retries."""
+    import mmtard.hub as hub
+
+    monkeypatch.delenv('HF_HUB_OFFLINE', raising=False)
+    monkeypatch.setattr(hub, '_reachable', lambda endpoint, seconds: False)  # this machine: no network
+    start = time.perf_counter()
+    result = CliRunner().invoke(eval_command, ['--model', 'ViT-B-32', '--pretrained', 'openai', '--dataset', 'cifar10'])
+    assert result.exit_code != 0 and 'Traceback' not in result.output
+    text = ' '.join(result.output.split())
+    assert 'cannot be reached' in text and 'huggingface-cli download timm/vit_base_patch32_clip_224.openai' in text
+    assert time.perf_counter() - start < 30

@@ -7,14 +7,14 @@ quietly resizes position embeddings and converts formats, which would hide a wro
 """
 from __future__ import annotations
 
-import math
-
 import contextlib
 import functools
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlparse
 
 import open_clip
 import torch
@@ -28,7 +28,7 @@ from mmtard.registry import STUDENTS, TEACHERS
 from .base import ImageTextEncoder
 from ...checkpoint import (WRAPPER_PREFIXES, StateDict, is_weight_file_path, load_exact, load_state_dict_file,
                            state_mismatch, strip_prefixes)
-from ...hub import HUB_PREFIX, WEIGHT_FILES, hub_file
+from ...hub import HUB_PREFIX, WEIGHT_FILES, hub_file, url_reachable
 from ..precision import precision_dtype
 from .lora import apply_lora, is_lora_key
 
@@ -68,6 +68,24 @@ def _download(fetch: Callable[[], str], what: str) -> str:
     return path
 
 
+def tag_file(arch: str, tag: str, tag_cfg: Dict[str, Any]) -> str:
+    """The weight file of an open_clip tag: from the Hugging Face cache, else downloaded; offline (or
+    with HF_HUB_OFFLINE set) a clear error within seconds, naming the command that fetches it, instead
+    of a minute of retries."""
+    what = f'The weights of open_clip tag {arch!r} + {tag!r}:'
+    if tag_cfg.get('hf_hub'):
+        repo, filename = os.path.split(tag_cfg['hf_hub'])
+        advice = (f'On a machine with internet run `huggingface-cli download {repo}` (or `python -c "import open_clip; '
+                  f'open_clip.create_model({arch!r}, pretrained={tag!r})"`), then copy the Hugging Face cache '
+                  f'(~/.cache/huggingface) here, or pass the downloaded file as --pretrained FILE.')
+        return hub_file(repo, [filename] if filename else WEIGHT_FILES, what[:-1], advice)
+    url = tag_cfg.get('url', '')
+    if url and not url_reachable(url):
+        raise CheckpointError(f'{what} {urlparse(url).hostname} cannot be reached from this machine. Download {url} '
+                              f'on a machine with internet and pass the file as --pretrained FILE (pretrained=).')
+    return _download(lambda: open_clip_pretrained.download_pretrained(tag_cfg), f'for open_clip tag {arch!r} + {tag!r}')
+
+
 def _resolve_weights(arch: str, pretrained: str) -> Tuple[str, Dict[str, Any]]:
     """(local file, open_clip tag config or {}) for a tag, ``hf-hub:org/name`` or a path."""
     if os.path.isfile(pretrained):
@@ -76,8 +94,7 @@ def _resolve_weights(arch: str, pretrained: str) -> Tuple[str, Dict[str, Any]]:
         return hub_file(pretrained[len(HUB_PREFIX):], WEIGHT_FILES, 'The weights'), {}
     tag_cfg = open_clip_pretrained.get_pretrained_cfg(arch, pretrained)
     if tag_cfg:
-        return _download(lambda: open_clip_pretrained.download_pretrained(tag_cfg),
-                         f'for open_clip tag {arch!r} + {pretrained!r}'), tag_cfg
+        return tag_file(arch, pretrained, tag_cfg), tag_cfg
     if is_weight_file_path(pretrained):
         raise CheckpointError(f'Checkpoint file {pretrained!r} does not exist (pretrained= of {arch!r}).')
     tags = open_clip_pretrained.list_pretrained_tags_by_model(arch)
