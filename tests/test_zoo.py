@@ -2,6 +2,7 @@
 import time
 
 import open_clip
+import pytest
 from click.testing import CliRunner
 from open_clip import pretrained as open_clip_pretrained
 from PIL import Image
