@@ -1,6 +1,7 @@
 """What every `mmtard` subcommand shares: the consoles, the error printer and common options."""
 from __future__ import annotations
 
+import errno
 import functools
 import warnings
 from typing import Any, Callable
@@ -29,8 +30,25 @@ def friendly_errors(func: Callable) -> Callable:
             err_console.print('[bold red]interrupted[/] (Ctrl-C). An evaluation keeps its finished batches: run the '
                               'same command again to continue where it stopped.', highlight=False, soft_wrap=True)
             raise SystemExit(130) from None
+        except OSError as err:
+            if err.errno not in UNWRITABLE:
+                raise
+            err_console.print(f'[bold red]error:[/] {escape(unwritable_message(err))}', highlight=False, soft_wrap=True)
+            raise SystemExit(2) from None
 
     return wrapper
+
+
+#: OSError numbers of a place the command may not write to: read-only file system, permission denied.
+UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def unwritable_message(err: OSError) -> str:
+    """One paragraph for a write refused by the file system: where, why, and what to do."""
+    where = f' {err.filename!r}' if err.filename else ''
+    why = 'is on a read-only file system' if err.errno == errno.EROFS else 'may not be written by this user'
+    return (f'Cannot write{where}: it {why} ({err.strerror}). Nothing was changed there. Give a writable folder '
+            f'(--work-dir, --out or -o), or fix the folder\'s permissions.')
 
 
 def load_plugins_reporting_failures() -> None:

@@ -9,6 +9,7 @@ byte for byte as it was (a snapshot of every file's name, size and modification 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from dataclasses import dataclass, field
@@ -565,3 +566,18 @@ def test_a_list_of_dicts_is_taken_from_the_command_line(in_tmp):
         {'name': 'mine', 'dataset': {'type': 'ShapesDataset', 'split': 'test', 'num_samples': 20}}, {'type': 'X'}]}
     result = CliRunner().invoke(cli, ['config', 'show', TINY, '-o', f'evaluation.datasets={datasets[:-15]}]'])
     assert result.exit_code == 0 and "name='mine'" in result.output, result.output
+
+
+@pytest.mark.parametrize('number', [errno.EROFS, errno.EACCES])
+def test_a_read_only_folder_is_named_without_a_traceback(tmp_path, monkeypatch, number):
+    """Whatever command meets a read-only file system or a permission error gets one paragraph naming the place."""
+    import mmtard.apis.merge_results as merge_api
+
+    def refused(*args, **kwargs):
+        raise OSError(number, os.strerror(number), str(tmp_path / 'ro' / 'table.md'))
+
+    monkeypatch.setattr(merge_api, 'results_table', refused)
+    result = CliRunner().invoke(cli, ['results', 'table', '--zoo', 'all', '-o', str(tmp_path / 'ro' / 'table.md')])
+    assert result.exit_code == 2 and 'Traceback' not in result.output
+    assert f"Cannot write '{tmp_path / 'ro' / 'table.md'}'" in ' '.join(result.output.split())
+    assert ('read-only file system' if number == errno.EROFS else 'may not be written') in result.output
