@@ -180,7 +180,7 @@ def gap_lines(study: StudyData) -> List[str]:
     what the comparisons say there."""
     arm = study.arm(RELEASE, (4, GAP, 1)) or study.arm(CLEAN_X, (4, GAP, 1))
     if arm is None:
-        return ['Not run.']
+        return ['Not run: the gap regime\'s arms are not in this study\'s data.']
     gaps = [run['last_validation']['teacher_clean_clean_acc'] - run['last_validation']['teacher_robust_clean_acc']
             for run in study.runs[arm.name]
             if {'teacher_clean_clean_acc', 'teacher_robust_clean_acc'} <= set(run['last_validation'])]
@@ -210,7 +210,8 @@ def converged_lines(study: StudyData) -> List[str]:
     quarters of the run, per chain; then the comparison at that budget."""
     ard = study.arm(BASELINE, (4, INDEPENDENT, CONVERGED_BUDGET))
     if ard is None or not study.curves.get(ard.name):
-        return ['Not run.']
+        return [f'Not run: ARD and the release at {CONVERGED_BUDGET}x the budget are not in this study\'s data '
+                f'(`mmtard study` runs them after the verdict\'s, transfer and gap arms).']
     rises = []
     for curve in study.curves[ard.name]:
         if len(curve.robust) < 4:
@@ -268,6 +269,10 @@ LABELS_FAMILY = {m.method: m.family for m in METHODS}
 
 
 def matched_table(study: StudyData) -> str:
+    swept = [a for a in study.arms if a.family == LABELS_FAMILY[BASELINE] and a.method != BASELINE]
+    if not swept:
+        return ('Not run: ARD\'s sweep (its arm with a clean term) is not in this study\'s data, so ARD has one point '
+                'per radius and no frontier to read.')
     lines = []
     for arm in study.arms:
         if arm.family == LABELS_FAMILY[BASELINE] or arm.budget != 1 or arm.teachers != INDEPENDENT:
@@ -442,11 +447,18 @@ def figures(study: StudyData, folder: Path) -> Dict[str, Path]:
 
 
 # ----------------------------------------------------------------------------- the report
-def provenance(meta: Dict[str, Any]) -> str:
+def provenance(study: StudyData) -> str:
+    meta = study.meta
     loads = ', '.join(f'{before:.2f} / {after:.2f}' for before, after in zip(*meta['load_average']))
+    trained = [run for runs in study.runs.values() for run in runs if run['origin'] == 'trained']
+    trained += [run for entry in study.upstream.values() for run in entry['runs'] if run['origin'] == 'trained']
+    evaluation = sum(row.get('time_s', 0.0) for row in study.rows)
     return (f'Made by `{meta["command"]}` at commit `{meta["commit"]}` on {meta["date"]}, on {meta["machine"]}: '
-            f'{meta["seconds"]:.0f} s of study ({meta["jobs"]} runs at a time; runs an earlier invocation finished '
-            f'count nothing). Load averages (1, 5, 15 min) at its start / end: {loads}.')
+            f'{meta["seconds"]:.0f} s for this invocation ({meta["jobs"]} runs at a time; runs an earlier invocation '
+            f'finished are reused and count nothing here). Load averages (1, 5, 15 min) at its start / end: {loads}. '
+            f'The runs behind the data took {sum(run["seconds"] for run in trained) / 3600:.1f} h of training '
+            f'({len(trained)} runs) and {evaluation / 3600:.1f} h of evaluation, summed over runs that ran '
+            f'{meta["jobs"]} at a time.')
 
 
 def paper_lines(study: StudyData) -> List[str]:
@@ -495,7 +507,7 @@ def markdown_report(study: StudyData) -> str:
 
 Regenerate: `{REGENERATE}`
 
-{provenance(meta)} The data behind every table and figure are in [study/data](study/data)
+{provenance(study)} The data behind every table and figure are in [study/data](study/data)
 (per-sample outcomes of every evaluation, validation curves and diagnostics of every run; the
 format is described in `mmtard/apps/study/data.py`); the command above rebuilds this page and its
 figures from them, training and evaluating nothing.
