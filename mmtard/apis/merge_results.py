@@ -200,11 +200,12 @@ def merge_results(folders: Sequence[PathLike], out: Optional[PathLike] = None, p
 
 
 def results_table(folders: Sequence[PathLike], zoo_names: Sequence[str] = (), out: Optional[PathLike] = None,
-                  interval: bool = False, overwrite: bool = False) -> Tuple[int, str, Optional[Path]]:
+                  interval: bool = False, overwrite: bool = False, datasets: Sequence[str] = (),
+                  models: Sequence[str] = ()) -> Tuple[int, str, Optional[Path]]:
     """The papers' table of the evaluations under ``folders`` and the ``zoo_names`` quoted beside them
     (:func:`mmtard.evaluation.pivot.pivot_table`), rendered by ``out``'s suffix (Markdown without one) and
-    written there (an existing file only with ``overwrite``); returns the number of measured rows, the
-    text and the file written (None)."""
+    written there (an existing file only with ``overwrite``); ``datasets`` / ``models`` choose and order the
+    columns and models. Returns the number of measured rows, the text and the file written (None)."""
     from ..evaluation.pivot import pivot_table, render, table_format
     from ..zoo import select
 
@@ -216,7 +217,7 @@ def results_table(folders: Sequence[PathLike], zoo_names: Sequence[str] = (), ou
         check_output_file(path, '-o', overwrite)
     rows = merge(folders) if folders else []
     text = render(pivot_table([record for _, record in rows], select(zoo_names), [run for run, _ in rows],
-                              interval=interval), fmt)
+                              interval=interval, datasets=datasets, models=models), fmt)
     if path is not None:
         check_output_dir(path.parent, 'table folder')
         path.parent.mkdir(parents=True, exist_ok=True)

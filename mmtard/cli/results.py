@@ -46,14 +46,18 @@ def merge_command(folders: Tuple[str, ...], out: Optional[str], plot: Optional[s
 @click.option('--interval', is_flag=True,
               help='Each measured accuracy with ± half the width of its 95% Wilson (binomial) interval.')
 @click.option('--overwrite', is_flag=True, help='Replace the --out file if it exists.')
+@click.option('--dataset', 'datasets', multiple=True, metavar='NAME',
+              help='The datasets to show, in this order (repeat; default: every one, as found).')
+@click.option('--model', 'models', multiple=True, metavar='LABEL',
+              help='The measured models to show, by the label the table gives them, in this order (repeat).')
 @friendly_errors
 def table_command(folders: Tuple[str, ...], out: Optional[str], zoo_names: Tuple[str, ...], interval: bool,
-                  overwrite: bool) -> None:
+                  overwrite: bool, datasets: Tuple[str, ...], models: Tuple[str, ...]) -> None:
     """The papers' table of the evaluations in FOLDERS: a row per model and threat model (clean, then each
     eps), a column per dataset and their zero-shot average."""
     from ..apis.merge_results import results_table
 
-    count, text, path = results_table(folders, zoo_names, out, interval, overwrite)
+    count, text, path = results_table(folders, zoo_names, out, interval, overwrite, datasets, models)
     if path is None:
         console.print(text, highlight=False, markup=False, soft_wrap=True)
     else:

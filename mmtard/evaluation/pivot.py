@@ -13,11 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..zoo import ZooModel
 from .intervals import wilson_half_width
 from .results import BenchmarkResult, decimals_for, percent
@@ -96,12 +97,33 @@ def cell_text(accuracy: Optional[float], n: int, interval: bool) -> str:
     return f'{text} ± {100 * wilson_half_width(accuracy, n):.{max(decimals_for(n) - 2, 0)}f}'
 
 
+def short_source(source: str) -> str:
+    """A citation short enough for a table cell: a GitHub or Hugging Face address as owner/name, else
+    the text up to its first parenthesis or comma; the full source goes to the notes."""
+    match = re.match(r'https?://(?:www\.)?(?:github\.com|huggingface\.co)/([^/\s]+/[^/\s)]+)', source)
+    if match:
+        return match.group(1)
+    return re.split(r'[(,]', source, maxsplit=1)[0].strip() or source
+
+
+def _choose(found: List[str], wanted: Sequence[str], what: str, option: str) -> List[str]:
+    """``wanted`` in its order (all of ``found`` when empty); a name not found is refused, with the names."""
+    for name in wanted:
+        if name not in found:
+            raise ConfigError(f'{option} {name!r}: no {what} of that name in these evaluations.'
+                              f'{did_you_mean(name, found)} Choose among: {", ".join(found)}.')
+    return list(wanted) or found
+
+
 def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] = (),
-                runs: Sequence[Path] = (), interval: bool = False) -> PivotTable:
+                runs: Sequence[Path] = (), interval: bool = False, datasets: Sequence[str] = (),
+                models: Sequence[str] = ()) -> PivotTable:
     """The table of ``records`` (each model's clean row, then one per threat model) and the ``quoted``
     zoo models; ``runs``: each record's run folder (`mmtard results merge`'s), naming same-named weights;
-    ``interval``: each measured cell with its 95% Wilson half-width."""
-    datasets = list(dict.fromkeys(r.dataset for r in records))
+    ``interval``: each measured cell with its 95% Wilson half-width; ``datasets`` / ``models``: the
+    columns and the models (by their labels) to show, in that order (default: all, as found)."""
+    found = list(dict.fromkeys(r.dataset for r in records))
+    datasets = _choose(found, datasets, 'dataset', '--dataset')
     average_over = [d for d in datasets if d.lower() not in NOT_ZERO_SHOT] or datasets
     labels = _labels(records, runs)
     attacks: Dict[Tuple[str, str], set] = {}
@@ -116,22 +138,28 @@ def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] =
             threat = _threat(record)  # a model attacked at one radius by several attacks: a row per attack
             setting = threat if len(attacks[(label, threat)]) == 1 else f'{threat}, {record.attack}'
             cells.setdefault((label, setting), {})[record.dataset] = (record.robust_acc, record.n_robust)
-    rows = [PivotRow(label, setting, MEASURED, {d: cell_text(*values[d], interval) for d in values},
-                     _average(values, average_over)) for (label, setting), values in cells.items()]
+    order = _choose(list(dict.fromkeys(label for label, _ in cells)), models, 'model', '--model')
+    rows = [PivotRow(label, setting, MEASURED, {d: cell_text(*values[d], interval) for d in values if d in datasets},
+                     _average(values, average_over))
+            for wanted in order for (label, setting), values in cells.items() if label == wanted]
     for model in quoted:
         reported = model.reported
-        source = f'quoted: {reported["source"]}'
+        source = f'quoted: {short_source(reported["source"])}'
         rows.append(PivotRow(model.name, 'clean', source, average=f'{reported["clean"]:.1f}'))
         rows += [PivotRow(model.name, f'Linf {eps}/255', source, average=f'{value:.1f}')
                  for eps, value in reported['robust'].items()]
     protocols: Dict[str, List[str]] = {}
     for record in records:
         if record.attack:
-            models = protocols.setdefault(f'{record.attack}, {record.n_robust} attacked samples ({record.sampling})', [])
-            models += [labels[_identity(record)]] if labels[_identity(record)] not in models else []
+            shown = protocols.setdefault(f'{record.attack}, {record.n_robust} attacked samples ({record.sampling})', [])
+            shown += [labels[_identity(record)]] if labels[_identity(record)] not in shown else []
     every = set(labels.values())
-    notes = [f'{"every measured model" if set(models) == every else ", ".join(models)}: {protocol}'
-             for protocol, models in protocols.items()]
+    notes = [f'{"every measured model" if set(shown) == every else ", ".join(shown)}: {protocol}'
+             for protocol, shown in protocols.items() if set(shown) & set(order)]
+    excluded = [d for d in datasets if d not in average_over]
+    notes.append(f'{"average" if average_over == datasets else "zero-shot average"}: the mean over '
+                 f'{", ".join(average_over)}' + (f' ({", ".join(excluded)} left out: not zero-shot, as the papers '
+                                                 f'average)' if excluded else '') + '; "-" where a row lacks one')
     notes += [f'{m.name}: {m.reported["dataset"]} as reported ({m.reported["source"]})' for m in quoted]
     if interval:
         notes.append('± : half the width of the 95% Wilson (binomial) interval of each measured accuracy, over the '
@@ -163,7 +191,7 @@ def csv_text(table: PivotTable) -> str:
 
 
 _LATEX_SPECIAL = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_',
-                  '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}', '^': r'\textasciicircum{}'}
+                  '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}', '^': r'\textasciicircum{}', '±': r'$\pm$'}
 
 
 def _latex(text: str) -> str:
@@ -171,12 +199,15 @@ def _latex(text: str) -> str:
 
 
 def latex(table: PivotTable) -> str:
-    """A booktabs tabular (\\usepackage{booktabs}), numbers right-aligned."""
+    """A complete booktabs table (\\usepackage{booktabs}): numbers right-aligned, the notes (attacks,
+    sample counts, [reduced] budgets, what the average covers, full sources) in its caption."""
     header, rows = _cells(table)
-    lines = [r'\begin{tabular}{ll' + 'r' * (len(header) - 3) + 'l}', r'\toprule',
+    caption = 'Clean and robust accuracy (\\%). ' + ' '.join(_latex(note.rstrip('.')) + '.' for note in table.notes)
+    lines = [r'\begin{table}[t]', r'\centering', r'\caption{' + caption + '}', r'\label{tab:mmtard-results}',
+             r'\begin{tabular}{ll' + 'r' * (len(header) - 3) + 'l}', r'\toprule',
              ' & '.join(_latex(h) for h in header) + r' \\', r'\midrule']
     lines += [' & '.join(_latex(c) for c in row) + r' \\' for row in rows]
-    lines += [r'\bottomrule', r'\end{tabular}']
+    lines += [r'\bottomrule', r'\end{tabular}', r'\end{table}']
     return '\n'.join(lines) + '\n'
 
 

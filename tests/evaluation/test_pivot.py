@@ -45,7 +45,7 @@ def test_quoted_rows_sit_beside_and_say_where_they_are_from():
     quoted = [r for r in table.rows if r.model == 'fare4-vit-b-32-laion2b']
     assert [(r.setting, r.average) for r in quoted] == [('clean', '53.8'), ('Linf 1/255', '44.4'),
                                                        ('Linf 2/255', '35.5'), ('Linf 4/255', '21.2')]
-    assert all(r.source.startswith('quoted: https://github.com/chs20/RobustVLM') and not r.values for r in quoted)
+    assert all(r.source == 'quoted: chs20/RobustVLM' and not r.values for r in quoted), 'a short citation'
     text = markdown(table)
     assert '| fare4-vit-b-32-laion2b | Linf 1/255 | - | - | - | 44.4 | quoted: ' in text
     assert f'- every measured model: {ATTACK}, 100 attacked samples (random)' in text
@@ -62,7 +62,10 @@ def test_csv_and_latex_hold_the_same_cells():
     assert parsed[1] == ['ViT-B-32 laion2b_s34b_b79k', 'clean', '50.0', '90.0', '60.0', '75.0', 'measured']
     tex = latex(table)
     assert r'ViT-B-32 laion2b\_s34b\_b79k & clean & 50.0 & 90.0 & 60.0 & 75.0 & measured \\' in tex
-    assert tex.startswith(r'\begin{tabular}{llrrrrl}') and tex.count(r'\\') == len(parsed)
+    assert tex.startswith('\\begin{table}') and '\\begin{tabular}{llrrrrl}' in tex and tex.count(r' \\') == len(parsed)
+    caption = tex.split('\\caption{')[1].split('\n')[0]
+    assert '[reduced]' in caption and 'zero-shot average: the mean over cifar10, cars (imagenet left out' in caption
+    assert 'https://github.com/chs20/RobustVLM' in caption, 'the full source, once, in the caption'
 
 
 def test_same_named_weights_of_different_runs_and_two_attacks_stay_apart():
@@ -107,3 +110,17 @@ def test_interval_cells_carry_their_wilson_half_width(tmp_path):
     write_results(records()[:3], tmp_path / 'a')
     result = CliRunner().invoke(cli, ['results', 'table', str(tmp_path / 'a'), '--interval'])
     assert result.exit_code == 0 and '90.0 ± 1.9' in result.output
+
+
+def test_options_choose_and_order_datasets_and_models():
+    table = pivot_table(records(), datasets=['cars', 'cifar10'], models=['ViT-B-32 mine.pt', 'ViT-B-32 laion2b_s34b_b79k'])
+    assert table.datasets == ['cars', 'cifar10'] and table.rows[0].model == 'ViT-B-32 mine.pt'
+    assert [r.model for r in table.rows].count('ViT-B-32 laion2b_s34b_b79k') == 3
+    import pytest
+
+    from mmtard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--dataset 'cifar100': .*Did you mean 'cifar10'"):
+        pivot_table(records(), datasets=['cifar100'])
+    with pytest.raises(ConfigError, match="--model 'ViT-B-32 nine.pt'"):
+        pivot_table(records(), models=['ViT-B-32 nine.pt'])
