@@ -124,9 +124,8 @@ def summary_line(study: StudyData, a: Arm, b: Arm) -> str:
         diff = study.versus(a, b, dataset, eps)
         if diff is not None:
             by_word[diff.word()].append(f'{title.split(" (")[0]} {diff.text()}' + _where(title))
-    parts = [f'{word} on {", ".join(items)}' for word, items in
-             (('better', by_word['better']), ('worse', by_word['worse']), ('a tie on', by_word['tie'])) if items]
-    parts = [part.replace('a tie on on', 'a tie on') for part in parts]
+    lead = {'better': 'better on', 'worse': 'worse on', 'tie': 'a tie on'}
+    parts = [f'{lead[word]} {", ".join(items)}' for word, items in by_word.items() if items]
     return f'{LABELS[a.method]} vs {LABELS[b.method]}, {group_title(a.group)}, {on_chains(study, a, b)}: ' + \
         '; '.join(parts) + '.'
 
