@@ -120,13 +120,26 @@ def test_unknown_tag_lists_the_architectures_tags():
         OpenCLIPEncoder('ViT-B-32', pretrained='opnai')
 
 
-def test_offline_download_is_a_checkpoint_error(monkeypatch):
+def test_a_failed_download_is_a_checkpoint_error(monkeypatch):
+    """A URL tag whose host answers but whose download fails says what to do instead."""
     def offline(*args, **kwargs):
         raise OSError('[Errno 101] Network is unreachable')
 
+    monkeypatch.setattr('open_clip.pretrained.get_pretrained_cfg', lambda arch, tag: {'url': 'https://example.invalid/x.pt'})
+    monkeypatch.setattr('mmtard.models.encoders.open_clip_encoder.url_reachable', lambda url: True)
     monkeypatch.setattr('open_clip.pretrained.download_pretrained', offline)
     with pytest.raises(CheckpointError, match=r'could not be downloaded.*point `pretrained=` at the local'):
         OpenCLIPEncoder('ViT-B-32', pretrained='openai')
+
+
+def test_an_unreachable_url_tag_fails_before_any_download(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError('no download may be tried')
+
+    monkeypatch.setattr('open_clip.pretrained.get_pretrained_cfg', lambda arch, tag: {'url': 'https://example.invalid/x.pt'})
+    monkeypatch.setattr('open_clip.pretrained.download_pretrained', forbidden)
+    with pytest.raises(CheckpointError, match=r'example.invalid cannot be reached .* --pretrained FILE'):
+        OpenCLIPEncoder('ViT-B-32', pretrained='openai')  # HF_HUB_OFFLINE=1 (tests/conftest.py): no probe either
 
 
 def test_hub_weights_offline_are_a_checkpoint_error_saying_what_to_do():
@@ -147,6 +160,7 @@ def test_weight_tag_selects_its_activation_and_normalisation(monkeypatch, tmp_pa
     monkeypatch.setattr('open_clip.pretrained.get_pretrained_cfg',
                         lambda arch, tag: tag_cfg if (arch, tag) == (TINY_VIT, 'tagged') else {})
     monkeypatch.setattr('open_clip.pretrained.download_pretrained', lambda cfg, **kwargs: path)
+    monkeypatch.setattr('mmtard.models.encoders.open_clip_encoder.url_reachable', lambda url: True)
     encoder = OpenCLIPEncoder(TINY_VIT, pretrained='tagged')
     assert encoder.architecture == f'open_clip:{TINY_VIT}:quickgelu'
     assert encoder.pixel_std == (0.25, 0.25, 0.25)
