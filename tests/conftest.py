@@ -9,6 +9,9 @@ os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+#: The tiny trained model and benchmark configs, for every test folder.
+pytest_plugins = ['eval_fixtures']
+
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 

@@ -1,9 +1,12 @@
 """`mmtard eval` through click's test runner: a missing dataset or checkpoint is one clear line."""
+import pytest
 from click.testing import CliRunner
 
 from mmtard.cli.eval import eval_command
 
 from eval_helpers import write_config
+
+pytestmark = pytest.mark.usefixtures('one_thread')  # the tiny model is fastest on one thread
 
 
 def run(*args):

@@ -2,12 +2,15 @@
 import json
 
 import torch
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from mmtard.cli.eval import eval_command
 
 from eval_helpers import write_config
+
+pytestmark = pytest.mark.usefixtures('one_thread')  # the tiny model is fastest on one thread
 
 COLOURS = {'blue': (20, 40, 230), 'red': (230, 30, 20), 'green': (30, 200, 40)}
 
