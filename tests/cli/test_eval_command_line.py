@@ -8,21 +8,9 @@ from PIL import Image
 
 from mmtard.cli.eval import eval_command
 
-from eval_helpers import write_config
+from eval_helpers import image_folder, write_config
 
 pytestmark = pytest.mark.usefixtures('one_thread')  # the tiny model is fastest on one thread
-
-COLOURS = {'blue': (20, 40, 230), 'red': (230, 30, 20), 'green': (30, 200, 40)}
-
-
-def image_folder(root, per_class=3, size=(48, 40)):
-    """Three classes of plain-coloured images (bigger than the model's 32 px input)."""
-    for name, colour in COLOURS.items():
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            Image.new('RGB', size, tuple(min(255, c + 10 * i) for c in colour)).save(root / name / f'{i}.png')
-    return root
-
 
 def run(*args):
     return CliRunner().invoke(eval_command, [str(a) for a in args])

@@ -13,7 +13,7 @@ from mmtard.cli.main import cli
 from mmtard.apis.merge_results import merge, row_labels
 from mmtard.evaluation.results import BenchmarkResult, read_results, write_results
 
-from test_eval_command_line import image_folder
+from eval_helpers import image_folder
 
 
 def evaluate_into(out, model_file, folder):
