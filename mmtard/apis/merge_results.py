@@ -50,7 +50,7 @@ def model_identity(run: Path, record: BenchmarkResult) -> str:
 def measurement_key(run: Path, record: BenchmarkResult) -> tuple:
     """Two rows with this key measured the same model on the same samples, threat model and attack."""
     return (model_identity(run, record), record.dataset, record.split, record.task, record.eps, record.attack, record.n,
-            record.n_robust, record.sampling, record.seed)
+            record.n_robust, record.sampling, record.seed, record.prompts)
 
 
 def merge(folders: Sequence[PathLike]) -> List[Tuple[Path, BenchmarkResult]]:

@@ -338,4 +338,5 @@ class Benchmark:
             attack_targets=budget.targets if budget else None, attacked_clean_acc=summary.attacked_clean_acc,
             preset=self.spec.preset, weights_folder=self.source.weights_folder, model_key=self.source.model_key,
             logit_scale=self.spec.logit_scale,
+            prompts=fingerprint([list(dataset.setup.classnames), list(dataset.setup.templates)]),
             clean_correct=summary.clean_correct, robust_correct=summary.robust_correct if attack else '')

@@ -52,8 +52,9 @@ class PivotTable:
         return 'average' if self.average_over == self.datasets else 'zero-shot average'
 
 
-def _identity(record: BenchmarkResult) -> Tuple[str, str, str]:
-    return record.model, record.pretrained, record.model_checksum
+def _identity(record: BenchmarkResult) -> Tuple[str, str, str, str]:
+    """What makes a table row's model: its weights, and the prompts its zero-shot head was built from."""
+    return record.model, record.pretrained, record.model_checksum, record.prompts
 
 
 def _run_names(runs: Sequence[Path]) -> List[str]:
@@ -64,10 +65,11 @@ def _run_names(runs: Sequence[Path]) -> List[str]:
     return [run.relative_to(common).parts[0] if run != common else '' for run in resolved]
 
 
-def _labels(records: Sequence[BenchmarkResult], runs: Sequence[Path]) -> Dict[Tuple[str, str, str], str]:
+def _labels(records: Sequence[BenchmarkResult], runs: Sequence[Path]) -> Dict[Tuple[str, str, str, str], str]:
     """'arch weights (run)' per model: the run folder's distinguishing name where the runs have them
-    (the demo's stages); weights of the same name in one run folder are told apart by their checksums."""
-    where: Dict[Tuple[str, str, str], str] = {}
+    (the demo's stages); weights of the same name in one run folder are told apart by their checksums,
+    the same weights under other prompts (a prompt ablation) by the prompts' fingerprint."""
+    where: Dict[Tuple[str, str, str, str], str] = {}
     for record, name in zip(records, _run_names(runs) if runs else [''] * len(records)):
         where.setdefault(_identity(record), name)
     labels = {}
@@ -75,7 +77,14 @@ def _labels(records: Sequence[BenchmarkResult], runs: Sequence[Path]) -> Dict[Tu
         label = ' '.join(p for p in identity[:2] if p) or 'model'
         labels[identity] = f'{label} ({name})' if name and len(set(where.values())) > 1 else label
     shared = {label for label in labels.values() if list(labels.values()).count(label) > 1}
-    return {i: f'{label} [{i[2][:8]}]' if label in shared or label == 'model' else label for i, label in labels.items()}
+    prompts = {i[:3]: {j[3] for j in labels if j[:3] == i[:3]} for i in labels}
+    out = {}
+    for i, label in labels.items():
+        if len(prompts[i[:3]]) > 1:
+            out[i] = f'{label} [prompts {i[3][:8] or "unrecorded"}]'
+        else:
+            out[i] = f'{label} [{i[2][:8]}]' if label in shared or label == 'model' else label
+    return out
 
 
 def _threat(record: BenchmarkResult) -> str:

@@ -102,6 +102,8 @@ class BenchmarkResult:
     ('student', 'teachers.robust'; '' for a model named on the command line); with
     ``model_checksum`` they tell models apart (:func:`model_label`). ``logit_scale``: the scale of the
     zero-shot logits the attack's loss saw (accuracy does not depend on it; attack strength does).
+    ``prompts``: a fingerprint of the class names and templates the zero-shot head was built from, so
+    a prompt ablation of one model is other rows, not a conflict ('' for rows of an older mmtard).
     """
 
     dataset: str
@@ -137,6 +139,7 @@ class BenchmarkResult:
     weights_folder: str = ''
     model_key: str = ''
     logit_scale: Optional[float] = None
+    prompts: str = ''
     # --- end of row identity ---
 
     def as_dict(self) -> Dict[str, Any]:

@@ -137,6 +137,8 @@ def test_classnames_templates_and_a_caption_csv_from_the_command_line(tmp_path, 
     assert embedded[0] == (['sky', 'grass', 'fire truck'], ['a photo of {}.', 'an image showing {}.'])  # blue, green, red
     assert [(r['dataset'], r['task'], r['n']) for r in rows(tmp_path / 'out')] == [
         ('photos', 'classification', 9), ('captions', 'retrieval', 2)]
+    prompts = [r['prompts'] for r in rows(tmp_path / 'out')]
+    assert all(len(p) == 16 for p in prompts) and prompts[0] != prompts[1], 'each row names the prompts it used'
 
 
 def test_logit_scale_flag_is_used_and_recorded(tmp_path, checkpoint):

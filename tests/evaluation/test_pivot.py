@@ -124,3 +124,14 @@ def test_options_choose_and_order_datasets_and_models():
         pivot_table(records(), datasets=['cifar100'])
     with pytest.raises(ConfigError, match="--model 'ViT-B-32 nine.pt'"):
         pivot_table(records(), models=['ViT-B-32 nine.pt'])
+
+
+def test_a_prompt_ablation_of_one_model_shares_a_table():
+    """The same weights under two prompt sets: rows of their own, labelled by the prompts' fingerprint."""
+    import dataclasses
+
+    plain = [dataclasses.replace(r, prompts='1' * 16) for r in records()[:3]]
+    ablated = [dataclasses.replace(r, prompts='2' * 16, clean_acc=r.clean_acc - 0.1) for r in records()[:3]]
+    labels = {(r.model, r.setting): r.values.get('cifar10') for r in pivot_table(plain + ablated).rows}
+    assert labels[('ViT-B-32 laion2b_s34b_b79k [prompts 11111111]', 'clean')] == '90.0'
+    assert labels[('ViT-B-32 laion2b_s34b_b79k [prompts 22222222]', 'clean')] == '80.0'
