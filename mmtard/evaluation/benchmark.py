@@ -229,6 +229,11 @@ class Benchmark:
                         templates=setup.templates, n_clean=n_clean, n_robust=n_robust, sampling=sampling,
                         batch_size=spec.batch_size, attack=setup.attack, logit_scale=spec.logit_scale)
         shards = getattr(dataset, 'shard_sizes', None)
+        asked = [f'{k} {what}' for k, what in ((n_clean, 'clean'), (n_robust if spec.eps else None, 'attacked'))
+                 if k is not None and k > setup.count]
+        if asked:  # an empty shard, a smaller split than the preset assumes: say it, rows record what ran
+            notes = notes + [f'{entry.name}: {setup.count} samples, fewer than the {" and ".join(asked)} asked for; '
+                             f'every one is scored, and its rows record the counts that ran (n, n_robust).']
         return PreparedDataset(
             spec=entry, task=task, task_name=task_name, setup=setup, split=str(entry.dataset.get('split', '')),
             clean_indices=evaluation_subset(setup.count, setup.labels, n_clean, spec.seed, sampling, shards),

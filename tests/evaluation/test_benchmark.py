@@ -250,3 +250,14 @@ def test_release_preset_samples_a_seeded_shuffle_and_records_it(make_config, sha
     assert record.sample_indices == sorted(int(i) for i in np.random.default_rng(0).permutation(24)[:5])
     plan = json.loads((tmp_path / 'out' / 'evaluation.json').read_text())['spec']
     assert (plan['preset'], plan['sampling']) == ('mmt-ard-release', 'random')
+
+
+def test_fewer_samples_than_asked_are_said_and_the_rows_record_what_ran(make_config, shapes, tmp_path):
+    """A dataset of 12 with 32 clean / 16 attacked asked: a warning before any work, rows of 12 and 12."""
+    from eval_helpers import Recorded
+
+    recorded = Recorded()
+    config = make_config(datasets=[dict(name='small', dataset=shapes(12))], n_clean=32, n_robust=16)
+    records = evaluate(config, out_dir=tmp_path / 'out', progress=recorded)
+    assert any('small: 12 samples, fewer than the 32 clean and 16 attacked asked for' in w for w in recorded.warnings)
+    assert (records[0].n, records[0].n_robust) == (12, 12)
