@@ -254,8 +254,6 @@ def test_release_preset_samples_a_seeded_shuffle_and_records_it(make_config, sha
 
 def test_fewer_samples_than_asked_are_said_and_the_rows_record_what_ran(make_config, shapes, tmp_path):
     """A dataset of 12 with 32 clean / 16 attacked asked: a warning before any work, rows of 12 and 12."""
-    from eval_helpers import Recorded
-
     recorded = Recorded()
     config = make_config(datasets=[dict(name='small', dataset=shapes(12))], n_clean=32, n_robust=16)
     records = evaluate(config, out_dir=tmp_path / 'out', progress=recorded)
