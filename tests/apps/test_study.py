@@ -202,7 +202,7 @@ def test_transfer_test_reads_clean_x_minus_the_release_with_same_base_teachers(f
 
 def test_teacher_table_labels_every_chain_and_says_what_has_no_log(fake_report):
     assert table(fake_report, '## Teachers') == [
-        '| PMG-AFT teacher | chain 0: not logged (shipped), 80.0 | 40.0 (PGD-7 at 4/255) | 0 s, 12 s |',
+        '| PMG-AFT teacher | not logged (shipped), 80.0 | not logged, 40.0 (PGD-7 at 4/255) | 0 s, 12 s |',
         '| PMG-AFT teacher at 2/255 | 85.0 | 50.0 (PGD-7 at 4/255) | 10 s |']
 
 
