@@ -25,14 +25,6 @@ def logged_scalars(work_dir: Path) -> List[Dict[str, Any]]:
     return records
 
 
-def validation_attack(config: Path) -> str:
-    """The validation attack of a run's saved ``config`` as a report label ('PGD-10'): never typed by hand."""
-    from mmengine.config import Config
-
-    attack = Config.fromfile(str(config)).model.get('val_attack') or {}
-    return f"{attack.get('type', 'attack')}-{attack.get('steps', '?')}"
-
-
 def loss_shares(work_dir: Path) -> Dict[str, float]:
     """Each teacher's share of the distillation loss, averaged over the logged training steps.
 

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..analysis import logged_scalars
 
-#: Validations along each run's base budget (a 2x-budget run validates as often, twice as many times).
+#: Validations along each run's base budget (a 4x-budget run validates as often: four times as many times).
 VALIDATIONS = 10
 #: Targets as fractions of the lower final validation robust accuracy of the two arms compared.
 TARGET_FRACTIONS = (1.0, 0.9, 0.75)
