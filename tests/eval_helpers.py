@@ -54,3 +54,18 @@ def image_folder(root, per_class=3, size=(48, 40)):
         for i in range(per_class):
             Image.new('RGB', size, tuple(min(255, c + 10 * i) for c in colour)).save(root / name / f'{i}.png')
     return root
+
+
+def spy_class_embeddings(monkeypatch):
+    """Record every (class names, templates) an OpenCLIPEncoder builds its zero-shot head from."""
+    from mmtard.models.encoders import OpenCLIPEncoder
+
+    calls = []
+    original = OpenCLIPEncoder.class_embeddings
+
+    def spy(self, classnames, templates, cache_dir=None):
+        calls.append((list(classnames), list(templates)))
+        return original(self, classnames, templates, cache_dir=cache_dir)
+
+    monkeypatch.setattr(OpenCLIPEncoder, 'class_embeddings', spy)
+    return calls

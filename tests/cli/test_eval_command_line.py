@@ -8,7 +8,7 @@ from PIL import Image
 
 from mmtard.cli.eval import eval_command
 
-from eval_helpers import image_folder, write_config
+from eval_helpers import image_folder, spy_class_embeddings, write_config
 
 pytestmark = pytest.mark.usefixtures('one_thread')  # the tiny model is fastest on one thread
 
@@ -114,16 +114,7 @@ def test_pretrained_takes_a_training_checkpoint_with_its_own_architecture(tmp_pa
 
 
 def test_classnames_templates_and_a_caption_csv_from_the_command_line(tmp_path, checkpoint, monkeypatch):
-    from mmtard.models.encoders import OpenCLIPEncoder
-
-    embedded = []
-    original = OpenCLIPEncoder.class_embeddings
-
-    def spy(self, classnames, templates, cache_dir=None):
-        embedded.append((list(classnames), list(templates)))
-        return original(self, classnames, templates, cache_dir=cache_dir)
-
-    monkeypatch.setattr(OpenCLIPEncoder, 'class_embeddings', spy)
+    embedded = spy_class_embeddings(monkeypatch)
     folder = image_folder(tmp_path / 'photos')
     (tmp_path / 'names.json').write_text(json.dumps({'blue': 'sky', 'green': 'grass', 'red': 'fire truck'}))
     (tmp_path / 'templates.txt').write_text('a photo of {}.\nan image showing {}.\n')

@@ -18,23 +18,11 @@ from mmtard.errors import CheckpointError, ConfigError, RunDirectoryExistsError
 from mmtard.evaluation.results import BenchmarkResult, field_names, read_results
 from mmtard.models.encoders import OpenCLIPEncoder
 
-from eval_helpers import Recorded
+from eval_helpers import Recorded, spy_class_embeddings
 
 
 class Killed(Exception):
     """Stands for the evaluation process being killed."""
-
-
-def spy_class_embeddings(monkeypatch):
-    calls = []
-    original = OpenCLIPEncoder.class_embeddings
-
-    def spy(self, classnames, templates, cache_dir=None):
-        calls.append((list(classnames), list(templates)))
-        return original(self, classnames, templates, cache_dir=cache_dir)
-
-    monkeypatch.setattr(OpenCLIPEncoder, 'class_embeddings', spy)
-    return calls
 
 
 def count_attacks(monkeypatch):

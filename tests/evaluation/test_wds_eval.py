@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from mmtard.cli.eval import eval_command
 from mmtard.datasets import ShapesDataset
 from mmtard.datasets.clip_benchmark_wds import clip_benchmark_order
-from mmtard.models.encoders import OpenCLIPEncoder
 
+from eval_helpers import spy_class_embeddings
 from wds_helpers import write_wds
 
 TEMPLATES = ['a drawing of a {c}.', 'a picture of a {c}.']
@@ -34,14 +34,7 @@ def shapes_as_wds(root, shapes, n=24):
 
 def test_shards_by_name_and_by_path_use_their_own_class_names_and_templates(tmp_path, shapes, checkpoint,
                                                                            monkeypatch):
-    embedded = []
-    original = OpenCLIPEncoder.class_embeddings
-
-    def spy(self, classnames, templates, cache_dir=None):
-        embedded.append((list(classnames), list(templates)))
-        return original(self, classnames, templates, cache_dir=cache_dir)
-
-    monkeypatch.setattr(OpenCLIPEncoder, 'class_embeddings', spy)
+    embedded = spy_class_embeddings(monkeypatch)
     config, names = shapes_as_wds(tmp_path / 'data' / 'wds_toy-shapes', shapes)
     common = ('--model', 'mmtard-tiny-vit', '--pretrained', checkpoint, '--eps', 1, '--n-robust', 4, '--n-iter', 1)
     by_name = run(*common, '--dataset', 'wds/toy/shapes', '--data-root', tmp_path / 'data', '--out', tmp_path / 'a')
