@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..evaluation.intervals import Interval, bootstrap_interval, outcomes
 from ..evaluation.results import RESULTS_JSON, BenchmarkResult, read_results
@@ -106,11 +108,10 @@ def compare(a: Sequence[PathLike], b: Sequence[PathLike], paired: bool = False) 
             refused.append(f'{what}: a row carries no per-sample outcomes (written by an older mmtard); evaluate '
                            f'it again to get an interval.')
             continue
-        interval = bootstrap_interval([outcomes(_bits(r, eps)) for r in rows_a],
-                                      [outcomes(_bits(r, eps)) for r in rows_b], paired=paired)
-        accuracy = (lambda rows: sum(outcomes(_bits(r, eps)).mean() for r in rows) / len(rows))
-        results.append(Comparison(dataset, eps, accuracy(rows_a), accuracy(rows_b), interval.difference, interval.low,
-                                  interval.high, interval.n, (len(rows_a), len(rows_b)), interval.covers))
+        side_a, side_b = ([outcomes(_bits(r, eps)) for r in rows] for rows in (rows_a, rows_b))
+        interval = bootstrap_interval(side_a, side_b, paired=paired)
+        results.append(Comparison(dataset, eps, float(np.mean(side_a)), float(np.mean(side_b)), interval.difference,
+                                  interval.low, interval.high, interval.n, (len(rows_a), len(rows_b)), interval.covers))
     if not results:
         reasons = ' '.join(refused) or 'A and B share no dataset.'
         raise ConfigError(f'Nothing to compare: no dataset and threat model can be paired between A and B. {reasons}')
