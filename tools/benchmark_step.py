@@ -107,9 +107,14 @@ def build_model(config: str, options: List[str], device: torch.device, random_we
     return model.train()
 
 
-def optim_wrapper_for(model: torch.nn.Module, amp: bool) -> OptimWrapper:
-    """What ``mmtard train`` steps with: AdamW, in bf16 autocast with ``amp``."""
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+def config_adamw_is_fused(config: str) -> bool:
+    """Whether the config's AdamW runs fused (the paper configs' does; the release's runs per tensor)."""
+    return bool(resolve_config(config).get('optim_wrapper', {}).get('optimizer', {}).get('fused', False))
+
+
+def optim_wrapper_for(model: torch.nn.Module, amp: bool, fused: bool = False) -> OptimWrapper:
+    """What ``mmtard train`` steps with: AdamW (fused where the config's is), in bf16 autocast with ``amp``."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=fused)
     return BF16AmpOptimWrapper(optimizer=optimizer) if amp else OptimWrapper(optimizer=optimizer)
 
 
@@ -170,12 +175,13 @@ def _release_settings(model: torch.nn.Module) -> Iterator[None]:
 
 
 def measure(model: torch.nn.Module, device: torch.device, batch_size: int, steps: int, warmup: int,
-            amp: bool = False, compare_release: bool = False) -> Dict[str, StepTimes]:
-    """Median step times of mmtard's step (and, with ``compare_release``, the release-equivalent one,
-    alternating with it step by step) on one fixed random batch."""
+            amp: bool = False, compare_release: bool = False, fused: bool = False) -> Dict[str, StepTimes]:
+    """Median step times of mmtard's step (AdamW fused with ``fused``, as the config's) and, with
+    ``compare_release``, the release-equivalent one (per-tensor AdamW), alternating with it step by
+    step, on one fixed random batch."""
     timer = PartTimer(device)
     instrument(model, timer)
-    wrapper = optim_wrapper_for(model, amp)
+    wrappers = {'mmtard': optim_wrapper_for(model, amp, fused), 'release-equivalent': optim_wrapper_for(model, amp)}
     size = model.student.image_size
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(batch_size, 3, size, size, generator=generator).to(device)
@@ -187,7 +193,7 @@ def measure(model: torch.nn.Module, device: torch.device, batch_size: int, steps
     samples: Dict[str, List[Dict[str, float]]] = {name: [] for name in variants}
     for step in range(warmup + steps):
         for name, loss in variants.items():
-            parts = timed_step(model, wrapper, timer, loss)
+            parts = timed_step(model, wrappers[name], timer, loss)
             if step >= warmup:
                 samples[name].append(parts)
     return {name: summarise(found, batch_size) for name, found in samples.items()}
@@ -247,7 +253,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     device = torch.device(args.device)
     options = list(args.cfg_options) + (['model.cache_clean_teacher_outputs=True'] if args.compare_release else [])
     model = build_model(args.config, options, device, args.random_weights)
-    results = measure(model, device, args.batch_size, args.steps, args.warmup, args.amp, args.compare_release)
+    results = measure(model, device, args.batch_size, args.steps, args.warmup, args.amp, args.compare_release,
+                      config_adamw_is_fused(args.config))
     precision = ' | bf16' if args.amp else ''
     title = f'{args.config} | batch {args.batch_size} | {device}{precision} | median of {args.steps} steps'
     console = Console()

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 from mmengine.config import Config
+from mmengine.runner import set_random_seed
 from torch.utils.data import DataLoader
 
 from ..config import resolve_config
@@ -67,6 +68,9 @@ def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Un
     folder = Path(work_dir) if work_dir is not None else Path(cfg.get('work_dir') or default_work_dir(config))
     check_output_dir(folder, 'work dir')
     with work_dir_lock(folder):  # a running training would not read a cache written under it
+        seed = (cfg.get('randomness') or {}).get('seed')
+        if seed is not None:  # as mmtard train seeds before building: the same weights where some are random
+            set_random_seed(seed)
         model = MODELS.build(cfg.model)
         if not isinstance(model, MMTARD):
             raise ConfigError(f'mmtard cache-teacher needs a distiller (MMTARD, SingleTeacherARD), got '

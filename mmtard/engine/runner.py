@@ -17,6 +17,7 @@ from mmengine.runner import CheckpointLoader, Runner
 from ..atomic_files import torch_bytes, write_bytes_atomic
 from ..checkpoint import trusted_checkpoint_globals
 from ..errors import CheckpointError, MMTardError, error_detail
+from .epoch_iterator import without_epoch_pause
 from .lean_checkpoint import TEACHERS_META_KEY, leaving_out_frozen_teachers, load_training_state, teacher_identities
 from .schedule_end import check_resumed_schedule
 
@@ -130,6 +131,11 @@ class MMTardRunner(Runner):
         said = check_resumed_schedule(self, bool(self.cfg.get('stretch_schedule')))
         if said and self.rank == 0:
             print(said, file=sys.stderr)
+
+    def build_train_loop(self, loop: Any) -> Any:
+        """mmengine's, without its 2 s pause at every epoch's end where no worker process restarts
+        (:mod:`mmtard.engine.epoch_iterator`)."""
+        return without_epoch_pause(super().build_train_loop(loop))
 
     @property
     def unwrapped_model(self) -> Any:

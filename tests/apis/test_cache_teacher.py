@@ -124,3 +124,19 @@ def test_a_rerun_keeps_the_old_cache_until_the_new_one_is_complete(config, tmp_p
     monkeypatch.setattr(SharedRows, 'write', killed)
     CliRunner().invoke(cli, ['cache-teacher', str(config), '--work-dir', str(tmp_path)])
     assert path.read_bytes() == before
+
+
+def test_teachers_with_random_weights_are_the_same_in_cache_teacher_and_training(config, tmp_path, monkeypatch):
+    """Both seed from the config's ``randomness`` before building (a benchmark trains random-weight
+    teachers): the cache's weight checksums match, and training reads it."""
+    random = [arg for index in range(2) for arg in ('-o', f'model.teachers.{index}.encoder.pretrained=None')]
+    first = CliRunner().invoke(cli, ['cache-teacher', str(config), '--work-dir', str(tmp_path / 'run'), *random])
+    assert first.exit_code == 0, first.output
+    torch.manual_seed(1234)  # whatever the process drew before, training seeds again
+    stored = []
+    original = teacher_cache.TeacherEmbeddingCache.store
+    monkeypatch.setattr(teacher_cache.TeacherEmbeddingCache, 'store',
+                        lambda self, keys, embeddings: stored.append(len(keys)) or original(self, keys, embeddings))
+    result = CliRunner().invoke(cli, ['train', str(config), '--work-dir', str(tmp_path / 'run'), *RUN, *random])
+    assert result.exit_code == 0, result.output
+    assert stored == []

@@ -57,7 +57,7 @@ def test_vit_b_32_paper_config_is_the_release_recipe():
     assert (cfg.train_cfg.type, cfg.train_cfg.max_iters) == ('IterBasedTrainLoop', 5000)
     assert cfg.train_dataloader.batch_size == 512
     assert cfg.auto_scale_lr == dict(base_batch_size=512, enable=False)
-    assert dict(cfg.optim_wrapper.optimizer) == dict(type='AdamW', lr=2e-5, weight_decay=1e-4)
+    assert dict(cfg.optim_wrapper.optimizer) == dict(type='AdamW', lr=2e-5, weight_decay=1e-4, fused=True)
     data = cfg.train_dataloader.dataset
     # resize 224 bicubic + centre crop is ImageFolderDataset's only transform: no augmentation option set
     assert set(data) == {'type', 'root', 'split', 'image_size', 'templates'}
@@ -75,6 +75,28 @@ def test_vit_b_32_paper_config_is_the_release_recipe():
     assert dict(model.attack) == dict(type='PGD', eps=4, norm='Linf', steps=10, step_size=1, momentum=0.9,
                                       random_start=True)
     assert cfg.evaluation.preset == 'mmt-ard-release'
+
+
+def test_fused_adamw_takes_the_release_adamws_steps():
+    """The paper configs' fused AdamW against torch's per-tensor one (the release's), 20 steps of the same
+    gradients with the config's settings: the same parameters to float rounding."""
+    settings = {k: v for k, v in resolve_config(RELEASE).optim_wrapper.optimizer.items() if k != 'type'}
+    assert settings.pop('fused') is True
+    generator = torch.Generator().manual_seed(0)
+    start = [torch.randn(shape, generator=generator) for shape in ((64, 32), (32,), (3, 3, 8))]
+    grads = [[torch.randn(p.shape, generator=generator) for p in start] for _ in range(20)]
+    results = []
+    for fused in (True, False):
+        params = [torch.nn.Parameter(p.clone()) for p in start]
+        optimizer = torch.optim.AdamW(params, **settings, fused=fused, foreach=None if fused else False)
+        for step in grads:
+            for param, grad in zip(params, step):
+                param.grad = grad.clone()
+            optimizer.step()
+        results.append(params)
+    for fused, loop, before in zip(*results, start):
+        assert not torch.equal(loop, before)  # the steps moved the parameters
+        torch.testing.assert_close(fused, loop, rtol=1e-6, atol=1e-9)
 
 
 def test_release_schedule_gives_the_release_learning_rate_at_every_step_but_the_first():
@@ -146,7 +168,7 @@ def test_clean_teacher_recipe_follows_the_release_readme():
     assert (cfg.model.type, cfg.model.student.arch, cfg.model.student.pretrained) == ('CleanFinetune', 'ViT-L-14',
                                                                                        'openai')
     assert (cfg.train_cfg.max_iters, cfg.train_dataloader.batch_size) == (20000, 32)
-    assert dict(cfg.optim_wrapper.optimizer) == dict(type='AdamW', lr=1e-5, weight_decay=1e-4)
+    assert dict(cfg.optim_wrapper.optimizer) == dict(type='AdamW', lr=1e-5, weight_decay=1e-4, fused=True)
     assert get_templates(cfg.train_dataloader.dataset.templates) == ['This is a photo of a {}']
     lrs = lr_per_step(cfg)
     expected = [release_lr(step, 1e-5, 1400, 20000) for step in range(20000)]

@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,11 +90,37 @@ def test_benchmark_eval_says_how_to_get_the_reference(tmp_path):
     assert 'Traceback' not in done.stderr
 
 
-def test_benchmark_run_trains_end_to_end_beside_the_release_step(tmp_path):
+@pytest.fixture
+def tiny_folder_config(tmp_path):
     config = tmp_path / 'tiny_folder.py'
     config.write_text(f'_base_ = [{str(TINY)!r}]\ntrain_dataloader = dict(dataset=dict(_delete_=True, '
-                      f"type='ImageFolderDataset', root='replaced', split='train', image_size=32))\n")
-    out = run_tool(REPO / 'tools' / 'benchmark_run.py', config, '--release-config', config, '--images', '4',
-                   '--release-steps', '1')
-    assert 'warm step: mmtard' in out and 'end to end: mmtard train 2 epochs x 2 steps' in out
-    assert 'over 4 logged steps' in out and 'release-equivalent step x 4' in out
+                      f"type='ImageFolderDataset', root='replaced', split='train', image_size=32))\n"
+                      'model = dict(cache_clean_teacher_outputs=True)\n')
+    return config
+
+
+def printed_ratios(out: str, label: str) -> tuple:
+    """The median ratio printed on ``label``'s line, and the repeats' ratios it is the median of."""
+    line = next(line for line in out.splitlines() if line.strip().startswith(label))
+    median, repeats = re.search(r'(\d+\.\d\d)x (?:on the loop )?\(repeats: ([^)]*)\)', line).groups()
+    return float(median), [float(r.rstrip('x')) for r in repeats.split(', ')]
+
+
+def test_benchmark_run_times_each_epoch_beside_the_release_equivalent_run(tiny_folder_config):
+    out = run_tool(REPO / 'tools' / 'benchmark_run.py', tiny_folder_config, '--release-config', tiny_folder_config,
+                   '--images', '4', '--release-steps', '1', '--repeats', '2')
+    assert 'warm step: mmtard' in out and '2 epochs x 2 steps at batch 2, median of 2 repeats' in out
+    assert out.count('mmtard steps (s): ') == 2 and out.count('release steps (s): ') == 2
+    for label in ('epoch 1 (cache filling)', 'epoch 2 (cache read)', 'whole commands', 'training loop'):
+        median, repeats = printed_ratios(out, label)
+        assert len(repeats) == 2 and median == pytest.approx(sum(repeats) / 2, abs=0.006)
+    assert 'x on the loop' in out
+
+
+def test_benchmark_run_with_a_prefilled_cache_counts_its_time(tiny_folder_config):
+    out = run_tool(REPO / 'tools' / 'benchmark_run.py', tiny_folder_config, '--release-config', tiny_folder_config,
+                   '--images', '4', '--release-steps', '1', '--repeats', '1', '--cache-teacher')
+    assert 'cache filled by `mmtard cache-teacher` before training' in out
+    assert 'epoch 1 (cache read)' in out and 'cache filling' not in out
+    median, repeats = printed_ratios(out, 'mmtard cache-teacher + training loop')
+    assert repeats == [median]
