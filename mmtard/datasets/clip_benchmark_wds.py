@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import io
 import random
+import string
 import tarfile
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, DatasetNotFoundError, DatasetReadError
+from ..errors import ConfigError, DatasetNotFoundError, DatasetReadError, error_detail
 from ..registry import DATASETS
 from .base import ClassificationDataset
 from .preprocess import load_image
@@ -52,7 +53,21 @@ def is_clip_benchmark_folder(path: Path, split: str = 'test') -> bool:
 def dataset_kind(root: Union[str, Path]) -> str:
     """'classification', 'retrieval' or 'multilabel', as the folder's dataset_type.txt says (none: classification)."""
     type_file = Path(root) / TYPE_FILE
-    return type_file.read_text(encoding='utf-8').strip().lower() if type_file.is_file() else 'classification'
+    return _read_text(type_file).strip().lower() if type_file.is_file() else 'classification'
+
+
+def _read_text(path: Path) -> str:
+    """A metadata file's text. CLIP_benchmark writes UTF-8; other bytes (a file re-saved in another
+    encoding, or damaged) are an error naming the file and line, not a UnicodeDecodeError."""
+    try:
+        return path.read_bytes().decode('utf-8-sig')
+    except UnicodeDecodeError as err:  # err.object: the bytes after a byte-order mark
+        line = err.object[:err.start].count(b'\n') + 1
+        raise DatasetReadError(
+            f'{path} is not UTF-8 text (byte {err.object[err.start]:#x} on line {line}), as CLIP_benchmark writes '
+            f'it: it was re-saved in another encoding or is damaged. Download it again from the dataset\'s '
+            f'clip-benchmark/wds_<name> repository, or convert it to UTF-8, e.g. iconv -f latin-1 -t utf-8 '
+            f'{path.name} > fixed.txt, then move fixed.txt over it.') from None
 
 
 @dataclass
@@ -75,7 +90,7 @@ def _split_name(member_name: str) -> tuple:
 
 
 def _read_shard(path: Path, shard: int) -> List[TarSample]:
-    """The samples of one tar, in order; a sample without an image is an error naming it."""
+    """The samples of one tar, in order; a sample without an image, or a tar cut short, is an error naming it."""
     samples: List[TarSample] = []
     try:
         with tarfile.open(path, 'r:') as tar:
@@ -93,12 +108,24 @@ def _read_shard(path: Path, shard: int) -> List[TarSample]:
                     group[extension] = (member.offset_data, member.size)
                 elif extension in ('cls', 'txt'):
                     group[extension] = tar.extractfile(member).read().decode('utf-8')
+            # tarfile stops without a word at a header cut short, which leaves the last sample incomplete;
+            # a whole archive ends in a zero block there
+            tar.fileobj.seek(tar.offset)
+            end = tar.fileobj.read(tarfile.BLOCKSIZE)
+            if len(end) < tarfile.BLOCKSIZE or end.strip(b'\0'):
+                raise DatasetReadError(_damaged_shard(path, f'it ends after {path.stat().st_size} bytes without the '
+                                                            f'zero block that closes a tar archive'))
             if key is not None:
                 samples.append(_sample(path, shard, key, group))
     except (tarfile.TarError, OSError) as err:
-        raise DatasetReadError(f'The shard {path} cannot be read as a tar file ({err}). It is truncated or not a '
-                               f'shard; download it again.') from None
+        raise DatasetReadError(_damaged_shard(path, f'it cannot be read as a tar file: {error_detail(err)}')) from None
     return samples
+
+
+def _damaged_shard(path: Path, what: str) -> str:
+    return (f'The shard {path} is truncated or damaged ({what}); a download cut short leaves such a file, and its '
+            f'samples cannot be trusted. Download {path.parent.name}/{path.name} again from the dataset\'s '
+            f'clip-benchmark/wds_<name> repository and replace it.')
 
 
 def _sample(path: Path, shard: int, key: str, group: Dict[str, Any]) -> TarSample:
@@ -127,7 +154,7 @@ class _Shards:
             raise DatasetNotFoundError(f'CLIP_benchmark webdataset not found: {nshards_file} does not exist. '
                                        f'{_layout(self.root, split)}')
         try:
-            count = int(nshards_file.read_text(encoding='utf-8').strip())
+            count = int(_read_text(nshards_file).strip())
         except ValueError:
             raise DatasetReadError(f'{nshards_file} should hold the number of shards, a whole number.') from None
         self.files = [self.root / split / f'{i}.tar' for i in range(count)]
@@ -149,8 +176,45 @@ class _Shards:
         return load_image(io.BytesIO(data), image_size, name=f'{file}:{sample.key}')
 
 
-def _text_lines(path: Path) -> List[str]:
-    return [line.strip() for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
+def _metadata_lines(path: Path, what: str, example: str) -> List[Tuple[int, str]]:
+    """(line number, text) of each non-blank line of a metadata file holding ``what``, one a line;
+    a file without any (emptied, or its download cut short) is an error naming it."""
+    lines = [(n, line.strip()) for n, line in enumerate(_read_text(path).splitlines(), 1) if line.strip()]
+    if not lines:
+        raise DatasetReadError(f'{path} holds no {what}; it should hold one a line (e.g. {example!r}). It was emptied '
+                               f'or its download cut short: download it again from the dataset\'s '
+                               f'clip-benchmark/wds_<name> repository.')
+    return lines
+
+
+def _template_problem(template: str) -> Optional[str]:
+    """Why CLIP_benchmark's ``template.format(c=classname)`` cannot fill a template, or None."""
+    try:
+        fields = [(name, conversion, spec) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError:
+        return 'an unmatched brace'
+    other = next((f for f in fields if f != ('c', None, '')), None)
+    if other is not None:
+        name, conversion, spec = other
+        return f'the field {{{name}{"!" + conversion if conversion else ""}{":" + spec if spec else ""}}}, not {{c}}'
+    return None if fields else 'no {c}'
+
+
+def _folder_templates(path: Path) -> List[str]:
+    """The folder's templates in mmtard's form ('{}' where the class name goes), filled as CLIP_benchmark
+    fills them; one it could not fill is an error naming the file and line before any model sees it."""
+    lines = _metadata_lines(path, 'templates', 'a photo of a {c}.')
+    bad = [(n, line, problem) for n, line in lines if (problem := _template_problem(line)) is not None]
+    if bad:
+        listed = '; '.join(f'line {n}, {line!r}: {problem}' for n, line, problem in bad[:3])
+        raise DatasetReadError(
+            f'{path} has {len(bad)} template{"s" if len(bad) > 1 else ""} CLIP_benchmark cannot fill ({listed}'
+            f'{"; ..." if len(bad) > 3 else ""}). Each line is one prompt with {{c}} where the class name goes, '
+            f'e.g. \'a photo of a {{c}}.\' (a literal brace is written {{{{ or }}}}). Correct those lines or '
+            f'download the file again from the dataset\'s clip-benchmark/wds_<name> repository; or give templates= '
+            f'in the dataset\'s config to use other prompts.')
+    return [line.format(c='{}') for _, line in lines]
 
 
 @DATASETS.register_module()
@@ -180,9 +244,9 @@ class CLIPBenchmarkClassification(ClassificationDataset):
             raise DatasetNotFoundError(f'The CLIP_benchmark dataset {self.shards.root} lacks {" and ".join(missing)}, '
                                        f'which zero-shot classification reads its class names and prompts from. '
                                        f'{_layout(self.shards.root, split)}')
-        self.classnames = _text_lines(self.shards.root / CLASSNAMES_FILE)
-        self.templates = (get_templates(templates) if templates else
-                          [t.replace('{c}', '{}') for t in _text_lines(self.shards.root / TEMPLATES_FILE)])
+        self.classnames = [name for _, name in _metadata_lines(self.shards.root / CLASSNAMES_FILE, 'class names',
+                                                               'golden retriever')]
+        self.templates = get_templates(templates) if templates else _folder_templates(self.shards.root / TEMPLATES_FILE)
         unlabelled = next((s for s in self.shards.samples if s.label is None), None)
         if unlabelled is not None:
             raise DatasetReadError(f'The sample {unlabelled.key!r} in {self.shards.files[unlabelled.shard]} has no '

@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, get_args, get_origin, get_type_hints
 
 from ..atomic_files import write_bytes_atomic
 from ..errors import ConfigError, error_detail
@@ -304,7 +304,48 @@ def read_results(out_dir: Path) -> List[BenchmarkResult]:
     if not isinstance(content, list) or not all(isinstance(row, dict) for row in content):
         raise ConfigError(f'{str(path)!r} is not an mmtard results file: it holds a {type(content).__name__}, '
                           f'not a list of result rows (objects). {damaged}')
-    try:
-        return [BenchmarkResult.from_dict(row) for row in content]
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f'{str(path)!r} is not an mmtard results file: {err}. {damaged}') from None
+    records = []
+    for number, row in enumerate(content, 1):
+        try:
+            record = BenchmarkResult.from_dict(row)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f'{str(path)!r} is not an mmtard results file: {err}. {damaged}') from None
+        problem = _not_a_number(record)
+        if problem is not None:
+            raise ConfigError(f'{str(path)!r}, row {number} of {len(content)} (dataset {row.get("dataset")!r}): '
+                              f'{problem}, where `mmtard eval` writes one; the file was edited or written by '
+                              f'another program. Put the measured value back if you know it; otherwise: {damaged}')
+        records.append(record)
+    return records
+
+
+def _number_fields() -> Dict[str, Tuple[type, bool]]:
+    """Each number field of a row (from its type): whether it is a whole number (int) or any (float),
+    and whether null is allowed."""
+    fields = {}
+    for name, hint in get_type_hints(BenchmarkResult).items():
+        options = get_args(hint) if get_origin(hint) is Union else (hint,)
+        kind = next((option for option in options if option in (int, float)), None)
+        if kind is not None:
+            fields[name] = (kind, type(None) in options)
+    return fields
+
+
+_NUMBER_FIELDS = _number_fields()
+
+
+def _not_a_number(record: BenchmarkResult) -> Optional[str]:
+    """'clean_acc is "abc", not a number' for the first number field of a row read from JSON that holds
+    something else (tables would fail on it far from the file), or None."""
+    values = [(name, getattr(record, name), kind, nullable) for name, (kind, nullable) in _NUMBER_FIELDS.items()]
+    for name in _SPREAD_FIELDS:
+        spread = getattr(record, name)
+        if not isinstance(spread, dict):
+            return f'{name} is {json.dumps(spread)[:60]}, not an object of numbers'
+        values += [(f'{name}[{json.dumps(key)}]', value, float, False) for key, value in spread.items()]
+    for name, value, kind, nullable in values:
+        if not (value is None and nullable
+                or isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)):
+            return (f'{name} is {json.dumps(value)[:60]}, not {"a whole number" if kind is int else "a number"}'
+                    f'{" or null" if nullable else ""}')
+    return None

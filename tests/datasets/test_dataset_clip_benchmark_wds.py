@@ -1,5 +1,6 @@
 """CLIP_benchmark's webdataset layout: shard order, own class names and templates, captions, the release's samples."""
 import random
+import tarfile
 
 import numpy as np
 import pytest
@@ -64,6 +65,71 @@ def test_missing_pieces_are_named(tmp_path):
     (root / 'test' / '0.tar').write_bytes(b'not a tar')
     with pytest.raises(DatasetReadError, match='cannot be read as a tar'):
         CLIPBenchmarkClassification(str(root))
+
+
+@pytest.mark.parametrize('templates, messages', [
+    (['a photo of {c'], ["line 1, 'a photo of {c': an unmatched brace"]),
+    (['a photo of a {c}.', '{x}'], ["line 2, '{x}': the field {x}, not {c}"]),
+    (['a photo of a {c}.', 'a photo of a {}.', 'a photo'], ['has 2 templates', "'a photo of a {}.': the field {}",
+                                                            "line 3, 'a photo': no {c}"]),
+    ([], ['holds no templates', "'a photo of a {c}.'"]),
+    (['  ', ''], ['holds no templates']),
+])
+def test_templates_clip_benchmark_cannot_fill_are_named_with_their_line(tmp_path, templates, messages):
+    root = write_wds(tmp_path / 'wds_toy', images(2), labels=[0, 1], classnames=['a', 'b'], templates=templates)
+    with pytest.raises(DatasetReadError) as err:
+        CLIPBenchmarkClassification(str(root))
+    text = str(err.value)
+    assert str(root / 'zeroshot_classification_templates.txt') in text and 'again from the dataset' in text
+    for message in messages:
+        assert message in text, text
+    # templates= replaces the folder's: its file is not read
+    assert CLIPBenchmarkClassification(str(root), templates='simple').templates == ['a photo of a {}.']
+
+
+def test_templates_are_filled_as_clip_benchmark_fills_them(tmp_path):
+    root = write_wds(tmp_path / 'wds_toy', images(2), labels=[0, 1], classnames=['a', 'b'],
+                     templates=['a {c} in {{braces}}', 'the {c}, or a {c}'])
+    assert CLIPBenchmarkClassification(str(root)).templates == ['a {} in {braces}', 'the {}, or a {}']
+
+
+def test_class_names_that_are_not_utf8_or_none_are_named(tmp_path):
+    root = write_wds(tmp_path / 'wds_toy', images(2), labels=[0, 1], classnames=['a', 'b'], templates=['{c}'])
+    (root / 'classnames.txt').write_bytes('cat\ncaf\u00e9\n'.encode('latin-1'))
+    with pytest.raises(DatasetReadError) as err:
+        CLIPBenchmarkClassification(str(root))
+    text = str(err.value)
+    assert f'{root / "classnames.txt"} is not UTF-8 text (byte 0xe9 on line 2)' in text and 'iconv' in text
+    (root / 'classnames.txt').write_text('\n')
+    with pytest.raises(DatasetReadError, match='classnames.txt holds no class names'):
+        CLIPBenchmarkClassification(str(root))
+    (root / 'classnames.txt').write_bytes(b'\xef\xbb\xbfcat\ndog\n')  # a byte-order mark is no part of a name
+    assert CLIPBenchmarkClassification(str(root)).classnames == ['cat', 'dog']
+
+
+def _cuts(shard):
+    """Where a download of ``shard`` may break off: inside an image, at and inside the last class
+    member's header, and just before the end-of-archive blocks."""
+    with tarfile.open(shard) as tar:
+        members = tar.getmembers()
+        end = tar.offset
+    image, label = members[-2], members[-1]
+    return {'in an image': image.offset_data + image.size // 2, 'at a header': label.offset,
+            'in a header': label.offset + 100, 'before the end': end}
+
+
+@pytest.mark.parametrize('where', ['in an image', 'at a header', 'in a header', 'before the end'])
+def test_a_shard_cut_short_is_named_with_how_to_get_it_again(tmp_path, where):
+    root = write_wds(tmp_path / 'wds_toy', images(6), labels=[0, 1] * 3, classnames=['a', 'b'], templates=['{c}'],
+                     per_shard=4)
+    shard = root / 'test' / '1.tar'
+    shard.write_bytes(shard.read_bytes()[:_cuts(shard)[where]])
+    for dataset in (CLIPBenchmarkClassification, CLIPBenchmarkRetrieval):
+        with pytest.raises(DatasetReadError) as err:
+            dataset(str(root))
+        text = str(err.value)
+        assert f'The shard {shard} is truncated or damaged' in text and 'Download test/1.tar again' in text, text
+        assert 'has no class' not in text
 
 
 def test_selection_with_one_worker_and_a_buffer_larger_than_the_data_is_a_seeded_draw(tmp_path):

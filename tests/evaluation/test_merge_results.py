@@ -123,6 +123,34 @@ def test_damaged_results_files_are_named(tmp_path, content, message):
     assert 'Traceback' not in result.output
 
 
+@pytest.mark.parametrize('field, value, message', [
+    ('clean_acc', None, 'clean_acc is null, not a number,'),
+    ('robust_acc', 'abc', 'robust_acc is "abc", not a number or null,'),
+    ('n_robust', 50.5, 'n_robust is 50.5, not a whole number,'),
+    ('per_attack', {'apgd-ce': '0.1'}, 'per_attack["apgd-ce"] is "0.1", not a number,'),
+    ('per_attack', [0.5], 'per_attack is [0.5], not an object of numbers'),
+])
+def test_a_value_that_is_not_a_number_is_named_by_file_row_and_field(tmp_path, field, value, message):
+    good = result_row('a' * 16, 'run', 0.5, 0.1).as_dict()
+    bad = {**result_row('b' * 16, 'run', 0.6, 0.2).as_dict(), 'dataset': 'cifar10', field: value}
+    path = tmp_path / 'ev' / 'results.json'
+    path.parent.mkdir()
+    path.write_text(json.dumps([good, bad]))
+    for command in ('table', 'merge'):
+        result = CliRunner().invoke(cli, ['results', command, str(path.parent), '-o', str(tmp_path / 'out.md')])
+        text = ' '.join(result.output.split())
+        assert result.exit_code == 2 and 'Traceback' not in result.output, result.output
+        assert f"'{path}', row 2 of 2 (dataset 'cifar10'): {message}" in text, text
+        assert 'Put the measured value back' in text and 'run the evaluation again' in text
+        assert not (tmp_path / 'out.md').exists()
+
+
+def test_null_in_a_field_that_may_be_empty_is_read(tmp_path):
+    write_results([result_row('a' * 16, 'run', 0.5, None)], tmp_path / 'ev')  # no attack: robust_acc null
+    (record,) = read_results(tmp_path / 'ev')
+    assert (record.clean_acc, record.robust_acc, record.attacked_clean_acc) == (0.5, None, None)
+
+
 def test_rows_of_an_older_schema_without_split_and_task_are_read(tmp_path):
     row = result_row('c' * 16, 'run', 0.5, 0.1).as_dict()
     for key in ('split', 'task', 'weights_folder', 'model_key'):

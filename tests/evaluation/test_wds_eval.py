@@ -1,7 +1,9 @@
 """`mmtard eval` on CLIP_benchmark webdataset shards, by name and by path, with their own class names and templates."""
 import json
+import tarfile
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from mmtard.cli.eval import eval_command
@@ -81,3 +83,32 @@ def test_clip_benchmark_sampling_attacks_the_samples_its_loader_would(tmp_path, 
     record = rows(tmp_path / 'out')[0]
     assert record['sampling'] == 'clip-benchmark' and (record['n'], record['n_robust']) == (12, 5)
     assert record['sample_indices'] == sorted(clip_benchmark_order([10, 10, 4], seed=0)[:5])
+
+
+def _cut_before_last_member(root):
+    """Shard 1 broken off where its last member's header starts: what a download cut short leaves."""
+    shard = root / 'test' / '1.tar'
+    with tarfile.open(shard) as tar:
+        cut = tar.getmembers()[-1].offset
+    shard.write_bytes(shard.read_bytes()[:cut])
+    return f'The shard {shard} is truncated or damaged'
+
+
+def _unfillable_template(root):
+    (root / 'zeroshot_classification_templates.txt').write_text('a photo of a {c}.\na photo of {c\n')
+    return "line 2, 'a photo of {c': an unmatched brace"
+
+
+@pytest.mark.parametrize('damage', [_cut_before_last_member, _unfillable_template])
+def test_a_damaged_webdataset_stops_the_evaluation_before_any_prompt_or_attack(tmp_path, monkeypatch, damage):
+    embedded = spy_class_embeddings(monkeypatch)
+    pixels = [np.full((32, 32, 3), 40 * i, dtype=np.uint8) for i in range(6)]
+    root = write_wds(tmp_path / 'wds_toy', pixels, labels=[0, 1] * 3, classnames=['dark', 'light'],
+                     templates=['a {c} photo.'], per_shard=4)
+    message = damage(root)
+    result = run('--model', 'mmtard-tiny-vit', '--dataset', root, '--eps', 1, '--n-robust', 2, '--n-iter', 1,
+                 '--out', tmp_path / 'out')
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2 and 'Traceback' not in result.output and message in text, result.output
+    assert 'again from the dataset' in text
+    assert embedded == [] and not (tmp_path / 'out' / 'results.json').exists()
