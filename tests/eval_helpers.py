@@ -45,11 +45,11 @@ class Recorded(EvaluationProgress):
 COLOURS = {'blue': (20, 40, 230), 'red': (230, 30, 20), 'green': (30, 200, 40)}
 
 
-def image_folder(root, per_class=3, size=(48, 40)):
-    """Three classes of plain-coloured images (bigger than the model's 32 px input)."""
+def image_folder(root, per_class=3, size=(48, 40), colours=COLOURS):
+    """A class of plain-coloured images per colour (three by default; bigger than the model's 32 px input)."""
     from PIL import Image
 
-    for name, colour in COLOURS.items():
+    for name, colour in colours.items():
         (root / name).mkdir(parents=True)
         for i in range(per_class):
             Image.new('RGB', size, tuple(min(255, c + 10 * i) for c in colour)).save(root / name / f'{i}.png')

@@ -16,7 +16,7 @@ from ..checkpoint import read_checkpoint
 from ..config import parse_cfg_options, resolve_config
 from ..errors import CheckpointError, ConfigError, MMTardError, RunDirectoryExistsError, did_you_mean, error_detail
 from ..evaluation.benchmark import Benchmark, Plan
-from ..evaluation.distributed import current_shard, init_eval_process_group, resolve_launcher
+from ..evaluation.distributed import current_shard, init_eval_process_group, resolve_launcher, seeded_initialisation
 from ..evaluation.partial import partial_files
 from ..evaluation.results import (REPLACED_DIR, RESULTS_CSV, RESULTS_JSON, RESULTS_MD, BenchmarkResult, EvaluatedModel,
                                   write_results)
@@ -270,17 +270,20 @@ def evaluate(config: Optional[ConfigLike] = None, checkpoint: Optional[Union[str
     val_loader = cfg.get('val_dataloader') or {}
     spec = benchmark_spec(evaluation, preset, fallback_dataset=val_loader.get('dataset'))
     if flags.names_model:
-        encoder, source = _command_line_encoder(cfg, checkpoint, model_key, flags)
+        with seeded_initialisation(spec.seed):  # weights left random are the same in every process
+            encoder, source = _command_line_encoder(cfg, checkpoint, model_key, flags)
         if flags.pretrained is None:
-            progress.warning(f'--model {flags.model} without --pretrained evaluates a randomly initialised model; '
-                             f'give its weights with --pretrained TAG|FILE|hf-hub:ID.')
+            progress.warning(f'--model {flags.model} without --pretrained evaluates a randomly initialised model '
+                             f'(drawn from the evaluation seed, {spec.seed}); give its weights with --pretrained '
+                             f'TAG|FILE|hf-hub:ID.')
         if flags.text_tower is not None and flags.text_pretrained is None:
             progress.warning(f'--text-tower {flags.text_tower} without --text-pretrained pairs the backbone with a '
                              f'randomly initialised text tower: its class embeddings are noise and zero-shot '
                              f'accuracy is near chance. Give the text tower\'s weights with --text-pretrained '
                              f'TAG|FILE (those the model was trained with).')
     else:
-        encoder, source = _config_encoder(cfg, checkpoint, model_key, progress)
+        with seeded_initialisation(spec.seed):
+            encoder, source = _config_encoder(cfg, checkpoint, model_key, progress)
     spec, scale_source = with_carried_logit_scale(spec, evaluation, flags, cfg, encoder)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
         cfg, config, None if checkpoint is None else str(checkpoint), model_key, spec.preset, source)

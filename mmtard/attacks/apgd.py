@@ -13,7 +13,8 @@ from torch import Tensor
 from ..registry import ATTACKS
 from ..value_checks import check_choice, check_positive_int
 from .ball import per_sample, project, random_delta, unit_direction
-from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, AttackBudget, Forward, float32_update
+from .base import (REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, AttackBudget, Forward, float32_update,
+                   targets_run)
 from .objectives import Objective, TargetedDLR, classification_objective
 
 LOSSES = ('ce', 'dlr', 'dlr-targeted')
@@ -69,10 +70,11 @@ class APGD(Attack):
     def name(self) -> str:
         return {'ce': 'apgd-ce', 'dlr': 'apgd-dlr', 'dlr-targeted': 'apgd-t'}[self.loss]
 
-    def budget_label(self) -> str:
+    def budget_label(self, num_classes: Optional[int] = None) -> str:
         targeted = self.loss == 'dlr-targeted'
         restarts = f'{self.n_restarts} restart{"s" if self.n_restarts > 1 else ""}'
-        settings = ([f'{self.n_target_classes} targets'] if targeted else []) + [f'{self.n_iter} it'] + (
+        targets = [f'{targets_run(self.n_target_classes, num_classes)} targets'] if targeted else []
+        settings = targets + [f'{self.n_iter} it'] + (
             [restarts] if self.n_restarts > 1 or not targeted else [])  # APGD-T: 1 restart per target, always
         return f'{self.name.upper()} ({", ".join(settings)})'
 
@@ -84,7 +86,7 @@ class APGD(Attack):
                                                    self.n_target_classes < REFERENCE_N_TARGETS)
 
     def budget(self, num_classes: int) -> AttackBudget:
-        targets = min(self.n_target_classes, max(num_classes - 1, 1)) if self.loss == 'dlr-targeted' else None
+        targets = targets_run(self.n_target_classes, num_classes) if self.loss == 'dlr-targeted' else None
         return AttackBudget(self.n_iter, self.n_restarts, targets)
 
     def passes_per_sample(self, num_classes: int) -> Dict[str, int]:

@@ -124,8 +124,8 @@ class AutoAttack(Attack):
             passes.update(stage.passes_per_sample(num_classes))
         return passes
 
-    def budget_label(self) -> str:
-        stages = ' + '.join(stage.budget_label() for stage in self.stages)
+    def budget_label(self, num_classes: Optional[int] = None) -> str:
+        stages = ' + '.join(stage.budget_label(num_classes) for stage in self.stages)
         if self.reduced:  # not the reference's AutoAttack, so not named so
             return stages
         return f'AutoAttack: {stages}' if self.explicit_stages else f'AutoAttack {self.version}: {stages}'

@@ -29,6 +29,13 @@ REFERENCE_N_TARGETS = 9  # APGD-T and FAB-T target classes
 REFERENCE_N_QUERIES = 5000  # Square queries
 
 
+def targets_run(n_target_classes: int, num_classes: Optional[int]) -> int:
+    """Target classes a targeted attack aims at on a ``num_classes``-way task: at most every class but
+    the true one, so a 4-class task runs 3 of the 9 asked for; ``n_target_classes`` where no task is
+    known. Budgets and labels both count them here, so a row never states more targets than ran."""
+    return n_target_classes if num_classes is None else min(n_target_classes, max(num_classes - 1, 1))
+
+
 class NonFiniteGradientError(MMTardError, FloatingPointError):
     """The model produced a NaN or infinite input gradient and ``nan_policy='raise'`` was chosen."""
 
@@ -128,14 +135,16 @@ class Attack:
         """Stage name used in :attr:`RobustEvalResult.per_attack`."""
         return type(self).__name__.lower()
 
-    def budget_label(self) -> str:
-        """The attack's name with the settings that set its strength, e.g. 'APGD-T (9 targets, 100 it)'."""
+    def budget_label(self, num_classes: Optional[int] = None) -> str:
+        """The attack's name with the settings that set its strength, e.g. 'APGD-T (9 targets, 100 it)';
+        given ``num_classes``, those that run on such a task (:func:`targets_run`), as its budget counts them."""
         return type(self).__name__
 
-    def describe(self) -> str:
-        """What ran: :meth:`budget_label`, marked '[reduced]' when :attr:`reduced`. Results and tables
-        show this label, so a weakened attack is never reported under a stronger attack's name."""
-        label = self.budget_label()
+    def describe(self, num_classes: Optional[int] = None) -> str:
+        """What ran: :meth:`budget_label` (on a ``num_classes``-way task when given), marked '[reduced]'
+        when :attr:`reduced`. Results and tables show this label, so a weakened attack is never reported
+        under a stronger attack's name, nor a dataset's row with more targets than it has classes."""
+        label = self.budget_label(num_classes)
         return f'{label} [reduced]' if self.reduced else label
 
     @property

@@ -15,7 +15,8 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..value_checks import check_positive_int
 from .ball import per_sample
-from .base import REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, AttackBudget, Forward, float32_update, predict
+from .base import (REFERENCE_N_ITER, REFERENCE_N_TARGETS, Attack, AttackBudget, Forward, float32_update, predict,
+                   targets_run)
 from .objectives import Objective, TargetedObjective
 
 
@@ -77,10 +78,10 @@ class FABTargeted(Attack):
         return 'fab-t'
 
     def budget(self, num_classes: int) -> AttackBudget:
-        return AttackBudget(self.n_iter, 1, min(self.n_target_classes, max(num_classes - 1, 1)))
+        return AttackBudget(self.n_iter, 1, targets_run(self.n_target_classes, num_classes))
 
-    def budget_label(self) -> str:
-        return f'FAB-T ({self.n_target_classes} targets, {self.n_iter} it)'
+    def budget_label(self, num_classes: Optional[int] = None) -> str:
+        return f'FAB-T ({targets_run(self.n_target_classes, num_classes)} targets, {self.n_iter} it)'
 
     @property
     def reduced(self) -> bool:

@@ -57,7 +57,7 @@ class PGD(Attack):
     def budget(self, num_classes: int) -> AttackBudget:
         return AttackBudget(self.steps)
 
-    def budget_label(self) -> str:
+    def budget_label(self, num_classes: Optional[int] = None) -> str:
         settings = [f'step {self.step_size * 255:.3g}/255'] + (
             [f'momentum {self.momentum:g}'] if self.momentum else []) + ([] if self.random_start else ['no random start'])
         return f'PGD-{self.steps} ({", ".join(settings)})'

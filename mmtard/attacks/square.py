@@ -59,7 +59,7 @@ class Square(Attack):
     def budget(self, num_classes: int) -> AttackBudget:
         return AttackBudget(self.n_queries)  # one forward pass per query, no gradient
 
-    def budget_label(self) -> str:
+    def budget_label(self, num_classes: Optional[int] = None) -> str:
         return f'Square ({self.n_queries} queries)'
 
     @property

@@ -68,7 +68,7 @@ def _preset_names(ctx: click.Context, param: click.Parameter, incomplete: str) -
 @click.option('--data-root', default='data', show_default=True, type=click.Path(file_okay=False),
               help='Folder holding the benchmark datasets by name.')
 @click.option('--eps', cls=ManyValuesOption, type=float, metavar='EPS ...',
-              help='Linf radii in 1/255 units, e.g. --eps 1 2 4.')
+              help='Linf radii in 1/255 units, e.g. --eps 1 2 4; 0 gives the clean row (no attack).')
 @click.option('--attack', default=None, metavar='NAME', shell_complete=_attack_names,
               help='An attack by its command-line name (`mmtard list attacks` shows every attack\'s), e.g. '
                    'autoattack: APGD-CE (5 restarts) + APGD-T (9 targets), the robust-CLIP standard.')

@@ -67,8 +67,9 @@ class PreparedDataset:
 
 @dataclass
 class PlanRow:
-    """One dataset of the plan: what runs on it and its attack cost (passes of one image);
-    ``attack``: the attack's label (:meth:`~mmtard.attacks.base.Attack.describe`)."""
+    """One dataset of the plan: what runs on it and its attack cost (passes of one image); ``eps``: the
+    radii attacked (eps 0 is the clean row); ``attack``: the attack's label on this dataset
+    (:meth:`~mmtard.attacks.base.Attack.describe`)."""
 
     dataset: str
     task: str
@@ -140,7 +141,7 @@ class Benchmark:
         device: where the encoder and the batches go.
         source: the model's architecture and weights as results name them.
         shard: this process's rank among the evaluating processes (default: the running process
-            group's, alone without one); every rank gets every row.
+            group's, alone without one); every rank gets every row. Ranks whose models differ are refused.
     """
 
     def __init__(self, encoder: ImageTextEncoder, spec: BenchmarkSpec, out_dir: Path,
@@ -154,6 +155,7 @@ class Benchmark:
         self.cache_dir = str(spec.cache_dir or self.out_dir / 'text_cache')
         self.model_checksum = encoder.model_checksum()
         self.shard = shard or current_shard()
+        self.shard.check_same_model(self.model_checksum)
         self.partial = PartialResults(self.out_dir / partial_file(self.shard.rank), self.model_checksum,
                                       partial_files(self.out_dir))
         self.shard.barrier()  # every rank has read the stored batches before any rank adds to them
@@ -165,7 +167,8 @@ class Benchmark:
         prepared = [self._prepare(entry) for entry in self.spec.datasets]
         if on_plan is not None:
             batches = sum(len(self._batches(dataset.clean_indices))
-                          + len(self.spec.eps) * len(self._batches(dataset.robust_indices)) for dataset in prepared)
+                          + len(self.spec.attacked_eps) * len(self._batches(dataset.robust_indices))
+                          for dataset in prepared)
             on_plan(Plan(prepared, [self._plan_row(dataset) for dataset in prepared], self._calibrate(prepared[0]),
                          self.spec.batch_size, batches, len(self.partial)))
         records: List[BenchmarkResult] = []
@@ -229,7 +232,8 @@ class Benchmark:
                         templates=setup.templates, n_clean=n_clean, n_robust=n_robust, sampling=sampling,
                         batch_size=spec.batch_size, attack=setup.attack, logit_scale=spec.logit_scale)
         shards = getattr(dataset, 'shard_sizes', None)
-        asked = [f'{k} {what}' for k, what in ((n_clean, 'clean'), (n_robust if spec.eps else None, 'attacked'))
+        attacked = bool(spec.attacked_eps)
+        asked = [f'{k} {what}' for k, what in ((n_clean, 'clean'), (n_robust if attacked else None, 'attacked'))
                  if k is not None and k > setup.count]
         if asked:  # an empty shard, a smaller split than the preset assumes: say it, rows record what ran
             notes = notes + [f'{entry.name}: {setup.count} samples, fewer than the {" and ".join(asked)} asked for; '
@@ -238,7 +242,7 @@ class Benchmark:
             spec=entry, task=task, task_name=task_name, setup=setup, split=str(entry.dataset.get('split', '')),
             clean_indices=evaluation_subset(setup.count, setup.labels, n_clean, spec.seed, sampling, shards),
             robust_indices=evaluation_subset(setup.count, setup.labels, n_robust, spec.seed, sampling, shards)
-            if spec.eps else [],
+            if attacked else [],
             fingerprint=fingerprint(settings), sampling=sampling, notes=notes)
 
     # ----------------------------------------------------------------- planning
@@ -247,11 +251,13 @@ class Benchmark:
 
     def _plan_row(self, dataset: PreparedDataset) -> PlanRow:
         """What runs on a dataset and what its attack costs (its stages' own passes per sample)."""
-        attack = self._attack(dataset, self.spec.eps[0]) if self.spec.eps else None
+        eps = self.spec.attacked_eps
+        num_classes = dataset.setup.num_classes
+        attack = self._attack(dataset, eps[0]) if eps else None
         return PlanRow(dataset.spec.name, dataset.task_name, len(dataset.setup.classnames),
-                       len(dataset.clean_indices), len(dataset.robust_indices), list(self.spec.eps),
-                       attack.passes_per_sample(dataset.setup.num_classes) if attack else {},
-                       attack.describe() if attack else '', dataset.sampling)
+                       len(dataset.clean_indices), len(dataset.robust_indices), eps,
+                       attack.passes_per_sample(num_classes) if attack else {},
+                       attack.describe(num_classes) if attack else '', dataset.sampling)
 
     def _calibrate(self, dataset: PreparedDataset) -> float:
         """Seconds of one forward+backward pass (input gradient) on one batch of real images."""
@@ -304,15 +310,17 @@ class Benchmark:
     def _evaluate(self, dataset: PreparedDataset,
                   on_batch: Optional[Callable[[BatchEvent], None]]) -> List[BenchmarkResult]:
         """The dataset's clean batches, then per eps its attacked batches, each batch's attack seeded
-        by (seed, dataset, eps, batch) alone; one row per eps (one clean row without eps)."""
+        by (seed, dataset, eps, batch) alone; one row per eps, the clean row at eps 0 (and without eps)."""
         dataset.task.start(dataset.clean_indices, dataset.robust_indices)
         clean = self._reused_or_computed(dataset, 'clean', 0.0, dataset.clean_indices,
                                          lambda b, batch: dataset.task.clean_batch(batch), on_batch)
         clean_time = sum(result['time_s'] for result in clean)
-        if not self.spec.eps:
-            return [self._record(dataset, 0.0, dataset.task.summarise(clean, None, None), clean_time)]
         records = []
-        for eps in self.spec.eps:
+        for eps in self.spec.eps or [0.0]:
+            if eps == 0:
+                records.append(self._record(dataset, 0.0, dataset.task.summarise(clean, None, None), clean_time))
+                continue
+
             def robust_batch(b: int, batch: List[int], eps: float = eps) -> Batch:
                 seed = derived_seed(self.spec.seed, dataset.spec.name, eps, b)
                 return dataset.task.robust_batch(batch, self._attack(dataset, eps, seed))
@@ -332,7 +340,7 @@ class Benchmark:
         return BenchmarkResult(
             dataset=dataset.spec.name, split=dataset.split, task=dataset.task_name, n=len(dataset.clean_indices),
             n_robust=len(dataset.robust_indices) if attack else 0, eps=float(eps),
-            attack=attack.describe() if attack else '',
+            attack=attack.describe(dataset.setup.num_classes) if attack else '',
             clean_acc=summary.clean_acc, robust_acc=summary.robust_acc, per_attack=summary.per_attack,
             metrics=summary.metrics, time_s=round(time_s, 3), model_checksum=self.model_checksum,
             mmtard_version=__version__, seed=self.spec.seed, sample_indices=sample_indices if attack else [],

@@ -8,9 +8,10 @@ bit for bit, and each process stores its batches in its own partial file (:mod:`
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -52,12 +53,35 @@ class Shard:
         if self.world_size > 1:
             dist.barrier()
 
+    def check_same_model(self, checksum: str) -> None:
+        """Refuse (on every rank) processes whose models differ: each scores its own batches, and the
+        merged rows would mix several models' numbers under one name (weights that differ between nodes,
+        a random initialisation that was not seeded alike)."""
+        checksums = self.gather({self.rank: checksum})
+        if len(set(checksums.values())) > 1:
+            found = ', '.join(f'rank {rank}: {value[:12]}' for rank, value in sorted(checksums.items()))
+            raise ConfigError(f'The {self.world_size} evaluating processes built different models (weights '
+                              f'checksums {found}), so their batches would be scored by different models and '
+                              f'merged into one row. Give every process the same weights: the same --pretrained / '
+                              f'--checkpoint file on every node, and no weights a process draws on its own.')
+
 
 def current_shard() -> Shard:
     """The running process group's rank and size, or a single process's shard without one."""
     if dist.is_available() and dist.is_initialized():
         return Shard(dist.get_rank(), dist.get_world_size())
     return Shard()
+
+
+@contextlib.contextmanager
+def seeded_initialisation(seed: int) -> Iterator[None]:
+    """Build the evaluated model inside this: what its weights do not set (``--model`` without
+    ``--pretrained``, a text tower without its weights) is drawn from torch's CPU generator seeded by
+    ``seed``, so every torchrun process builds the same model as one process would, and a rerun (a
+    resume) the same again. The caller's generator state is restored afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
 
 
 def launched_by_torchrun() -> bool:

@@ -92,6 +92,12 @@ class BenchmarkSpec:
     sampling: str = 'class-balanced-random'
     dataset_budgets: Dict[str, Dict[str, Optional[int]]] = field(default_factory=dict)
 
+    @property
+    def attacked_eps(self) -> List[float]:
+        """The radii an attack runs at. At eps 0 no perturbation can change a prediction, so its row is
+        the clean row (no attack, like a run without eps), never an attack's label over clean numbers."""
+        return [eps for eps in self.eps if eps > 0]
+
     def budget(self, dataset: str) -> Tuple[Optional[int], int]:
         """``(n_clean, n_robust)`` of the named dataset."""
         own = self.dataset_budgets.get(dataset, {})
@@ -178,7 +184,7 @@ def benchmark_spec(evaluation: Optional[Mapping[str, Any]], preset: Optional[str
         logit_scale=check_positive_number(settings['logit_scale'], 'evaluation.logit_scale'),
         cache_dir=settings['cache_dir'], preset=chosen,
         sampling=check_choice(budgets['sampling'], SAMPLINGS, 'evaluation.sampling'), dataset_budgets=dataset_budgets)
-    for name in names if eps else []:
+    for name in names if spec.attacked_eps else []:
         clean, robust = spec.budget(name)
         if clean is not None and clean < robust:
             raise ConfigError(f'evaluation.n_robust={robust} exceeds n_clean={clean}'

@@ -311,6 +311,17 @@ def test_attack_labels_state_their_budget_and_never_call_a_reduced_one_autoattac
     assert attack.reduced == ('AutoAttack' not in attack.describe())
 
 
+def test_a_label_on_a_task_states_the_targets_that_run_there():
+    """A 4-class task has 3 classes to aim at: its label says 3 targets, as its budget does, and a
+    1000-class task's the 9 asked for."""
+    attack = AutoAttack(4, version='standard')
+    assert attack.budget(4).targets == 3
+    assert attack.describe(4) == ('AutoAttack standard: APGD-CE (100 it, 1 restart) + APGD-T (3 targets, 100 it) + '
+                                  'FAB-T (3 targets, 100 it) + Square (5000 queries)')
+    assert attack.describe(1000) == attack.describe() and attack.budget(1000).targets == 9
+    assert APGD(4, loss='dlr-targeted', n_iter=10).describe(5) == 'APGD-T (4 targets, 10 it) [reduced]'
+
+
 def test_single_attack_labels():
     assert PGD(4, steps=10, step_size=1, momentum=0.9).describe() == 'PGD-10 (step 1/255, momentum 0.9) [reduced]'
     assert PGD(4, steps=5, random_start=False).describe() == 'PGD-5 (step 2/255, no random start) [reduced]'

@@ -8,17 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from rich.console import Console
 
 from mmtard.apis.evaluate import evaluate
 from mmtard.attacks import AutoAttack
+from mmtard.cli.eval import eval_command
 from mmtard.cli.eval_display import results_table
 from mmtard.datasets.shapes import CLASS_SELECTIONS, TEMPLATES
 from mmtard.errors import CheckpointError, ConfigError, RunDirectoryExistsError
 from mmtard.evaluation.results import BenchmarkResult, field_names, read_results
 from mmtard.models.encoders import OpenCLIPEncoder
 
-from eval_helpers import Recorded, spy_class_embeddings
+from eval_helpers import COLOURS, Recorded, image_folder, spy_class_embeddings
 
 
 class Killed(Exception):
@@ -247,3 +249,19 @@ def test_fewer_samples_than_asked_are_said_and_the_rows_record_what_ran(make_con
     records = evaluate(config, out_dir=tmp_path / 'out', progress=recorded)
     assert any('small: 12 samples, fewer than the 32 clean and 16 attacked asked for' in w for w in recorded.warnings)
     assert (records[0].n, records[0].n_robust) == (12, 12)
+
+
+def test_eps_0_gives_the_clean_row_and_a_4_class_row_names_the_3_targets_that_ran(tmp_path, checkpoint):
+    """No perturbation at eps 0 can change a prediction: its row is the clean row, with no attack; on 4
+    classes APGD-T aims at 3, and the label says so, as the row's attack_targets does."""
+    folder = image_folder(tmp_path / 'four', colours={**COLOURS, 'yellow': (230, 220, 30)})
+    result = CliRunner().invoke(eval_command, [str(a) for a in (
+        '--model', 'mmtard-tiny-vit', '--pretrained', checkpoint, '--dataset', folder, '--eps', 0, 2,
+        '--n-clean', 8, '--n-robust', 4, '--n-iter', 1, '--out', tmp_path / 'out')])
+    assert result.exit_code == 0, result.output
+    clean, attacked = read_results(tmp_path / 'out')
+    assert (clean.eps, clean.attack, clean.robust_acc, clean.n_robust, clean.attack_targets, clean.eps_255) == (
+        0.0, '', None, 0, None, '')
+    assert clean.clean_acc == attacked.clean_acc and clean.n == attacked.n == 8
+    assert attacked.attack == 'APGD-CE (1 it, 5 restarts) + APGD-T (3 targets, 1 it) [reduced]'
+    assert (attacked.attack_targets, attacked.n_robust, attacked.eps) == (3, 4, 2.0)

@@ -7,11 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mmtard.apis.evaluate import evaluate
-from mmtard.evaluation.distributed import Shard
-from mmtard.evaluation.results import read_results
+import pytest
+import torch
+from click.testing import CliRunner
 
-from eval_helpers import Recorded, write_config
+from mmtard.apis.evaluate import evaluate
+from mmtard.cli.eval import eval_command
+from mmtard.errors import ConfigError
+from mmtard.evaluation.distributed import Shard, seeded_initialisation
+from mmtard.evaluation.results import read_results
+from mmtard.models.encoders import OpenCLIPEncoder
+
+from eval_helpers import Recorded, image_folder, write_config
 from shared_inputs import free_port, two_nodes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,3 +77,42 @@ def test_two_nodes_evaluate_as_one_process(tmp_path, shapes, checkpoint, quiet):
     one = evaluate(str(config), checkpoint=checkpoint, out_dir=tmp_path / 'one', progress=quiet)
     assert without_times(read_results(tmp_path / 'nodes')) == without_times(one)
     assert json.loads((tmp_path / 'nodes' / 'evaluation.json').read_text())['processes'] == 2
+
+
+def test_random_weights_are_one_model_in_every_process(tmp_path):
+    """--model without --pretrained under torchrun: both processes draw the model one process draws
+    (from the evaluation seed), so the rows are one model's, checksum and accuracy alike."""
+    folder = image_folder(tmp_path / 'colours')
+    args = ['--model', 'mmtard-tiny-vit', '--dataset', str(folder), '--eps', '0', '--n-clean', '9']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO)}
+    done = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+                           f'--master_port={free_port()}', '-m', 'mmtard', 'eval', *args, '--out',
+                           str(tmp_path / 'two'), '--launcher', 'pytorch'],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = CliRunner().invoke(eval_command, args + ['--out', str(tmp_path / 'one')])
+    assert result.exit_code == 0, result.output
+    assert without_times(read_results(tmp_path / 'two')) == without_times(read_results(tmp_path / 'one'))
+
+
+def test_a_random_model_is_drawn_from_the_seed_and_leaves_the_callers_generator_alone():
+    state = torch.get_rng_state()
+    checksums = []
+    for seed in (3, 3, 4):
+        with seeded_initialisation(seed):
+            checksums.append(OpenCLIPEncoder('mmtard-tiny-vit').model_checksum())
+    assert checksums[0] == checksums[1] != checksums[2]
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+class TwoRanks(Shard):
+    """Rank 0 of two whose other rank built the model of checksum ``'b' * 64``."""
+
+    def gather(self, values):
+        return {**values, 1: 'b' * 64}
+
+
+def test_processes_with_different_models_are_refused():
+    TwoRanks(0, 2).check_same_model('b' * 64)
+    with pytest.raises(ConfigError, match='rank 0: aaaaaaaaaaaa, rank 1: bbbbbbbbbbbb'):
+        TwoRanks(0, 2).check_same_model('a' * 64)
