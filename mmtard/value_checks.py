@@ -24,10 +24,24 @@ def check_positive_int(value: int, name: str) -> int:
     return value
 
 
-def check_positive_number(value: float, name: str) -> float:
-    """Return ``value`` as a float if it is a finite number > 0 (not a string, not a bool), else raise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f'{name}={value!r} must be a finite number > 0.')
+def _is_finite_number(value: object) -> bool:
+    """An int or float that is neither NaN nor infinite (a bool is not a number here)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_positive_number(value: float, name: str, hint: str = '') -> float:
+    """Return ``value`` as a float if it is a finite number > 0 (not a string, not a bool), else raise;
+    ``hint``, a sentence, says what the value does where the rule alone would not."""
+    if not _is_finite_number(value) or value <= 0:
+        raise ConfigError(f'{name}={value!r} must be a finite number > 0.{" " + hint if hint else ""}')
+    return float(value)
+
+
+def check_nonnegative_number(value: float, name: str, hint: str = '') -> float:
+    """Return ``value`` as a float if it is a finite number >= 0 (a weight decay, where 0 is off), else
+    raise as :func:`check_positive_number` does."""
+    if not _is_finite_number(value) or value < 0:
+        raise ConfigError(f'{name}={value!r} must be a finite number >= 0.{" " + hint if hint else ""}')
     return float(value)
 
 

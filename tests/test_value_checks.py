@@ -1,6 +1,7 @@
 import pytest
 
-from mmtard.value_checks import check_choice, check_flag, check_positive_int
+from mmtard.value_checks import (check_choice, check_flag, check_nonnegative_number, check_positive_int,
+                                 check_positive_number)
 from mmtard.errors import ConfigError
 
 
@@ -26,3 +27,19 @@ def test_positive_int_refuses_zero_negatives_floats_bools_and_strings(value):
 def test_flag_takes_only_true_or_false(value):
     with pytest.raises(ConfigError, match='must be True or False'):
         check_flag(value, 'random_start')
+
+
+@pytest.mark.parametrize('value', [0, -1e-4, float('nan'), float('inf'), '2e-5', True, None])
+def test_positive_number_refuses_zero_negatives_nan_inf_strings_and_bools(value):
+    with pytest.raises(ConfigError, match=r'^lr=.* must be a finite number > 0\. It scales every update\.$'):
+        check_positive_number(value, 'lr', 'It scales every update.')
+
+
+@pytest.mark.parametrize('value', [-1e-4, float('nan'), float('inf'), float('-inf'), '0.1', False, None])
+def test_nonnegative_number_refuses_negatives_nan_inf_strings_and_bools(value):
+    with pytest.raises(ConfigError, match=r'^weight_decay=.* must be a finite number >= 0\.$'):
+        check_nonnegative_number(value, 'weight_decay')
+
+
+def test_valid_numbers_come_back_as_floats_zero_where_it_is_allowed():
+    assert check_nonnegative_number(0, 'weight_decay') == 0.0 and isinstance(check_positive_number(1, 'lr'), float)

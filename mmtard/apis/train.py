@@ -6,7 +6,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
@@ -17,7 +17,7 @@ from ..config import parse_cfg_options, resolve_config
 from ..engine.schedule_end import check_config_schedule
 from ..errors import CheckpointError, ConfigError, RunDirectoryExistsError, TrainingStopped, error_detail
 from ..plugins import ensure_plugins_loaded
-from ..value_checks import check_flag, check_path, check_positive_int
+from ..value_checks import check_flag, check_nonnegative_number, check_path, check_positive_int, check_positive_number
 from ..work_dir import (check_output_dir, default_work_dir, discard_partial_checkpoints, has_complete_checkpoints,
                         is_complete_checkpoint, latest_checkpoint, later_checkpoints, remove_incomplete_checkpoints,
                         resume_advice, resume_checkpoint, work_dir_lock)
@@ -116,9 +116,33 @@ def check_work_dir(run_dir: Path, resume: Optional[str], overwrite: bool) -> Non
                                   f"from. Run without --resume, or point --work-dir at the earlier run.")
 
 
+#: Counts and intervals the Runner reads, each a whole number >= 1: mmengine takes 0 or a negative one
+#: and trains or validates nothing, never checkpoints or logs, or divides by it after the first step.
+POSITIVE_INT_SETTINGS = ('train_cfg.max_iters', 'train_cfg.max_epochs', 'train_cfg.val_interval',
+                         'train_dataloader.batch_size', 'val_dataloader.batch_size',
+                         'train_dataloader.dataset.num_samples', 'auto_scale_lr.base_batch_size',
+                         'default_hooks.checkpoint.interval', 'default_hooks.logger.interval')
+#: The model's logit scales (a contrastive model's start and ceiling): logits are multiplied by them,
+#: and a learned one is stored as its logarithm.
+LOGIT_SCALE_SETTINGS = ('model.logit_scale', 'model.init_logit_scale', 'model.max_logit_scale')
+
+
+def settings_named(node: Any, key: str, where: str) -> Iterator[Tuple[str, Any]]:
+    """``(dotted path, value)`` of every ``key`` set under the config node ``node`` (list items by index)."""
+    if isinstance(node, Mapping):
+        for name, value in node.items():
+            if name == key:
+                yield f'{where}.{name}', value
+            else:
+                yield from settings_named(value, key, f'{where}.{name}')
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from settings_named(value, key, f'{where}.{index}')
+
+
 def check_run_settings(cfg: Config) -> None:
-    """Refuse the Runner settings torch and mmengine would reject only deep inside the run (or, for
-    ``max_iters <= 0``, accept and train nothing)."""
+    """Refuse the Runner settings torch and mmengine would reject only deep inside the run, or accept
+    and then train nothing (``max_iters=0``, ``lr=0``) or train to NaN (``lr=nan``)."""
     settings = cfg.to_dict()
 
     def value(path: str) -> Any:
@@ -127,17 +151,27 @@ def check_run_settings(cfg: Config) -> None:
             node = node.get(part) if isinstance(node, Mapping) else None
         return node
 
-    for path in ('train_cfg.max_iters', 'train_cfg.max_epochs', 'train_dataloader.batch_size',
-                 'val_dataloader.batch_size', 'train_dataloader.dataset.num_samples'):
+    for path in POSITIVE_INT_SETTINGS:
         if value(path) is not None:
             check_positive_int(value(path), path)
+    for part in ('model', 'train_dataloader', 'val_dataloader'):
+        for path, size in settings_named(settings.get(part), 'image_size', part):
+            if size is not None:
+                check_positive_int(size, path)
     for path in ('train_dataloader.num_workers', 'val_dataloader.num_workers'):
         workers = value(path)
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
             raise ConfigError(f'{path}={workers!r} must be a whole number >= 0 (0 loads data in the main process).')
-    lr = value('optim_wrapper.optimizer.lr')
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
-        raise ConfigError(f'optim_wrapper.optimizer.lr={lr!r} must be a positive number, e.g. 2e-5.')
+    for path in LOGIT_SCALE_SETTINGS:
+        if value(path) is not None:
+            check_positive_number(value(path), path, 'Logits are multiplied by it (CLIP: 100); at 0 they '
+                                                     'would carry no class information.')
+    if value('optim_wrapper.optimizer.lr') is not None:
+        check_positive_number(value('optim_wrapper.optimizer.lr'), 'optim_wrapper.optimizer.lr',
+                              'It scales every update: the release trains at 2e-5, and 0 would train nothing.')
+    if value('optim_wrapper.optimizer.weight_decay') is not None:
+        check_nonnegative_number(value('optim_wrapper.optimizer.weight_decay'), 'optim_wrapper.optimizer.weight_decay',
+                                 '0 turns weight decay off; the release uses 1e-4.')
 
 
 def init_cpu_process_group(launcher: str) -> None:

@@ -240,7 +240,8 @@ def train_stage(stage: Stage, seed: int, root: Path, size: Size, inputs: Dict[st
         log(f'[bold]unpacking[/] {stage.label} (seed {seed}), shipped with mmtard ([dim]--from-scratch trains it[/])'
             f' -> {work_dir}')
         start = time.perf_counter()
-        unpack(shipped['path'], checkpoint, shipped.get('left_out_teachers', ()))
+        unpack(shipped['path'], checkpoint, shipped.get('left_out_teachers', ()),
+               load_config(config, options).pretty_text)
         seconds, origin = time.perf_counter() - start, 'shipped'
     else:
         log(f'[bold]training[/] {stage.label} (seed {seed}) -> {work_dir}')

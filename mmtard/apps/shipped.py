@@ -63,12 +63,14 @@ def pack(checkpoint: Path, rows: torch.Tensor, target: Path) -> None:
     write_bytes_atomic(target, save({key: value.contiguous() for key, value in state.items()}))
 
 
-def unpack(file: Path, target: Path, left_out_teachers: Sequence[str] = ()) -> None:
+def unpack(file: Path, target: Path, left_out_teachers: Sequence[str] = (), config_text: Optional[str] = None) -> None:
     """A shipped file as a stage checkpoint (mmengine layout, weights only) at ``target``.
 
     ``left_out_teachers`` are the frozen teachers the stage's checkpoint left out (PMG-AFT's frozen
     original): recorded as a training checkpoint records them, so that loading rebuilds them from the
-    config. Their weights' checksums are not recorded: nothing resumes a finished stage."""
+    config. Their weights' checksums are not recorded: nothing resumes a finished stage. ``config_text``:
+    the stage's training config, recorded as `mmtard train` records it (``meta['cfg']``), so that
+    `mmtard export` and `mmtard eval --pretrained` rebuild its student as from a trained stage."""
     from safetensors.torch import load_file
 
     state = load_file(str(file))
@@ -78,9 +80,9 @@ def unpack(file: Path, target: Path, left_out_teachers: Sequence[str] = ()) -> N
     state[TOKEN_KEY] = full
     left_out = {name: {'config': 'as the stage config builds it', 'weights_sha256': 'not recorded (shipped)'}
                 for name in left_out_teachers}
+    meta = {'shipped_from': file.name, TEACHERS_META_KEY: left_out, **({'cfg': config_text} if config_text else {})}
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(target, torch_bytes({'meta': {'shipped_from': file.name, TEACHERS_META_KEY: left_out},
-                                            'state_dict': state}))
+    write_bytes_atomic(target, torch_bytes({'meta': meta, 'state_dict': state}))
 
 
 def manifest(directory: Path = SHIPPED_DIR) -> Dict[str, Dict[str, object]]:

@@ -86,8 +86,8 @@ def save_weights(state: StateDict, path: Path) -> None:
 def _clip_state(student: TrainedStudent) -> StateDict:
     """The full CLIP state dict with LoRA folded in and ``logit_scale`` set to the scale it was trained at
     (open_clip's random initial 1/0.07 = 14.3 would otherwise ship with a student trained at 20 or 100)."""
-    state = merged_state_dict(student.encoder.model)
     scale = trained_logit_scale(student)
+    state = merged_state_dict(student.encoder.model)
     if scale is not None and 'logit_scale' in state:
         state['logit_scale'] = torch.full_like(state['logit_scale'], math.log(scale))
     return state
@@ -104,8 +104,9 @@ class OpenCLIPExporter(Exporter):
     encoder = OpenCLIPEncoder
 
     def write(self, student: TrainedStudent, out: Path) -> str:
+        state = _clip_state(student)  # a scale it cannot store is refused before anything is written
         with model_config_beside(student.encoder, out):
-            save_weights(_clip_state(student), out)
+            save_weights(state, out)
         return full_clip_line(student.encoder, out)
 
 
@@ -162,8 +163,9 @@ class HubFolderExporter(Exporter):
                       'preprocess_cfg': {'mean': list(encoder.pixel_mean), 'std': list(encoder.pixel_std)}}
         load_with = f"open_clip.create_model('local-dir:{out}')  # or 'hf-hub:<org>/<name>' once uploaded"
         card_load = f"open_clip.create_model('hf-hub:<org>/{out.name}')  # or 'local-dir:<this folder>'"
+        state = _clip_state(student)
         with atomic_folder(out) as staging:
-            save_weights(_clip_state(student), staging / HF_WEIGHTS)
+            save_weights(state, staging / HF_WEIGHTS)
             write_bytes_atomic(staging / HF_CONFIG, json.dumps(hub_config, indent=2).encode())
             write_bytes_atomic(staging / HF_CARD, model_card(student, out.name, card_load).encode())
         return load_with

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +65,19 @@ def trained_student(content: Any, path: Path) -> TrainedStudent:
     from ..plugins import ensure_plugins_loaded
     from ..registry import STUDENTS
 
+    meta = content.get('meta') if isinstance(content, Mapping) else None
+    if isinstance(meta, Mapping) and 'shipped_from' in meta and 'cfg' not in meta:
+        raise CheckpointError(
+            f"{str(path)!r} holds the weights of a pretraining stage that ships with mmtard "
+            f"({meta['shipped_from']}), unpacked by an earlier `mmtard demo` without the training config that "
+            f"`mmtard export` rebuilds its student from. Delete the file and run `mmtard demo` again with the same "
+            f"--work-dir: it unpacks the stage again in under a second, now with its config, and reuses everything "
+            f"else.")
     if not is_training_checkpoint(content):
         raise CheckpointError(
             f'{str(path)!r} is not a checkpoint written by `mmtard train` (it lacks the training config in '
             f"meta['cfg'] or a student's weights). Export the iter_N.pth / epoch_N.pth files of a training work "
             f'dir; a plain weight file needs no export.')
-    meta = content['meta']
     try:
         cfg = Config.fromstring(meta['cfg'], file_format='.py')
     except Exception as err:  # mmengine parses the stored config text as Python
@@ -87,8 +95,16 @@ def trained_student(content: Any, path: Path) -> TrainedStudent:
 
 
 def trained_logit_scale(student: TrainedStudent) -> Optional[float]:
-    """The logit scale the student was trained (and, by default, evaluated) at."""
-    return model_logit_scale(student.cfg.model)
+    """The logit scale the student was trained (and, by default, evaluated) at, refused unless it is a
+    finite number > 0: a CLIP export stores its logarithm."""
+    scale = model_logit_scale(student.cfg.model)
+    if scale is not None and not (math.isfinite(scale) and scale > 0):
+        raise CheckpointError(
+            f"The training config stored in {str(student.checkpoint)!r} sets model.logit_scale={scale!r}, which a "
+            f"CLIP export cannot carry: open_clip stores the scale's logarithm, so it must be a finite number > 0. "
+            f"Export the image tower alone with --format vision (it carries no scale), or train again with a "
+            f"positive scale (-o model.logit_scale=100, CLIP's).")
+    return scale
 
 
 def model_logit_scale(model_cfg: Any) -> Optional[float]:

@@ -259,6 +259,59 @@ def test_exports_carry_the_trained_logit_scale_and_are_world_readable(tmp_path, 
     assert open_clip.create_model(ARCH, pretrained=str(plain)).logit_scale.exp().item() == pytest.approx(100.0)
 
 
+@pytest.mark.parametrize('scale, shown', [('0.0', '0.0'), ('-20.0', '-20.0'), ("float('nan')", 'nan'),
+                                         ("float('inf')", 'inf')])
+def test_a_logit_scale_a_clip_export_cannot_store_is_refused_before_anything_is_written(tmp_path, start_weights,
+                                                                                       scale, shown):
+    encoder = OpenCLIPEncoder(ARCH, pretrained=str(start_weights))
+    checkpoint = handmade_checkpoint(tmp_path / 'iter_7.pth', dict(type='OpenCLIPEncoder', arch=ARCH), encoder,
+                                     logit_scale=20.0)
+    content = torch.load(checkpoint)
+    content['meta']['cfg'] = content['meta']['cfg'].replace('logit_scale=20.0', f'logit_scale={scale}')
+    torch.save(content, checkpoint)
+    for fmt, name in (('open_clip', 'student.safetensors'), ('hf-hub', 'hub')):
+        result = CliRunner().invoke(cli, ['export', str(checkpoint), '--format', fmt, '--out', str(tmp_path / name)])
+        text = ' '.join(result.output.split())
+        assert result.exit_code == 2 and 'Traceback' not in result.output, text
+        assert (f"The training config stored in {str(checkpoint)!r} sets model.logit_scale={shown}, which a CLIP "
+                f"export cannot carry") in text
+        assert 'must be a finite number > 0' in text and 'Export the image tower alone with --format vision' in text
+        assert 'train again with a positive scale (-o model.logit_scale=100' in text
+        assert [p.name for p in tmp_path.iterdir()] == ['iter_7.pth'], 'no export, no model config, no temporary'
+    export(checkpoint, 'vision', tmp_path / 'vision.pt')  # the image tower carries no scale
+
+
+def test_the_demos_unpacked_pretraining_stages_export_and_an_older_unpacking_says_how_to_renew_it(tmp_path):
+    """`mmtard demo` unpacks its shipped stages with their training config, so they export as trained
+    ones do; one an earlier mmtard unpacked without it is refused with the way to renew it, which works."""
+    from mmtard.apps.chain import BASE, Size, train_stage
+    from mmtard.apps.shipped import SHIPPED_DIR, manifest, unpack
+    from mmtard.checkpoint import read_checkpoint
+
+    def demo_stage():
+        return train_stage(BASE, 0, tmp_path / 'demo', Size.named('full'), {}, lambda line: None, use_shipped=True)
+
+    run = demo_stage()
+    assert run.origin == 'shipped'
+    out = export(run.checkpoint, 'open_clip', tmp_path / 'base.safetensors').path
+    state = read_checkpoint(str(run.checkpoint))['state_dict']
+    exported = open_clip.create_model(ARCH, pretrained=str(out)).state_dict()
+    assert all(torch.equal(value, state[f'student.model.{key}']) for key, value in exported.items())
+
+    unpack(SHIPPED_DIR / manifest()['base']['file'], run.checkpoint)  # as the demo unpacked it before
+    result = CliRunner().invoke(cli, ['export', str(run.checkpoint), '--format', 'open_clip',
+                                      '--out', str(tmp_path / 'again.safetensors')])
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2 and 'Traceback' not in result.output, text
+    assert (f"{str(run.checkpoint)!r} holds the weights of a pretraining stage that ships with mmtard "
+            f"(base.safetensors), unpacked by an earlier `mmtard demo` without the training config") in text
+    assert 'Delete the file and run `mmtard demo` again with the same --work-dir' in text
+    assert not (tmp_path / 'again.safetensors').exists()
+    run.checkpoint.unlink()  # as the message says
+    assert demo_stage().origin == 'shipped'
+    export(run.checkpoint, 'open_clip', tmp_path / 'again.safetensors')
+
+
 @pytest.mark.parametrize('fmt, name, code, message', [
     ('open_clip', 'x.safetensors', errno.ENOSPC, 'is full'), ('vision', 'x.pt', errno.ENOSPC, 'is full'),
     ('hf-hub', 'hub', errno.ENOSPC, 'is full'), ('open_clip', 'x.pt', errno.EROFS, 'is not writable')])

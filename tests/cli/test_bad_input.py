@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
@@ -169,9 +170,32 @@ CLI_CASES = [
     Case('batch-size-zero', train(*option('train_dataloader.batch_size=0')), ['batch_size=0 must be a whole']),
     Case('val-batch-size-zero', train(*option('val_dataloader.batch_size=0')), ['batch_size=0 must be a whole']),
     Case('workers-negative', train(*option('train_dataloader.num_workers=-1')), ['num_workers=-1 must be a whole']),
-    Case('lr-word', train(*option('optim_wrapper.optimizer.lr=abc')), ["lr='abc' must be a positive number"]),
-    Case('lr-zero', train(*option('optim_wrapper.optimizer.lr=0')), ['lr=0 must be a positive number']),
-    Case('lr-negative', train(*option('optim_wrapper.optimizer.lr=-1e-4')), ['must be a positive number']),
+    Case('lr-word', train(*option('optim_wrapper.optimizer.lr=abc')), ["lr='abc' must be a finite number > 0"]),
+    Case('lr-zero', train(*option('optim_wrapper.optimizer.lr=0')),
+         ['optim_wrapper.optimizer.lr=0 must be a finite number > 0', '0 would train nothing']),
+    Case('lr-negative', train(*option('optim_wrapper.optimizer.lr=-1e-4')), ['lr=-0.0001 must be a finite number > 0']),
+    Case('lr-nan', train(*option('optim_wrapper.optimizer.lr=nan')),
+         ['optim_wrapper.optimizer.lr=nan must be a finite number > 0', 'the release trains at 2e-5']),
+    Case('lr-inf', train(*option('optim_wrapper.optimizer.lr=inf')), ['optim_wrapper.optimizer.lr=inf must be']),
+    Case('weight-decay-nan', train(*option('optim_wrapper.optimizer.weight_decay=nan')),
+         ['optim_wrapper.optimizer.weight_decay=nan must be a finite number >= 0', '0 turns weight decay off']),
+    Case('weight-decay-inf', train(*option('optim_wrapper.optimizer.weight_decay=inf')),
+         ['weight_decay=inf must be a finite number >= 0']),
+    Case('weight-decay-negative', train(*option('optim_wrapper.optimizer.weight_decay=-0.01')),
+         ['weight_decay=-0.01 must be a finite number >= 0']),
+    Case('val-interval-zero', train(*option('train_cfg.val_interval=0')),
+         ['train_cfg.val_interval=0 must be a whole number >= 1']),
+    Case('checkpoint-interval-zero', train(*option('default_hooks.checkpoint.interval=0')),
+         ['default_hooks.checkpoint.interval=0 must be a whole number >= 1']),
+    Case('logger-interval-negative', train(*option('default_hooks.logger.interval=-5')),
+         ['default_hooks.logger.interval=-5 must be a whole number >= 1']),
+    Case('image-size-zero', train(*option('train_dataloader.dataset.image_size=0')),
+         ['train_dataloader.dataset.image_size=0 must be a whole number >= 1']),
+    Case('image-size-fraction', train(*option('val_dataloader.dataset.image_size=32.5')),
+         ['val_dataloader.dataset.image_size=32.5 must be a whole number >= 1']),
+    Case('logit-scale-zero', train(*option('model.logit_scale=0')),
+         ['model.logit_scale=0 must be a finite number > 0', 'no class information']),
+    Case('logit-scale-nan', train(*option('model.logit_scale=nan')), ['model.logit_scale=nan must be a finite number']),
     Case('num-samples-zero', train(*option('train_dataloader.dataset.num_samples=0')), ['num_samples=0 must be']),
     Case('timm-student-without-text-tower', train(*option('model.student.type=TimmEncoder',
                                                          'model.student.arch=test_resnet')),
@@ -309,6 +333,28 @@ def test_bad_command_line_input(case, in_tmp):
     assert 'Traceback' not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert after == before, 'nothing written, nothing lost'
+
+
+@pytest.mark.parametrize('pair', ['optim_wrapper.optimizer.lr=nan', 'optim_wrapper.optimizer.weight_decay=-1',
+                                  'train_cfg.val_interval=0', 'model.logit_scale=inf'])
+def test_run_settings_are_refused_before_any_component_is_built(pair, in_tmp, monkeypatch):
+    import mmtard.apis.train as train_api
+    from mmtard.errors import ConfigError
+
+    def built(*args, **kwargs):
+        raise AssertionError('a component was built before the run settings were checked')
+
+    monkeypatch.setattr(train_api, 'check_component_values', built)  # builds the attacks and weightings
+    monkeypatch.setattr(train_api, 'build_runner', built)
+    with pytest.raises(ConfigError, match=f'^{re.escape(pair)} must be a (finite|whole) number'):
+        train_api.train(TINY, work_dir='run', cfg_options=[pair])
+
+
+def test_zero_weight_decay_is_a_setting_not_an_error(in_tmp):
+    from mmtard.apis.train import prepare_config
+
+    cfg = prepare_config(TINY, 'run', cfg_options={'optim_wrapper.optimizer.weight_decay': 0})
+    assert cfg.optim_wrapper.optimizer.weight_decay == 0
 
 
 # ------------------------------------------------------------------ the Python API

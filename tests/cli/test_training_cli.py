@@ -155,7 +155,7 @@ def test_a_distributed_launcher_outside_its_launcher_is_explained(tmp_path, monk
     ('train_cfg.max_iters=-1', 'train_cfg.max_iters=-1 must be a whole number >= 1'),  # mmengine: trains nothing
     ('train_dataloader.batch_size=-4', 'batch_size=-4 must be a whole number >= 1'),
     ('train_dataloader.num_workers=-1', 'num_workers=-1 must be a whole number >= 0'),
-    ('optim_wrapper.optimizer.lr=abc', "lr='abc' must be a positive number"),
+    ('optim_wrapper.optimizer.lr=abc', "lr='abc' must be a finite number > 0"),
     ('model.attack.momentum=high', "momentum='high' must be a number in"),
     ('model.attack.random_start=maybe', "random_start='maybe' must be True or False"),
     ('model.weighting.coefficients.clean=five', 'must map teacher names to finite non-negative numbers'),
