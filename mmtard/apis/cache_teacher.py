@@ -22,37 +22,12 @@ DEFAULT_BATCH = 64
 PARTIAL_SUFFIX = '.partial'
 
 
-def check_fixed_pixels(samples: Any, probes: int = 2) -> None:
-    """Refuse training data whose pixels change from one read to the next (random augmentation): a
-    cache would serve every later epoch the teacher's outputs of crops it no longer sees."""
-    import random
-
-    import numpy as np
-
-    states = torch.get_rng_state(), np.random.get_state(), random.getstate()
-    try:
-        for index in range(min(probes, len(samples))):
-            reads = []
-            for seed in (1, 2):
-                torch.manual_seed(seed), np.random.seed(seed), random.seed(seed)
-                reads.append(samples[index]['inputs'])
-            if not torch.equal(*reads):
-                raise ConfigError(
-                    f'The training data ({type(samples.dataset).__name__}) gives different pixels each time item '
-                    f'{index} is read (random augmentation): cached teacher outputs would belong to crops training '
-                    f'no longer sees. Wrap the dataset in FixedViewsDataset (a fixed set of augmented views per '
-                    f'image, e.g. train_dataloader.dataset=dict(type=\'FixedViewsDataset\', views=4, '
-                    f'dataset=<your dataset>)), or remove the random augmentation.')
-    finally:
-        torch.set_rng_state(states[0]), np.random.set_state(states[1]), random.setstate(states[2])
-
-
 def cache_teacher(config: Union[str, os.PathLike, Config], work_dir: Optional[Union[str, os.PathLike]] = None,
                   cfg_options: Optional[Dict[str, Any]] = None, batch_size: int = DEFAULT_BATCH,
                   device: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> Dict[str, Path]:
     """Write ``<work_dir>/clean_teacher_cache/<teacher>.rows`` for each clean-input teacher of the config's
     distiller, for ``mmtard train`` of the same config (and work dir) to read; returns the files."""
-    from ..engine.teacher_cache_files import EverySample
+    from ..engine.teacher_cache_files import EverySample, check_fixed_pixels
     from ..models.distillers import MMTARD
     from ..plugins import ensure_plugins_loaded
     from ..registry import DATASETS, MODELS

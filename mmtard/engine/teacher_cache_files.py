@@ -15,10 +15,12 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch.utils.data import Dataset
 
+from ..errors import ConfigError
 from ..models.shared_rows import SharedRows
 from ..registry import HOOKS
 
@@ -57,6 +59,31 @@ def open_cache_file(work_dir: Union[str, Path], model: Any, teacher: str, datase
                            rows=len(EverySample(dataset)), dim=model.teachers[teacher].embed_dim, replace=replace)
 
 
+def check_fixed_pixels(samples: Any, probes: int = 2) -> None:
+    """Refuse training data whose pixels change from one read to the next (random augmentation): a
+    cache would serve every later epoch the teacher's outputs of crops it no longer sees."""
+    import random
+
+    import numpy as np
+
+    states = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        for index in range(min(probes, len(samples))):
+            reads = []
+            for seed in (1, 2):
+                torch.manual_seed(seed), np.random.seed(seed), random.seed(seed)
+                reads.append(samples[index]['inputs'])
+            if not torch.equal(*reads):
+                raise ConfigError(
+                    f'The training data ({type(samples.dataset).__name__}) gives different pixels each time item '
+                    f'{index} is read (random augmentation): cached teacher outputs would belong to crops training '
+                    f'no longer sees. Wrap the dataset in FixedViewsDataset (a fixed set of augmented views per '
+                    f'image, e.g. train_dataloader.dataset=dict(type=\'FixedViewsDataset\', views=4, '
+                    f'dataset=<your dataset>)), or remove the random augmentation.')
+    finally:
+        torch.set_rng_state(states[0]), np.random.set_state(states[1]), random.setstate(states[2])
+
+
 def cache_identity(model: Any, teacher: str, dataset_cfg: Mapping[str, Any]) -> Dict[str, str]:
     """What a cache file's rows depend on: the teacher's weights and the training data's config."""
     data = json.dumps(dataset_cfg, sort_keys=True, default=repr)
@@ -79,6 +106,8 @@ class CleanTeacherCacheHook(Hook):
     def before_train(self, runner: Any) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         dataset_cfg = runner.cfg.train_dataloader.dataset.to_dict()
+        if clean_input_teachers(model):
+            check_fixed_pixels(EverySample(runner.train_dataloader.dataset))
         for name in clean_input_teachers(model):
             rows = open_cache_file(runner.work_dir, model, name, dataset_cfg, runner.train_dataloader.dataset)
             model.clean_cache(name).attach(rows)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mmtard.apis.cache_teacher import check_fixed_pixels
+from mmtard.engine.teacher_cache_files import check_fixed_pixels
 from mmtard.engine.teacher_cache_files import EverySample
 from mmtard.cli.main import cli
 from mmtard.datasets import FixedViewsDataset, ShapesDataset
@@ -99,10 +99,12 @@ def test_randomly_augmented_data_is_refused_and_fixed_views_of_it_are_accepted(c
     for name, dataset in (('plain', jittered), ('views', dict(type='FixedViewsDataset', views=2, dataset=jittered))):
         (tmp_path / f'{name}.py').write_text(f'_base_ = [{str(config)!r}]\n'
                                              f'train_dataloader = dict(dataset=dict(_delete_=True, **{dataset!r}))\n')
-        result = CliRunner().invoke(cli, ['cache-teacher', str(tmp_path / f'{name}.py'), '--work-dir', str(tmp_path)])
-        text = ' '.join(result.output.split())  # fixed views of pixels that move at every read move too
-        assert result.exit_code == 2 and 'random augmentation' in text and 'FixedViewsDataset' in text, text
-        assert not (tmp_path / 'clean_teacher_cache').exists()
+        for command in (['cache-teacher'], ['train', *RUN]):  # training would fill the cache itself
+            result = CliRunner().invoke(cli, [command[0], str(tmp_path / f'{name}.py'), '--work-dir', str(tmp_path),
+                                              *command[1:]])
+            text = ' '.join(result.output.split())  # fixed views of pixels that move at every read move too
+            assert result.exit_code == 2 and 'random augmentation' in text and 'FixedViewsDataset' in text, text
+            assert not (tmp_path / 'clean_teacher_cache').exists() and not list(tmp_path.glob('iter_*.pth'))
     torch.manual_seed(0)
     state = torch.get_rng_state()
     check_fixed_pixels(EverySample(FixedViewsDataset(ShapesDataset(num_samples=IMAGES, cache_dir=str(
