@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -227,6 +228,10 @@ def with_carried_logit_scale(spec: BenchmarkSpec, evaluation: Dict[str, Any], fl
         scale, source = encoder.weights_logit_scale(), SCALE_SOURCES[1]
     if scale is None:
         return spec, SCALE_SOURCES[3]
+    if not (math.isfinite(scale) and scale > 0):
+        raise ConfigError(f'The logit scale that {source} give is {scale!r}; it must be a finite number > 0. Logits '
+                          f'are multiplied by it, so the attack and every accuracy depend on it: give the scale the '
+                          f'model was trained at with --logit-scale (CLIP: 100), or evaluate other weights.')
     return dataclasses.replace(spec, logit_scale=scale), source
 
 

@@ -14,6 +14,12 @@ class EpochsWithoutPause(_InfiniteDataloaderIterator):
     pay the pause again and again: here the next epoch starts at once, with the sampler told its
     number as mmengine does."""
 
+    def __init__(self, started: _InfiniteDataloaderIterator) -> None:
+        """Continue ``started`` (mmengine's, made with the loop), whose first epoch has begun: another
+        ``iter`` of the loader would draw one more seed from torch's global generator and so change
+        every random number after it."""
+        self._dataloader, self._iterator, self._epoch = started._dataloader, started._iterator, started._epoch
+
     def __next__(self) -> Any:
         try:
             return next(self._iterator)
@@ -33,5 +39,5 @@ def without_epoch_pause(loop: Any) -> Any:
     loop over a loader without worker processes (others are left as they are)."""
     if (isinstance(loop, IterBasedTrainLoop) and type(loop.dataloader_iterator) is _InfiniteDataloaderIterator
             and getattr(loop.dataloader, 'num_workers', None) == 0):
-        loop.dataloader_iterator = EpochsWithoutPause(loop.dataloader)
+        loop.dataloader_iterator = EpochsWithoutPause(loop.dataloader_iterator)
     return loop

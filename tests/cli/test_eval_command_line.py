@@ -113,6 +113,27 @@ def test_pretrained_takes_a_training_checkpoint_with_its_own_architecture(tmp_pa
     assert json.loads((tmp_path / 'forced' / 'evaluation.json').read_text())['logit_scale_source'].startswith('--logit')
 
 
+def test_a_checkpoint_carrying_an_unusable_logit_scale_is_refused_unless_one_is_given(tmp_path, checkpoint):
+    """A scale of 0 or below would score every sample with meaningless logits; said before any work."""
+    from mmengine.config import Config
+
+    from eval_helpers import MODEL
+
+    folder = image_folder(tmp_path / 'photos')
+    for scale in (0.0, -20.0):  # (a stored nan or inf does not parse, and is refused as such)
+        content = torch.load(checkpoint, weights_only=True)
+        content['meta']['cfg'] = Config(dict(model=dict(MODEL, logit_scale=scale))).pretty_text
+        torch.save(content, tmp_path / 'bad.pth')
+        result = run('--pretrained', tmp_path / 'bad.pth', '--dataset', folder, '--eps', 1, '--n-robust', 2,
+                     '--n-iter', 1, '--out', tmp_path / f'out{scale}')
+        text = ' '.join(result.output.split())
+        assert result.exit_code == 2 and f'give is {scale!r}' in text and '--logit-scale' in text, text
+        assert 'Traceback' not in result.output and not (tmp_path / f'out{scale}' / 'results.json').exists()
+    given = run('--pretrained', tmp_path / 'bad.pth', '--dataset', folder, '--eps', 1, '--n-robust', 2,
+                '--n-iter', 1, '--logit-scale', 20, '--out', tmp_path / 'given')
+    assert given.exit_code == 0 and rows(tmp_path / 'given')[0]['logit_scale'] == 20.0
+
+
 def test_classnames_templates_and_a_caption_csv_from_the_command_line(tmp_path, checkpoint, monkeypatch):
     embedded = spy_class_embeddings(monkeypatch)
     folder = image_folder(tmp_path / 'photos')

@@ -3,6 +3,7 @@ import itertools
 
 import mmengine.runner.loops as mmengine_loops
 import pytest
+import torch
 from mmengine.dataset import DefaultSampler
 from mmengine.runner import IterBasedTrainLoop, Runner
 from mmengine.runner.loops import _InfiniteDataloaderIterator
@@ -34,11 +35,20 @@ def test_epochs_follow_each_other_without_a_pause_in_mmengines_order(monkeypatch
     expected = batches(_InfiniteDataloaderIterator(loader()), 9)  # 3 epochs of 3 batches
     assert slept == [2, 2]  # mmengine's pause, once per epoch's end
     monkeypatch.setattr(mmengine_loops.time, 'sleep', lambda seconds: pytest.fail('paused'))
-    found = batches(EpochsWithoutPause(loader()), 9)
+    found = batches(EpochsWithoutPause(_InfiniteDataloaderIterator(loader())), 9)
     assert found == expected
     epochs = [sorted(sum(found[e * 3:(e + 1) * 3], [])) for e in range(3)]
     assert epochs == [list(range(6))] * 3  # every epoch sees each sample once
     assert found[:3] != found[3:6]  # the sampler was told the new epoch: another order
+
+
+def test_taking_over_mmengines_iterator_draws_no_random_number():
+    """mmengine's loop has begun the first epoch (one seed drawn from the global generator); taking its
+    iterator over draws none, so training's random numbers are those of mmengine's own loop."""
+    started = _InfiniteDataloaderIterator(loader())
+    state = torch.get_rng_state()
+    continued = EpochsWithoutPause(started)
+    assert torch.equal(torch.get_rng_state(), state) and continued._iterator is started._iterator
 
 
 def test_only_loops_without_worker_processes_lose_the_pause():
