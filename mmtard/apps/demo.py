@@ -24,19 +24,42 @@ def default_demo_dir(size: str) -> Path:
     return Path('work_dirs') / ('demo' if size == 'full' else f'demo-{size}')
 
 
+#: The ``kind`` of an evaluation job (:func:`evaluation_job`).
+EVALUATION = 'evaluation'
+
+
+def evaluation_job(stage: Stage) -> Stage:
+    """The job that evaluates ``stage``'s run, apart from its training: a free worker then evaluates one
+    model while the other trains, rather than idling while the last job trains and evaluates alone."""
+    return Stage(f'{stage.name}:{EVALUATION}', f'{stage.label} ({EVALUATION})', stage.config, EVALUATION,
+                 inputs={'evaluated': stage.name})
+
+
+def demo_jobs(seeds: int) -> List[Tuple[Stage, int]]:
+    """Every stage's training, then every evaluation, for ``seeds`` chain seeds. A free worker takes the
+    first job whose inputs are done, so the students train from the last listed (the MMT-ARD variants,
+    the slowest) to the first, and the short jobs fill the end."""
+    trains = [stage for stage in STAGES if stage.kind != 'student'] + [s for s in STAGES if s.kind == 'student'][::-1]
+    return ([(stage, seed) for seed in range(seeds) for stage in trains]
+            + [(evaluation_job(stage), seed) for seed in range(seeds) for stage in trains])
+
+
 def demo_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,
-             section: Dict[str, Any], use_shipped: bool) -> Tuple[Run, List[Dict[str, Any]], float]:
-    """:func:`~mmtard.apps.jobs.run_jobs`'s work: train a stage (or reuse or unpack it), then evaluate it
-    on ``section``; returns the run, its result rows and the evaluation's seconds."""
+             section: Dict[str, Any], use_shipped: bool) -> Tuple[Any, ...]:
+    """:func:`~mmtard.apps.jobs.run_jobs`'s work: train a stage (or reuse or unpack it), returning its run;
+    or, for an :func:`evaluation_job`, evaluate the run it names on ``section``, returning the run, its
+    result rows and the evaluation's seconds."""
     torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
     console = Console()
-    run = train_stage(stage, seed, root, size, inputs, console.print, use_shipped)
+    if stage.kind != EVALUATION:
+        return (train_stage(stage, seed, root, size, inputs, console.print, use_shipped),)
+    run = inputs[stage.inputs['evaluated']]
     start = time.perf_counter()
     records = score_run(run, section)
     seconds = time.perf_counter() - start
-    console.print(f'[bold]evaluated[/] {stage.label} (seed {seed}) in {seconds:.0f} s')
-    rows = [{'stage': stage.name, 'label': stage.label, 'kind': stage.kind, 'model_seed': seed, **record.as_dict()}
-            for record in records]
+    console.print(f'[bold]evaluated[/] {run.stage.label} (seed {seed}) in {seconds:.0f} s')
+    rows = [{'stage': run.stage.name, 'label': run.stage.label, 'kind': run.stage.kind, 'model_seed': seed,
+             **record.as_dict()} for record in records]
     return run, rows, seconds
 
 
@@ -57,18 +80,20 @@ def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1,
     root.mkdir(parents=True, exist_ok=True)
     chosen = Size.named(size)
     start = time.perf_counter()
-    todo = [(stage, seed) for seed in range(seeds) for stage in STAGES]
     section = benchmark(chosen, root / '.cache' / 'shapes')
 
-    def evaluated(stage: Stage, seed: int, inputs: Dict[str, Run]) -> bool:
-        run = finished_run(stage, seed, root, chosen, inputs)
-        return run is not None and run.evaluation_results(section).is_file()
+    def already_done(stage: Stage, seed: int, inputs: Dict[str, Run]) -> bool:
+        if stage.kind == EVALUATION:
+            return inputs[stage.inputs['evaluated']].evaluation_results(section).is_file()
+        return finished_run(stage, seed, root, chosen, inputs) is not None
 
-    done = run_jobs(todo, demo_job, (root, chosen, section, not from_scratch), jobs, console.print,
-                    already_done=evaluated)
-    runs = [done[(stage.name, seed)][0] for stage, seed in todo]
-    rows = [row for stage, seed in todo for row in done[(stage.name, seed)][1]]
-    evaluation_seconds = {(stage.name, seed): done[(stage.name, seed)][2] for stage, seed in todo}
+    done = run_jobs(demo_jobs(seeds), demo_job, (root, chosen, section, not from_scratch), jobs, console.print,
+                    already_done=already_done)
+    todo = [(stage, seed) for seed in range(seeds) for stage in STAGES]  # the report's order
+    evaluations = {key: done[(f'{key[0]}:{EVALUATION}', key[1])] for key in ((s.name, k) for s, k in todo)}
+    runs = [evaluations[(stage.name, seed)][0] for stage, seed in todo]
+    rows = [row for stage, seed in todo for row in evaluations[(stage.name, seed)][1]]
+    evaluation_seconds = {key: evaluation[2] for key, evaluation in evaluations.items()}
     total = time.perf_counter() - start
     outputs = {'results': root / 'results.json', 'report': root / 'report.md', 'figure': root / 'demo.png'}
     outputs['results'].write_text(json.dumps(rows, indent=2) + '\n')

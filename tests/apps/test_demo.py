@@ -78,3 +78,23 @@ def test_the_demo_prints_no_warning_a_user_cannot_act_on(smoke_demo):
     output = (smoke_demo / 'demo-output.txt').read_text()
     assert 'UserWarning' not in output and 'Multi-processing start method' not in output
     assert 'has no metainfo' not in output
+
+
+def test_each_evaluation_is_its_own_job_after_every_training():
+    """A free worker evaluates one model while the other trains: evaluations are jobs of their own, each
+    waiting on its stage's training only, listed after every training (the slowest students first)."""
+    from mmtard.apps.demo import EVALUATION, demo_jobs
+
+    jobs = demo_jobs(2)
+    kinds = [stage.kind == EVALUATION for stage, _ in jobs]
+    assert kinds == sorted(kinds) and sum(kinds) == len(jobs) // 2 == 2 * len(STAGES)
+    trained = [(stage.name, seed) for stage, seed in jobs if stage.kind != EVALUATION]
+    assert sorted(trained) == sorted((stage.name, seed) for stage in STAGES for seed in range(2))
+    for stage, seed in jobs:
+        if stage.kind == EVALUATION:
+            assert list(stage.inputs.values()) == [stage.name.split(':')[0]]
+    students = [name for name, seed in trained if seed == 0 and name in {s.name for s in STAGES if s.kind == 'student'}]
+    assert students == [s.name for s in STAGES if s.kind == 'student'][::-1]
+    for position, (stage, seed) in enumerate(jobs):  # every input is listed before the job that needs it
+        listed = {(s.name, k) for s, k in jobs[:position]}
+        assert all((name, seed) in listed for name in stage.inputs.values())
