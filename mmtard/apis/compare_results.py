@@ -102,7 +102,7 @@ def compare(a: Sequence[PathLike], b: Sequence[PathLike], paired: bool = False) 
         if len(samples) > 1:
             refused.append(f'{what}: the evaluations scored different samples (their counts, sampling, seed or '
                            f'attacked sample indices differ); evaluate both with the same --n-clean, --n-robust and '
-                           f'--seed to pair them.')
+                           f'evaluation seed (-o evaluation.seed=N) to pair them.')
             continue
         if any(not _bits(row, eps) for row in rows_a + rows_b):
             refused.append(f'{what}: a row carries no per-sample outcomes (written by an older mmtard); evaluate '

@@ -69,7 +69,8 @@ class EvalFlags:
             if getattr(self, name) is not None:
                 check_positive_int(getattr(self, name), f'EvalFlags {name}')
         if self.logit_scale is not None:
-            self.logit_scale = check_positive_number(self.logit_scale, 'EvalFlags logit_scale')
+            self.logit_scale = check_positive_number(self.logit_scale, 'logit_scale',
+                                                     hint="On the command line it is --logit-scale (CLIP's is 100).")
 
     @property
     def names_model(self) -> bool:

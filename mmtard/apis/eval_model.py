@@ -72,6 +72,10 @@ def command_line_encoder(model: Optional[str], pretrained: Optional[str], text_t
         folder = resolve_folder_model(model)
         return STUDENTS.build(folder.encoder_config()), EvaluatedModel(folder.arch, model)
     if model is None:
+        if config_student is None and not Path(str(pretrained)).expanduser().exists():
+            raise ConfigError(f'--pretrained {str(pretrained)!r}: no such file. Give an existing checkpoint of '
+                              f'`mmtard train` (it names its architecture), or --model ARCH with an open_clip tag, '
+                              f'weights file or hf-hub: id.')
         if config_student is None:
             raise ConfigError('--pretrained needs --model ARCH (the architecture the weights are for), or a CONFIG '
                               'whose student it replaces the weights of.')

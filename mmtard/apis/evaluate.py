@@ -104,21 +104,34 @@ def default_out_dir(cfg: Config, config: Optional[ConfigLike], checkpoint: Optio
     return work_dir / 'eval' / f'{name}_{model_key}_{preset}'
 
 
+def replaced_folder(out_dir: Path) -> Path:
+    """Where ``--overwrite`` moves the earlier results: ``replaced/``, or ``replaced/2/``, ``replaced/3/``, ...
+    once an earlier overwrite's files are there, so that no overwrite loses another's."""
+    folder = out_dir / REPLACED_DIR
+    if not folder.is_dir() or not any(path.is_file() for path in folder.iterdir()):
+        return folder
+    number = 2
+    while (folder / str(number)).exists():
+        number += 1
+    return folder / str(number)
+
+
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     """Refuse to replace a finished evaluation's results unless ``overwrite``; an unfinished one is
-    resumed. ``overwrite`` moves the earlier results and (every process's) partial results into ``replaced/``."""
+    resumed. ``overwrite`` moves the earlier results, what they evaluated (evaluation.json) and (every
+    process's) partial results into :func:`replaced_folder`."""
     if overwrite:
-        finished = [out_dir / name for name in (RESULTS_JSON, RESULTS_CSV, RESULTS_MD)
+        finished = [out_dir / name for name in (RESULTS_JSON, RESULTS_CSV, RESULTS_MD, EVALUATION_JSON)
                     if (out_dir / name).is_file()] + partial_files(out_dir)
         if finished:
-            replaced = out_dir / REPLACED_DIR
+            replaced = replaced_folder(out_dir)
             replaced.mkdir(parents=True, exist_ok=True)
             for path in finished:
                 path.replace(replaced / path.name)
     elif (out_dir / RESULTS_JSON).is_file():
         raise RunDirectoryExistsError(
             f'{str(out_dir)!r} already holds the finished results of an earlier evaluation. Pass --overwrite to '
-            f'evaluate again into it (the earlier results move to {REPLACED_DIR}/), or --out to write elsewhere.')
+            f'evaluate again into it (the earlier results move to {REPLACED_DIR}/, kept), or --out to write elsewhere.')
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
@@ -196,7 +209,7 @@ def write_provenance(out_dir: Path, cfg: Config, model_key: str, source: Evaluat
     """``<out_dir>/evaluation.json``: what was evaluated (config, model, weights and their checksum) under
     which resolved benchmark settings, and where the logit scale came from, so the results can be
     traced back later."""
-    path = out_dir / 'evaluation.json'
+    path = out_dir / EVALUATION_JSON
     path.write_text(json.dumps(
         {'config': getattr(cfg, 'filename', None), 'model_key': model_key, 'model': source.model,
          'checkpoint': None if checkpoint is None else str(checkpoint), 'pretrained': source.pretrained,
@@ -207,6 +220,8 @@ def write_provenance(out_dir: Path, cfg: Config, model_key: str, source: Evaluat
 
 
 #: Where an evaluation's logit scale came from (evaluation.json's ``logit_scale_source``).
+#: What an evaluation's folder records about the evaluated model (:func:`write_provenance`).
+EVALUATION_JSON = 'evaluation.json'
 SCALE_SOURCES = ('--logit-scale or the evaluation section', 'the weights', 'the training config', 'default')
 
 
@@ -229,7 +244,7 @@ def with_carried_logit_scale(spec: BenchmarkSpec, evaluation: Dict[str, Any], fl
     if scale is None:
         return spec, SCALE_SOURCES[3]
     if not (math.isfinite(scale) and scale > 0):
-        raise ConfigError(f'The logit scale that {source} give is {scale!r}; it must be a finite number > 0. Logits '
+        raise ConfigError(f'The logit scale from {source} is {scale!r}; it must be a finite number > 0. Logits '
                           f'are multiplied by it, so the attack and every accuracy depend on it: give the scale the '
                           f'model was trained at with --logit-scale (CLIP: 100), or evaluate other weights.')
     return dataclasses.replace(spec, logit_scale=scale), source

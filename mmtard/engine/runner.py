@@ -16,7 +16,7 @@ from mmengine.runner import CheckpointLoader, Runner
 
 from ..atomic_files import torch_bytes, write_bytes_atomic
 from ..checkpoint import trusted_checkpoint_globals
-from ..errors import CheckpointError, MMTardError, error_detail
+from ..errors import CheckpointError, ConfigError, MMTardError, error_detail
 from .epoch_iterator import without_epoch_pause
 from .lean_checkpoint import TEACHERS_META_KEY, leaving_out_frozen_teachers, load_training_state, teacher_identities
 from .schedule_end import check_resumed_schedule
@@ -126,6 +126,12 @@ class MMTardRunner(Runner):
                 f'was not written by `mmtard train` (an exported or hand-saved state dict?). To start from its '
                 f'weights instead, run without --resume and with -o load_from={filename} (the whole model) or '
                 f'-o model.student.pretrained=<file> (the student).') from None
+        if self.iter > self.max_iters:  # mmengine would train nothing and say it finished
+            raise ConfigError(
+                f'{filename!r} is at iteration {self.iter}, beyond this run\'s end (train_cfg.max_iters='
+                f'{self.max_iters}): resuming would train nothing. To train on, set -o train_cfg.max_iters= above '
+                f'{self.iter} (with --stretch-schedule to end the learning-rate schedule there); to use the '
+                f'checkpoint as it is, evaluate or export it.')
         if self.cfg.get('resume_lr_from_config'):
             scale_resumed_learning_rate(self, self.cfg.optim_wrapper.optimizer.lr)
         said = check_resumed_schedule(self, bool(self.cfg.get('stretch_schedule')))

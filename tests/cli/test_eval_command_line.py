@@ -127,7 +127,7 @@ def test_a_checkpoint_carrying_an_unusable_logit_scale_is_refused_unless_one_is_
         result = run('--pretrained', tmp_path / 'bad.pth', '--dataset', folder, '--eps', 1, '--n-robust', 2,
                      '--n-iter', 1, '--out', tmp_path / f'out{scale}')
         text = ' '.join(result.output.split())
-        assert result.exit_code == 2 and f'give is {scale!r}' in text and '--logit-scale' in text, text
+        assert result.exit_code == 2 and f'from the weights is {scale!r}' in text and '--logit-scale' in text, text
         assert 'Traceback' not in result.output and not (tmp_path / f'out{scale}' / 'results.json').exists()
     given = run('--pretrained', tmp_path / 'bad.pth', '--dataset', folder, '--eps', 1, '--n-robust', 2,
                 '--n-iter', 1, '--logit-scale', 20, '--out', tmp_path / 'given')
@@ -188,3 +188,11 @@ def test_a_timm_backbone_needs_a_text_tower_and_runs_with_one(tmp_path):
     assert 'without --pretrained evaluates a randomly initialised model' in ' '.join(result.output.split())
     assert 'without --text-pretrained pairs the backbone with a randomly initialised text tower' in ' '.join(
         result.output.split())
+
+
+def test_a_pretrained_file_that_does_not_exist_is_named_as_such(tmp_path):
+    result = run('--pretrained', tmp_path / 'nosuch' / 'iter_9.pth', '--dataset', image_folder(tmp_path / 'photos'),
+                 '--out', tmp_path / 'out')
+    text = ' '.join(result.output.split())
+    assert result.exit_code == 2 and 'iter_9.pth' in text and 'no such file' in text, text
+    assert 'Traceback' not in result.output and not (tmp_path / 'out').exists()

@@ -54,3 +54,17 @@ def test_a_resumed_run_extended_is_warned_and_stretched_on_request(tmp_path):
     assert extended.exit_code == 0, extended.output
     assert 'now ends at 6 instead of 4' in extended.output
     assert scheduler_ends(tmp_path / 'stretched' / 'iter_6.pth')[-1] == 6
+
+
+def test_resuming_beyond_the_runs_end_is_refused_and_its_end_is_fine(tmp_path):
+    """A checkpoint past max_iters would train nothing and say 'done'; at max_iters (a run killed after
+    its last checkpoint) it has nothing left to do and finishes."""
+    first = run('--work-dir', tmp_path, *FAST, '--stretch-schedule')
+    assert first.exit_code == 0, first.output
+    before = sorted(p.name for p in tmp_path.glob('iter_*.pth'))
+    shorter = run('--work-dir', tmp_path, '--resume', *FAST, '-o', 'train_cfg.max_iters=2', '--stretch-schedule')
+    text = ' '.join(shorter.output.split())
+    assert shorter.exit_code == 2 and 'is at iteration 4, beyond this run\'s end (train_cfg.max_iters=2)' in text, text
+    assert 'Traceback' not in shorter.output and sorted(p.name for p in tmp_path.glob('iter_*.pth')) == before
+    again = run('--work-dir', tmp_path, '--resume', *FAST, '--stretch-schedule')
+    assert again.exit_code == 0, again.output

@@ -155,6 +155,14 @@ def test_finished_results_are_not_overwritten(make_config, tmp_path, quiet):
         evaluate(cfg.copy(), out_dir=tmp_path / 'out', progress=Recorded(kill), overwrite=True)
     assert (tmp_path / 'out' / 'replaced' / 'results.json').read_text() == before
     assert evaluate(cfg.copy(), out_dir=tmp_path / 'out', progress=quiet, overwrite=True)
+    second = (tmp_path / 'out' / 'results.json').read_text()
+    assert evaluate(cfg.copy(), out_dir=tmp_path / 'out', progress=quiet, overwrite=True)
+    # each overwrite keeps what it replaced, what was evaluated included: no overwrite loses another's
+    assert (tmp_path / 'out' / 'replaced' / 'results.json').read_text() == before
+    assert sorted(p.name for p in (tmp_path / 'out' / 'replaced').iterdir()) == [
+        '2', '3', 'evaluation.json', 'partial.jsonl', 'results.csv', 'results.json', 'results.md']
+    assert (tmp_path / 'out' / 'replaced' / '3' / 'results.json').read_text() == second
+    assert (tmp_path / 'out' / 'replaced' / '3' / 'evaluation.json').is_file()
 
 
 def test_a_bad_device_is_refused_before_anything_is_built_or_written(make_config, tmp_path, quiet):
