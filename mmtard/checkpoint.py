@@ -95,6 +95,24 @@ def _refuse_text_file(path: str) -> None:
                           f'Point at the weight file (.pt, .pth, .bin, .safetensors) instead.')
 
 
+#: How files often given by mistake begin, and what they are.
+_OTHER_FILES = {b'\x89PNG': 'a PNG image', b'\xff\xd8\xff': 'a JPEG image', b'GIF8': 'a GIF image',
+                b'\x1f\x8b': 'gzip-compressed data', b'%PDF': 'a PDF document'}
+
+
+def _refuse_other_binary(path: str) -> None:
+    """Say so when a file that failed to load as weights is not a torch file at all: torch writes a zip
+    archive (or, before 1.6, a pickle), so other first bytes mean another kind of file."""
+    with open(path, 'rb') as f:
+        head = f.read(8)
+    if head.startswith((b'PK\x03\x04', b'\x80')):
+        return
+    kind = next((f' ({name})' for magic, name in _OTHER_FILES.items() if head.startswith(magic)), '')
+    raise CheckpointError(f'{path!r} is not a torch file of weights: it begins with the bytes {head.hex(" ")}{kind}, '
+                          f'where a torch file begins as a zip archive or a pickle. Point at the weight file '
+                          f'(.pt, .pth, .bin, .safetensors) instead.')
+
+
 def read_checkpoint(path: str) -> Any:
     """The deserialised content of a ``.pt/.pth/.bin/.ckpt`` or ``.safetensors`` file, on CPU."""
     if os.path.isdir(path):
@@ -121,6 +139,7 @@ def read_checkpoint(path: str) -> Any:
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:
         _refuse_text_file(path)
+        _refuse_other_binary(path)
         raise CheckpointError(
             f'Could not read checkpoint {path!r} with torch.load(weights_only=True) ({error_detail(err)}). '
             f'Either the file is truncated or not a torch file (fetch it again), or it pickles objects '

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import ConfigError
+from ..evaluation.pivot import place_cell
 from ..evaluation.results import (REPLACED_DIR, RESULTS_JSON, BenchmarkResult, flat_row, model_label, percent,
                                   read_results, write_csv)
 from ..value_checks import check_path
@@ -93,10 +94,12 @@ def _curves(rows: Sequence[Tuple[Path, BenchmarkResult]]) -> Dict[str, Dict[str,
     curves: Dict[str, Dict[str, Dict[float, Tuple[float, int]]]] = {}
     labels = row_labels(rows)
     for run, record in rows:
-        points = curves.setdefault(record.dataset, {}).setdefault(labels[model_identity(run, record)], {})
-        points.setdefault(0.0, (record.clean_acc, record.n))
+        label = labels[model_identity(run, record)]
+        points = curves.setdefault(record.dataset, {}).setdefault(label, {})
+        place_cell(points, 0.0, (record.clean_acc, record.n), f'{label}, clean, on {record.dataset}')
         if record.robust_acc is not None:
-            points[record.eps] = (record.robust_acc, record.n_robust)
+            place_cell(points, record.eps, (record.robust_acc, record.n_robust),
+                       f'{label} at eps {record.eps:g}/255 on {record.dataset}')
     return curves
 
 

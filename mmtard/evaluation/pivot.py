@@ -124,6 +124,19 @@ def _choose(found: List[str], wanted: Sequence[str], what: str, option: str) -> 
     return list(wanted) or found
 
 
+def place_cell(cells: Dict, key: object, value: Tuple[float, int], what: str) -> None:
+    """Put a measured (accuracy, samples) at ``key``, refusing a second measurement there that differs: two
+    evaluations of the same weights on other samples (another count, seed or sampling) or by another
+    attack cannot share one cell, and keeping either would hide the other by the folders' order."""
+    found = cells.setdefault(key, value)
+    if found != value:
+        raise ConfigError(
+            f'{what} was measured twice with different results ({percent(*found)}% of {found[1]} samples and '
+            f'{percent(*value)}% of {value[1]}): evaluations of the same weights on other samples or by another '
+            f'attack cannot share one table cell. Give only one of them, or compare the two with `mmtard results '
+            f'compare`.')
+
+
 def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] = (),
                 runs: Sequence[Path] = (), interval: bool = False, datasets: Sequence[str] = (),
                 models: Sequence[str] = ()) -> PivotTable:
@@ -142,11 +155,13 @@ def pivot_table(records: Sequence[BenchmarkResult], quoted: Sequence[ZooModel] =
     cells: Dict[Tuple[str, str], Dict[str, Tuple[float, int]]] = {}
     for record in records:
         label = labels[_identity(record)]
-        cells.setdefault((label, 'clean'), {}).setdefault(record.dataset, (record.clean_acc, record.n))
+        place_cell(cells.setdefault((label, 'clean'), {}), record.dataset, (record.clean_acc, record.n),
+                   f'{label}, clean, on {record.dataset}')
         if record.robust_acc is not None:
             threat = _threat(record)  # a model attacked at one radius by several attacks: a row per attack
             setting = threat if len(attacks[(label, threat)]) == 1 else f'{threat}, {record.attack}'
-            cells.setdefault((label, setting), {})[record.dataset] = (record.robust_acc, record.n_robust)
+            place_cell(cells.setdefault((label, setting), {}), record.dataset, (record.robust_acc, record.n_robust),
+                       f'{label}, {setting}, on {record.dataset}')
     order = _choose(list(dict.fromkeys(label for label, _ in cells)), models, 'model', '--model')
     rows = [PivotRow(label, setting, MEASURED, {d: cell_text(*values[d], interval) for d in values if d in datasets},
                      _average(values, average_over))

@@ -108,6 +108,22 @@ def test_models_sharing_a_label_get_their_checksum_and_a_remeasured_row_is_refus
     assert result.exit_code == 2 and 'different accuracies' in text and 'differs' in text and 'Traceback' not in text
 
 
+@pytest.mark.parametrize('command', [['results', 'table'], ['results', 'merge', '-o', 'x.md']])
+def test_two_evaluations_of_one_model_on_other_samples_never_share_a_cell_silently(tmp_path, command, monkeypatch):
+    """The same weights on two seeds' samples: a table cell would show one of them, by folder order."""
+    write_results([result_row('a' * 16, 'run', 0.5, 0.1)], tmp_path / 'hundred')
+    write_results([result_row('a' * 16, 'run', 0.55, 0.1, seed=1)], tmp_path / 'seed1')
+    monkeypatch.chdir(tmp_path)
+    for order in (['hundred', 'seed1'], ['seed1', 'hundred']):
+        result = CliRunner().invoke(cli, [*command[:2], *order, *command[2:]])
+        text = ' '.join(result.output.split())
+        assert result.exit_code == 2 and 'measured twice with different results' in text, text
+        assert '50% of 100' in text and '55% of 100' in text, text
+        assert 'Traceback' not in result.output and not (tmp_path / 'x.md').exists()
+    write_results([result_row('a' * 16, 'run', 0.5, 0.1)], tmp_path / 'again')  # the same measurement: one cell
+    assert CliRunner().invoke(cli, [*command[:2], 'hundred', 'again', *command[2:]]).exit_code == 0
+
+
 @pytest.mark.parametrize('content, message', [
     ('[{"dataset": "mnist", "n": 10', 'is not valid JSON'),
     ('{"dataset": "mnist"}', 'holds a dict, not a list'),

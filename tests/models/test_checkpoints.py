@@ -259,6 +259,23 @@ def test_a_text_file_given_as_weights_is_named_as_such(tmp_path, name, content, 
         read_checkpoint(str(path))
 
 
+def test_an_image_given_as_weights_is_named_as_such_and_a_cut_torch_file_is_not(tmp_path):
+    """An image is not a torch file: say which kind of file it is, without torch's advice about pickles;
+    a torch file cut short keeps the truncation advice."""
+    from PIL import Image
+
+    Image.new('RGB', (4, 4)).save(tmp_path / 'photo.png')
+    with pytest.raises(CheckpointError, match=r"is not a torch file of weights: it begins with the bytes 89 50 4e 47 "
+                                              r".*\(a PNG image\)") as err:
+        read_checkpoint(str(tmp_path / 'photo.png'))
+    assert 'weights_only' not in str(err.value)
+    torch.save({'w': torch.zeros(64)}, tmp_path / 'cut.pt')
+    data = (tmp_path / 'cut.pt').read_bytes()
+    (tmp_path / 'cut.pt').write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match='truncated or not a torch file'):
+        read_checkpoint(str(tmp_path / 'cut.pt'))
+
+
 @pytest.mark.parametrize('value, is_file', [('openai', False), ('laion2b_s34b_b79k', False), ('hf-hub:org/name', False),
                                             ('teacher.pt', True), ('weights.safetensors', True), ('runs/x', True),
                                             (None, False)])
