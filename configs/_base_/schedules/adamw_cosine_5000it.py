@@ -12,8 +12,8 @@ _base_ = ['../default_runtime.py']
 # Departure: the release's first optimizer step runs at the full lr (its scheduler is first called
 # after step 1); here warm-up starts at lr / 350 on step 1, as the release's steps 2..350 continue.
 # AdamW runs fused (torch's one-pass implementation, on CPU and GPU): the release's update, computed in
-# one pass over all parameters instead of one per tensor (0.06 s against 0.31 s per step for ViT-B-32
-# on a CPU; tests/configs/test_release_configs.py checks the two give the same parameters).
+# one pass over all parameters instead of one per tensor (57 ms against 177 ms per step for ViT-B-32 on
+# a CPU, docs/speed.md; tests/configs/test_release_configs.py checks the two give the same parameters).
 max_iters = 5000
 warmup_iters = int(0.07 * max_iters)
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=2e-5, weight_decay=1e-4, fused=True))
