@@ -63,7 +63,7 @@ def load_trained_student(checkpoint: Union[str, os.PathLike]) -> TrainedStudent:
 def trained_student(content: Any, path: Path) -> TrainedStudent:
     """:func:`load_trained_student` of a checkpoint already read from ``path``."""
     from ..plugins import ensure_plugins_loaded
-    from ..registry import STUDENTS
+    from ..registry import MODELS, STUDENTS
 
     meta = content.get('meta') if isinstance(content, Mapping) else None
     if isinstance(meta, Mapping) and 'shipped_from' in meta and 'cfg' not in meta:
@@ -90,14 +90,16 @@ def trained_student(content: Any, path: Path) -> TrainedStudent:
     encoder = STUDENTS.build(_architecture_only(student_cfg.to_dict()))
     load_exact(encoder, extract_state_dict(content, prefix='student', source=f'Checkpoint {str(path)!r}'),
                f'The student in {str(path)!r}')
-    encoder.carried_logit_scale = model_logit_scale(cfg.model)
+    learned = getattr(MODELS.get(cfg.model.get('type')), 'logit_scale_in', None)  # a scale the weights learned
+    scale = learned(content['state_dict'], cfg.model) if learned is not None else None
+    encoder.carried_logit_scale = scale if scale is not None else model_logit_scale(cfg.model)
     return TrainedStudent(encoder.eval(), cfg, meta, path)
 
 
 def trained_logit_scale(student: TrainedStudent) -> Optional[float]:
-    """The logit scale the student was trained (and, by default, evaluated) at, refused unless it is a
-    finite number > 0: a CLIP export stores its logarithm."""
-    scale = model_logit_scale(student.cfg.model)
+    """The logit scale the student was trained (and, by default, evaluated) at, or learned (contrastive
+    pretraining), refused unless it is a finite number > 0: a CLIP export stores its logarithm."""
+    scale = student.encoder.carried_logit_scale
     if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise CheckpointError(
             f"The training config stored in {str(student.checkpoint)!r} sets model.logit_scale={scale!r}, which a "

@@ -39,6 +39,15 @@ class ContrastivePretrain(ZeroShotModel):
     def learned_logit_scale(self) -> Tensor:
         return self.log_temperature.clamp(max=self.max_log_scale).exp()
 
+    @staticmethod
+    def logit_scale_in(state: Dict[str, Tensor], model_cfg: Dict[str, Any]) -> Optional[float]:
+        """The scale a checkpoint's weights learned (:meth:`learned_logit_scale`; None where the state has
+        none): what its CLIP carries, as open_clip's ``logit_scale`` carries CLIP's learned temperature."""
+        if 'log_temperature' not in state:
+            return None
+        ceiling = math.log(model_cfg.get('max_logit_scale', 100.0))
+        return math.exp(min(float(state['log_temperature']), ceiling))
+
     def forward(self, inputs: Tensor, label: Optional[Tensor] = None, index: Optional[Tensor] = None,
                 mode: str = 'tensor', caption: Optional[Sequence[str]] = None, **unused: Any) -> Any:
         if mode == 'loss':

@@ -2,6 +2,7 @@
 import contextlib
 import errno
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -296,7 +297,12 @@ def test_the_demos_unpacked_pretraining_stages_export_and_an_older_unpacking_say
     out = export(run.checkpoint, 'open_clip', tmp_path / 'base.safetensors').path
     state = read_checkpoint(str(run.checkpoint))['state_dict']
     exported = open_clip.create_model(ARCH, pretrained=str(out)).state_dict()
-    assert all(torch.equal(value, state[f'student.model.{key}']) for key, value in exported.items())
+    assert all(torch.equal(value, state[f'student.model.{key}']) for key, value in exported.items()
+               if key != 'logit_scale')
+    # contrastive pretraining learns its scale apart from open_clip's untouched initial one: the CLIP carries it
+    learned = state['log_temperature'].clamp(max=math.log(100.0))
+    assert exported['logit_scale'].item() == pytest.approx(learned.item(), abs=1e-6)
+    assert 15 < learned.exp().item() < 25 and abs(state['student.model.logit_scale'].exp().item() - 1 / 0.07) < 1e-3
 
     unpack(SHIPPED_DIR / manifest()['base']['file'], run.checkpoint)  # as the demo unpacked it before
     result = CliRunner().invoke(cli, ['export', str(run.checkpoint), '--format', 'open_clip',
