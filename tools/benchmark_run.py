@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark_step import (CLASSES, PartTimer, build_model, config_adamw_is_fused, optim_wrapper_for,  # noqa: E402 (tools are scripts)
                             release_equivalent_loss, summarise, timed_step)
 
+from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -91,15 +92,19 @@ def run_config(config: str, data: Path, images: int, epochs: int, batch_size: in
     return path, steps
 
 
-def mmtard_command(*arguments: str) -> float:
-    """Wall seconds of ``mmtard *arguments`` in a fresh process (the benchmark stops if it fails)."""
+def timed_process(command: List[str], what: str) -> Tuple[float, str]:
+    """Wall seconds and standard output of ``command`` in a fresh process on this checkout's mmtard (the
+    benchmark stops, showing its output, if it fails)."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, '-m', 'mmtard', *arguments], capture_output=True, text=True,
-                            env={**os.environ, 'PYTHONPATH': str(REPO)})
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(REPO)})
     if result.returncode != 0:
-        sys.exit(f'mmtard {arguments[0]} failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n'
-                 f'{result.stderr[-3000:]}')
-    return time.perf_counter() - start
+        sys.exit(f'{what} failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
+    return time.perf_counter() - start, result.stdout
+
+
+def mmtard_command(*arguments: str) -> float:
+    """Wall seconds of ``mmtard *arguments`` in a fresh process."""
+    return timed_process([sys.executable, '-m', 'mmtard', *arguments], f'mmtard {arguments[0]}')[0]
 
 
 def train_end_to_end(config: Path, work_dir: Path, cache_teacher: bool) -> Tuple[float, List[float], float]:
@@ -116,13 +121,9 @@ def train_end_to_end(config: Path, work_dir: Path, cache_teacher: bool) -> Tuple
 def release_end_to_end(config: Path, steps: int) -> Tuple[float, List[float]]:
     """Wall seconds of a fresh process that does what the release's command does with mmtard's components
     (:func:`release_loop`) on the same run config, and each of its steps' seconds."""
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(config), '--release-loop', str(steps)],
-                            capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(REPO)})
-    wall = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f'the release-equivalent run failed (exit {result.returncode}):\n{result.stderr[-3000:]}')
-    return wall, json.loads(result.stdout.splitlines()[-1])
+    wall, out = timed_process([sys.executable, str(Path(__file__).resolve()), str(config), '--release-loop',
+                               str(steps)], 'the release-equivalent run')
+    return wall, json.loads(out.splitlines()[-1])
 
 
 def release_loop(run_config: str, steps: int) -> List[float]:
@@ -187,15 +188,16 @@ def ratio_line(label: str, ours: List[float], release: List[float]) -> str:
             f'{statistics.median(ratios):.2f}x (repeats: {", ".join(f"{r:.2f}x" for r in ratios)})')
 
 
-def end_to_end(args: argparse.Namespace) -> None:
+def end_to_end(args: argparse.Namespace, cfg: Config) -> None:
     """``--repeats`` rounds of `mmtard train` and the release-equivalent run of the same steps, in
-    alternating order; each epoch's loop, the whole loop and the whole commands, compared per round."""
+    alternating order; each epoch's loop, the whole loop and the whole commands, compared per round.
+    ``cfg``: the config, resolved."""
     epoch_steps = args.images // args.batch_size
     ours: Dict[str, List[float]] = {}
     release: Dict[str, List[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        size = resolve_config(args.config).train_dataloader.dataset.get('image_size', 224)
+        size = cfg.train_dataloader.dataset.get('image_size', 224)
         write_image_folder(tmp_path / 'data', args.images, size)
         config, steps = run_config(args.config, tmp_path / 'data', args.images, args.epochs, args.batch_size,
                                    tmp_path)
@@ -216,7 +218,7 @@ def end_to_end(args: argparse.Namespace) -> None:
                 found.setdefault('cache-teacher', []).append(filling)
             print(f'repeat {repeat + 1}: loop mmtard {ours["loop"][-1]:.1f} s, release-equivalent '
                   f'{release["loop"][-1]:.1f} s; load average {os.getloadavg()[0]:.2f}', flush=True)
-    cached = bool(resolve_config(args.config).model.get('cache_clean_teacher_outputs'))
+    cached = bool(cfg.model.get('cache_clean_teacher_outputs'))
     filled = ('clean-teacher cache filled by `mmtard cache-teacher` before training (its time in the whole '
               'command and below)' if args.cache_teacher else 'clean-teacher cache filled in epoch 1' if cached
               else 'no clean-teacher cache')
@@ -261,7 +263,8 @@ def main() -> None:
         sys.exit(f'--images {args.images} is fewer than one batch of {args.batch_size}; give more images.')
     if args.repeats < 1:
         sys.exit(f'--repeats {args.repeats}: give at least 1.')
-    if args.cache_teacher and not resolve_config(args.config).model.get('cache_clean_teacher_outputs'):
+    cfg = resolve_config(args.config)
+    if args.cache_teacher and not cfg.model.get('cache_clean_teacher_outputs'):
         sys.exit(f'--cache-teacher: {args.config} does not cache clean-teacher outputs (model.'
                  f'cache_clean_teacher_outputs), so training would not read what `mmtard cache-teacher` fills.')
     device = torch.device(args.device)
@@ -272,7 +275,7 @@ def main() -> None:
     print(f'warm step: mmtard {warm["mmtard"]:.2f} s, release-equivalent ({Path(args.release_config).name}) '
           f'{release_step:.2f} s: {release_step / warm["mmtard"]:.2f}x (median of {args.release_steps})', flush=True)
     if not args.warm_only:
-        end_to_end(args)
+        end_to_end(args, cfg)
 
 
 if __name__ == '__main__':

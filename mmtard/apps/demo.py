@@ -90,7 +90,7 @@ def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1,
     done = run_jobs(demo_jobs(seeds), demo_job, (root, chosen, section, not from_scratch), jobs, console.print,
                     already_done=already_done)
     todo = [(stage, seed) for seed in range(seeds) for stage in STAGES]  # the report's order
-    evaluations = {key: done[(f'{key[0]}:{EVALUATION}', key[1])] for key in ((s.name, k) for s, k in todo)}
+    evaluations = {(stage.name, seed): done[(evaluation_job(stage).name, seed)] for stage, seed in todo}
     runs = [evaluations[(stage.name, seed)][0] for stage, seed in todo]
     rows = [row for stage, seed in todo for row in evaluations[(stage.name, seed)][1]]
     evaluation_seconds = {key: evaluation[2] for key, evaluation in evaluations.items()}

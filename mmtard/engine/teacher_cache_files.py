@@ -106,9 +106,10 @@ class CleanTeacherCacheHook(Hook):
     def before_train(self, runner: Any) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         dataset_cfg = runner.cfg.train_dataloader.dataset.to_dict()
-        if clean_input_teachers(model):
+        cached = clean_input_teachers(model)
+        if cached:
             check_fixed_pixels(EverySample(runner.train_dataloader.dataset))
-        for name in clean_input_teachers(model):
+        for name in cached:
             rows = open_cache_file(runner.work_dir, model, name, dataset_cfg, runner.train_dataloader.dataset)
             model.clean_cache(name).attach(rows)
             runner.logger.info(f'Clean-teacher cache of {name!r}: {rows.path} ({rows.filled_count()} of '
