@@ -124,3 +124,11 @@ def test_benchmark_run_with_a_prefilled_cache_counts_its_time(tiny_folder_config
     assert 'epoch 1 (cache read)' in out and 'cache filling' not in out
     median, repeats = printed_ratios(out, 'mmtard cache-teacher + training loop')
     assert repeats == [median]
+
+
+def test_benchmark_layers_prints_torch_beside_the_fast_equivalents():
+    out = run_tool(REPO / 'tools' / 'benchmark_layers.py', '--repeats', '1')
+    rows = [line for line in out.splitlines() if 'patch embedding' in line or 'self-attention' in line]
+    assert len(rows) == 12  # 2 towers x 2 layers x 3 passes
+    ratios = [float(x) for x in re.findall(r'(\d+\.\d+)x', out)]
+    assert len(ratios) == 12 and all(r > 0 for r in ratios)

@@ -23,6 +23,8 @@ from torch import nn
 
 from mmtard.errors import ConfigError
 
+from .fast_equivalents import self_attention
+
 #: Targets of the release: the fused qkv in-projection and the attention output projection.
 DEFAULT_TARGETS: Tuple[str, ...] = ('qkv', 'out_proj')
 
@@ -84,16 +86,9 @@ class LoRAMultiheadAttention(nn.Module):
         if key is not query or value is not query or key_padding_mask is not None:
             raise NotImplementedError('LoRAMultiheadAttention implements self-attention without key padding masks.')
         x = query if self.batch_first else query.transpose(0, 1)
-        batch, length, dim = x.shape
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
-        if self.qkv_lora is not None:
-            qkv = qkv + self.qkv_lora(x)
-        q, k, v = qkv.view(batch, length, 3, self.num_heads, dim // self.num_heads).permute(2, 0, 3, 1, 4)
-        if attn_mask is not None and attn_mask.dtype == torch.bool:
-            attn_mask = ~attn_mask  # MultiheadAttention: True = blocked; scaled_dot_product_attention: True = kept
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                             dropout_p=self.attn_dropout if self.training else 0.0)
-        out = self.out_proj(out.transpose(1, 2).reshape(batch, length, dim))
+        out = self_attention(x, self.in_proj_weight, self.in_proj_bias, self.num_heads, self.out_proj,
+                             qkv_delta=self.qkv_lora, attn_mask=attn_mask,
+                             dropout=self.attn_dropout if self.training else 0.0)
         return (out if self.batch_first else out.transpose(0, 1)), None
 
 

@@ -31,6 +31,7 @@ from ...checkpoint import (WRAPPER_PREFIXES, StateDict, is_weight_file_path, loa
 from ...hub import HUB_PREFIX, WEIGHT_FILES, hub_file, url_reachable
 from ..precision import precision_dtype
 from .lora import apply_lora, is_lora_key
+from .fast_equivalents import use_fast_equivalents
 
 #: mmtard's tiny architectures (``mmtard-tiny-vit``, ``mmtard-tiny-rn``) for tests and demos.
 MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'model_configs'
@@ -256,6 +257,7 @@ class OpenCLIPEncoder(ImageTextEncoder):
                 raise ConfigError(f'grad_checkpointing is implemented for ViT image towers; {arch!r} has a '
                                   f'{type(self.model.visual).__name__}. Drop grad_checkpointing=True.')
             self.model.visual.set_grad_checkpointing(True)
+        use_fast_equivalents(self.model.visual)
         for name, param in self.model.named_parameters():
             if not name.startswith('visual.'):
                 param.requires_grad_(not freeze_text)

@@ -19,6 +19,7 @@ from ...checkpoint import WRAPPER_PREFIXES, load_exact, load_state_dict_file, st
 from .lora import apply_lora, is_lora_key
 from ..precision import precision_dtype
 from .paired_text_tower import PairedTextTowerEncoder
+from .fast_equivalents import use_fast_equivalents
 
 #: LoRA targets of timm ViT attention: fused ``qkv`` and output ``proj`` linears.
 TIMM_LORA_TARGETS = ('qkv', 'proj')
@@ -98,6 +99,7 @@ class TimmEncoder(PairedTextTowerEncoder):
             apply_lora(self.trunk, **{'target_modules': TIMM_LORA_TARGETS, **lora})
         if grad_checkpointing:
             self.trunk.set_grad_checkpointing(True)
+        use_fast_equivalents(self.trunk)
         if isinstance(pretrained, str):
             self._load_file(pretrained, prefix)
         cfg = self.trunk.pretrained_cfg
