@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from mmengine.config import Config
 from mmengine.dist import master_only
 from mmengine.model import is_model_wrapper
 from mmengine.runner import CheckpointLoader, Runner
@@ -18,6 +19,7 @@ from ..atomic_files import torch_bytes, write_bytes_atomic
 from ..checkpoint import trusted_checkpoint_globals
 from ..errors import CheckpointError, ConfigError, MMTardError, error_detail
 from .epoch_iterator import without_epoch_pause
+from .formatted_config import formatted_once
 from .lean_checkpoint import TEACHERS_META_KEY, leaving_out_frozen_teachers, load_training_state, teacher_identities
 from .schedule_end import check_resumed_schedule
 
@@ -89,9 +91,11 @@ class MMTardRunner(Runner):
         """mmengine keys its logger, message hub and visualizer by the experiment name, which ends in the
         start second: a second run started in the same second in one process (the API called twice, a
         test suite) would get the first's, writing its log lines to the first's stream and log file.
-        Each runner's name therefore carries this process's count of runners built."""
+        Each runner's name therefore carries this process's count of runners built. Its config formats
+        its text once (:mod:`mmtard.engine.formatted_config`)."""
         filename = getattr(cfg, 'filename', None) if cfg is not None else None
         stem = experiment_name or (Path(filename).stem if filename else 'run')
+        cfg = formatted_once(cfg) if isinstance(cfg, Config) else cfg
         super().__init__(*args, experiment_name=f'{stem}-{next(_RUNNERS_BUILT)}', cfg=cfg, **kwargs)
 
     def setup_env(self, env_cfg: dict) -> None:
