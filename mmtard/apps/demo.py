@@ -5,7 +5,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from rich.console import Console
@@ -15,7 +15,7 @@ from ..plugins import ensure_plugins_loaded
 from .chain import STAGES, Run, Size, Stage, finished_run, train_stage
 from .jobs import run_jobs
 from .demo_report import figure, markdown_report, summary_table
-from .scoring import benchmark, score_run
+from .scoring import DATASETS, benchmark, dataset_section, known_rows, score_run
 
 
 def default_demo_dir(size: str) -> Path:
@@ -28,36 +28,47 @@ def default_demo_dir(size: str) -> Path:
 EVALUATION = 'evaluation'
 
 
-def evaluation_job(stage: Stage) -> Stage:
-    """The job that evaluates ``stage``'s run, apart from its training: a free worker then evaluates one
-    model while the other trains, rather than idling while the last job trains and evaluates alone."""
-    return Stage(f'{stage.name}:{EVALUATION}', f'{stage.label} ({EVALUATION})', stage.config, EVALUATION,
+def evaluation_job(stage: Stage, dataset: str) -> Stage:
+    """The job that evaluates ``stage``'s run on one dataset, apart from its training and its other
+    datasets: a free worker evaluates one model while the other trains, and the last jobs are short, so
+    neither worker idles long at the end."""
+    return Stage(f'{stage.name}:{EVALUATION}:{dataset}', f'{stage.label} on {dataset}', stage.config, EVALUATION,
                  inputs={'evaluated': stage.name})
 
 
-def demo_jobs(seeds: int) -> List[Tuple[Stage, int]]:
-    """Every stage's training, then every evaluation, for ``seeds`` chain seeds. A free worker takes the
-    first job whose inputs are done, so the students train from the last listed (the MMT-ARD variants,
-    the slowest) to the first, and the short jobs fill the end."""
+def evaluated_dataset(job: Stage) -> str:
+    """The dataset an :func:`evaluation_job` evaluates on."""
+    return job.name.rsplit(':', 1)[1]
+
+
+def demo_jobs(seeds: int, datasets: Sequence[str] = DATASETS) -> List[Tuple[Stage, int]]:
+    """Every stage's training, then every evaluation (per dataset), for ``seeds`` chain seeds. A free
+    worker takes the first job whose inputs are done, so the students train from the last listed (the
+    MMT-ARD variants, the slowest) to the first, and the short jobs fill the end."""
     trains = [stage for stage in STAGES if stage.kind != 'student'] + [s for s in STAGES if s.kind == 'student'][::-1]
     return ([(stage, seed) for seed in range(seeds) for stage in trains]
-            + [(evaluation_job(stage), seed) for seed in range(seeds) for stage in trains])
+            + [(evaluation_job(stage, dataset), seed) for seed in range(seeds) for stage in trains
+               for dataset in datasets])
 
 
 def demo_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,
              section: Dict[str, Any], use_shipped: bool) -> Tuple[Any, ...]:
     """:func:`~mmtard.apps.jobs.run_jobs`'s work: train a stage (or reuse or unpack it), returning its run;
-    or, for an :func:`evaluation_job`, evaluate the run it names on ``section``, returning the run, its
-    result rows and the evaluation's seconds."""
+    or, for an :func:`evaluation_job`, evaluate the run it names on its dataset of ``section`` (or read
+    the rows back), returning the run, its result rows and the evaluation's seconds."""
     torch.set_num_threads(threads)  # parallel workers must not oversubscribe the cores
     console = Console()
     if stage.kind != EVALUATION:
         return (train_stage(stage, seed, root, size, inputs, console.print, use_shipped),)
     run = inputs[stage.inputs['evaluated']]
+    part = dataset_section(section, evaluated_dataset(stage))
+    known = run.evaluation_results(part).is_file() or known_rows(run, part, whole=section) is not None
     start = time.perf_counter()
-    records = score_run(run, section)
+    records = score_run(run, part, whole=section)
     seconds = time.perf_counter() - start
-    console.print(f'[bold]evaluated[/] {run.stage.label} (seed {seed}) in {seconds:.0f} s')
+    if not known:
+        console.print(f'[bold]evaluated[/] {run.stage.label} (seed {seed}) on {evaluated_dataset(stage)} in '
+                      f'{seconds:.0f} s')
     rows = [{'stage': run.stage.name, 'label': run.stage.label, 'kind': run.stage.kind, 'model_seed': seed,
              **record.as_dict()} for record in records]
     return run, rows, seconds
@@ -83,17 +94,19 @@ def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1,
     section = benchmark(chosen, root / '.cache' / 'shapes')
 
     def already_done(stage: Stage, seed: int, inputs: Dict[str, Run]) -> bool:
-        if stage.kind == EVALUATION:
-            return inputs[stage.inputs['evaluated']].evaluation_results(section).is_file()
+        if stage.kind == EVALUATION:  # read back in this process, as the package's rows of a shipped stage
+            run, part = inputs[stage.inputs['evaluated']], dataset_section(section, evaluated_dataset(stage))
+            return run.evaluation_results(part).is_file() or known_rows(run, part, whole=section) is not None
         return finished_run(stage, seed, root, chosen, inputs) is not None
 
     done = run_jobs(demo_jobs(seeds), demo_job, (root, chosen, section, not from_scratch), jobs, console.print,
                     already_done=already_done)
     todo = [(stage, seed) for seed in range(seeds) for stage in STAGES]  # the report's order
-    evaluations = {(stage.name, seed): done[(evaluation_job(stage).name, seed)] for stage, seed in todo}
-    runs = [evaluations[(stage.name, seed)][0] for stage, seed in todo]
-    rows = [row for stage, seed in todo for row in evaluations[(stage.name, seed)][1]]
-    evaluation_seconds = {key: evaluation[2] for key, evaluation in evaluations.items()}
+    evaluations = {(stage.name, seed): [done[(evaluation_job(stage, dataset).name, seed)] for dataset in DATASETS]
+                   for stage, seed in todo}
+    runs = [evaluations[(stage.name, seed)][0][0] for stage, seed in todo]
+    rows = [row for stage, seed in todo for part in evaluations[(stage.name, seed)] for row in part[1]]
+    evaluation_seconds = {key: sum(part[2] for part in parts) for key, parts in evaluations.items()}
     total = time.perf_counter() - start
     outputs = {'results': root / 'results.json', 'report': root / 'report.md', 'figure': root / 'demo.png'}
     outputs['results'].write_text(json.dumps(rows, indent=2) + '\n')

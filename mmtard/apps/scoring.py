@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..apis.eval_progress import EvaluationProgress
 from ..atomic_files import write_bytes_atomic
@@ -45,18 +45,42 @@ def benchmark(size: Size, cache_dir: Path, datasets: Sequence[str] = DATASETS,
                 cache_dir=str(cache_dir.parent / 'text'))
 
 
-def score_run(run: Run, section: Dict[str, Any],
-              progress: Optional[EvaluationProgress] = None) -> List[BenchmarkResult]:
+def dataset_section(section: Mapping[str, Any], name: str) -> Dict[str, Any]:
+    """``section`` restricted to its dataset ``name``: every batch's attack is seeded by (seed, dataset,
+    eps, batch), so its rows are the whole section's rows of that dataset."""
+    return dict(section, datasets=[entry for entry in section['datasets'] if entry['name'] == name])
+
+
+def known_rows(run: Run, section: Mapping[str, Any],
+               whole: Optional[Mapping[str, Any]] = None) -> Optional[List[Dict[str, Any]]]:
+    """The run's result rows under ``section`` where they are known without evaluating: shipped with the
+    package, or, for a ``section`` that is part of ``whole`` (:func:`dataset_section`), shipped or
+    computed earlier under ``whole`` (an earlier demo evaluated each model as one job)."""
+    names = {entry['name'] for entry in section['datasets']}
+    for source in (section, whole) if whole is not None else (section,):
+        rows = shipped_evaluation(run.stage.name, source) if run.origin == 'shipped' else None
+        finished = run.evaluation_results(source)
+        if rows is None and source is whole and finished.is_file():
+            rows = json.loads(finished.read_text())
+        rows = [row for row in rows or () if row['dataset'] in names]
+        if rows:
+            return rows
+    return None
+
+
+def score_run(run: Run, section: Dict[str, Any], progress: Optional[EvaluationProgress] = None,
+              whole: Optional[Mapping[str, Any]] = None) -> List[BenchmarkResult]:
     """The run's results on ``section`` (an ``evaluation`` section), computed once and then read back;
-    ``progress`` sees the evaluation (default: nothing is shown)."""
+    ``progress`` sees the evaluation (default: nothing is shown); ``whole``: the section ``section`` is
+    part of, whose known rows are read (:func:`known_rows`)."""
     from ..apis.evaluate import evaluate
 
     results = run.evaluation_results(section)
     out = results.parent
-    shipped = shipped_evaluation(run.stage.name, section) if run.origin == 'shipped' else None
-    if shipped is not None and not results.is_file():
+    known = known_rows(run, section, whole) if not results.is_file() else None
+    if known is not None:
         out.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(results, (json.dumps(shipped, indent=2) + '\n').encode())
+        write_bytes_atomic(results, (json.dumps(known, indent=2) + '\n').encode())
     if results.is_file():
         return read_results(out)
     options = json.loads((run.work_dir / 'stage.json').read_text())['options']

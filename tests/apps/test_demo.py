@@ -1,5 +1,7 @@
 """The embedded demo at its 'smoke' size: every stage, the report's schema, the figure, the cache."""
+import dataclasses
 import json
+import shutil
 
 from click.testing import CliRunner
 
@@ -80,16 +82,22 @@ def test_the_demo_prints_no_warning_a_user_cannot_act_on(smoke_demo):
     assert 'has no metainfo' not in output
 
 
-def test_each_evaluation_is_its_own_job_after_every_training():
-    """A free worker evaluates one model while the other trains: evaluations are jobs of their own, each
-    waiting on its stage's training only, listed after every training (the slowest students first)."""
-    from mmtard.apps.demo import EVALUATION, demo_jobs
+def test_each_evaluation_on_each_dataset_is_its_own_job_after_every_training():
+    """A free worker evaluates one model while the other trains, and the last jobs are short:
+    evaluations are jobs of their own, one per model and dataset, each waiting on its stage's training
+    only, listed after every training (the slowest students first)."""
+    from mmtard.apps.demo import EVALUATION, demo_jobs, evaluated_dataset
+    from mmtard.apps.scoring import DATASETS
 
     jobs = demo_jobs(2)
     kinds = [stage.kind == EVALUATION for stage, _ in jobs]
-    assert kinds == sorted(kinds) and sum(kinds) == len(jobs) // 2 == 2 * len(STAGES)
+    assert kinds == sorted(kinds) and sum(kinds) == 2 * len(STAGES) * len(DATASETS)
     trained = [(stage.name, seed) for stage, seed in jobs if stage.kind != EVALUATION]
     assert sorted(trained) == sorted((stage.name, seed) for stage in STAGES for seed in range(2))
+    evaluations = [(stage.inputs['evaluated'], evaluated_dataset(stage), seed) for stage, seed in jobs
+                   if stage.kind == EVALUATION]
+    assert sorted(evaluations) == sorted((stage.name, dataset, seed) for stage in STAGES for dataset in DATASETS
+                                         for seed in range(2))
     for stage, seed in jobs:
         if stage.kind == EVALUATION:
             assert list(stage.inputs.values()) == [stage.name.split(':')[0]]
@@ -98,3 +106,42 @@ def test_each_evaluation_is_its_own_job_after_every_training():
     for position, (stage, seed) in enumerate(jobs):  # every input is listed before the job that needs it
         listed = {(s.name, k) for s, k in jobs[:position]}
         assert all((name, seed) in listed for name in stage.inputs.values())
+
+
+def test_a_models_rows_per_dataset_are_its_rows_of_the_whole_evaluation(smoke_demo, tmp_path, monkeypatch):
+    """Each dataset's evaluation job gives the rows one evaluation of every dataset gives (its attacks
+    are seeded by dataset, radius and batch), and an evaluation of the whole section made by an earlier
+    demo is read back per dataset, not computed again."""
+    import mmtard.apis.evaluate as evaluate_api
+    from mmtard.apps.chain import Size, finished_run
+    from mmtard.apps.scoring import DATASETS, benchmark, dataset_section, score_run
+
+    size = Size.named('smoke')
+    section = benchmark(size, smoke_demo / '.cache' / 'shapes')
+    runs = {}
+    for stage in STAGES:  # in dependency order
+        runs[stage.name] = finished_run(stage, 0, smoke_demo, size, {k: runs[k] for k in stage.inputs.values()})
+    student = runs['mmtard-reference']
+    whole = [record.as_dict() for record in score_run(student, section)]  # evaluated now, every dataset at once
+    parts = [record.as_dict() for dataset in DATASETS
+             for record in score_run(student, dataset_section(section, dataset))]
+    assert [row['dataset'] for row in parts] == [row['dataset'] for row in whole] and len(whole) == 4 * 3
+
+    def outcome(row):
+        return {k: v for k, v in row.items() if k != 'time_s'}
+
+    assert [outcome(row) for row in parts] == [outcome(row) for row in whole]
+    copied = tmp_path / 'student'
+    shutil.copytree(student.work_dir, copied, ignore=shutil.ignore_patterns('eval'))
+    earlier = dataclasses.replace(student, work_dir=copied)
+    whole_file = earlier.evaluation_results(section)
+    whole_file.parent.mkdir(parents=True)
+    shutil.copy(student.evaluation_results(section), whole_file)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError('an evaluation made by an earlier demo was computed again')
+
+    monkeypatch.setattr(evaluate_api, 'evaluate', forbidden)
+    read = [record.as_dict() for dataset in DATASETS
+            for record in score_run(earlier, dataset_section(section, dataset), whole=section)]
+    assert [outcome(row) for row in read] == [outcome(row) for row in whole]

@@ -13,7 +13,7 @@ import mmtard.apps.shipped as shipped
 import mmtard.apis.evaluate as evaluate_api
 from mmtard.apps.chain import BASE, CONFIG_DIR, UPSTREAM, Size, recipe, train_job, train_stage
 from mmtard.apps.jobs import run_jobs
-from mmtard.apps.scoring import benchmark, score_run
+from mmtard.apps.scoring import benchmark, dataset_section, score_run
 from mmtard.apps.shipped import (MANIFEST, ROWS_KEY, TOKEN_KEY, VOCAB_KEY, chain_texts, evaluation_key, ship,
                                  ship_evaluations)
 from mmtard.checkpoint import read_checkpoint
@@ -53,7 +53,10 @@ def smoke_ship(smoke_demo, tmp_path, monkeypatch):
     runs = {stage.name: done[(stage.name, 0)][0] for stage in UPSTREAM}
     assert {run.origin for run in runs.values()} == {'reused'}
     ship(list(runs.values()), 'smoke', tmp_path / 'shipped')
-    ship_evaluations(list(runs.values()), smoke_section(smoke_demo), tmp_path / 'shipped')
+    section = smoke_section(smoke_demo)
+    for run in runs.values():  # as tools/ship_chain_weights.py: one evaluation of every dataset
+        score_run(run, section)
+    ship_evaluations(list(runs.values()), section, tmp_path / 'shipped')
     monkeypatch.setattr(shipped, 'SHIPPED_DIR', tmp_path / 'shipped')
     return runs
 
@@ -105,8 +108,13 @@ def test_shipped_evaluations_are_read_and_unpacked_teachers_still_evaluate(smoke
     shipped_rows = shipped.shipped_evaluation('robust-teacher', section)
     real_evaluate = evaluate_api.evaluate
     monkeypatch.setattr(evaluate_api, 'evaluate', no_evaluation)
-    for stage in UPSTREAM:
-        assert score_run(done[(stage.name, 0)][0], section), stage.name
+    for stage in UPSTREAM:  # the demo's jobs, one per dataset, read the rows shipped for every dataset
+        run = done[(stage.name, 0)][0]
+        parts = [record.as_dict() for entry in section['datasets']
+                 for record in score_run(run, dataset_section(section, entry['name']), whole=section)]
+        assert [(r['dataset'], r['robust_acc']) for r in parts] == [
+            (r['dataset'], r['robust_acc']) for r in shipped.shipped_evaluation(stage.name, section)]
+        assert score_run(run, section), stage.name
     monkeypatch.setattr(evaluate_api, 'evaluate', real_evaluate)
     one = dict(section, datasets=section['datasets'][:1], eps=[1])
     recomputed = [record.as_dict() for record in score_run(robust, one)]
