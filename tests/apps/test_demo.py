@@ -114,12 +114,13 @@ def test_a_models_rows_per_dataset_are_its_rows_of_the_whole_evaluation(smoke_de
     demo is read back per dataset, not computed again."""
     import mmtard.apis.evaluate as evaluate_api
     from mmtard.apps.chain import Size, finished_run
+    from mmtard.apps.demo import demo_stage
     from mmtard.apps.scoring import DATASETS, benchmark, dataset_section, score_run
 
     size = Size.named('smoke')
     section = benchmark(size, smoke_demo / '.cache' / 'shapes')
     runs = {}
-    for stage in STAGES:  # in dependency order
+    for stage in map(demo_stage, STAGES):  # in dependency order
         runs[stage.name] = finished_run(stage, 0, smoke_demo, size, {k: runs[k] for k in stage.inputs.values()})
     student = runs['mmtard-reference']
     whole = [record.as_dict() for record in score_run(student, section)]  # evaluated now, every dataset at once
@@ -145,3 +146,20 @@ def test_a_models_rows_per_dataset_are_its_rows_of_the_whole_evaluation(smoke_de
     read = [record.as_dict() for dataset in DATASETS
             for record in score_run(earlier, dataset_section(section, dataset), whole=section)]
     assert [outcome(row) for row in read] == [outcome(row) for row in whole]
+
+
+def test_the_demos_distilled_students_leave_out_the_transfer_diagnostics_only(smoke_demo):
+    """The demo's report never shows the teachers' accuracy on the students' adversarial examples (the
+    study's diagnostic), so its distilled students do not compute it; nothing else changes."""
+    from mmtard.apps.demo import DEMO_STUDENT_OPTIONS, demo_stage
+
+    for stage in STAGES:
+        options = json.loads(next((smoke_demo / stage.name).glob('*/seed0/stage.json')).read_text())['options']
+        distilled = stage.name in ('single-ard', 'mmtard-reference', 'mmtard-dynamic')
+        assert (options.get('model.val_teacher_transfer') is False) == distilled, stage.name
+        assert demo_stage(stage) == (stage if not distilled else
+                                     dataclasses.replace(stage, options={**stage.options, **DEMO_STUDENT_OPTIONS}))
+        logs = list((smoke_demo / stage.name).glob('*/seed0/*/vis_data/scalars.json'))
+        if distilled:  # the metric its validation would log (tests/models cover the diagnostic itself)
+            assert len(logs) == 1 and 'zero_shot/robust_acc' in logs[0].read_text()
+            assert 'teacher_robust_adv_acc' not in logs[0].read_text()
