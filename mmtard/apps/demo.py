@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from rich.console import Console
@@ -42,9 +42,15 @@ def evaluated_dataset(job: Stage) -> str:
     return job.name.rsplit(':', 1)[1]
 
 
+def evaluation_known(job: Stage, run: Run, section: Dict[str, Any]) -> bool:
+    """Whether ``job``'s rows of ``run`` are there to read back (finished, or shipped with the package)."""
+    part = dataset_section(section, evaluated_dataset(job))
+    return run.evaluation_results(part).is_file() or known_rows(run, part, whole=section) is not None
+
+
 #: What the demo's distilled students leave out: the teachers' accuracy on the student's adversarial
 #: examples at each validation (``val_teacher_transfer``), which ``mmtard study`` reports and the
-#: demo's report does not (a tenth of a distilled student's training time).
+#: demo's report does not (about 1 s of each of a student's 2 s validations).
 DEMO_STUDENT_OPTIONS = {'model.val_teacher_transfer': False}
 
 
@@ -55,7 +61,7 @@ def demo_stage(stage: Stage) -> Stage:
     return dataclasses.replace(stage, options={**stage.options, **DEMO_STUDENT_OPTIONS}) if distilled else stage
 
 
-def demo_jobs(seeds: int, datasets: Sequence[str] = DATASETS) -> List[Tuple[Stage, int]]:
+def demo_jobs(seeds: int) -> List[Tuple[Stage, int]]:
     """Every stage's training, then every evaluation (per dataset), for ``seeds`` chain seeds. A free
     worker takes the first job whose inputs are done, so the students train from the last listed (the
     MMT-ARD variants, the slowest) to the first, and the short jobs fill the end."""
@@ -63,7 +69,7 @@ def demo_jobs(seeds: int, datasets: Sequence[str] = DATASETS) -> List[Tuple[Stag
     trains = [stage for stage in stages if stage.kind != 'student'] + [s for s in stages if s.kind == 'student'][::-1]
     return ([(stage, seed) for seed in range(seeds) for stage in trains]
             + [(evaluation_job(stage, dataset), seed) for seed in range(seeds) for stage in trains
-               for dataset in datasets])
+               for dataset in DATASETS])
 
 
 def demo_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root: Path, size: Size,
@@ -76,10 +82,9 @@ def demo_job(stage: Stage, seed: int, inputs: Dict[str, Run], threads: int, root
     if stage.kind != EVALUATION:
         return (train_stage(stage, seed, root, size, inputs, console.print, use_shipped),)
     run = inputs[stage.inputs['evaluated']]
-    part = dataset_section(section, evaluated_dataset(stage))
-    known = run.evaluation_results(part).is_file() or known_rows(run, part, whole=section) is not None
+    known = evaluation_known(stage, run, section)
     start = time.perf_counter()
-    records = score_run(run, part, whole=section)
+    records = score_run(run, dataset_section(section, evaluated_dataset(stage)), whole=section)
     seconds = time.perf_counter() - start
     if not known:
         console.print(f'[bold]evaluated[/] {run.stage.label} (seed {seed}) on {evaluated_dataset(stage)} in '
@@ -110,8 +115,7 @@ def run_demo(work_dir: Optional[Union[str, os.PathLike]] = None, seeds: int = 1,
 
     def already_done(stage: Stage, seed: int, inputs: Dict[str, Run]) -> bool:
         if stage.kind == EVALUATION:  # read back in this process, as the package's rows of a shipped stage
-            run, part = inputs[stage.inputs['evaluated']], dataset_section(section, evaluated_dataset(stage))
-            return run.evaluation_results(part).is_file() or known_rows(run, part, whole=section) is not None
+            return evaluation_known(stage, inputs[stage.inputs['evaluated']], section)
         return finished_run(stage, seed, root, chosen, inputs) is not None
 
     done = run_jobs(demo_jobs(seeds), demo_job, (root, chosen, section, not from_scratch), jobs, console.print,

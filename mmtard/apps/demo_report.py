@@ -184,7 +184,7 @@ logit scale {cfg.model.logit_scale:g} instead of 1000 at 100; robust accuracy un
 
 {stage_times}
 {shipped_note(runs)}
-Whole pipeline this run: {total:.0f} s, {jobs} stage{'s' if jobs > 1 else ''} at a time (a reused evaluation
-counts the time to read it).
+Whole pipeline this run: {total:.0f} s, {jobs} job{'s' if jobs > 1 else ''} at a time (a stage's training is a job, and
+its evaluation on each dataset; a reused evaluation counts the time to read it).
 Figure: `demo.png`; all rows: `results.json` (the evaluation schema plus stage and model_seed).
 """

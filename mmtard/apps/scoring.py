@@ -57,11 +57,10 @@ def known_rows(run: Run, section: Mapping[str, Any],
     package, or, for a ``section`` that is part of ``whole`` (:func:`dataset_section`), shipped or
     computed earlier under ``whole`` (an earlier demo evaluated each model as one job)."""
     names = {entry['name'] for entry in section['datasets']}
-    for source in (section, whole) if whole is not None else (section,):
+    for source in [section] + ([whole] if whole is not None else []):
         rows = shipped_evaluation(run.stage.name, source) if run.origin == 'shipped' else None
-        finished = run.evaluation_results(source)
-        if rows is None and source is whole and finished.is_file():
-            rows = json.loads(finished.read_text())
+        if rows is None and source is whole and run.evaluation_results(whole).is_file():
+            rows = json.loads(run.evaluation_results(whole).read_text())
         rows = [row for row in rows or () if row['dataset'] in names]
         if rows:
             return rows
