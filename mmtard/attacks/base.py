@@ -83,8 +83,8 @@ def predict(classifier: Forward, images: Tensor) -> Tensor:
 def non_finite_rows(t: Tensor) -> Tensor:
     """(B,) True where a row of ``t`` holds a NaN or an infinity: a row's largest and smallest entries
     are both finite exactly when all of them are (``amax`` and ``amin`` propagate NaN). Two float32
-    reductions, several times faster than ``isfinite`` + ``all`` or a float64 sum, which must first
-    convert the whole tensor (``python tools/benchmark_layers.py`` times them)."""
+    reductions: 1.8-3.3x faster than a float64 sum, which must first convert the whole tensor, and
+    5-8x faster than ``isfinite`` + ``all`` (``python tools/benchmark_layers.py``)."""
     rows = t.flatten(1)
     return ~(torch.isfinite(rows.amax(dim=1)) & torch.isfinite(rows.amin(dim=1)))
 
