@@ -29,10 +29,15 @@ def _is_finite_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def is_positive_number(value: object) -> bool:
+    """A finite int or float > 0 (not a bool): what a logit scale, a learning rate or a radius must be."""
+    return _is_finite_number(value) and value > 0
+
+
 def check_positive_number(value: float, name: str, hint: str = '') -> float:
     """Return ``value`` as a float if it is a finite number > 0 (not a string, not a bool), else raise;
     ``hint``, a sentence, says what the value does where the rule alone would not."""
-    if not _is_finite_number(value) or value <= 0:
+    if not is_positive_number(value):
         raise ConfigError(f'{name}={value!r} must be a finite number > 0.{" " + hint if hint else ""}')
     return float(value)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -25,13 +24,15 @@ from ..evaluation.spec import BenchmarkSpec, benchmark_spec
 from ..models.encoders.base import ImageTextEncoder
 from ..plugins import ensure_plugins_loaded
 from ..registry import MODELS
-from ..value_checks import check_flag, check_path, check_text, type_name
+from ..value_checks import check_flag, check_path, check_text, is_positive_number, type_name
 from ..work_dir import EVALUATION_LOCK, EVALUATION_LOCK_FILE, check_output_dir, default_work_dir, work_dir_lock
 from .eval_flags import EvalFlags
 from .eval_model import command_line_encoder, encoder_source
 from .eval_progress import EvaluationProgress, LoggedEvaluationProgress
 
 ConfigLike = Union[str, os.PathLike, Config]
+#: What an evaluation's folder records about the evaluated model (:func:`write_provenance`).
+EVALUATION_JSON = 'evaluation.json'
 
 
 def load_model_checkpoint(model: nn.Module, checkpoint: Union[str, os.PathLike], model_key: str = 'student') -> None:
@@ -220,8 +221,6 @@ def write_provenance(out_dir: Path, cfg: Config, model_key: str, source: Evaluat
 
 
 #: Where an evaluation's logit scale came from (evaluation.json's ``logit_scale_source``).
-#: What an evaluation's folder records about the evaluated model (:func:`write_provenance`).
-EVALUATION_JSON = 'evaluation.json'
 SCALE_SOURCES = ('--logit-scale or the evaluation section', 'the weights', 'the training config', 'default')
 
 
@@ -243,7 +242,7 @@ def with_carried_logit_scale(spec: BenchmarkSpec, evaluation: Dict[str, Any], fl
         scale, source = encoder.weights_logit_scale(), SCALE_SOURCES[1]
     if scale is None:
         return spec, SCALE_SOURCES[3]
-    if not (math.isfinite(scale) and scale > 0):
+    if not is_positive_number(scale):
         raise ConfigError(f'The logit scale from {source} is {scale!r}; it must be a finite number > 0. Logits '
                           f'are multiplied by it, so the attack and every accuracy depend on it: give the scale the '
                           f'model was trained at with --logit-scale (CLIP: 100), or evaluate other weights.')

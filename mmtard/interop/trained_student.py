@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from ..config import with_random_weights
 from ..errors import CheckpointError, error_detail
 from ..models.encoders import ImageTextEncoder
 from ..models.encoders.open_clip_encoder import tag_settings
+from ..value_checks import is_positive_number
 
 
 @dataclass
@@ -100,7 +100,7 @@ def trained_logit_scale(student: TrainedStudent) -> Optional[float]:
     """The logit scale the student was trained (and, by default, evaluated) at, or learned (contrastive
     pretraining), refused unless it is a finite number > 0: a CLIP export stores its logarithm."""
     scale = student.encoder.carried_logit_scale
-    if scale is not None and not (math.isfinite(scale) and scale > 0):
+    if scale is not None and not is_positive_number(scale):
         raise CheckpointError(
             f"The training config stored in {str(student.checkpoint)!r} sets model.logit_scale={scale!r}, which a "
             f"CLIP export cannot carry: open_clip stores the scale's logarithm, so it must be a finite number > 0. "

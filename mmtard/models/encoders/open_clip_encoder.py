@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -29,6 +28,7 @@ from .base import ImageTextEncoder
 from ...checkpoint import (WRAPPER_PREFIXES, StateDict, is_weight_file_path, load_exact, load_state_dict_file,
                            state_mismatch, strip_prefixes)
 from ...hub import HUB_PREFIX, WEIGHT_FILES, hub_file, url_reachable
+from ...value_checks import is_positive_number
 from ..precision import precision_dtype
 from .lora import apply_lora, is_lora_key
 from .fast_equivalents import use_fast_equivalents
@@ -271,7 +271,7 @@ class OpenCLIPEncoder(ImageTextEncoder):
         if self.carried_logit_scale is not None or self.random_image_tower or not isinstance(scale, torch.Tensor):
             return self.carried_logit_scale
         value = float(scale.detach().float().exp().reshape(-1)[0])
-        return value if math.isfinite(value) and value > 0 else None
+        return value if is_positive_number(value) else None
 
     def text_features(self, texts: List[str]) -> torch.Tensor:
         return self.model.encode_text(self.tokenizer(texts).to(self.device))
